@@ -1,0 +1,109 @@
+//! [`Transport`]: the writing end of a connection.
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+use crate::{Endpoint, Result, WriteBufferLimits};
+
+/// The writing end of one connection (asyncio's `asyncio.Transport`).
+///
+/// Every method is synchronous and returns at once: `write` buffers and the
+/// backend sends in the background. Implementations are cheap to clone (an
+/// `Arc` inside) and `Send + Sync`, so a transport can be written from any task.
+///
+/// No method ever calls into the protocol: events that a method causes (such
+/// as `connection_lost` after [`close`](Transport::close)) are delivered later
+/// by the connection's driver task.
+///
+/// The connection closes gracefully, as by `close`, when the last handle to its
+/// transport is dropped.
+pub trait Transport: fmt::Debug + Send + Sync + 'static {
+    /// Queues `data` for sending; never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`](crate::Error::Closed) once the transport is closing or
+    /// closed (also after the peer closed it).
+    fn write(&self, data: Bytes) -> Result<()>;
+
+    /// Half-closes the connection after the buffered data is sent; the peer's
+    /// protocol gets `eof_received`. We may still receive.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`](crate::Error::Unsupported) where
+    /// [`can_write_eof`](Transport::can_write_eof) is false,
+    /// [`Error::Closed`](crate::Error::Closed) when already closing.
+    fn write_eof(&self) -> Result<()>;
+
+    /// Whether [`write_eof`](Transport::write_eof) is supported.
+    fn can_write_eof(&self) -> bool;
+
+    /// Closes the connection: buffered data is still sent, nothing more is
+    /// received, then `connection_lost(None)` is delivered on both sides.
+    /// Idempotent.
+    fn close(&self);
+
+    /// Closes the connection at once: buffered data is dropped, our protocol
+    /// gets `connection_lost(None)`, the peer's a reset. Idempotent.
+    fn abort(&self);
+
+    /// Whether the transport is closing or closed.
+    fn is_closing(&self) -> bool;
+
+    /// The remote end (asyncio's `get_extra_info("peername")`).
+    fn peer_addr(&self) -> Option<Endpoint>;
+
+    /// The local end (asyncio's `get_extra_info("sockname")`).
+    fn local_addr(&self) -> Option<Endpoint>;
+
+    /// Bytes written but not yet handed to the peer (or the OS).
+    fn write_buffer_size(&self) -> usize;
+
+    /// The current water marks.
+    fn write_buffer_limits(&self) -> WriteBufferLimits;
+
+    /// Sets the water marks; may cause an immediate pause or resume event.
+    fn set_write_buffer_limits(&self, limits: WriteBufferLimits);
+
+    /// `Ready(Ok)` when a write would not take the buffer past the high-water
+    /// mark (once paused: when it is back to the low-water mark); `Pending`
+    /// otherwise, waking `cx` when that changes. `Ready(Err(Closed))` once the
+    /// transport is closing. This is the async face of
+    /// [`pause_writing`](crate::Protocol::pause_writing) /
+    /// [`resume_writing`](crate::Protocol::resume_writing); one waker is kept,
+    /// so one task at a time should wait on it.
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>>;
+
+    /// Stops delivering `data_received` until [`resume_reading`](Transport::resume_reading).
+    fn pause_reading(&self);
+
+    /// Resumes delivering `data_received`.
+    fn resume_reading(&self);
+
+    /// Whether data is being delivered (not paused by
+    /// [`pause_reading`](Transport::pause_reading)).
+    fn is_reading(&self) -> bool;
+}
+
+/// A transport handle as protocols receive it.
+pub type SharedTransport = Arc<dyn Transport>;
+
+/// Async helpers for every [`Transport`].
+pub trait TransportExt: Transport {
+    /// Waits until the transport accepts writes (see
+    /// [`poll_write_ready`](Transport::poll_write_ready)).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing.
+    fn writable(&self) -> impl Future<Output = Result<()>> + Send + '_ {
+        poll_fn(move |cx| self.poll_write_ready(cx))
+    }
+}
+
+impl<T: Transport + ?Sized> TransportExt for T {}

@@ -1,0 +1,327 @@
+//! The shared state of one local connection and the driver task of each side.
+//!
+//! A connection has two sides, 0 (server) and 1 (client). Each side has an
+//! inbox: the chunks its peer wrote that it has not yet delivered. One mutex
+//! guards both sides, so close/abort/flow decisions see one consistent state.
+//! Each side's driver owns (a handle to) that side's protocol and delivers its
+//! events one at a time, in a fixed priority order, which is what makes
+//! delivery deterministic on a current-thread runtime.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use transport_api::{
+    ConnectionToken, Error, FlowControl, FlowEvent, Protocol, ProtocolHandle, Result,
+    WriteBufferLimits,
+};
+
+/// Side index of the server's end.
+pub(crate) const SERVER: usize = 0;
+/// Side index of the client's end.
+pub(crate) const CLIENT: usize = 1;
+
+#[derive(Debug, Default)]
+struct Side {
+    /// Chunks the peer wrote that this side has not delivered yet.
+    inbox: VecDeque<Bytes>,
+    inbox_bytes: usize,
+    /// Flow control of this side's writes; its buffer is the peer's inbox.
+    flow: FlowControl,
+    /// What this side's protocol was last told (pause or resume).
+    reported_paused: bool,
+    reading_paused: bool,
+    /// `close()` was called on this side.
+    closing: bool,
+    /// `abort()` was called on this side.
+    aborted: bool,
+    /// The peer aborted: this side ends with a reset.
+    reset: bool,
+    /// `connection_lost` has been chosen for delivery; the side is done.
+    finished: bool,
+    write_waker: Option<Waker>,
+}
+
+impl Side {
+    fn is_shut(&self) -> bool {
+        self.closing || self.aborted || self.finished
+    }
+
+    fn clear_inbox(&mut self) {
+        self.inbox.clear();
+        self.inbox_bytes = 0;
+    }
+}
+
+/// An event for one side's protocol.
+enum Event {
+    Data(Bytes),
+    Flow(FlowEvent),
+    Lost(Option<Error>),
+}
+
+/// One local connection: both sides' state and their wake-ups.
+pub(crate) struct Conn {
+    sides: Mutex<[Side; 2]>,
+    wake: [Notify; 2],
+    /// The queue served (`local://id`) and this connection's number on it.
+    pub(crate) queue_id: String,
+    pub(crate) number: u64,
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("queue_id", &self.queue_id)
+            .field("number", &self.number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits the pair into (this side, its peer).
+fn pair(sides: &mut [Side; 2], side: usize) -> (&mut Side, &mut Side) {
+    let [a, b] = sides;
+    if side == SERVER {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(queue_id: String, number: u64, limits: WriteBufferLimits) -> Self {
+        let side = || Side {
+            flow: FlowControl::new(limits),
+            ..Side::default()
+        };
+        Conn {
+            sides: Mutex::new([side(), side()]),
+            wake: [Notify::new(), Notify::new()],
+            queue_id,
+            number,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, [Side; 2]> {
+        // No code path panics while holding the lock; recover anyway rather
+        // than poison every later call.
+        self.sides.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn write(&self, side: usize, data: Bytes) -> Result<()> {
+        let mut sides = self.lock();
+        let (me, peer) = pair(&mut sides, side);
+        if me.is_shut() || me.reset || peer.is_shut() {
+            return Err(Error::Closed);
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let was_empty = peer.inbox.is_empty();
+        peer.inbox_bytes += data.len();
+        peer.inbox.push_back(data);
+        let pause = me.flow.update(peer.inbox_bytes).is_some();
+        drop(sides);
+        if was_empty {
+            self.wake[1 - side].notify_one();
+        }
+        if pause {
+            self.wake[side].notify_one();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn close(&self, side: usize) {
+        let mut sides = self.lock();
+        let (me, _) = pair(&mut sides, side);
+        if me.is_shut() {
+            return;
+        }
+        me.closing = true;
+        let waker = me.write_waker.take();
+        drop(sides);
+        self.wake_both();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn abort(&self, side: usize) {
+        let mut sides = self.lock();
+        let (me, peer) = pair(&mut sides, side);
+        if me.aborted || me.finished {
+            return;
+        }
+        me.aborted = true;
+        if !peer.finished {
+            // What we wrote and the peer has not seen yet is dropped.
+            peer.clear_inbox();
+            peer.reset = true;
+        }
+        let wakers = [me.write_waker.take(), peer.write_waker.take()];
+        drop(sides);
+        self.wake_both();
+        wakers.into_iter().flatten().for_each(Waker::wake);
+    }
+
+    fn wake_both(&self) {
+        self.wake[0].notify_one();
+        self.wake[1].notify_one();
+    }
+
+    pub(crate) fn is_closing(&self, side: usize) -> bool {
+        let mut sides = self.lock();
+        let (me, peer) = pair(&mut sides, side);
+        me.is_shut() || me.reset || peer.is_shut()
+    }
+
+    pub(crate) fn write_buffer_size(&self, side: usize) -> usize {
+        let mut sides = self.lock();
+        let (_, peer) = pair(&mut sides, side);
+        peer.inbox_bytes
+    }
+
+    pub(crate) fn limits(&self, side: usize) -> WriteBufferLimits {
+        self.lock()[side].flow.limits()
+    }
+
+    pub(crate) fn set_limits(&self, side: usize, limits: WriteBufferLimits) {
+        let mut sides = self.lock();
+        let (me, peer) = pair(&mut sides, side);
+        let changed = me.flow.set_limits(limits, peer.inbox_bytes).is_some();
+        let waker = if me.flow.is_paused() {
+            None
+        } else {
+            me.write_waker.take()
+        };
+        drop(sides);
+        if changed {
+            self.wake[side].notify_one();
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn poll_write_ready(&self, side: usize, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut sides = self.lock();
+        let (me, peer) = pair(&mut sides, side);
+        if me.is_shut() || me.reset || peer.is_shut() {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        if me.flow.can_write(peer.inbox_bytes) {
+            return Poll::Ready(Ok(()));
+        }
+        match &mut me.write_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    pub(crate) fn set_reading(&self, side: usize, reading: bool) {
+        let mut sides = self.lock();
+        let me = &mut sides[side];
+        let resumed = me.reading_paused && reading;
+        me.reading_paused = !reading;
+        drop(sides);
+        if resumed {
+            self.wake[side].notify_one();
+        }
+    }
+
+    pub(crate) fn is_reading(&self, side: usize) -> bool {
+        !self.lock()[side].reading_paused
+    }
+
+    /// Picks the next event for `side`'s protocol, in a fixed order:
+    /// our abort, flow changes, a reset by the peer, data, then the end.
+    fn next_event(&self, side: usize) -> Option<Event> {
+        let mut sides = self.lock();
+        let (me, peer) = pair(&mut sides, side);
+        let mut wake_peer = false;
+        let mut peer_waker = None;
+        let event = 'pick: {
+            if me.finished {
+                break 'pick None;
+            }
+            if me.aborted {
+                me.clear_inbox();
+                break 'pick Some(Event::Lost(None));
+            }
+            if me.flow.is_paused() != me.reported_paused {
+                me.reported_paused = me.flow.is_paused();
+                break 'pick Some(Event::Flow(if me.reported_paused {
+                    FlowEvent::Pause
+                } else {
+                    FlowEvent::Resume
+                }));
+            }
+            if me.reset {
+                me.clear_inbox();
+                break 'pick Some(Event::Lost(Some(Error::ConnectionReset)));
+            }
+            if me.closing && !me.inbox.is_empty() {
+                // After close nothing more is received.
+                me.clear_inbox();
+            }
+            if !me.reading_paused {
+                if let Some(chunk) = me.inbox.pop_front() {
+                    me.inbox_bytes -= chunk.len();
+                    if peer.flow.update(me.inbox_bytes) == Some(FlowEvent::Resume) {
+                        wake_peer = true;
+                        peer_waker = peer.write_waker.take();
+                    }
+                    if me.inbox.is_empty() && peer.closing {
+                        wake_peer = true;
+                    }
+                    break 'pick Some(Event::Data(chunk));
+                }
+            }
+            let my_writes_delivered = peer.inbox.is_empty() || peer.finished;
+            let peer_done = peer.is_shut() && me.inbox.is_empty();
+            if (me.closing && my_writes_delivered) || peer_done {
+                break 'pick Some(Event::Lost(None));
+            }
+            None
+        };
+        let lost = matches!(event, Some(Event::Lost(_)));
+        if lost {
+            me.finished = true;
+            wake_peer = true;
+            peer_waker = peer.write_waker.take();
+        }
+        let my_waker = if lost { me.write_waker.take() } else { None };
+        drop(sides);
+        if wake_peer {
+            self.wake[1 - side].notify_one();
+        }
+        peer_waker.into_iter().chain(my_waker).for_each(Waker::wake);
+        event
+    }
+
+    /// Delivers `side`'s events to its protocol until `connection_lost`.
+    pub(crate) async fn drive<P: Protocol + ?Sized>(
+        &self,
+        side: usize,
+        protocol: ProtocolHandle<P>,
+        token: Option<ConnectionToken>,
+    ) {
+        loop {
+            match self.next_event(side) {
+                Some(Event::Data(data)) => protocol.with(|p| p.data_received(data)),
+                Some(Event::Flow(FlowEvent::Pause)) => protocol.with(|p| p.pause_writing()),
+                Some(Event::Flow(FlowEvent::Resume)) => protocol.with(|p| p.resume_writing()),
+                Some(Event::Lost(err)) => {
+                    protocol.with(|p| p.connection_lost(err));
+                    break;
+                }
+                None => self.wake[side].notified().await,
+            }
+        }
+        drop(token);
+    }
+}

@@ -1,0 +1,151 @@
+//! [`LocalQueueServer`]: accepts connections made to one [`LocalQueue`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::runtime::Handle as Runtime;
+use transport_api::{
+    ConnectionTracker, Error, Protocol, ProtocolFactory, ProtocolHandle, Result, Server,
+    SharedTransport,
+};
+
+use crate::conn::{Conn, CLIENT, SERVER};
+use crate::{LocalQueue, LocalQueueTransport};
+
+struct Inner {
+    lq: LocalQueue,
+    factory: ProtocolFactory,
+    tracker: ConnectionTracker,
+    serving: AtomicBool,
+}
+
+/// A server bound to a [`LocalQueue`] (aiomas's `LocalQueueServer`).
+///
+/// It serves until [`close`](Server::close) is called, like an asyncio server:
+/// dropping the value does not unbind it. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalQueueServer {
+    inner: Arc<Inner>,
+}
+
+impl LocalQueueServer {
+    /// A server for `lq` that is not bound yet; bind it with
+    /// [`LocalQueue::set_server`]. Most code wants [`start`](Self::start).
+    pub fn new(lq: LocalQueue, factory: ProtocolFactory) -> Self {
+        LocalQueueServer {
+            inner: Arc::new(Inner {
+                lq,
+                factory,
+                tracker: ConnectionTracker::new(),
+                serving: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A server bound to `lq`: every connection made to the queue gets a
+    /// protocol from `factory`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AddrInUse`] if the queue already has a server.
+    pub fn start(lq: LocalQueue, factory: ProtocolFactory) -> Result<Self> {
+        let server = Self::new(lq.clone(), factory);
+        lq.set_server(server.clone())?;
+        Ok(server)
+    }
+
+    /// The queue this server is for.
+    pub fn lq(&self) -> &LocalQueue {
+        &self.inner.lq
+    }
+
+    pub(crate) fn set_serving(&self, serving: bool) {
+        self.inner.serving.store(serving, Ordering::SeqCst);
+    }
+
+    pub(crate) fn same(&self, other: &LocalQueueServer) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Connects `client` to this server: calls the factory for the server's
+    /// protocol, wires both to a fresh pair of queues, calls
+    /// `connection_made` on the server's protocol and then on the client's
+    /// (both before this returns), and starts one driver task per side.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConnectionRefused`] if the server is closed;
+    /// [`Error::NoRuntime`] outside a tokio runtime.
+    pub fn new_connection<P: Protocol>(
+        &self,
+        client: P,
+    ) -> Result<(LocalQueueTransport, ProtocolHandle<P>)> {
+        let runtime = Runtime::try_current().map_err(|_| Error::NoRuntime)?;
+        if !self.is_serving() {
+            return Err(Error::ConnectionRefused {
+                addr: self.inner.lq.to_string(),
+                source: None,
+            });
+        }
+        let lq = &self.inner.lq;
+        let conn = Arc::new(Conn::new(
+            lq.queue_id().to_owned(),
+            lq.next_connection_number(),
+            Default::default(),
+        ));
+        let server_transport = LocalQueueTransport::new(Arc::clone(&conn), SERVER);
+        let client_transport = LocalQueueTransport::new(Arc::clone(&conn), CLIENT);
+
+        let server_proto = ProtocolHandle::new((self.inner.factory)());
+        let client_proto = ProtocolHandle::new(client);
+        server_proto.with(|p| p.connection_made(Arc::new(server_transport) as SharedTransport));
+        client_proto.with(|p| {
+            p.connection_made(Arc::new(client_transport.clone()) as SharedTransport)
+        });
+
+        let token = self.inner.tracker.track();
+        let driver_conn = Arc::clone(&conn);
+        let driver_proto = server_proto;
+        runtime.spawn(async move { driver_conn.drive(SERVER, driver_proto, Some(token)).await });
+        let driver_proto = client_proto.clone();
+        runtime.spawn(async move { conn.drive(CLIENT, driver_proto, None).await });
+        Ok((client_transport, client_proto))
+    }
+}
+
+impl fmt::Debug for LocalQueueServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalQueueServer")
+            .field("queue_id", &self.inner.lq.queue_id())
+            .field("serving", &self.is_serving())
+            .field("connections", &self.inner.tracker.active())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Server for LocalQueueServer {
+    type Addr = LocalQueue;
+
+    fn addr(&self) -> LocalQueue {
+        self.inner.lq.clone()
+    }
+
+    /// Unbinds from the queue (its id can be served again) and refuses new
+    /// connections; established ones go on.
+    fn close(&self) {
+        self.set_serving(false);
+        self.inner.lq.unset_server_if(self);
+        self.inner.tracker.close();
+    }
+
+    async fn wait_closed(&self) {
+        self.inner.tracker.wait_closed().await
+    }
+
+    fn is_serving(&self) -> bool {
+        self.inner.serving.load(Ordering::SeqCst)
+    }
+}

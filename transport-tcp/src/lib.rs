@@ -1,0 +1,1 @@
+//! TCP, TLS and Unix domain socket backends (work in progress: see issue 3).
