@@ -42,7 +42,10 @@ impl WriteBufferLimits {
     /// Limits with the given high-water mark and a low-water mark of a
     /// quarter of it (asyncio's rule).
     pub fn with_high(high: usize) -> Self {
-        WriteBufferLimits { high, low: high / 4 }
+        WriteBufferLimits {
+            high,
+            low: high / 4,
+        }
     }
 
     /// The high-water mark.

@@ -11,14 +11,14 @@
 //!
 //! Map of the crate:
 //!
-//! - [`protocol`]: the [`Protocol`] trait and [`ProtocolHandle`];
-//! - [`transport`]: the [`Transport`] trait and [`TransportExt`];
-//! - [`server`]: the [`Server`] trait and the [`ConnectionTracker`] backends
+//! - [`protocol`] — the [`Protocol`] trait and [`ProtocolHandle`];
+//! - [`transport`] — the [`Transport`] trait and [`TransportExt`];
+//! - [`server`] — the [`Server`] trait and the [`ConnectionTracker`] backends
 //!   build `wait_closed` on;
-//! - [`address`]: the [`Address`] trait, [`create_server`], [`create_connection`];
-//! - [`endpoint`]: [`Endpoint`], peer and local address info;
-//! - [`flow`]: [`WriteBufferLimits`] and the [`FlowControl`] state machine;
-//! - [`error`]: the [`enum@Error`] enum and its `std::io::ErrorKind` mapping.
+//! - [`address`] — the [`Address`] trait, [`create_server`], [`create_connection`];
+//! - [`endpoint`] — [`Endpoint`], peer and local address info;
+//! - [`flow`] — [`WriteBufferLimits`] and the [`FlowControl`] state machine;
+//! - [`error`] — the [`enum@Error`] enum and its `std::io::ErrorKind` mapping.
 //!
 //! # Example
 //!

@@ -128,7 +128,9 @@ impl<P: ?Sized> ProtocolHandle<P> {
     pub fn lock(&self) -> MutexGuard<'_, P> {
         // A protocol that panicked in a callback poisons the lock; its state is
         // still the best information the caller can get.
-        self.inner.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 

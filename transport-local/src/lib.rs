@@ -11,11 +11,11 @@
 //!
 //! Map of the crate:
 //!
-//! - [`network`]: [`LocalNetwork`], a registry of queues that tests can own,
+//! - [`network`] — [`LocalNetwork`], a registry of queues that tests can own,
 //!   and the process-wide default behind [`get_queue`] / [`clear_queue_cache`];
-//! - [`queue`]: [`LocalQueue`], the address type;
-//! - [`server`]: [`LocalQueueServer`];
-//! - [`transport`]: [`LocalQueueTransport`];
+//! - [`queue`] — [`LocalQueue`], the address type;
+//! - [`server`] — [`LocalQueueServer`];
+//! - [`transport`] — [`LocalQueueTransport`];
 //! - `conn` (private): the shared state of one connection and its drivers.
 //!
 //! # Example

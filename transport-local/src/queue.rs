@@ -42,7 +42,10 @@ pub struct LocalQueue {
 /// [`Error::InvalidAddress`] naming the id.
 pub fn validate_queue_id(id: &str) -> Result<()> {
     if id.is_empty() {
-        return Err(Error::invalid_address(id, "a local queue id must not be empty"));
+        return Err(Error::invalid_address(
+            id,
+            "a local queue id must not be empty",
+        ));
     }
     if id.contains('/') {
         return Err(Error::invalid_address(

@@ -101,9 +101,8 @@ impl LocalQueueServer {
         let server_proto = ProtocolHandle::new((self.inner.factory)());
         let client_proto = ProtocolHandle::new(client);
         server_proto.with(|p| p.connection_made(Arc::new(server_transport) as SharedTransport));
-        client_proto.with(|p| {
-            p.connection_made(Arc::new(client_transport.clone()) as SharedTransport)
-        });
+        client_proto
+            .with(|p| p.connection_made(Arc::new(client_transport.clone()) as SharedTransport));
 
         let token = self.inner.tracker.track();
         let driver_conn = Arc::clone(&conn);

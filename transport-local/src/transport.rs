@@ -71,7 +71,14 @@ impl fmt::Debug for LocalQueueTransport {
         f.debug_struct("LocalQueueTransport")
             .field("queue_id", &self.conn().queue_id)
             .field("connection", &self.conn().number)
-            .field("side", &if self.side() == SERVER { "server" } else { "client" })
+            .field(
+                "side",
+                &if self.side() == SERVER {
+                    "server"
+                } else {
+                    "client"
+                },
+            )
             .finish()
     }
 }
