@@ -18,6 +18,10 @@
 //! - [`address`] — the [`Address`] trait, [`create_server`], [`create_connection`];
 //! - [`endpoint`] — [`Endpoint`], peer and local address info;
 //! - [`flow`] — [`WriteBufferLimits`] and the [`FlowControl`] state machine;
+//! - [`stream`] — [`TransportStream`], any connection as a tokio
+//!   `AsyncRead + AsyncWrite`, and [`StreamListener`];
+//! - `conformance` (feature `conformance`) — scenarios that any backend runs
+//!   against itself to show it keeps these semantics;
 //! - [`error`] — the [`enum@Error`] enum and its `std::io::ErrorKind` mapping.
 //!
 //! # Example
@@ -50,7 +54,11 @@ pub mod error;
 pub mod flow;
 pub mod protocol;
 pub mod server;
+pub mod stream;
 pub mod transport;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
 
 pub use address::{create_connection, create_server, Address};
 pub use endpoint::Endpoint;
@@ -58,4 +66,5 @@ pub use error::{Error, Result};
 pub use flow::{FlowControl, FlowEvent, WriteBufferLimits};
 pub use protocol::{boxed_factory, Protocol, ProtocolFactory, ProtocolHandle};
 pub use server::{ConnectionToken, ConnectionTracker, Server};
+pub use stream::{StreamListener, TransportStream};
 pub use transport::{SharedTransport, Transport, TransportExt};

@@ -1,0 +1,6 @@
+//! The conformance kit, run against every backend in this repository and
+//! against a backend defined here, outside the crates, through the public API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod local;
+mod wrapped;

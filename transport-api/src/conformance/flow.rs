@@ -1,0 +1,201 @@
+//! Flow control under a slow reader, and the stream adapter.
+
+use std::future::poll_fn;
+use std::task::Poll;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::basic::{checksum, pattern};
+use super::{ensure, serve, shut, step, Accepted, Backend, Event, Failure, Log, Outcome, Recorder};
+use crate::stream::{StreamListener, TransportStream};
+use crate::{Address, Transport, TransportExt, WriteBufferLimits};
+
+/// Whether the transport accepts a write right now (without waiting).
+async fn ready_now(t: &impl Transport) -> Option<crate::Result<()>> {
+    poll_fn(|cx| {
+        Poll::Ready(match t.poll_write_ready(cx) {
+            Poll::Ready(r) => Some(r),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
+    const CHUNK: usize = 64 * 1024;
+    const MAX: usize = 512 * 1024 * 1024;
+    let accepted = Accepted::new(Recorder {
+        start_paused: true,
+        ..Recorder::default()
+    });
+    let (server, addr) = serve(backend, &accepted).await?;
+    let log = Log::new();
+    let (t, _) = step(
+        "create_connection",
+        addr.create_connection(Recorder::new(&log)).await,
+    )?;
+    let limits =
+        WriteBufferLimits::new(256 * 1024, 64 * 1024).map_err(|e| Failure::new(e.to_string()))?;
+    t.set_write_buffer_limits(limits);
+    ensure!(t.write_buffer_limits() == limits, "limits were not applied");
+    let data = Bytes::from(pattern(CHUNK, 3));
+
+    // Phase 1: the reader is paused; write while the transport accepts.
+    let mut sent = 0usize;
+    let mut max_buffered = 0;
+    loop {
+        match ready_now(&t).await {
+            Some(r) => step("poll_write_ready", r)?,
+            None => break,
+        }
+        ensure!(
+            sent < MAX,
+            "wrote {MAX} bytes to a paused reader without backpressure"
+        );
+        step("write", t.write(data.clone()))?;
+        sent += CHUNK;
+        max_buffered = max_buffered.max(t.write_buffer_size());
+        tokio::task::yield_now().await;
+    }
+    ensure!(
+        max_buffered <= limits.high() + CHUNK,
+        "buffered {max_buffered} bytes, more than high-water mark {} + one write",
+        limits.high()
+    );
+    log.wait_for("pause_writing", |ev| ev.contains(&Event::Pause))
+        .await?;
+
+    // Phase 2: the reader resumes; writing honours writable() to the end.
+    let server_log = accepted.wait_log(0).await?;
+    let reader = server_log
+        .transport()
+        .ok_or_else(|| Failure::new("server protocol got no transport"))?;
+    ensure!(!reader.is_reading(), "pause_reading did not stick");
+    reader.resume_reading();
+    let extra = 4 * 1024 * 1024;
+    let mut more = 0;
+    while more < extra {
+        step("writable", t.writable().await)?;
+        step("write", t.write(data.clone()))?;
+        more += CHUNK;
+        max_buffered = max_buffered.max(t.write_buffer_size());
+    }
+    let total = sent + more;
+    server_log.wait_data(total).await?;
+    ensure!(
+        server_log.data_len() == total,
+        "reader got {} bytes, {total} sent",
+        server_log.data_len()
+    );
+    let received = server_log.data();
+    let ok = received
+        .chunks(CHUNK)
+        .all(|c| checksum(c) == checksum(&data));
+    ensure!(ok, "data corrupted under flow control");
+    log.wait_for("resume_writing", |ev| ev.contains(&Event::Resume))
+        .await?;
+    ensure!(
+        max_buffered <= limits.high() + CHUNK,
+        "buffered {max_buffered} bytes, more than high-water mark {} + one write",
+        limits.high()
+    );
+    let events = log.events();
+    let flow: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Pause | Event::Resume))
+        .collect();
+    let alternates = flow.iter().enumerate().all(|(i, e)| {
+        **e == if i % 2 == 0 {
+            Event::Pause
+        } else {
+            Event::Resume
+        }
+    });
+    ensure!(alternates, "pause/resume do not alternate: {flow:?}");
+    t.close();
+    drop(reader);
+    shut(&server).await
+}
+
+pub(crate) async fn stream_adapter<B: Backend>(backend: &B) -> Outcome {
+    let addr = backend.fresh_addr();
+    let mut listener = step("StreamListener::bind", StreamListener::bind(&addr).await)?;
+    let addr = backend.client_addr(listener.server());
+    let mut client = step(
+        "TransportStream::connect",
+        TransportStream::connect(&addr).await,
+    )?;
+    let mut served = listener
+        .accept()
+        .await
+        .ok_or_else(|| Failure::new("no stream accepted"))?;
+
+    // 1 MiB each way through the AsyncRead/AsyncWrite impls, concurrently:
+    // the client writes and reads the echo at the same time (its halves
+    // split), the server echoes in small reads.
+    let data = pattern(1024 * 1024, 11);
+    let (mut rd, mut wr) = tokio::io::split(&mut client);
+    let (written, back, echoed) = tokio::join!(
+        async {
+            wr.write_all(&data)
+                .await
+                .map_err(|e| Failure::new(format!("write_all: {e}")))
+        },
+        async {
+            let mut back = vec![0u8; data.len()];
+            rd.read_exact(&mut back)
+                .await
+                .map_err(|e| Failure::new(format!("read_exact of the echo: {e}")))?;
+            Ok::<_, Failure>(back)
+        },
+        async {
+            let mut buf = vec![0u8; 8 * 1024];
+            let mut total = 0;
+            while total < data.len() {
+                let n = served
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| Failure::new(format!("server read: {e}")))?;
+                ensure!(n > 0, "server saw EOF after {total} bytes");
+                total += n;
+                served
+                    .write_all(&buf[..n])
+                    .await
+                    .map_err(|e| Failure::new(format!("server write: {e}")))?;
+            }
+            Ok::<_, Failure>(total)
+        }
+    );
+    written?;
+    let back = back?;
+    let total = echoed?;
+    ensure!(
+        total == data.len(),
+        "server read {total} of {} bytes",
+        data.len()
+    );
+    ensure!(back == data, "echo through the stream adapter differs");
+
+    // Shutting the client down ends the server's reads: EOF, or the end of
+    // the connection on transports without half-close.
+    client
+        .shutdown()
+        .await
+        .map_err(|e| Failure::new(format!("shutdown: {e}")))?;
+    let mut rest = Vec::new();
+    let end = served.read_to_end(&mut rest).await;
+    ensure!(
+        rest.is_empty(),
+        "server read {} bytes after the client shut down",
+        rest.len()
+    );
+    if client.transport().can_write_eof() {
+        ensure!(end.is_ok(), "read after a half-close failed: {end:?}");
+    }
+    drop(client);
+    drop(served);
+    listener.close();
+    let server = listener.server();
+    shut(server).await
+}
