@@ -1,0 +1,291 @@
+//! The driver: the one task that owns a connection's socket and protocol.
+//!
+//! Each time it is polled, the driver runs *rounds* until a round makes no
+//! progress (then it waits for a wake-up) or the connection ends. A round:
+//!
+//! 1. takes everything written since the last round (one lock) and the flags;
+//! 2. on `abort`, ends at once: buffered data is dropped, the socket reset;
+//! 3. delivers a pending `pause_writing`/`resume_writing`, if any;
+//! 4. sends: hands the queued chunks to the OS with vectored writes until the
+//!    queue is empty or the socket is full, then flushes (TLS records);
+//! 5. once everything is sent: on `close`, shuts the socket down and ends;
+//!    on `write_eof`, shuts down the writing half;
+//! 6. receives: one read into the reusable buffer, delivered as one
+//!    `data_received` chunk (discarded after `close`), or the peer's EOF.
+//!
+//! Wake-ups come from the socket (read or write readiness, registered by the
+//! polls that returned `Pending`) and from the transport handles (a write,
+//! close, abort, resume, …), which wake the waker stored in step 1. A long
+//! run of busy rounds yields to the runtime every [`MAX_ROUNDS`] rounds.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::AsyncRead;
+use tokio_util::io::poll_read_buf;
+use transport_api::{Error, Protocol, ProtocolHandle};
+
+use super::state::Shared;
+use super::stream::Stream;
+
+/// Rounds per poll before the driver yields to other tasks.
+const MAX_ROUNDS: usize = 64;
+/// Chunks handed to one vectored write.
+const MAX_IOV: usize = 64;
+/// The read buffer grows by this much when it runs low.
+const READ_CHUNK: usize = 64 * 1024;
+/// A read needs at least this much free room in the read buffer.
+const MIN_READ_ROOM: usize = 8 * 1024;
+
+/// How a connection ended.
+#[derive(Debug)]
+pub(crate) struct Ending {
+    /// What `connection_lost` gets.
+    pub(crate) error: Option<Error>,
+    /// Whether to read (and discard) until the peer's EOF before closing the
+    /// socket, so that closing it with unread data does not reset the
+    /// connection and lose what we sent.
+    pub(crate) drain: bool,
+}
+
+impl Ending {
+    fn clean(drain: bool) -> Self {
+        Ending { error: None, drain }
+    }
+
+    fn failed(err: io::Error) -> Self {
+        Ending {
+            error: Some(super::map_io_error(err)),
+            drain: false,
+        }
+    }
+}
+
+/// What one round did.
+enum Round {
+    Progress,
+    Idle,
+    End(Ending),
+}
+
+/// One connection's socket, protocol and sending/receiving state.
+pub(crate) struct Driver<S, P> {
+    pub(crate) stream: S,
+    shared: Arc<Shared>,
+    pub(crate) protocol: ProtocolHandle<P>,
+    /// Chunks taken from the shared state, not yet (fully) sent.
+    out: VecDeque<Bytes>,
+    /// Reused for every read; filled parts are split off and handed out.
+    pub(crate) rbuf: BytesMut,
+    /// Bytes were written since the last flush (TLS buffers records).
+    need_flush: bool,
+    /// The peer sent EOF.
+    read_eof: bool,
+    /// Our writing half is shut down (`write_eof` done).
+    eof_sent: bool,
+    /// What the protocol was last told: paused or not.
+    reported_paused: bool,
+}
+
+impl<S: Stream, P: Protocol> Driver<S, P> {
+    pub(crate) fn new(stream: S, shared: Arc<Shared>, protocol: ProtocolHandle<P>) -> Self {
+        Driver {
+            stream,
+            shared,
+            protocol,
+            out: VecDeque::new(),
+            rbuf: BytesMut::new(),
+            need_flush: false,
+            read_eof: false,
+            eof_sent: false,
+            reported_paused: false,
+        }
+    }
+
+    /// Runs rounds until the connection ends (`Ready`) or nothing is left to
+    /// do until a wake-up (`Pending`).
+    pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
+        for _ in 0..MAX_ROUNDS {
+            match self.round(cx) {
+                Round::Progress => {}
+                Round::Idle => return Poll::Pending,
+                Round::End(ending) => return Poll::Ready(ending),
+            }
+        }
+        // Busy: let other tasks run, and come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn round(&mut self, cx: &mut Context<'_>) -> Round {
+        let ctl = self.shared.take_pending(cx, &mut self.out);
+        if ctl.aborted {
+            self.out.clear();
+            self.stream.prepare_abort();
+            return Round::End(Ending::clean(false));
+        }
+        if !ctl.closing && ctl.write_paused != self.reported_paused {
+            self.reported_paused = ctl.write_paused;
+            if ctl.write_paused {
+                self.protocol.with(|p| p.pause_writing());
+            } else {
+                self.protocol.with(|p| p.resume_writing());
+            }
+            return Round::Progress;
+        }
+
+        let mut progress = match self.poll_send(cx) {
+            Ok(progress) => progress,
+            Err(err) => return Round::End(Ending::failed(err)),
+        };
+
+        let sent_all = self.out.is_empty() && !self.need_flush;
+        if sent_all && (ctl.closing || (ctl.eof_requested && !self.eof_sent)) {
+            if let Poll::Ready(res) = Pin::new(&mut self.stream).poll_shutdown(cx) {
+                if ctl.closing {
+                    // Everything reached the OS; a failing shutdown means the
+                    // connection is already gone, which is where we go too.
+                    return Round::End(Ending::clean(!self.read_eof));
+                }
+                if let Err(err) = res {
+                    return Round::End(Ending::failed(err));
+                }
+                self.eof_sent = true;
+                if self.read_eof {
+                    // Both directions are done: nothing can happen any more.
+                    return Round::End(Ending::clean(false));
+                }
+                progress = true;
+            }
+        }
+
+        if !self.read_eof && (ctl.closing || !ctl.reading_paused) {
+            match self.poll_receive(cx, ctl.closing) {
+                Ok(received) => progress |= received,
+                Err(ending) => return Round::End(ending),
+            }
+        }
+
+        if progress {
+            Round::Progress
+        } else {
+            Round::Idle
+        }
+    }
+
+    /// Sends queued chunks until the queue is empty or the socket is full,
+    /// then flushes. Returns whether any bytes went out.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let mut sent = 0;
+        let result = self.poll_send_inner(cx, &mut sent);
+        self.shared.sent(sent);
+        result.map(|()| sent > 0)
+    }
+
+    fn poll_send_inner(&mut self, cx: &mut Context<'_>, sent: &mut usize) -> io::Result<()> {
+        while !self.out.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            let stream = Pin::new(&mut self.stream);
+            match stream.poll_write_vectored(cx, &slices[..count]) {
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => {
+                    advance(&mut self.out, n);
+                    *sent += n;
+                    self.need_flush = true;
+                }
+                Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => return Ok(()),
+            }
+        }
+        if self.need_flush {
+            match Pin::new(&mut self.stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.need_flush = false,
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// One read. Returns whether anything happened, or how the connection
+    /// ended. After `close`, received data is discarded.
+    fn poll_receive(&mut self, cx: &mut Context<'_>, closing: bool) -> Result<bool, Ending> {
+        if self.rbuf.capacity() - self.rbuf.len() < MIN_READ_ROOM {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.rbuf) {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(0)) => {
+                self.read_eof = true;
+                if closing {
+                    return Ok(true);
+                }
+                if !self.protocol.with(|p| p.eof_received()) {
+                    self.shared.close_from_driver();
+                } else if self.eof_sent {
+                    return Err(Ending::clean(false));
+                }
+                Ok(true)
+            }
+            Poll::Ready(Ok(_)) => {
+                if closing {
+                    self.rbuf.clear();
+                } else {
+                    let chunk = self.rbuf.split().freeze();
+                    self.protocol.with(|p| p.data_received(chunk));
+                }
+                Ok(true)
+            }
+            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Poll::Ready(Err(err)) => Err(Ending::failed(err)),
+        }
+    }
+}
+
+/// Reads and discards until EOF or an error. Ends at once if the socket has
+/// nothing more to give; the caller bounds it in time.
+pub(crate) fn poll_discard<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    loop {
+        buf.clear();
+        if buf.capacity() < MIN_READ_ROOM {
+            buf.reserve(MIN_READ_ROOM);
+        }
+        match poll_read_buf(Pin::new(&mut *stream), cx, buf) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(0)) => return Poll::Ready(()),
+            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(_)) => return Poll::Ready(()),
+        }
+    }
+}
+
+/// Drops the first `n` bytes of the queue.
+fn advance(out: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = out.front_mut() else {
+            return;
+        };
+        if front.len() <= n {
+            n -= front.len();
+            out.pop_front();
+        } else {
+            front.advance(n);
+            return;
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The state that a connection's transport handles share with its driver.
+//!
+//! Transport methods only change this state and wake the driver; they never
+//! touch the socket and never call the protocol. The driver takes what was
+//! written, reads the flags, and reports back what it sent.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits};
+
+/// Writes up to this size are copied into one contiguous run (so a burst of
+/// small messages leaves as one buffer); larger ones are queued as they are.
+const COALESCE_MAX: usize = 4096;
+
+/// How much room the coalescing buffer reserves at a time. Once the driver has
+/// sent a frozen run and dropped it, the next reservation reuses its memory.
+const TAIL_CHUNK: usize = 64 * 1024;
+
+/// What kind of socket a connection runs on, and what it can do.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    /// The URL scheme: `tcp`, `ipc` or `tls`.
+    pub(crate) kind: &'static str,
+    pub(crate) peer: Option<Endpoint>,
+    pub(crate) local: Option<Endpoint>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Data waiting for the driver, oldest first.
+    queue: VecDeque<Bytes>,
+    /// Small writes copied together, after everything in `queue`.
+    tail: BytesMut,
+    /// Unsent bytes: `queue`, `tail` and what the driver took but has not
+    /// handed to the OS yet.
+    buffered: usize,
+    flow: FlowControl,
+    /// `close()` was called, the last handle was dropped, or the protocol
+    /// declined to keep a half-closed connection.
+    closing: bool,
+    aborted: bool,
+    /// `write_eof()` was called.
+    eof_requested: bool,
+    /// The driver is delivering (or has delivered) `connection_lost`.
+    finished: bool,
+    reading_paused: bool,
+    /// The driver task, to wake when there is something for it to do.
+    driver_waker: Option<Waker>,
+    /// One task waiting in `poll_write_ready`.
+    write_waker: Option<Waker>,
+}
+
+impl State {
+    fn accepts_writes(&self) -> bool {
+        !(self.closing || self.aborted || self.eof_requested || self.finished)
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing || self.aborted || self.finished
+    }
+
+    /// Moves the coalesced run, if any, to the end of the queue.
+    fn freeze_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.queue.push_back(self.tail.split().freeze());
+        }
+    }
+}
+
+/// What the driver needs to know after taking the pending data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Control {
+    pub(crate) aborted: bool,
+    pub(crate) closing: bool,
+    pub(crate) eof_requested: bool,
+    pub(crate) reading_paused: bool,
+    /// Whether the protocol should currently be paused for writing.
+    pub(crate) write_paused: bool,
+}
+
+/// The state of one connection, shared by its transport handles and driver.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    pub(crate) info: ConnInfo,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(info: ConnInfo) -> Self {
+        Shared {
+            state: Mutex::new(State::default()),
+            info,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding this lock; recover anyway rather than
+        // poison every later call.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ----- called by transport handles -----
+
+    pub(crate) fn write(&self, data: Bytes) -> Result<()> {
+        let mut st = self.lock();
+        if !st.accepts_writes() {
+            return Err(Error::Closed);
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let len = data.len();
+        if len <= COALESCE_MAX {
+            if st.tail.capacity() - st.tail.len() < len {
+                st.tail.reserve(TAIL_CHUNK.max(len));
+            }
+            st.tail.extend_from_slice(&data);
+        } else {
+            st.freeze_tail();
+            st.queue.push_back(data);
+        }
+        st.buffered += len;
+        let buffered = st.buffered;
+        // A pause is delivered by the driver, which we wake anyway.
+        let _ = st.flow.update(buffered);
+        let waker = st.driver_waker.take();
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_eof(&self) -> Result<()> {
+        let mut st = self.lock();
+        if st.is_closing() {
+            return Err(Error::Closed);
+        }
+        if st.eof_requested {
+            return Ok(());
+        }
+        st.eof_requested = true;
+        self.wake_all(st);
+        Ok(())
+    }
+
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        if st.is_closing() {
+            return;
+        }
+        st.closing = true;
+        self.wake_all(st);
+    }
+
+    pub(crate) fn abort(&self) {
+        let mut st = self.lock();
+        if st.aborted || st.finished {
+            return;
+        }
+        st.aborted = true;
+        st.queue.clear();
+        st.tail.clear();
+        st.buffered = 0;
+        self.wake_all(st);
+    }
+
+    /// Wakes the driver and a task waiting to write, after releasing `st`.
+    fn wake_all(&self, mut st: MutexGuard<'_, State>) {
+        let wakers = [st.driver_waker.take(), st.write_waker.take()];
+        drop(st);
+        wakers.into_iter().flatten().for_each(Waker::wake);
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.lock().is_closing()
+    }
+
+    pub(crate) fn write_buffer_size(&self) -> usize {
+        self.lock().buffered
+    }
+
+    pub(crate) fn limits(&self) -> WriteBufferLimits {
+        self.lock().flow.limits()
+    }
+
+    pub(crate) fn set_limits(&self, limits: WriteBufferLimits) {
+        let mut st = self.lock();
+        let buffered = st.buffered;
+        let _ = st.flow.set_limits(limits, buffered);
+        // The driver reports the change; a writer may now proceed.
+        self.wake_all(st);
+    }
+
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut st = self.lock();
+        if !st.accepts_writes() {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        if st.flow.can_write(st.buffered) {
+            return Poll::Ready(Ok(()));
+        }
+        match &mut st.write_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    pub(crate) fn set_reading(&self, reading: bool) {
+        let mut st = self.lock();
+        let resumed = st.reading_paused && reading;
+        st.reading_paused = !reading;
+        let waker = if resumed {
+            st.driver_waker.take()
+        } else {
+            None
+        };
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_reading(&self) -> bool {
+        let st = self.lock();
+        !st.reading_paused && !st.is_closing()
+    }
+
+    // ----- called by the driver -----
+
+    /// Moves everything written so far to the end of `out`, registers the
+    /// driver's waker and returns the flags the driver acts on.
+    pub(crate) fn take_pending(&self, cx: &mut Context<'_>, out: &mut VecDeque<Bytes>) -> Control {
+        let mut st = self.lock();
+        st.freeze_tail();
+        if out.is_empty() {
+            std::mem::swap(out, &mut st.queue);
+        } else {
+            out.append(&mut st.queue);
+        }
+        match &mut st.driver_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Control {
+            aborted: st.aborted,
+            closing: st.closing,
+            eof_requested: st.eof_requested,
+            reading_paused: st.reading_paused,
+            write_paused: st.flow.is_paused(),
+        }
+    }
+
+    /// Records that `n` taken bytes reached the OS; wakes a waiting writer if
+    /// that brought the buffer back to the low-water mark.
+    pub(crate) fn sent(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut st = self.lock();
+        st.buffered = st.buffered.saturating_sub(n);
+        let buffered = st.buffered;
+        let _ = st.flow.update(buffered);
+        let waker = if st.flow.can_write(buffered) {
+            st.write_waker.take()
+        } else {
+            None
+        };
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The protocol declined to keep a half-closed connection: close it as by
+    /// `close()`.
+    pub(crate) fn close_from_driver(&self) {
+        self.close();
+    }
+
+    /// The connection is over: nothing more is accepted, buffered data is
+    /// dropped and a waiting writer learns it is closed.
+    pub(crate) fn finish(&self) {
+        let mut st = self.lock();
+        st.finished = true;
+        st.queue.clear();
+        st.tail.clear();
+        st.buffered = 0;
+        st.driver_waker = None;
+        let waker = st.write_waker.take();
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
