@@ -1,0 +1,367 @@
+//! [`Channel`]: requests and replies over one connection.
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use transport_api::{Address, Endpoint};
+
+use super::connect::connect_with_retry;
+use super::protocol::ChannelProtocol;
+use super::shared::{Reply, Shared};
+use super::{
+    Bincode, ChannelError, ChannelOptions, Codec, FramedProtocol, MessageKind, Request, Result,
+};
+
+/// Closes the connection when the last [`Channel`] handle is dropped.
+struct Inner<C: Codec> {
+    shared: Arc<Shared<C>>,
+}
+
+impl<C: Codec> Drop for Inner<C> {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// A request/reply channel over one connection (aiomas's `Channel`).
+///
+/// Both ends may send requests: [`request`](Self::request) sends one and
+/// waits for its reply (many may be outstanding at once; replies are matched
+/// by id, in any order), [`recv`](Self::recv) yields the peer's requests,
+/// each answered with [`Request::reply`] or [`Request::fail`].
+///
+/// Get one from [`open_connection`](Self::open_connection) (client) or in
+/// the callback of [`start_server`](Self::start_server). Works over every
+/// transport backend: the address type picks it.
+///
+/// Cheap to clone; clones share the connection, which closes (gracefully)
+/// when the last clone, and the last [`Request`] received on it, is dropped,
+/// or on [`close`](Self::close).
+///
+/// # Connection loss
+///
+/// When the connection is lost (closed by either end, reset, or closed
+/// because the peer broke the protocol), every waiting `request` and `recv`
+/// fails with [`ChannelError::ConnectionLost`] (`io::ErrorKind::ConnectionReset`),
+/// whose [`lost_cause`](ChannelError::lost_cause) says why, and every later
+/// call fails the same way at once.
+///
+/// # Backpressure
+///
+/// Sending waits until the transport's write buffer is below its high-water
+/// mark, so a fast sender cannot grow memory without bound; writers queue in
+/// arrival order. Received requests that nobody has taken with `recv` yet are
+/// bounded by [`ChannelOptions::max_queued_requests`]; more are refused with
+/// an exception reply.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use agentwire::channel::{Channel, ChannelOptions};
+/// use transport_api::Server;
+/// use transport_local::LocalNetwork;
+///
+/// let addr = LocalNetwork::new().get_queue("calc")?;
+/// let server = Channel::start_server(&addr, |channel: Channel| async move {
+///     while let Ok(request) = channel.recv().await {
+///         let Ok((a, b)) = request.content::<(i64, i64)>() else { continue };
+///         let _ = request.reply(&(a + b)).await;
+///     }
+/// }, ChannelOptions::new()).await?;
+///
+/// let channel = Channel::open_connection(&addr, ChannelOptions::new()).await?;
+/// let sum: i64 = channel.request(&(1, 2)).await?;
+/// assert_eq!(sum, 3);
+/// channel.close().await;
+/// server.close();
+/// # Ok(()) }
+/// ```
+pub struct Channel<C: Codec = Bincode> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Codec> Clone for Channel<C> {
+    fn clone(&self) -> Self {
+        Channel {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: Codec> Channel<C> {
+    pub(crate) fn from_shared(shared: Arc<Shared<C>>) -> Self {
+        Channel {
+            inner: Arc::new(Inner { shared }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared<C>> {
+        &self.inner.shared
+    }
+
+    /// Connects to `addr` (aiomas's `open_connection`), retrying a refused
+    /// connection for as long as
+    /// [`options.connect_timeout`](ChannelOptions::connect_timeout) says: by
+    /// default one attempt.
+    ///
+    /// # Errors
+    ///
+    /// The transport's error when the connection fails (kind
+    /// `ConnectionRefused` when nobody listens, `NotFound` for a missing Unix
+    /// socket); after a positive retry timeout,
+    /// [`ChannelError::ConnectTimeout`] with the last attempt's error, of the
+    /// same kind. Errors other than refused/not found are not retried.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future abandons the attempt (between two
+    /// attempts, or inside the backend's connect).
+    pub async fn open_connection<A: Address>(addr: &A, options: ChannelOptions<C>) -> Result<Self> {
+        let max = options.get_max_frame_size();
+        let shared = connect_with_retry(addr, &options, |shared| {
+            FramedProtocol::new(ChannelProtocol::client(shared), max)
+        })
+        .await?;
+        Ok(Channel::from_shared(shared))
+    }
+
+    /// Starts a server at `addr` (aiomas's `start_server`): for every
+    /// connection, `on_channel` is called with its channel, and the future it
+    /// returns is spawned on the current tokio runtime.
+    ///
+    /// Returns the backend's server; [`close`](transport_api::Server::close)
+    /// it to stop accepting (established channels go on, as in asyncio).
+    ///
+    /// # Errors
+    ///
+    /// The transport's error, e.g. `AddrInUse`.
+    pub async fn start_server<A, F, Fut>(
+        addr: &A,
+        on_channel: F,
+        options: ChannelOptions<C>,
+    ) -> Result<A::Server>
+    where
+        A: Address,
+        F: Fn(Channel<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let on_channel = Arc::new(on_channel);
+        let factory = move || {
+            let shared = Arc::new(Shared::new(&options));
+            let on_channel = Arc::clone(&on_channel);
+            let handler = ChannelProtocol::server(
+                shared,
+                Box::new(move |channel: Channel<C>| {
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(rt) => {
+                            rt.spawn(on_channel(channel));
+                        }
+                        // No runtime to serve it on: the channel is dropped,
+                        // which closes the connection.
+                        Err(_) => drop(channel),
+                    }
+                }),
+            );
+            FramedProtocol::new(handler, options.get_max_frame_size())
+        };
+        Ok(addr.create_server(factory).await?)
+    }
+
+    /// Sends a request and waits for its reply, decoded as `R`.
+    ///
+    /// # Errors
+    ///
+    /// - [`ChannelError::Remote`] if the peer answered with an exception (the
+    ///   channel goes on);
+    /// - [`ChannelError::Codec`] if `content` cannot be encoded or the reply
+    ///   is not a valid `R` (the channel goes on);
+    /// - [`ChannelError::FrameTooLarge`] if the encoded request is above the
+    ///   maximum frame size (nothing is sent; the channel goes on);
+    /// - [`ChannelError::ConnectionLost`] if the connection is or gets lost.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the request. If it was dropped while
+    /// waiting for the transport to accept writes, nothing was sent;
+    /// otherwise the peer may still handle it, and its reply is discarded
+    /// when it arrives.
+    pub async fn request<T, R>(&self, content: &T) -> Result<R>
+    where
+        T: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let raw = self.request_raw(content).await?;
+        self.shared().codec.decode_content(&raw)
+    }
+
+    /// Like [`request`](Self::request), but returns the reply's content still
+    /// encoded (decode it with [`Codec::decode_content`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`request`](Self::request), except for decoding the reply.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`request`](Self::request).
+    pub async fn request_raw<T>(&self, content: &T) -> Result<Bytes>
+    where
+        T: Serialize + ?Sized,
+    {
+        let shared = self.shared();
+        let (id, reply) = shared.start_request()?;
+        let mut guard = Unsent {
+            shared,
+            id,
+            armed: true,
+        };
+        let frame = shared.encode(MessageKind::Request, id, content)?;
+        shared.send(frame).await?;
+        // Sent: from now on a late reply is discarded, not unexpected.
+        guard.armed = false;
+        let reply = match reply.await {
+            Ok(reply) => reply?,
+            // The state dropped the sender without an answer: only when the
+            // channel is gone.
+            Err(_) => {
+                return Err(shared
+                    .lost_error()
+                    .unwrap_or_else(|| ChannelError::lost(None)))
+            }
+        };
+        match reply {
+            Reply::Result(content) => Ok(content),
+            Reply::Exception(text) => {
+                let message = shared
+                    .codec
+                    .decode_content::<String>(&text)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&text).into_owned());
+                Err(ChannelError::Remote {
+                    origin: shared.origin(),
+                    message,
+                })
+            }
+        }
+    }
+
+    /// Waits for the peer's next request.
+    ///
+    /// Requests are delivered in the order they arrived. Only one task may
+    /// wait at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::RecvBusy`] if another `recv` on this channel is
+    /// waiting (that one is not affected);
+    /// [`ChannelError::ConnectionLost`] once the connection is lost (requests
+    /// still queued then are dropped: they could not be answered).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a request is taken from the queue only when this returns
+    /// it.
+    pub async fn recv(&self) -> Result<Request<C>> {
+        let shared = self.shared();
+        shared.begin_recv()?;
+        let _busy = Receiving(shared);
+        let msg = poll_fn(|cx| shared.poll_recv(cx)).await?;
+        Ok(Request::new(self.clone(), msg.id, msg.content))
+    }
+
+    /// Closes the connection: what was already written is still sent, then
+    /// the connection ends. Returns once it has, when every request still
+    /// waiting has failed with [`ChannelError::ConnectionLost`] (cause
+    /// [`ChannelError::Closed`]). Later calls fail the same way.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the close goes on; only the wait is abandoned.
+    pub async fn close(&self) {
+        self.shared().close();
+        self.shared().wait_lost().await;
+    }
+
+    /// Returns once the connection is lost, for whatever reason.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn closed(&self) -> ChannelError {
+        self.shared().wait_lost().await;
+        self.shared()
+            .lost_error()
+            .unwrap_or_else(|| ChannelError::lost(None))
+    }
+
+    /// Whether the connection is lost (or closing).
+    pub fn is_closed(&self) -> bool {
+        self.shared().check_usable().is_err()
+    }
+
+    /// Why the connection was lost, once it was: the error every call now
+    /// gets.
+    pub fn lost_error(&self) -> Option<ChannelError> {
+        self.shared().lost_error()
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &C {
+        &self.shared().codec
+    }
+
+    /// The peer's address (asyncio's `get_extra_info("peername")`).
+    pub fn peer_addr(&self) -> Option<Endpoint> {
+        self.shared().transport().and_then(|t| t.peer_addr())
+    }
+
+    /// Our end's address (asyncio's `get_extra_info("sockname")`).
+    pub fn local_addr(&self) -> Option<Endpoint> {
+        self.shared().transport().and_then(|t| t.local_addr())
+    }
+
+    /// Requests sent that have no reply yet (including abandoned ones whose
+    /// reply has not arrived).
+    pub fn pending_requests(&self) -> usize {
+        self.shared().pending_count()
+    }
+
+    /// Received requests waiting for [`recv`](Self::recv).
+    pub fn queued_requests(&self) -> usize {
+        self.shared().queued_count()
+    }
+}
+
+/// Forgets a request if it was never sent.
+struct Unsent<'a, C: Codec> {
+    shared: &'a Shared<C>,
+    id: u64,
+    armed: bool,
+}
+
+impl<C: Codec> Drop for Unsent<'_, C> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.cancel_request(self.id);
+        }
+    }
+}
+
+/// Ends a `recv` (normally or by cancellation).
+struct Receiving<'a, C: Codec>(&'a Shared<C>);
+
+impl<C: Codec> Drop for Receiving<'_, C> {
+    fn drop(&mut self) {
+        self.0.end_recv();
+    }
+}
+
+impl<C: Codec> fmt::Debug for Channel<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.inner.shared, f)
+    }
+}

@@ -1,0 +1,153 @@
+//! [`FramedProtocol`]: length-prefixed framing as a transport
+//! [`Protocol`], handing whole frames to a [`FrameHandler`].
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use transport_api::{Protocol, SharedTransport, Transport};
+
+use super::{ChannelError, FrameDecoder, Result};
+
+/// The events of a framed connection: like [`Protocol`], but with whole
+/// frames instead of byte chunks.
+///
+/// Called from the connection's driver task, one at a time, in the order
+/// [`Protocol`] documents.
+pub trait FrameHandler: Send + 'static {
+    /// The connection is up.
+    fn connection_made(&mut self, transport: SharedTransport);
+
+    /// A whole frame arrived (its payload, without the header).
+    ///
+    /// # Errors
+    ///
+    /// An error is a protocol violation: the connection is closed, no more
+    /// frames are delivered, and `connection_lost` gets the error.
+    fn frame_received(&mut self, frame: Bytes) -> Result<()>;
+
+    /// The connection is gone: `None` for a clean close, otherwise why
+    /// (a protocol error such as [`ChannelError::FrameTooLarge`] or
+    /// [`ChannelError::TruncatedFrame`], or a transport error). Called
+    /// exactly once, last.
+    fn connection_lost(&mut self, cause: Option<ChannelError>);
+
+    /// See [`Protocol::pause_writing`].
+    fn pause_writing(&mut self) {}
+
+    /// See [`Protocol::resume_writing`].
+    fn resume_writing(&mut self) {}
+}
+
+/// A [`Protocol`] that decodes length-prefixed frames (a 4-byte big-endian
+/// length, then the payload) for a [`FrameHandler`], whatever the chunking.
+///
+/// A header above the maximum frame size, or an error from
+/// [`FrameHandler::frame_received`], closes the connection: what is already
+/// written is still sent, nothing more is received, and the handler's
+/// `connection_lost` gets that error. A clean close in the middle of a frame
+/// is reported as [`ChannelError::TruncatedFrame`]. The protocol keeps only a
+/// weak reference to the transport, so the connection still closes when the
+/// handler drops its handles.
+pub struct FramedProtocol<H> {
+    handler: H,
+    decoder: FrameDecoder,
+    transport: Option<Weak<dyn Transport>>,
+    error: Option<ChannelError>,
+}
+
+impl<H: FrameHandler> FramedProtocol<H> {
+    /// Frames for `handler`, accepting payloads of up to `max_frame_size`
+    /// bytes.
+    pub fn new(handler: H, max_frame_size: usize) -> Self {
+        FramedProtocol {
+            handler,
+            decoder: FrameDecoder::new(max_frame_size),
+            transport: None,
+            error: None,
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// The decoder (to inspect its buffer).
+    pub fn decoder(&self) -> &FrameDecoder {
+        &self.decoder
+    }
+
+    fn fail(&mut self, error: ChannelError) {
+        self.error = Some(error);
+        if let Some(t) = self.transport.as_ref().and_then(Weak::upgrade) {
+            t.close();
+        }
+    }
+}
+
+impl<H: FrameHandler> Protocol for FramedProtocol<H> {
+    fn connection_made(&mut self, transport: SharedTransport) {
+        self.transport = Some(Arc::downgrade(&transport));
+        self.handler.connection_made(transport);
+    }
+
+    fn data_received(&mut self, data: Bytes) {
+        if self.error.is_some() {
+            return;
+        }
+        self.decoder.push(data);
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    if let Err(e) = self.handler.frame_received(frame) {
+                        self.fail(e);
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn eof_received(&mut self) -> bool {
+        false
+    }
+
+    fn connection_lost(&mut self, error: Option<transport_api::Error>) {
+        let cause = self
+            .error
+            .take()
+            .or_else(|| error.map(ChannelError::from))
+            .or_else(|| self.decoder.finish().err());
+        self.transport = None;
+        self.handler.connection_lost(cause);
+    }
+
+    fn pause_writing(&mut self) {
+        self.handler.pause_writing();
+    }
+
+    fn resume_writing(&mut self) {
+        self.handler.resume_writing();
+    }
+}
+
+impl<H> fmt::Debug for FramedProtocol<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FramedProtocol")
+            .field("handler", &std::any::type_name::<H>())
+            .field("decoder", &self.decoder)
+            .field("error", &self.error)
+            .finish()
+    }
+}

@@ -1,0 +1,64 @@
+//! The [`FrameHandler`] behind every channel: decodes envelopes and hands
+//! them to the shared state.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use transport_api::SharedTransport;
+
+use super::shared::Shared;
+use super::{Channel, ChannelError, Codec, FrameHandler, Result};
+
+/// Called once with the server side's new channel.
+pub(crate) type OnChannel<C> = Box<dyn FnOnce(Channel<C>) + Send>;
+
+/// The channel's frame handler.
+pub(crate) struct ChannelProtocol<C: Codec> {
+    shared: Arc<Shared<C>>,
+    on_channel: Option<OnChannel<C>>,
+}
+
+impl<C: Codec> ChannelProtocol<C> {
+    /// A client's handler; the caller makes the [`Channel`] from `shared`.
+    pub(crate) fn client(shared: Arc<Shared<C>>) -> Self {
+        ChannelProtocol {
+            shared,
+            on_channel: None,
+        }
+    }
+
+    /// A server's handler: `on_channel` gets the channel once connected.
+    pub(crate) fn server(shared: Arc<Shared<C>>, on_channel: OnChannel<C>) -> Self {
+        ChannelProtocol {
+            shared,
+            on_channel: Some(on_channel),
+        }
+    }
+}
+
+impl<C: Codec> FrameHandler for ChannelProtocol<C> {
+    fn connection_made(&mut self, transport: SharedTransport) {
+        self.shared.set_transport(transport);
+        if let Some(on_channel) = self.on_channel.take() {
+            on_channel(Channel::from_shared(Arc::clone(&self.shared)));
+        }
+    }
+
+    fn frame_received(&mut self, frame: Bytes) -> Result<()> {
+        let msg = self.shared.codec.decode_message(frame)?;
+        self.shared.on_message(msg)
+    }
+
+    fn connection_lost(&mut self, cause: Option<ChannelError>) {
+        self.shared.on_lost(cause);
+    }
+}
+
+impl<C: Codec> fmt::Debug for ChannelProtocol<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelProtocol")
+            .field("shared", &self.shared)
+            .finish()
+    }
+}

@@ -1,0 +1,150 @@
+//! [`Request`]: a request received on a channel, to be answered.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Bincode, Channel, ChannelError, Codec, MessageKind, Result};
+
+/// The text sent when a request is dropped without an answer.
+const DROPPED: &str = "the request was dropped without a reply";
+
+/// A request from the peer, as [`Channel::recv`] returns it (aiomas's
+/// `Request`). Answer it with [`reply`](Self::reply) or
+/// [`fail`](Self::fail).
+///
+/// A request dropped without an answer is answered with an exception
+/// ("the request was dropped without a reply"), so the peer never waits
+/// forever. A request keeps its channel's connection open.
+pub struct Request<C: Codec = Bincode> {
+    channel: Channel<C>,
+    id: u64,
+    content: Bytes,
+    answered: bool,
+}
+
+impl<C: Codec> Request<C> {
+    pub(crate) fn new(channel: Channel<C>, id: u64, content: Bytes) -> Self {
+        Request {
+            channel,
+            id,
+            content,
+            answered: false,
+        }
+    }
+
+    /// The message id, unique among the peer's requests on this channel.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The content, decoded as `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::Codec`] if it is not a valid `T` (the request can
+    /// still be answered, e.g. with [`fail`](Self::fail)).
+    pub fn content<T: DeserializeOwned>(&self) -> Result<T> {
+        self.channel.codec().decode_content(&self.content)
+    }
+
+    /// The content, still encoded.
+    pub fn raw_content(&self) -> &Bytes {
+        &self.content
+    }
+
+    /// The channel the request came on.
+    pub fn channel(&self) -> &Channel<C> {
+        &self.channel
+    }
+
+    /// Answers with `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::Codec`] or [`ChannelError::FrameTooLarge`] if `value`
+    /// cannot be sent; the peer then gets an exception saying so (as aiomas
+    /// does). [`ChannelError::ConnectionLost`] if the connection is gone.
+    ///
+    /// # Cancel safety
+    ///
+    /// If the future is dropped before the reply was written, the request is
+    /// dropped with it and the peer gets the "dropped without a reply"
+    /// exception.
+    pub async fn reply<T: Serialize + ?Sized>(mut self, value: &T) -> Result<()> {
+        let shared = self.channel.shared();
+        let frame = match shared.encode(MessageKind::Result, self.id, value) {
+            Ok(frame) => frame,
+            Err(err) => {
+                let text = format!("the reply could not be sent: {err}");
+                // The peer learns why; our caller gets the error itself.
+                let _ = self.send_exception(&text).await;
+                return Err(err);
+            }
+        };
+        let result = shared.send(frame).await;
+        self.answered = true;
+        result
+    }
+
+    /// Answers with an exception whose text is `error` (the peer's request
+    /// fails with [`ChannelError::Remote`]; an aiomas peer raises
+    /// `RemoteException`).
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::ConnectionLost`] if the connection is gone.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`reply`](Self::reply).
+    pub async fn fail(mut self, error: impl fmt::Display) -> Result<()> {
+        let text = error.to_string();
+        self.send_exception(&text).await
+    }
+
+    async fn send_exception(&mut self, text: &str) -> Result<()> {
+        let frame = self.exception_frame(text)?;
+        let result = self.channel.shared().send(frame).await;
+        self.answered = true;
+        result
+    }
+
+    /// An exception frame with `text`, shortened if the whole frame would be
+    /// above the maximum frame size.
+    fn exception_frame(&self, text: &str) -> Result<Bytes> {
+        let shared = self.channel.shared();
+        match shared.encode(MessageKind::Exception, self.id, text) {
+            Err(ChannelError::FrameTooLarge { .. }) => {
+                let mut cut = shared.max_frame_size.saturating_sub(64).min(text.len());
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                shared.encode(MessageKind::Exception, self.id, &text[..cut])
+            }
+            other => other,
+        }
+    }
+}
+
+impl<C: Codec> Drop for Request<C> {
+    fn drop(&mut self) {
+        if !self.answered {
+            if let Ok(frame) = self.exception_frame(DROPPED) {
+                self.channel.shared().send_now(frame);
+            }
+        }
+    }
+}
+
+impl<C: Codec> fmt::Debug for Request<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("id", &self.id)
+            .field("content_len", &self.content.len())
+            .field("answered", &self.answered)
+            .finish()
+    }
+}
