@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use transport_api::{boxed_factory, create_connection, create_server, Address, Error, Server};
 use transport_local::{clear_queue_cache, get_queue, LocalNetwork, LocalQueueServer};
 
-use crate::support::{Log, Recorder, ServerLogs};
+use crate::support::{Accepted, Log, Recorder};
 
 #[test]
 fn same_id_gives_same_queue() {
@@ -66,7 +66,7 @@ fn empty_id_is_rejected() {
 async fn second_set_server_fails() {
     let net = LocalNetwork::new();
     let lq = net.get_queue("q").unwrap();
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let first = create_server(logs.factory(), &lq).await.unwrap();
     assert!(first.is_serving());
     assert!(lq.server().is_some_and(|s| s.is_serving()));
@@ -81,14 +81,14 @@ async fn second_set_server_fails() {
     // The first server is still the one serving.
     let (_t, client) = lq.new_connection(Recorder::default()).unwrap();
     client.with(|c| assert_eq!(c.log.events().len(), 1));
-    assert_eq!(logs.len(), 1);
+    assert_eq!(logs.logs().len(), 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn unset_server_refuses_new_connections() {
     let net = LocalNetwork::new();
     let lq = net.get_queue("q").unwrap();
-    let server = create_server(ServerLogs::default().factory(), &lq)
+    let server = create_server(Accepted::default().factory(), &lq)
         .await
         .unwrap();
     lq.unset_server();
@@ -118,7 +118,7 @@ fn new_connection_outside_a_runtime_is_an_error() {
         .build()
         .unwrap();
     let _server = rt
-        .block_on(create_server(ServerLogs::default().factory(), &lq))
+        .block_on(create_server(Accepted::default().factory(), &lq))
         .unwrap();
     let err = lq.new_connection(Recorder::default()).unwrap_err();
     assert!(matches!(err, Error::NoRuntime), "{err:?}");
@@ -128,7 +128,7 @@ fn new_connection_outside_a_runtime_is_an_error() {
 async fn closed_server_frees_its_queue_id() {
     let net = LocalNetwork::new();
     let lq = net.get_queue("reuse").unwrap();
-    let first_logs = ServerLogs::default();
+    let first_logs = Accepted::default();
     let first = create_server(first_logs.factory(), &lq).await.unwrap();
     first.close();
     assert!(!first.is_serving());
@@ -138,15 +138,15 @@ async fn closed_server_frees_its_queue_id() {
         ErrorKind::ConnectionRefused
     );
 
-    let second_logs = ServerLogs::default();
+    let second_logs = Accepted::default();
     let _second = create_server(second_logs.factory(), &lq).await.unwrap();
     let log = Log::default();
     let _conn = create_connection(|| Recorder::new(&log), &lq)
         .await
         .unwrap();
-    assert_eq!(first_logs.len(), 0);
+    assert_eq!(first_logs.logs().len(), 0);
     assert_eq!(
-        second_logs.len(),
+        second_logs.logs().len(),
         1,
         "the new server accepts the connection"
     );
@@ -165,7 +165,7 @@ fn networks_are_isolated_across_threads() {
                     let net = LocalNetwork::new();
                     // Every thread uses the same ids in its own network.
                     let lq = net.get_queue("shared-name").unwrap();
-                    let logs = ServerLogs::default();
+                    let logs = Accepted::default();
                     let server = create_server(logs.factory(), &lq).await.unwrap();
                     for _ in 0..20 {
                         let log = Log::default();
@@ -175,11 +175,11 @@ fn networks_are_isolated_across_threads() {
                         use transport_api::Transport;
                         t.write(vec![n].into()).unwrap();
                         t.close();
-                        log.wait_lost().await;
+                        log.wait_lost().await.unwrap();
                     }
                     server.close();
                     server.wait_closed().await;
-                    let seen: Vec<u8> = (0..logs.len()).flat_map(|i| logs.get(i).data()).collect();
+                    let seen: Vec<u8> = logs.logs().iter().flat_map(|l| l.data()).collect();
                     assert_eq!(seen, vec![n; 20], "thread {n} saw another network's data");
                     assert_eq!(net.queue_ids(), vec!["shared-name".to_owned()]);
                 })
@@ -195,7 +195,7 @@ fn networks_are_isolated_across_threads() {
 async fn a_queue_served_in_one_network_is_not_reachable_from_another() {
     let a = LocalNetwork::new();
     let b = LocalNetwork::new();
-    let _server = create_server(ServerLogs::default().factory(), &a.get_queue("x").unwrap())
+    let _server = create_server(Accepted::default().factory(), &a.get_queue("x").unwrap())
         .await
         .unwrap();
     let err = create_connection(Recorder::default, &b.get_queue("x").unwrap())

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use transport_api::{create_connection, create_server, Endpoint, Error, Server, Transport};
 use transport_local::LocalNetwork;
 
-use crate::support::{settle, Event, Log, Recorder, ServerLogs};
+use crate::support::{echo_server, settle, Accepted, Event, Log, Recorder};
 
-async fn served(name: &str, logs: &ServerLogs) -> (LocalNetwork, transport_local::LocalQueue) {
+async fn served(name: &str, logs: &Accepted) -> (LocalNetwork, transport_local::LocalQueue) {
     let net = LocalNetwork::new();
     let lq = net.get_queue(name).unwrap();
     let server = create_server(logs.factory(), &lq).await.unwrap();
@@ -21,20 +21,20 @@ async fn served(name: &str, logs: &ServerLogs) -> (LocalNetwork, transport_local
 
 #[tokio::test(flavor = "current_thread")]
 async fn connection_made_is_called_before_create_connection_returns() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     let log = Log::default();
     let (_t, handle) = create_connection(|| Recorder::new(&log), &lq)
         .await
         .unwrap();
     assert_eq!(log.events(), vec![Event::Made]);
-    assert_eq!(logs.get(0).events(), vec![Event::Made]);
+    assert_eq!(logs.logs()[0].events(), vec![Event::Made]);
     handle.with(|p| assert_eq!(p.log.events(), vec![Event::Made]));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn close_delivers_every_byte_then_connection_lost_once_on_both_sides() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     let log = Log::default();
     let (t, _) = create_connection(|| Recorder::new(&log), &lq)
@@ -48,9 +48,9 @@ async fn close_delivers_every_byte_then_connection_lost_once_on_both_sides() {
     }
     t.close();
     assert!(t.is_closing());
-    let server = logs.get(0);
-    server.wait_lost().await;
-    log.wait_lost().await;
+    let server = logs.logs()[0].clone();
+    server.wait_lost().await.unwrap();
+    log.wait_lost().await.unwrap();
     settle().await;
 
     assert_eq!(server.data(), expected);
@@ -62,47 +62,48 @@ async fn close_delivers_every_byte_then_connection_lost_once_on_both_sides() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn server_side_close_reaches_the_client() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     let log = Log::default();
     let (_t, _) = create_connection(|| Recorder::new(&log), &lq)
         .await
         .unwrap();
-    let server_t = logs.get(0).transport();
+    let server_t = logs.logs()[0].transport().unwrap();
     server_t.write(Bytes::from_static(b"bye")).unwrap();
     server_t.close();
     drop(server_t);
-    log.wait_lost().await;
-    logs.get(0).wait_lost().await;
+    log.wait_lost().await.unwrap();
+    logs.logs()[0].wait_lost().await.unwrap();
     assert_eq!(log.data(), b"bye");
     assert_eq!(log.events().last(), Some(&Event::Lost(None)));
     assert_eq!(log.lost_count(), 1);
-    assert_eq!(logs.get(0).lost_count(), 1);
+    assert_eq!(logs.logs()[0].lost_count(), 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn abort_drops_undelivered_data() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     let log = Log::default();
     let (t, _) = create_connection(|| Recorder::new(&log), &lq)
         .await
         .unwrap();
     t.write(Bytes::from_static(b"delivered")).unwrap();
-    let server = logs.get(0);
+    let server = logs.logs()[0].clone();
     server
         .wait_for("first chunk", |ev| {
-            ev.contains(&Event::Data(b"delivered".to_vec()))
+            ev.contains(&Event::Data(Bytes::from_static(b"delivered")))
         })
-        .await;
+        .await
+        .unwrap();
     // Not yet delivered: the server's driver has not run since these writes.
     t.write(Bytes::from_static(b"dropped-1")).unwrap();
     t.write(Bytes::from_static(b"dropped-2")).unwrap();
     assert_eq!(t.write_buffer_size(), 18);
     t.abort();
     assert_eq!(t.write_buffer_size(), 0);
-    server.wait_lost().await;
-    log.wait_lost().await;
+    server.wait_lost().await.unwrap();
+    log.wait_lost().await.unwrap();
     settle().await;
     assert_eq!(server.data(), b"delivered");
     assert_eq!(
@@ -116,7 +117,7 @@ async fn abort_drops_undelivered_data() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn abort_after_close_drops_what_close_would_have_flushed() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     let log = Log::default();
     let (t, _) = create_connection(|| Recorder::new(&log), &lq)
@@ -125,15 +126,15 @@ async fn abort_after_close_drops_what_close_would_have_flushed() {
     t.write(Bytes::from_static(b"never")).unwrap();
     t.close();
     t.abort();
-    logs.get(0).wait_lost().await;
-    log.wait_lost().await;
-    assert!(logs.get(0).data().is_empty());
+    logs.logs()[0].wait_lost().await.unwrap();
+    log.wait_lost().await.unwrap();
+    assert!(logs.logs()[0].data().is_empty());
     assert_eq!(log.lost_count(), 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn can_write_eof_is_false_and_write_eof_is_an_error() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     let (t, _) = create_connection(Recorder::default, &lq).await.unwrap();
     assert!(!t.can_write_eof());
@@ -141,22 +142,23 @@ async fn can_write_eof_is_false_and_write_eof_is_an_error() {
     assert_eq!(err.kind(), ErrorKind::Unsupported);
     // The connection is unharmed.
     t.write(Bytes::from_static(b"still here")).unwrap();
-    logs.get(0)
+    logs.logs()[0]
         .wait_for("data", |ev| {
-            ev.contains(&Event::Data(b"still here".to_vec()))
+            ev.contains(&Event::Data(Bytes::from_static(b"still here")))
         })
-        .await;
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn write_after_close_is_an_error_not_a_panic() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     let log = Log::default();
     let (t, _) = create_connection(|| Recorder::new(&log), &lq)
         .await
         .unwrap();
-    let server_t = logs.get(0).transport();
+    let server_t = logs.logs()[0].transport().unwrap();
     t.close();
     let err = t.write(Bytes::from_static(b"late")).unwrap_err();
     assert!(matches!(err, Error::Closed));
@@ -167,14 +169,14 @@ async fn write_after_close_is_an_error_not_a_panic() {
         server_t.write(Bytes::from_static(b"x")),
         Err(Error::Closed)
     ));
-    log.wait_lost().await;
+    log.wait_lost().await.unwrap();
     assert!(t.write(Bytes::from_static(b"later")).is_err());
-    assert!(logs.get(0).data().is_empty());
+    assert!(logs.logs()[0].data().is_empty());
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn dropping_every_handle_closes_the_connection() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     // A client protocol that keeps no transport handle.
     struct Forgetful;
@@ -185,26 +187,29 @@ async fn dropping_every_handle_closes_the_connection() {
     let (t, _) = create_connection(|| Forgetful, &lq).await.unwrap();
     t.write(Bytes::from_static(b"last words")).unwrap();
     drop(t);
-    let server = logs.get(0);
-    server.wait_lost().await;
+    let server = logs.logs()[0].clone();
+    server.wait_lost().await.unwrap();
     assert_eq!(server.data(), b"last words");
     assert_eq!(server.events().last(), Some(&Event::Lost(None)));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn echo_round_trip_and_peer_info() {
-    let logs = ServerLogs::echo();
+    let logs = echo_server();
     let (_net, lq) = served("echo", &logs).await;
     let log = Log::default();
     let (t, _) = create_connection(|| Recorder::new(&log), &lq)
         .await
         .unwrap();
     t.write(Bytes::from_static(b"ping")).unwrap();
-    log.wait_for("echo", |ev| ev.contains(&Event::Data(b"ping".to_vec())))
-        .await;
+    log.wait_for("echo", |ev| {
+        ev.contains(&Event::Data(Bytes::from_static(b"ping")))
+    })
+    .await
+    .unwrap();
     assert_eq!(t.peer_addr(), Some(Endpoint::Local("echo".into())));
     let client_end = t.local_addr().unwrap();
-    let server_t = logs.get(0).transport();
+    let server_t = logs.logs()[0].transport().unwrap();
     assert_eq!(server_t.peer_addr(), Some(client_end));
     assert_eq!(server_t.local_addr(), t.peer_addr());
     assert_eq!(t.peer_addr().unwrap().to_string(), "local://echo");
@@ -212,11 +217,11 @@ async fn echo_round_trip_and_peer_info() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn pause_reading_holds_data_until_resumed() {
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
     let (t, _) = create_connection(Recorder::default, &lq).await.unwrap();
-    let server = logs.get(0);
-    let server_t = server.transport();
+    let server = logs.logs()[0].clone();
+    let server_t = server.transport().unwrap();
     server_t.pause_reading();
     assert!(!server_t.is_reading());
     t.write(Bytes::from_static(b"held")).unwrap();
@@ -225,8 +230,11 @@ async fn pause_reading_holds_data_until_resumed() {
     assert_eq!(t.write_buffer_size(), 4);
     server_t.resume_reading();
     server
-        .wait_for("data", |ev| ev.contains(&Event::Data(b"held".to_vec())))
-        .await;
+        .wait_for("data", |ev| {
+            ev.contains(&Event::Data(Bytes::from_static(b"held")))
+        })
+        .await
+        .unwrap();
     assert_eq!(t.write_buffer_size(), 0);
 }
 
@@ -234,7 +242,7 @@ async fn pause_reading_holds_data_until_resumed() {
 async fn wait_closed_returns_only_after_connections_finished() {
     let net = LocalNetwork::new();
     let lq = net.get_queue("q").unwrap();
-    let logs = ServerLogs::default();
+    let logs = Accepted::default();
     let server = create_server(logs.factory(), &lq).await.unwrap();
     let (t1, _) = create_connection(Recorder::default, &lq).await.unwrap();
     let (t2, _) = create_connection(Recorder::default, &lq).await.unwrap();
@@ -254,10 +262,10 @@ async fn wait_closed_returns_only_after_connections_finished() {
     };
     settle().await;
     assert!(!done.load(Ordering::SeqCst), "two connections still open");
-    assert_eq!(logs.get(0).data(), b"after close");
+    assert_eq!(logs.logs()[0].data(), b"after close");
 
     t1.close();
-    logs.get(0).wait_lost().await;
+    logs.logs()[0].wait_lost().await.unwrap();
     settle().await;
     assert!(!done.load(Ordering::SeqCst), "one connection still open");
 
@@ -265,7 +273,7 @@ async fn wait_closed_returns_only_after_connections_finished() {
     waiter.await.unwrap();
     assert!(done.load(Ordering::SeqCst));
     assert_eq!(
-        logs.get(1).lost_count(),
+        logs.logs()[1].lost_count(),
         1,
         "finished means connection_lost ran"
     );
@@ -273,7 +281,7 @@ async fn wait_closed_returns_only_after_connections_finished() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn callbacks_come_in_documented_order() {
-    let logs = ServerLogs::echo();
+    let logs = echo_server();
     let (_net, lq) = served("q", &logs).await;
     let log = Log::default();
     let (t, _) = create_connection(|| Recorder::new(&log), &lq)
@@ -282,9 +290,11 @@ async fn callbacks_come_in_documented_order() {
     for i in 0..10u8 {
         t.write(vec![i].into()).unwrap();
     }
-    log.wait_for("ten echoes", |ev| ev.len() == 11).await;
+    log.wait_for("ten echoes", |ev| ev.len() == 11)
+        .await
+        .unwrap();
     t.close();
-    log.wait_lost().await;
+    log.wait_lost().await.unwrap();
     let events = log.events();
     assert_eq!(events.first(), Some(&Event::Made));
     assert_eq!(events.last(), Some(&Event::Lost(None)));
