@@ -1,3 +1,224 @@
-pub fn scenarios() -> Vec<crate::Scenario> {
-    Vec::new()
+//! TCP-transport scenarios against raw `TcpStream` baselines on loopback.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use transport_api::{
+    create_connection, create_server, Protocol, Server, SharedTransport, Transport, TransportExt,
+};
+use transport_tcp::TcpAddr;
+
+use crate::Scenario;
+
+const PAYLOAD: usize = 64;
+const MESSAGES: usize = 400_000;
+const BULK: usize = 64 * 1024;
+const BULK_TOTAL: usize = 512 * 1024 * 1024;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "tcp_oneway_64B",
+            unit: "msg/s",
+            work: MESSAGES as f64,
+            measured: framed_transport,
+            baseline: framed_raw,
+            baseline_name: "raw TcpStream, BufWriter-batched framing",
+        },
+        Scenario {
+            name: "tcp_bulk_64KiB",
+            unit: "MiB/s",
+            work: (BULK_TOTAL / (1024 * 1024)) as f64,
+            measured: bulk_transport,
+            baseline: bulk_raw,
+            baseline_name: "raw TcpStream, 64 KiB writes",
+        },
+    ]
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One length-prefixed message: a 4-byte big-endian length, 64 B payload.
+fn message() -> Bytes {
+    let mut m = BytesMut::with_capacity(4 + PAYLOAD);
+    m.extend_from_slice(&(PAYLOAD as u32).to_be_bytes());
+    m.extend_from_slice(&[7u8; PAYLOAD]);
+    m.freeze()
+}
+
+/// Decodes length-prefixed messages from chunks and counts them; for bulk
+/// runs (`framed == false`) only counts bytes.
+struct Receiver {
+    framed: bool,
+    buf: BytesMut,
+    messages: usize,
+    bytes: usize,
+    target: usize,
+    done: Option<oneshot::Sender<()>>,
+    _transport: Option<SharedTransport>,
+}
+
+impl Protocol for Receiver {
+    fn connection_made(&mut self, transport: SharedTransport) {
+        self._transport = Some(transport);
+    }
+
+    fn data_received(&mut self, data: Bytes) {
+        if self.framed {
+            self.buf.extend_from_slice(&data);
+            while self.buf.len() >= 4 {
+                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
+                    as usize;
+                if self.buf.len() < 4 + len {
+                    break;
+                }
+                self.buf.advance(4 + len);
+                self.messages += 1;
+            }
+        } else {
+            self.bytes += data.len();
+        }
+        let progress = if self.framed {
+            self.messages
+        } else {
+            self.bytes
+        };
+        if progress >= self.target {
+            if let Some(done) = self.done.take() {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+struct Quiet;
+impl Protocol for Quiet {
+    fn connection_made(&mut self, _: SharedTransport) {}
+    fn data_received(&mut self, _: Bytes) {}
+}
+
+/// `count` writes of `msg` over the TCP transport, honouring the high-water
+/// mark; timed until the receiver has everything.
+fn over_transport(msg: Bytes, count: usize, framed: bool) -> Duration {
+    runtime().block_on(async {
+        let (tx, rx) = oneshot::channel();
+        let slot = std::sync::Mutex::new(Some(tx));
+        let target = if framed { count } else { msg.len() * count };
+        let addr: TcpAddr = "tcp://127.0.0.1:0".parse().unwrap();
+        let server = create_server(
+            move || Receiver {
+                framed,
+                buf: BytesMut::with_capacity(64 * 1024),
+                messages: 0,
+                bytes: 0,
+                target,
+                done: slot.lock().unwrap().take(),
+                _transport: None,
+            },
+            &addr,
+        )
+        .await
+        .unwrap();
+        let (t, _) = create_connection(|| Quiet, &server.addr()).await.unwrap();
+        let high = t.write_buffer_limits().high();
+        let start = Instant::now();
+        for _ in 0..count {
+            if t.write_buffer_size() > high {
+                t.writable().await.unwrap();
+            }
+            t.write(msg.clone()).unwrap();
+        }
+        rx.await.unwrap();
+        let elapsed = start.elapsed();
+        t.close();
+        server.close();
+        server.wait_closed().await;
+        elapsed
+    })
+}
+
+fn framed_transport() -> Duration {
+    over_transport(message(), MESSAGES, true)
+}
+
+fn bulk_transport() -> Duration {
+    over_transport(Bytes::from(vec![7u8; BULK]), BULK_TOTAL / BULK, false)
+}
+
+/// A connected loopback pair of raw streams, TCP_NODELAY on both.
+async fn raw_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (client, server) = (client.unwrap(), accepted.unwrap().0);
+    client.set_nodelay(true).unwrap();
+    server.set_nodelay(true).unwrap();
+    (client, server)
+}
+
+fn framed_raw() -> Duration {
+    runtime().block_on(async {
+        let (client, mut server) = raw_pair().await;
+        let msg = message();
+        let start = Instant::now();
+        let reader = tokio::spawn(async move {
+            // The same decoding work as the transport's receiver.
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            let mut messages = 0;
+            while messages < MESSAGES {
+                if server.read_buf(&mut buf).await.unwrap() == 0 {
+                    break;
+                }
+                while buf.len() >= 4 {
+                    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+                    if buf.len() < 4 + len {
+                        break;
+                    }
+                    buf.advance(4 + len);
+                    messages += 1;
+                }
+            }
+            messages
+        });
+        let mut w = BufWriter::with_capacity(64 * 1024, client);
+        for _ in 0..MESSAGES {
+            w.write_all(&msg).await.unwrap();
+        }
+        w.flush().await.unwrap();
+        assert_eq!(reader.await.unwrap(), MESSAGES);
+        start.elapsed()
+    })
+}
+
+fn bulk_raw() -> Duration {
+    runtime().block_on(async {
+        let (mut client, mut server) = raw_pair().await;
+        let msg = vec![7u8; BULK];
+        let start = Instant::now();
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; BULK];
+            let mut n = 0;
+            while n < BULK_TOTAL {
+                let r = server.read(&mut buf).await.unwrap();
+                if r == 0 {
+                    break;
+                }
+                n += r;
+            }
+            n
+        });
+        for _ in 0..BULK_TOTAL / BULK {
+            client.write_all(&msg).await.unwrap();
+        }
+        assert_eq!(reader.await.unwrap(), BULK_TOTAL);
+        start.elapsed()
+    })
 }
