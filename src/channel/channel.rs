@@ -324,6 +324,15 @@ impl<C: Codec> Channel<C> {
         self.shared().transport().and_then(|t| t.local_addr())
     }
 
+    /// Bytes written to the transport but not yet sent (see
+    /// [`Transport::write_buffer_size`](transport_api::Transport::write_buffer_size));
+    /// 0 once the connection is lost.
+    pub fn write_buffer_size(&self) -> usize {
+        self.shared()
+            .transport()
+            .map_or(0, |t| t.write_buffer_size())
+    }
+
     /// Requests sent that have no reply yet (including abandoned ones whose
     /// reply has not arrived).
     pub fn pending_requests(&self) -> usize {

@@ -21,7 +21,7 @@
 //!   the [`FrameHandler`] it feeds;
 //! - [`envelope`]: [`MessageKind`] and [`Message`], the decoded envelope;
 //! - [`codec`]: the [`Codec`] trait, [`Bincode`] and [`Json`];
-//! - [`options`]: [`ChannelOptions`];
+//! - [`options`]: [`ChannelOptions`], a channel's settings;
 //! - `channel`: [`Channel`]; `request`: [`Request`], an incoming request;
 //! - [`error`]: [`ChannelError`] and its `io::ErrorKind` mapping;
 //! - `shared`, `protocol`, `connect` (private): the per-connection state,

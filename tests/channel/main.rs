@@ -1,0 +1,44 @@
+//! Channel tests: the same scenarios on local queues, TCP and Unix sockets;
+//! bad input on each; property tests for framing and codecs; aiomas JSON
+//! interoperability.
+
+mod aiomas;
+mod bad_input;
+mod props;
+mod scenarios;
+mod support;
+
+use agentwire::channel::{Channel, ChannelError, Request};
+
+on_every_backend!(
+    scenarios::round_trip,
+    scenarios::both_directions,
+    scenarios::thousand_concurrent,
+    scenarios::connection_loss,
+    scenarios::client_close,
+    scenarios::connect_retry,
+    scenarios::bounded_queue,
+    scenarios::write_backpressure,
+    bad_input::truncated_frame,
+    bad_input::oversized_header,
+    bad_input::undecodable_payload,
+    bad_input::unknown_message_type,
+    bad_input::reply_for_unknown_id,
+    bad_input::second_concurrent_recv,
+);
+
+/// The same 1,000 requests on a multi-thread runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_concurrent_multi_thread() {
+    support::run(scenarios::thousand_concurrent(support::local())).await;
+    support::run(scenarios::thousand_concurrent(support::tcp())).await;
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn is<T: Send + Sync + 'static>() {}
+    is::<Channel>();
+    is::<Channel<agentwire::channel::Json>>();
+    is::<Request>();
+    is::<ChannelError>();
+}

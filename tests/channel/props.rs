@@ -1,0 +1,156 @@
+//! Property tests: framing under any chunking, and decoders fed random
+//! bytes.
+
+use agentwire::channel::{encode_frame, Bincode, Codec, FrameDecoder, Json, MessageKind};
+use bytes::Bytes;
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+/// Cuts `stream` at the given points (taken modulo its length).
+fn split(stream: &[u8], cuts: &[usize]) -> Vec<Bytes> {
+    let mut points: Vec<usize> = cuts
+        .iter()
+        .map(|c| {
+            if stream.is_empty() {
+                0
+            } else {
+                c % stream.len()
+            }
+        })
+        .collect();
+    points.push(0);
+    points.push(stream.len());
+    points.sort_unstable();
+    points.dedup();
+    points
+        .windows(2)
+        .map(|w| Bytes::copy_from_slice(&stream[w[0]..w[1]]))
+        .collect()
+}
+
+/// Feeds `chunks` and collects frames until the first error, checking the
+/// decoder's buffer never exceeds `max` along the way.
+fn feed(max: usize, chunks: Vec<Bytes>) -> (Vec<Bytes>, Option<String>, FrameDecoder) {
+    let mut dec = FrameDecoder::new(max);
+    let mut frames = Vec::new();
+    for chunk in chunks {
+        dec.push(chunk);
+        loop {
+            assert!(
+                dec.buffer_capacity() <= max,
+                "{} > {max}",
+                dec.buffer_capacity()
+            );
+            match dec.next_frame() {
+                Ok(Some(frame)) => {
+                    assert!(frame.len() <= max);
+                    frames.push(frame);
+                }
+                Ok(None) => break,
+                Err(e) => return (frames, Some(e.to_string()), dec),
+            }
+        }
+    }
+    (frames, None, dec)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_split_decodes_the_same_frames(
+        payloads in vec(vec(any::<u8>(), 0..600), 0..12),
+        cuts in vec(any::<usize>(), 0..40),
+    ) {
+        let mut stream = Vec::new();
+        for p in &payloads {
+            stream.extend_from_slice(&encode_frame(p, 1024).expect("fits"));
+        }
+        let (frames, error, dec) = feed(1024, split(&stream, &cuts));
+        prop_assert_eq!(error, None);
+        prop_assert_eq!(frames, payloads.iter().map(|p| Bytes::copy_from_slice(p)).collect::<Vec<_>>());
+        prop_assert!(dec.finish().is_ok());
+        prop_assert_eq!(dec.buffered(), 0);
+    }
+
+    #[test]
+    fn random_bytes_never_panic_or_overallocate(
+        bytes in vec(any::<u8>(), 0..4096),
+        cuts in vec(any::<usize>(), 0..20),
+        max in 0usize..2048,
+    ) {
+        let (_, error, mut dec) = feed(max, split(&bytes, &cuts));
+        prop_assert!(dec.buffer_capacity() <= max);
+        if error.is_some() {
+            prop_assert!(dec.next_frame().is_err(), "a failed decoder stays failed");
+        }
+        // finish never panics either.
+        let _ = dec.finish();
+    }
+
+    #[test]
+    fn truncated_stream_is_reported(
+        payloads in vec(vec(any::<u8>(), 1..300), 1..6),
+        cut in any::<usize>(),
+    ) {
+        let mut stream = Vec::new();
+        for p in &payloads {
+            stream.extend_from_slice(&encode_frame(p, 1024).expect("fits"));
+        }
+        let cut = cut % stream.len();
+        let boundary = {
+            let mut at = 0;
+            let mut ends = vec![0];
+            for p in &payloads { at += 4 + p.len(); ends.push(at); }
+            ends.contains(&cut)
+        };
+        let (_, error, dec) = feed(1024, vec![Bytes::copy_from_slice(&stream[..cut])]);
+        prop_assert_eq!(error, None);
+        prop_assert_eq!(dec.finish().is_ok(), boundary);
+    }
+
+    #[test]
+    fn codecs_never_panic_on_random_payloads(bytes in vec(any::<u8>(), 0..512)) {
+        let decoded = [
+            Json.decode_message(Bytes::copy_from_slice(&bytes)),
+            Bincode.decode_message(Bytes::copy_from_slice(&bytes)),
+        ];
+        for msg in decoded.into_iter().flatten() {
+            let _ = Json.decode_content::<(String, Vec<u8>, i64)>(&msg.content);
+            let _ = Bincode.decode_content::<(String, Vec<u8>, i64)>(&msg.content);
+            let _ = Bincode.decode_content::<Vec<String>>(&msg.content);
+        }
+        let _ = Bincode.decode_content::<(String, Vec<u8>, std::collections::BTreeMap<String, u64>)>(&bytes);
+        let _ = Json.decode_content::<serde_json::Value>(&bytes);
+    }
+
+    #[test]
+    fn codecs_round_trip(
+        kind in prop_oneof![Just(MessageKind::Request), Just(MessageKind::Result), Just(MessageKind::Exception)],
+        id in any::<u64>(),
+        content in (".*", any::<i64>(), vec(any::<u8>(), 0..64), proptest::option::of(any::<bool>())),
+    ) {
+        round_trip(&Json, kind, id, &content)?;
+        round_trip(&Bincode, kind, id, &content)?;
+    }
+}
+
+type Content = (String, i64, Vec<u8>, Option<bool>);
+
+fn round_trip<C: Codec>(
+    codec: &C,
+    kind: MessageKind,
+    id: u64,
+    content: &Content,
+) -> Result<(), TestCaseError> {
+    let mut buf = Vec::new();
+    codec
+        .encode_message(kind, id, content, &mut buf)
+        .expect("encodes");
+    let msg = codec.decode_message(Bytes::from(buf)).expect("decodes");
+    prop_assert_eq!(msg.kind, kind);
+    prop_assert_eq!(msg.id, id);
+    let back: Content = codec.decode_content(&msg.content).expect("content decodes");
+    prop_assert_eq!(&back, content);
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! Runs the real aiomas 2.0.1 (Python) from tests.
+//!
+//! The virtual environment is created once, under the cargo target dir
+//! (`target/tmp/aiomas-venv`), from `shared/aiomas/requirements.txt`, found
+//! next to the repository (`$CARGO_MANIFEST_DIR/../shared/aiomas`) as in a
+//! CI clone. Tests in parallel threads share one creation (a process-wide
+//! lock); parallel processes each build in a temporary directory and rename
+//! it into place, so nobody sees a half-made environment.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// The directory holding `requirements.txt` and `aiomas_compat.py`.
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("shared")
+        .join("aiomas")
+}
+
+fn venv_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("aiomas-venv")
+}
+
+fn python_in(venv: &Path) -> PathBuf {
+    venv.join("bin").join("python")
+}
+
+fn works(python: &Path) -> bool {
+    Command::new(python)
+        .current_dir(shared_dir())
+        .args(["-c", "import aiomas_compat, aiomas"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn create() -> Result<PathBuf, String> {
+    let venv = venv_dir();
+    if works(&python_in(&venv)) {
+        return Ok(python_in(&venv));
+    }
+    let requirements = shared_dir().join("requirements.txt");
+    if !requirements.exists() {
+        return Err(format!("{} is missing", requirements.display()));
+    }
+    let tmp = venv.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    run(Command::new("python3").args(["-m", "venv"]).arg(&tmp))?;
+    run(Command::new(python_in(&tmp))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements))?;
+    // venvs hard-code their own path: move only if nobody was faster, and
+    // then use the final location's interpreter.
+    if std::fs::rename(&tmp, &venv).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    if works(&python_in(&venv)) {
+        Ok(python_in(&venv))
+    } else if works(&python_in(&tmp)) {
+        Ok(python_in(&tmp))
+    } else {
+        Err(format!(
+            "aiomas venv at {} does not import aiomas",
+            venv.display()
+        ))
+    }
+}
+
+/// The venv's Python interpreter, creating the venv on first use.
+///
+/// # Panics
+///
+/// If the environment cannot be created (no `python3`, no package index).
+pub fn python() -> PathBuf {
+    static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut slot = VENV.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = &*slot {
+        return p.clone();
+    }
+    match create() {
+        Ok(p) => {
+            *slot = Some(p.clone());
+            p
+        }
+        Err(e) => panic!("cannot set up aiomas 2.0.1 for the interop test: {e}"),
+    }
+}
+
+/// Runs `script` with the venv's Python (aiomas importable, working directory
+/// `shared/aiomas`), feeding `stdin`; returns its stdout.
+///
+/// # Panics
+///
+/// If the script fails.
+pub fn run_script(script: &str, stdin: &str) -> String {
+    let mut child = Command::new(python())
+        .current_dir(shared_dir())
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write to python");
+    let out = child.wait_with_output().expect("python runs");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
