@@ -194,3 +194,120 @@ fn unhex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
         .collect()
 }
+
+const PEER_SCRIPT: &str = r#"
+import asyncio, json, sys
+import aiomas_compat  # patches asyncio for aiomas 2.0.1 on Python 3.10+
+import aiomas
+
+async def handle(channel):
+    try:
+        while True:
+            req = await channel.recv()
+            name, n = req.content
+            if name == 'fail':
+                await req.fail(ValueError('boom %d' % n))
+            else:
+                await req.reply([name, n * 2])
+    except ConnectionError:
+        pass
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await aiomas.channel.start_server(('127.0.0.1', 0), handle)
+    print('PORT', server.sockets[0].getsockname()[1], flush=True)
+    line = await loop.run_in_executor(None, sys.stdin.readline)
+    ch = await aiomas.channel.open_connection(('127.0.0.1', int(line.split()[1])))
+    print('RESULT', json.dumps(await ch.send(['double', 21])), flush=True)
+    try:
+        await ch.send(['fail', 3])
+        print('NOERROR', flush=True)
+    except aiomas.RemoteException as e:
+        print('REMOTE', json.dumps(e.remote_traceback), flush=True)
+    await ch.close()
+    await loop.run_in_executor(None, sys.stdin.read)
+    server.close()
+    await server.wait_closed()
+
+asyncio.run(main())
+"#;
+
+/// Over TCP with the real aiomas 2.0.1 channel, both ways: our client calls
+/// an aiomas server, an aiomas client calls our server; results and remote
+/// exceptions arrive on both sides.
+#[tokio::test]
+async fn talks_to_real_aiomas_over_tcp() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    use agentwire::channel::ChannelError;
+    use transport_tcp::TcpAddr;
+
+    let options = ChannelOptions::new().codec(Json);
+    let (server, addr, _errors) = support::serve(&support::tcp(), options.clone()).await;
+
+    let mut child = Command::new(aiomas::python())
+        .current_dir(aiomas::shared_dir())
+        .args(["-c", PEER_SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+        tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+            .await
+            .expect("python answers in time")
+            .expect("python is running")
+    }
+
+    // Our client, their server.
+    let line = next(&mut lines).await;
+    let port = line.strip_prefix("PORT ").expect("PORT line");
+    let theirs: TcpAddr = format!("tcp://127.0.0.1:{port}").parse().expect("address");
+    let ch = Channel::open_connection(&theirs, options.clone())
+        .await
+        .expect("connects to aiomas");
+    let reply: (String, i64) = ch
+        .request(&support::op("double", 21))
+        .await
+        .expect("aiomas replies");
+    assert_eq!(reply, ("double".to_owned(), 42));
+    let err = ch
+        .request::<_, Value>(&support::op("fail", 3))
+        .await
+        .expect_err("aiomas raises");
+    match &err {
+        ChannelError::Remote { message, origin } => {
+            assert!(message.contains("ValueError: boom 3"), "{message}");
+            assert!(origin.contains("127.0.0.1"), "{origin}");
+        }
+        other => panic!("expected a remote error, got {other:?}"),
+    }
+    ch.close().await;
+
+    // Their client, our server.
+    writeln!(stdin, "PORT {}", TcpAddr::port(&addr)).expect("write to python");
+    stdin.flush().expect("flush");
+    assert_eq!(next(&mut lines).await, "RESULT 42");
+    let line = next(&mut lines).await;
+    let traceback: String =
+        serde_json::from_str(line.strip_prefix("REMOTE ").expect("REMOTE line")).expect("json");
+    assert!(traceback.contains("failing on purpose: 3"), "{traceback}");
+
+    drop(stdin);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("python exits");
+    assert!(status.success());
+    server.close();
+}
