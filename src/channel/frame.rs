@@ -29,6 +29,11 @@ pub const MAX_HEADER_LENGTH: usize = u32::MAX as usize;
 /// The first allocation for a frame body that arrives in pieces.
 const MIN_BODY_ALLOCATION: usize = 4096;
 
+/// Frames up to this size are copied out of the received chunk rather than
+/// sliced from it, so that a small frame kept for long (a queued request)
+/// does not keep a whole large read buffer alive.
+const COPY_BELOW: usize = 4096;
+
 /// Writes a frame with `payload`.
 ///
 /// # Errors
@@ -79,8 +84,9 @@ enum State {
 /// Decodes a stream of length-prefixed frames, whatever its chunking.
 ///
 /// Push each received chunk with [`push`](Self::push), then call
-/// [`next_frame`](Self::next_frame) until it returns `Ok(None)`. Frames that
-/// lie whole inside a chunk are handed out without copying; a frame split
+/// [`next_frame`](Self::next_frame) until it returns `Ok(None)`. Large frames
+/// that lie whole inside a chunk are handed out without copying (small ones
+/// are copied, so they do not pin the chunk's memory); a frame split
 /// across chunks is collected in a buffer that grows with the data that
 /// actually arrived, up to the frame's length and never beyond the maximum
 /// frame size, whatever the header claims.
@@ -158,7 +164,7 @@ impl FrameDecoder {
                     if *have == 0 && chunk.len() >= HEADER_LEN {
                         match check(chunk.get_u32(), max) {
                             // Fast path: the whole frame is in this chunk.
-                            Ok(len) if chunk.len() >= len => Step::Frame(chunk.split_to(len)),
+                            Ok(len) if chunk.len() >= len => Step::Frame(take(chunk, len)),
                             Ok(len) => Step::Body(len),
                             Err(size) => Step::Fail(size),
                         }
@@ -180,7 +186,7 @@ impl FrameDecoder {
                 State::Body { len, buf } => {
                     let len = *len;
                     if buf.is_empty() && chunk.len() >= len {
-                        Step::Done(chunk.split_to(len))
+                        Step::Done(take(chunk, len))
                     } else {
                         let n = (len - buf.len()).min(chunk.len());
                         grow(buf, n, len);
@@ -247,7 +253,9 @@ impl FrameDecoder {
         }
     }
 
-    /// Checks that the stream ended on a frame boundary (call it at EOF).
+    /// Checks that the stream ended on a frame boundary (call it at EOF,
+    /// after [`next_frame`](Self::next_frame) returned `Ok(None)`: complete
+    /// frames not yet taken would count as part of a truncated one).
     ///
     /// # Errors
     ///
@@ -287,6 +295,17 @@ impl FrameDecoder {
             ),
         };
         Err(ChannelError::TruncatedFrame { expected, received })
+    }
+}
+
+/// Takes the first `len` bytes of `chunk`: copied when small, else sliced.
+fn take(chunk: &mut Bytes, len: usize) -> Bytes {
+    if len <= COPY_BELOW && len < chunk.len() {
+        let frame = Bytes::copy_from_slice(&chunk[..len]);
+        chunk.advance(len);
+        frame
+    } else {
+        chunk.split_to(len)
     }
 }
 

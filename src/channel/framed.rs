@@ -32,6 +32,15 @@ pub trait FrameHandler: Send + 'static {
     /// exactly once, last.
     fn connection_lost(&mut self, cause: Option<ChannelError>);
 
+    /// Whether to deliver the next frame now. While this is false, frames
+    /// already received stay buffered in the decoder (at most what the
+    /// transport delivered before the handler paused its reading); delivery
+    /// is retried after [`resume_writing`](Self::resume_writing). Default:
+    /// always true.
+    fn wants_frames(&self) -> bool {
+        true
+    }
+
     /// See [`Protocol::pause_writing`].
     fn pause_writing(&mut self) {}
 
@@ -83,6 +92,21 @@ impl<H: FrameHandler> FramedProtocol<H> {
         &self.decoder
     }
 
+    /// Hands out the buffered frames while the handler wants them.
+    fn deliver(&mut self) {
+        while self.error.is_none() && self.handler.wants_frames() {
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    if let Err(e) = self.handler.frame_received(frame) {
+                        self.fail(e);
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
     fn fail(&mut self, error: ChannelError) {
         self.error = Some(error);
         if let Some(t) = self.transport.as_ref().and_then(Weak::upgrade) {
@@ -102,21 +126,7 @@ impl<H: FrameHandler> Protocol for FramedProtocol<H> {
             return;
         }
         self.decoder.push(data);
-        loop {
-            match self.decoder.next_frame() {
-                Ok(Some(frame)) => {
-                    if let Err(e) = self.handler.frame_received(frame) {
-                        self.fail(e);
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    self.fail(e);
-                    return;
-                }
-            }
-        }
+        self.deliver();
     }
 
     fn eof_received(&mut self) -> bool {
@@ -124,6 +134,19 @@ impl<H: FrameHandler> Protocol for FramedProtocol<H> {
     }
 
     fn connection_lost(&mut self, error: Option<transport_api::Error>) {
+        // Frames held back while the handler did not want them are still
+        // delivered: replies among them complete their requests.
+        while self.error.is_none() {
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    if let Err(e) = self.handler.frame_received(frame) {
+                        self.error = Some(e);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => self.error = Some(e),
+            }
+        }
         let cause = self
             .error
             .take()
@@ -139,6 +162,7 @@ impl<H: FrameHandler> Protocol for FramedProtocol<H> {
 
     fn resume_writing(&mut self) {
         self.handler.resume_writing();
+        self.deliver();
     }
 }
 

@@ -53,6 +53,14 @@ impl<C: Codec> FrameHandler for ChannelProtocol<C> {
     fn connection_lost(&mut self, cause: Option<ChannelError>) {
         self.shared.on_lost(cause);
     }
+
+    fn wants_frames(&self) -> bool {
+        !self.shared.reading_paused()
+    }
+
+    fn resume_writing(&mut self) {
+        self.shared.on_resume_writing();
+    }
 }
 
 impl<C: Codec> fmt::Debug for ChannelProtocol<C> {

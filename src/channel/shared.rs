@@ -39,6 +39,8 @@ struct State {
     recv_waker: Option<Waker>,
     /// `close()` was called here.
     closing: bool,
+    /// We paused reading because refusals filled the write buffer.
+    reading_paused: bool,
     /// Set once the connection is lost: the error every call now gets.
     lost: Option<ChannelError>,
 }
@@ -188,14 +190,9 @@ impl<C: Codec> Shared<C> {
         match msg.kind {
             MessageKind::Request => {
                 if state.queue.len() >= self.max_queued {
+                    let transport = state.transport.clone();
                     drop(state);
-                    let text = format!(
-                        "request {} refused: {} received requests are already waiting to be handled",
-                        msg.id, self.max_queued
-                    );
-                    if let Ok(frame) = self.encode(MessageKind::Exception, msg.id, &text) {
-                        self.send_now(frame);
-                    }
+                    self.refuse(msg.id, transport);
                     return Ok(());
                 }
                 state.queue.push_back(msg);
@@ -220,6 +217,45 @@ impl<C: Codec> Shared<C> {
                 // reply is then discarded.
                 let _ = tx.send(Ok(reply));
                 Ok(())
+            }
+        }
+    }
+
+    /// Answers request `id` with a "too many queued requests" exception.
+    ///
+    /// Refusals are written at once, from the protocol callback; so that a
+    /// peer that floods us with requests while not reading our answers cannot
+    /// grow our write buffer without bound, reading is paused while the
+    /// buffer is above its high-water mark, until `resume_writing`.
+    fn refuse(&self, id: u64, transport: Option<SharedTransport>) {
+        let text = format!(
+            "request {id} refused: {} received requests are already waiting to be handled",
+            self.max_queued
+        );
+        let Some(transport) = transport else { return };
+        if let Ok(frame) = self.encode(MessageKind::Exception, id, &text) {
+            let _ = transport.write(frame);
+        }
+        if transport.write_buffer_size() > transport.write_buffer_limits().high() {
+            transport.pause_reading();
+            self.lock().reading_paused = true;
+        }
+    }
+
+    /// Whether refusals paused reading (frames wait in the decoder).
+    pub(crate) fn reading_paused(&self) -> bool {
+        self.lock().reading_paused
+    }
+
+    /// The transport's write buffer drained: resume reading if refusals
+    /// paused it.
+    pub(crate) fn on_resume_writing(&self) {
+        let mut state = self.lock();
+        if std::mem::take(&mut state.reading_paused) {
+            let transport = state.transport.clone();
+            drop(state);
+            if let Some(t) = transport {
+                t.resume_reading();
             }
         }
     }

@@ -19,6 +19,7 @@ on_every_backend!(
     scenarios::connect_retry,
     scenarios::bounded_queue,
     scenarios::write_backpressure,
+    scenarios::refusal_flood,
     bad_input::truncated_frame,
     bad_input::oversized_header,
     bad_input::undecodable_payload,

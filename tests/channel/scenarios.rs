@@ -449,3 +449,73 @@ where
     ch.close().await;
     server.close();
 }
+
+/// A peer floods requests beyond the queue bound and does not read the
+/// refusals: the server stops reading while its write buffer is full, so its
+/// memory stays bounded; once the peer reads, every request is answered.
+pub async fn refusal_flood<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    use agentwire::channel::{Codec, FrameDecoder};
+    use transport_api::Transport;
+
+    const N: u64 = 5000;
+    let (tx, mut rx) = mpsc::channel(1);
+    let server = Channel::start_server(
+        &addr,
+        move |ch: Channel| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(ch).await;
+            }
+        },
+        ChannelOptions::new().max_queued_requests(0),
+    )
+    .await
+    .expect("server starts");
+    let (raw, mut view) = crate::support::raw_connect_with(&server.addr(), true).await;
+    let server_side: Channel = rx.recv().await.expect("server channel");
+    for id in 0..N {
+        let mut payload = Vec::new();
+        Bincode
+            .encode_message(
+                agentwire::channel::MessageKind::Request,
+                id,
+                &op("double", 1),
+                &mut payload,
+            )
+            .expect("encodes");
+        raw.write(crate::support::frame(&payload))
+            .expect("raw write");
+        if id % 64 == 0 {
+            tokio::task::yield_now().await;
+        }
+        let limit = transport_api::WriteBufferLimits::DEFAULT_HIGH + 4096;
+        assert!(
+            server_side.write_buffer_size() <= limit,
+            "{}",
+            server_side.write_buffer_size()
+        );
+    }
+    view.transport().expect("connected").resume_reading();
+    // Every request gets its refusal, in order.
+    let mut decoder = FrameDecoder::new(1 << 20);
+    let mut next_id = 0;
+    let mut seen = 0;
+    while next_id < N {
+        let data = view.received(seen + 1).await;
+        decoder.push(bytes::Bytes::copy_from_slice(&data[seen..]));
+        seen = data.len();
+        while let Some(frame) = decoder.next_frame().expect("valid frames") {
+            let msg = Bincode.decode_message(frame).expect("a message");
+            assert_eq!(msg.kind, agentwire::channel::MessageKind::Exception);
+            assert_eq!(msg.id, next_id);
+            next_id += 1;
+        }
+    }
+    drop(server_side);
+    raw.close();
+    server.close();
+}

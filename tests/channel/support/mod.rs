@@ -187,7 +187,12 @@ impl RawView {
 
 /// Connects a [`Raw`] peer to `addr`.
 pub async fn raw_connect<A: Address>(addr: &A) -> (A::Transport, RawView) {
-    let (raw, view) = Raw::new(false);
+    raw_connect_with(addr, false).await
+}
+
+/// Connects a [`Raw`] peer to `addr`, its reading paused if `paused`.
+pub async fn raw_connect_with<A: Address>(addr: &A, paused: bool) -> (A::Transport, RawView) {
+    let (raw, view) = Raw::new(paused);
     let (transport, _handle): (A::Transport, ProtocolHandle<Raw>) =
         addr.create_connection(raw).await.expect("raw connection");
     (transport, view)
