@@ -4,6 +4,7 @@
 
 mod aiomas;
 mod bad_input;
+mod flow;
 mod props;
 mod scenarios;
 mod support;
@@ -17,9 +18,10 @@ on_every_backend!(
     scenarios::connection_loss,
     scenarios::client_close,
     scenarios::connect_retry,
-    scenarios::bounded_queue,
-    scenarios::write_backpressure,
-    scenarios::refusal_flood,
+    flow::bounded_queue,
+    flow::write_backpressure,
+    flow::refusal_flood,
+    scenarios::cancelled_request,
     bad_input::truncated_frame,
     bad_input::oversized_header,
     bad_input::undecodable_payload,

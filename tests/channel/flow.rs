@@ -1,0 +1,190 @@
+//! Flow control scenarios, on every backend: the bounded queue of received
+//! requests, write backpressure, and a flood of refused requests.
+
+use std::sync::Arc;
+
+use agentwire::channel::{Bincode, Channel, ChannelError, ChannelOptions};
+use tokio::sync::{mpsc, Notify};
+use transport_api::{Address, Server};
+
+use crate::support::{op, Op};
+
+/// Received requests are bounded: beyond the queue limit they are refused
+/// with an exception, and replies keep flowing.
+pub async fn bounded_queue<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    let go = Arc::new(Notify::new());
+    let server_go = Arc::clone(&go);
+    let server = Channel::start_server(
+        &addr,
+        move |ch: Channel| {
+            let go = Arc::clone(&server_go);
+            async move {
+                go.notified().await;
+                while let Ok(req) = ch.recv().await {
+                    tokio::spawn(crate::support::handle(req));
+                }
+            }
+        },
+        ChannelOptions::new().max_queued_requests(2),
+    )
+    .await
+    .expect("server starts");
+    let ch = Channel::open_connection(&server.addr(), ChannelOptions::new())
+        .await
+        .expect("connects");
+    let (tx, mut rx) = mpsc::channel::<Result<i64, ChannelError>>(8);
+    for n in 0..5 {
+        let (ch, tx) = (ch.clone(), tx.clone());
+        tokio::spawn(async move {
+            let _ = tx.send(ch.request::<Op, i64>(&op("double", n)).await).await;
+        });
+    }
+    for _ in 0..3 {
+        let err = rx.recv().await.expect("result").expect_err("refused");
+        assert!(
+            matches!(&err, ChannelError::Remote { message, .. } if message.contains("refused")),
+            "{err:?}"
+        );
+    }
+    go.notify_one();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(rx.recv().await.expect("result").expect("answered"));
+    }
+    got.sort_unstable();
+    assert!(got.iter().all(|n| n % 2 == 0), "{got:?}");
+    ch.close().await;
+    server.close();
+}
+
+/// A peer that does not read: sending waits for the transport instead of
+/// buffering without bound; once the peer reads, everything arrives.
+pub async fn write_backpressure<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    const N: usize = 64;
+    const PAYLOAD: usize = 16 * 1024;
+    let (view_tx, mut view_rx) = mpsc::channel(1);
+    let server = addr
+        .create_server(move || {
+            let (raw, view) = crate::support::Raw::new(true);
+            let _ = view_tx.try_send(view);
+            raw
+        })
+        .await
+        .expect("server starts");
+    let ch: Channel<Bincode> = Channel::open_connection(&server.addr(), ChannelOptions::new())
+        .await
+        .expect("connects");
+    let mut view = view_rx.recv().await.expect("server side");
+    let payload = vec![1u8; PAYLOAD];
+    for _ in 0..N {
+        let (ch, payload) = (ch.clone(), payload.clone());
+        tokio::spawn(async move { ch.request::<_, ()>(&payload).await });
+    }
+    while ch.pending_requests() < N {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+        let limit = transport_api::WriteBufferLimits::DEFAULT_HIGH + PAYLOAD + 64;
+        assert!(
+            ch.write_buffer_size() <= limit,
+            "{}",
+            ch.write_buffer_size()
+        );
+    }
+    view.transport().expect("connected").resume_reading();
+    let frame_len = {
+        let mut buf = Vec::new();
+        agentwire::channel::Codec::encode_message(
+            &Bincode,
+            agentwire::channel::MessageKind::Request,
+            1,
+            &payload,
+            &mut buf,
+        )
+        .expect("encodes");
+        buf.len() + 4
+    };
+    let got = view.received(N * frame_len).await;
+    assert_eq!(got.len(), N * frame_len);
+    ch.close().await;
+    server.close();
+}
+
+/// A peer floods requests beyond the queue bound and does not read the
+/// refusals: the server stops reading while its write buffer is full, so its
+/// memory stays bounded; once the peer reads, every request is answered.
+pub async fn refusal_flood<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    use agentwire::channel::{Codec, FrameDecoder};
+    use transport_api::Transport;
+
+    const N: u64 = 5000;
+    let (tx, mut rx) = mpsc::channel(1);
+    let server = Channel::start_server(
+        &addr,
+        move |ch: Channel| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(ch).await;
+            }
+        },
+        ChannelOptions::new().max_queued_requests(0),
+    )
+    .await
+    .expect("server starts");
+    let (raw, mut view) = crate::support::raw_connect_with(&server.addr(), true).await;
+    let server_side: Channel = rx.recv().await.expect("server channel");
+    for id in 0..N {
+        let mut payload = Vec::new();
+        Bincode
+            .encode_message(
+                agentwire::channel::MessageKind::Request,
+                id,
+                &op("double", 1),
+                &mut payload,
+            )
+            .expect("encodes");
+        raw.write(crate::support::frame(&payload))
+            .expect("raw write");
+        if id % 64 == 0 {
+            tokio::task::yield_now().await;
+        }
+        let limit = transport_api::WriteBufferLimits::DEFAULT_HIGH + 4096;
+        assert!(
+            server_side.write_buffer_size() <= limit,
+            "{}",
+            server_side.write_buffer_size()
+        );
+    }
+    view.transport().expect("connected").resume_reading();
+    // Every request gets its refusal, in order.
+    let mut decoder = FrameDecoder::new(1 << 20);
+    let mut next_id = 0;
+    let mut seen = 0;
+    while next_id < N {
+        let data = view.received(seen + 1).await;
+        decoder.push(bytes::Bytes::copy_from_slice(&data[seen..]));
+        seen = data.len();
+        while let Some(frame) = decoder.next_frame().expect("valid frames") {
+            let msg = Bincode.decode_message(frame).expect("a message");
+            assert_eq!(msg.kind, agentwire::channel::MessageKind::Exception);
+            assert_eq!(msg.id, next_id);
+            next_id += 1;
+        }
+    }
+    drop(server_side);
+    raw.close();
+    server.close();
+}
