@@ -36,6 +36,15 @@
 //!
 //! [`Transport::write`]: transport_api::Transport::write
 //!
+//! # Runtime
+//!
+//! Servers and connections run on the tokio runtime they were created on,
+//! which needs its I/O and time drivers (`Builder::enable_all`, as
+//! `#[tokio::main]` and `#[tokio::test]` have): time bounds TLS handshakes
+//! and the lingering after a close. Outside a runtime, `create_server` and
+//! `create_connection` return [`Error::NoRuntime`](transport_api::Error::NoRuntime).
+//! Unix domain sockets exist on Unix platforms only.
+//!
 //! # Example
 //!
 //! ```
@@ -79,11 +88,15 @@ pub mod tcp_addr;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
+#[cfg(unix)]
 pub mod unix;
 
-pub use server::{SocketServer, TcpServer, UnixServer};
+pub use server::{SocketServer, TcpServer};
+#[cfg(unix)]
+pub use server::UnixServer;
 pub use tcp_addr::{Host, TcpAddr};
 #[cfg(feature = "tls")]
 pub use tls::{TlsAddr, TlsServer};
 pub use transport::SocketTransport;
+#[cfg(unix)]
 pub use unix::UnixAddr;

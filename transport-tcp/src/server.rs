@@ -16,10 +16,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream};
+#[cfg(unix)]
+use tokio::net::{UnixListener, UnixStream};
 use transport_api::{Address, ConnectionToken, ConnectionTracker, Server};
 
-use crate::{TcpAddr, UnixAddr};
+use crate::TcpAddr;
+#[cfg(unix)]
+use crate::UnixAddr;
 
 /// How long the accept loop waits after an error such as running out of file
 /// descriptors, instead of spinning.
@@ -41,6 +45,7 @@ impl Listener for TcpListener {
     }
 }
 
+#[cfg(unix)]
 impl Listener for UnixListener {
     type Conn = UnixStream;
 
@@ -104,6 +109,7 @@ pub struct SocketServer<A> {
 pub type TcpServer = SocketServer<TcpAddr>;
 
 /// A Unix domain socket server: [`SocketServer`] at a [`UnixAddr`].
+#[cfg(unix)]
 pub type UnixServer = SocketServer<UnixAddr>;
 
 impl<A: Clone> Clone for SocketServer<A> {

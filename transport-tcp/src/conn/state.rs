@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -85,6 +86,10 @@ pub(crate) struct Control {
 /// The state of one connection, shared by its transport handles and driver.
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// A copy of `State::buffered`, stored (not read-modify-written) under
+    /// the lock, so that `write_buffer_size` — which a writer may call before
+    /// every write — costs no lock.
+    buffered: AtomicUsize,
     pub(crate) info: ConnInfo,
 }
 
@@ -100,6 +105,7 @@ impl Shared {
     pub(crate) fn new(info: ConnInfo) -> Self {
         Shared {
             state: Mutex::new(State::default()),
+            buffered: AtomicUsize::new(0),
             info,
         }
     }
@@ -132,6 +138,7 @@ impl Shared {
         }
         st.buffered += len;
         let buffered = st.buffered;
+        self.buffered.store(buffered, Ordering::Relaxed);
         // A pause is delivered by the driver, which we wake anyway.
         let _ = st.flow.update(buffered);
         let waker = st.driver_waker.take();
@@ -173,6 +180,7 @@ impl Shared {
         st.queue.clear();
         st.tail.clear();
         st.buffered = 0;
+        self.buffered.store(0, Ordering::Relaxed);
         self.wake_all(st);
     }
 
@@ -188,7 +196,7 @@ impl Shared {
     }
 
     pub(crate) fn write_buffer_size(&self) -> usize {
-        self.lock().buffered
+        self.buffered.load(Ordering::Relaxed)
     }
 
     pub(crate) fn limits(&self) -> WriteBufferLimits {
@@ -272,6 +280,7 @@ impl Shared {
         let mut st = self.lock();
         st.buffered = st.buffered.saturating_sub(n);
         let buffered = st.buffered;
+        self.buffered.store(buffered, Ordering::Relaxed);
         let _ = st.flow.update(buffered);
         let waker = if st.flow.can_write(buffered) {
             st.write_waker.take()
@@ -298,6 +307,7 @@ impl Shared {
         st.queue.clear();
         st.tail.clear();
         st.buffered = 0;
+        self.buffered.store(0, Ordering::Relaxed);
         st.driver_waker = None;
         let waker = st.write_waker.take();
         drop(st);

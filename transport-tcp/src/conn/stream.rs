@@ -1,7 +1,9 @@
 //! The byte streams a driver can run on: TCP, Unix and TLS sockets.
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
+#[cfg(unix)]
+use tokio::net::UnixStream;
 
 /// A connected socket that a driver owns.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
@@ -18,6 +20,7 @@ impl Stream for TcpStream {
     }
 }
 
+#[cfg(unix)]
 impl Stream for UnixStream {
     /// Unix sockets have no reset: the peer sees the connection end.
     fn prepare_abort(&self) {}
