@@ -91,9 +91,9 @@ pub mod transport;
 #[cfg(unix)]
 pub mod unix;
 
-pub use server::{SocketServer, TcpServer};
 #[cfg(unix)]
 pub use server::UnixServer;
+pub use server::{SocketServer, TcpServer};
 pub use tcp_addr::{Host, TcpAddr};
 #[cfg(feature = "tls")]
 pub use tls::{TlsAddr, TlsServer};
