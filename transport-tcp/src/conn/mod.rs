@@ -45,7 +45,8 @@ pub(crate) fn runtime() -> Result<Runtime> {
 }
 
 /// Turns an I/O error of an established connection into a transport error:
-/// a reset is [`Error::ConnectionReset`], a TLS failure [`Error::Tls`].
+/// a reset (or a broken pipe: writing to a peer that is gone) is
+/// [`Error::ConnectionReset`], a TLS failure [`Error::Tls`].
 pub(crate) fn map_io_error(err: io::Error) -> Error {
     #[cfg(feature = "tls")]
     let err = match crate::tls::error::from_io(err, "TLS connection failed") {
@@ -53,7 +54,7 @@ pub(crate) fn map_io_error(err: io::Error) -> Error {
         Err(err) => err,
     };
     match err.kind() {
-        io::ErrorKind::ConnectionReset => Error::ConnectionReset,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => Error::ConnectionReset,
         _ => Error::Io(err),
     }
 }
