@@ -3,4 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod local;
+mod sockets;
+#[path = "../tcp/support.rs"]
+#[allow(dead_code)]
+mod tcp_support;
 mod wrapped;

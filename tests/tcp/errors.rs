@@ -6,8 +6,7 @@ use transport_api::conformance::Recorder;
 use transport_api::{Address, Error, Server, Transport};
 use transport_tcp::{TcpAddr, UnixAddr};
 
-use crate::conformance::{refused_tcp, stale_socket};
-use crate::support::{tcp0, unix_addr, unix_path, within};
+use crate::support::{refused_tcp, stale_socket, tcp0, unix_addr, unix_path, within};
 
 #[tokio::test]
 async fn refused_tcp_connection_is_connection_refused() {

@@ -1,9 +1,8 @@
-//! TCP, Unix domain socket and TLS specifics of `transport-tcp`, and the
-//! conformance kit run on all three.
+//! TCP, Unix domain socket and TLS specifics of `transport-tcp` (the
+//! conformance kit runs on all three in `tests/conformance`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod addr;
-mod conformance;
 mod data;
 mod errors;
 mod support;

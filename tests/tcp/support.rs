@@ -146,3 +146,18 @@ pub fn client_config_with_cert(pki: &Pki, who: &Identity) -> Arc<ClientConfig> {
 pub fn tls_server_addr(config: Arc<ServerConfig>) -> TlsAddr {
     TlsAddr::new(tcp0()).with_server_config(config)
 }
+
+/// A port where nothing listens: bound a moment ago, then released.
+pub fn refused_tcp() -> TcpAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    drop(listener);
+    addr.into()
+}
+
+/// A socket file left behind by a listener that is gone.
+pub fn stale_socket() -> UnixAddr {
+    let addr = unix_addr("stale");
+    drop(std::os::unix::net::UnixListener::bind(addr.path()).expect("bind"));
+    addr
+}

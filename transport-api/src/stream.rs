@@ -138,19 +138,17 @@ impl Protocol for StreamProtocol {
 /// connection.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
-/// # use transport_api::Address;
-/// # fn addr() -> impl Address { unimplemented!() }
-/// # if false {
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
-/// use transport_api::stream::TransportStream;
+/// use transport_api::{Address, TransportStream};
 ///
-/// let mut stream = TransportStream::connect(&addr()).await?;
-/// stream.write_all(b"ping").await?;
-/// let mut buf = [0; 4];
-/// stream.read_exact(&mut buf).await?;
-/// # }
-/// # Ok(()) }
+/// /// Sends "ping" to an echo server of any backend and reads the answer.
+/// async fn ping<A: Address>(addr: &A) -> std::io::Result<[u8; 4]> {
+///     let mut stream = TransportStream::connect(addr).await?;
+///     stream.write_all(b"ping").await?;
+///     let mut buf = [0; 4];
+///     stream.read_exact(&mut buf).await?;
+///     Ok(buf)
+/// }
 /// ```
 pub struct TransportStream {
     shared: Arc<Shared>,

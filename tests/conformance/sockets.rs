@@ -1,25 +1,13 @@
-//! The conformance kit on TCP, Unix sockets and TLS.
+//! The conformance kit on TCP, Unix sockets and TLS (certificates and socket
+//! paths come from the TCP tests' support module).
 
 use transport_api::conformance::Backend;
 use transport_api::Server;
 use transport_tcp::{TcpAddr, TcpServer, TlsAddr, TlsServer, UnixAddr, UnixServer};
 
-use crate::support::{client_config, pki, server_config, tcp0, tls_server_addr, unix_addr};
-
-/// A port where nothing listens: bound a moment ago, then released.
-pub fn refused_tcp() -> TcpAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    drop(listener);
-    addr.into()
-}
-
-/// A socket file left behind by a listener that is gone.
-pub fn stale_socket() -> UnixAddr {
-    let addr = unix_addr("stale");
-    drop(std::os::unix::net::UnixListener::bind(addr.path()).expect("bind"));
-    addr
-}
+use crate::tcp_support::{
+    client_config, pki, refused_tcp, server_config, stale_socket, tcp0, tls_server_addr, unix_addr,
+};
 
 pub struct Tcp;
 impl Backend for Tcp {
