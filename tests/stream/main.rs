@@ -1,5 +1,5 @@
 //! The stream adapter: tokio-util's `Framed` with `LengthDelimitedCodec`,
-//! unchanged, over any backend's connection.
+//! unchanged, over local queues, TCP and Unix sockets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
@@ -84,4 +84,20 @@ async fn framed_length_delimited_over_local_queues() {
 async fn framed_length_delimited_over_local_queues_multi_thread() {
     let net = LocalNetwork::new();
     framed_echo(net.get_queue("framed").unwrap(), |s| s.addr()).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn framed_length_delimited_over_tcp() {
+    let addr: transport_tcp::TcpAddr = "tcp://127.0.0.1:0".parse().unwrap();
+    framed_echo(addr, |s| s.addr()).await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "current_thread")]
+async fn framed_length_delimited_over_unix_sockets() {
+    let dir = std::env::temp_dir().join(format!("aw-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr = transport_tcp::UnixAddr::new(dir.join("framed.sock")).unwrap();
+    framed_echo(addr, |s| s.addr()).await;
+    std::fs::remove_dir_all(&dir).unwrap();
 }
