@@ -1,8 +1,13 @@
 //! agentwire: a transport layer with agent containers on top, modelled on the
 //! Python library aiomas.
 //!
-//! This crate re-exports the transport traits ([`api`]) and backends
-//! ([`local`], [`tcp`]); channels, RPC and containers build on them.
+//! Map of the crate:
+//!
+//! - [`api`] — the transport traits (`transport-api`), re-exported;
+//! - [`local`] — the deterministic in-process backend (`transport-local`);
+//! - [`tcp`] — TCP, TLS and Unix domain sockets (`transport-tcp`);
+//! - [`channel`] — length-prefixed frames, codecs (bincode, aiomas's JSON) and
+//!   request/reply [`Channel`]s over any of them.
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod channel;

@@ -46,8 +46,10 @@ impl Row {
     }
 }
 
-fn human(rate: f64) -> String {
-    if rate >= 1e6 {
+fn human(rate: f64, unit: &str) -> String {
+    if unit == "MiB/s" {
+        format!("{rate:.0} ")
+    } else if rate >= 1e6 {
         format!("{:.2} M", rate / 1e6)
     } else if rate >= 1e3 {
         format!("{:.1} k", rate / 1e3)
@@ -58,19 +60,19 @@ fn human(rate: f64) -> String {
 
 pub fn print_table(rows: &[Row]) {
     println!(
-        "| {:<18} | {:>16} | {:>16} | {:>6} | baseline |",
+        "| {:<20} | {:>16} | {:>16} | {:>6} | baseline |",
         "scenario", "median rate", "baseline rate", "ratio"
     );
     println!(
-        "|{:-<20}|{:->18}|{:->18}|{:->8}|----------|",
+        "|{:-<22}|{:->18}|{:->18}|{:->8}|----------|",
         "", "", "", ""
     );
     for r in rows {
         println!(
-            "| {:<18} | {:>16} | {:>16} | {:>6.2} | {} |",
+            "| {:<20} | {:>16} | {:>16} | {:>6.2} | {} |",
             r.scenario,
-            format!("{}{}", human(r.rate), r.unit),
-            format!("{}{}", human(r.baseline), r.unit),
+            format!("{}{}", human(r.rate, r.unit), r.unit),
+            format!("{}{}", human(r.baseline, r.unit), r.unit),
             r.ratio(),
             r.baseline_name
         );
