@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
-use transport_api::{
-    create_connection, create_server, Protocol, SharedTransport, Transport, TransportExt,
-};
+use tokio::sync::mpsc;
 use transport_local::LocalNetwork;
 
+use crate::transfer::{runtime, transfer, Count};
 use crate::Scenario;
 
 const SMALL: usize = 64;
@@ -40,74 +38,10 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Counts bytes and reports when `expected` arrived.
-struct Sink {
-    received: usize,
-    expected: usize,
-    done: Option<oneshot::Sender<()>>,
-    _transport: Option<SharedTransport>,
-}
-
-impl Protocol for Sink {
-    fn connection_made(&mut self, transport: SharedTransport) {
-        self._transport = Some(transport);
-    }
-    fn data_received(&mut self, data: Bytes) {
-        self.received += data.len();
-        if self.received >= self.expected {
-            if let Some(done) = self.done.take() {
-                let _ = done.send(());
-            }
-        }
-    }
-}
-
-struct Quiet;
-impl Protocol for Quiet {
-    fn connection_made(&mut self, _: SharedTransport) {}
-    fn data_received(&mut self, _: Bytes) {}
-}
-
-/// `count` writes of `size` bytes over one local connection, honouring the
-/// write buffer's high-water mark; timed until the last byte is delivered.
+/// `count` writes of `size` bytes over one local connection.
 fn oneway(size: usize, count: usize) -> Duration {
-    runtime().block_on(async {
-        let net = LocalNetwork::new();
-        let lq = net.get_queue("bench").unwrap();
-        let (tx, rx) = oneshot::channel();
-        let slot = std::sync::Mutex::new(Some(tx));
-        let expected = size * count;
-        let _server = create_server(
-            move || Sink {
-                received: 0,
-                expected,
-                done: slot.lock().unwrap().take(),
-                _transport: None,
-            },
-            &lq,
-        )
-        .await
-        .unwrap();
-        let (t, _) = create_connection(|| Quiet, &lq).await.unwrap();
-        let msg = Bytes::from(vec![7u8; size]);
-        let high = t.write_buffer_limits().high();
-        let start = Instant::now();
-        for _ in 0..count {
-            if t.write_buffer_size() > high {
-                t.writable().await.unwrap();
-            }
-            t.write(msg.clone()).unwrap();
-        }
-        rx.await.unwrap();
-        start.elapsed()
-    })
+    let lq = LocalNetwork::new().get_queue("bench").unwrap();
+    transfer(lq, Bytes::from(vec![7u8; size]), count, Count::Bytes)
 }
 
 fn mpsc_baseline() -> Duration {

@@ -15,6 +15,7 @@
 mod local;
 mod report;
 mod tcp;
+mod transfer;
 
 use std::time::Duration;
 

@@ -2,15 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use transport_api::{
-    create_connection, create_server, Protocol, Server, SharedTransport, Transport, TransportExt,
-};
 use transport_tcp::TcpAddr;
 
+use crate::transfer::{decode_all, runtime, transfer, Count};
 use crate::Scenario;
 
 const PAYLOAD: usize = 64;
@@ -59,13 +56,6 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// One length-prefixed message: a 4-byte big-endian length, 64 B payload.
 /// Static, so handing it to `write` costs no reference count: the scenario
 /// measures the transport, not `Bytes` bookkeeping (the raw baseline writes
@@ -84,103 +74,17 @@ fn message() -> Bytes {
     Bytes::from_static(&MESSAGE)
 }
 
-/// Decodes length-prefixed messages from chunks and counts them; for bulk
-/// runs (`framed == false`) only counts bytes.
-struct Receiver {
-    framed: bool,
-    buf: BytesMut,
-    messages: usize,
-    bytes: usize,
-    target: usize,
-    done: Option<oneshot::Sender<()>>,
-    _transport: Option<SharedTransport>,
-}
-
-impl Protocol for Receiver {
-    fn connection_made(&mut self, transport: SharedTransport) {
-        self._transport = Some(transport);
-    }
-
-    fn data_received(&mut self, data: Bytes) {
-        if self.framed {
-            self.buf.extend_from_slice(&data);
-            while self.buf.len() >= 4 {
-                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
-                    as usize;
-                if self.buf.len() < 4 + len {
-                    break;
-                }
-                self.buf.advance(4 + len);
-                self.messages += 1;
-            }
-        } else {
-            self.bytes += data.len();
-        }
-        let progress = if self.framed {
-            self.messages
-        } else {
-            self.bytes
-        };
-        if progress >= self.target {
-            if let Some(done) = self.done.take() {
-                let _ = done.send(());
-            }
-        }
-    }
-}
-
-struct Quiet;
-impl Protocol for Quiet {
-    fn connection_made(&mut self, _: SharedTransport) {}
-    fn data_received(&mut self, _: Bytes) {}
-}
-
-/// `count` writes of `msg` over the TCP transport, honouring the high-water
-/// mark; timed until the receiver has everything.
-fn over_transport(msg: Bytes, count: usize, framed: bool) -> Duration {
-    runtime().block_on(async {
-        let (tx, rx) = oneshot::channel();
-        let slot = std::sync::Mutex::new(Some(tx));
-        let target = if framed { count } else { msg.len() * count };
-        let addr: TcpAddr = "tcp://127.0.0.1:0".parse().unwrap();
-        let server = create_server(
-            move || Receiver {
-                framed,
-                buf: BytesMut::with_capacity(64 * 1024),
-                messages: 0,
-                bytes: 0,
-                target,
-                done: slot.lock().unwrap().take(),
-                _transport: None,
-            },
-            &addr,
-        )
-        .await
-        .unwrap();
-        let (t, _) = create_connection(|| Quiet, &server.addr()).await.unwrap();
-        let high = t.write_buffer_limits().high();
-        let start = Instant::now();
-        for _ in 0..count {
-            if t.write_buffer_size() > high {
-                t.writable().await.unwrap();
-            }
-            t.write(msg.clone()).unwrap();
-        }
-        rx.await.unwrap();
-        let elapsed = start.elapsed();
-        t.close();
-        server.close();
-        server.wait_closed().await;
-        elapsed
-    })
+fn loopback() -> TcpAddr {
+    "tcp://127.0.0.1:0".parse().unwrap()
 }
 
 fn framed_transport() -> Duration {
-    over_transport(message(), MESSAGES, true)
+    transfer(loopback(), message(), MESSAGES, Count::Messages)
 }
 
 fn bulk_transport() -> Duration {
-    over_transport(Bytes::from(vec![7u8; BULK]), BULK_TOTAL / BULK, false)
+    let chunk = Bytes::from(vec![7u8; BULK]);
+    transfer(loopback(), chunk, BULK_TOTAL / BULK, Count::Bytes)
 }
 
 /// The tuned baselines' send buffer. With the kernel's default (several MiB
@@ -220,14 +124,7 @@ fn framed_raw(sndbuf: Option<u32>) -> Duration {
                 if server.read_buf(&mut buf).await.unwrap() == 0 {
                     break;
                 }
-                while buf.len() >= 4 {
-                    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-                    if buf.len() < 4 + len {
-                        break;
-                    }
-                    buf.advance(4 + len);
-                    messages += 1;
-                }
+                messages += decode_all(&mut buf);
             }
             messages
         });

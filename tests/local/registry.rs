@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use transport_api::{boxed_factory, create_connection, create_server, Address, Error, Server};
 use transport_local::{clear_queue_cache, get_queue, LocalNetwork, LocalQueueServer};
 
-use crate::support::{Accepted, Log, Recorder};
+use crate::support::{connect, Accepted, Recorder};
 
 #[test]
 fn same_id_gives_same_queue() {
@@ -140,10 +140,7 @@ async fn closed_server_frees_its_queue_id() {
 
     let second_logs = Accepted::default();
     let _second = create_server(second_logs.factory(), &lq).await.unwrap();
-    let log = Log::default();
-    let _conn = create_connection(|| Recorder::new(&log), &lq)
-        .await
-        .unwrap();
+    let _conn = connect(&lq).await.unwrap();
     assert_eq!(first_logs.logs().len(), 0);
     assert_eq!(
         second_logs.logs().len(),
@@ -168,10 +165,7 @@ fn networks_are_isolated_across_threads() {
                     let logs = Accepted::default();
                     let server = create_server(logs.factory(), &lq).await.unwrap();
                     for _ in 0..20 {
-                        let log = Log::default();
-                        let (t, _) = create_connection(|| Recorder::new(&log), &lq)
-                            .await
-                            .unwrap();
+                        let (t, log) = connect(&lq).await.unwrap();
                         use transport_api::Transport;
                         t.write(vec![n].into()).unwrap();
                         t.close();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use transport_api::{create_connection, create_server, Endpoint, Error, Server, Transport};
 use transport_local::LocalNetwork;
 
-use crate::support::{echo_server, settle, Accepted, Event, Log, Recorder};
+use crate::support::{connect, echo_server, settle, Accepted, Event, Log, Recorder};
 
 async fn served(name: &str, logs: &Accepted) -> (LocalNetwork, transport_local::LocalQueue) {
     let net = LocalNetwork::new();
@@ -36,10 +36,7 @@ async fn connection_made_is_called_before_create_connection_returns() {
 async fn close_delivers_every_byte_then_connection_lost_once_on_both_sides() {
     let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
-    let log = Log::default();
-    let (t, _) = create_connection(|| Recorder::new(&log), &lq)
-        .await
-        .unwrap();
+    let (t, log) = connect(&lq).await.unwrap();
     let mut expected = Vec::new();
     for i in 0..100u32 {
         let chunk = format!("message {i};").into_bytes();
@@ -64,10 +61,7 @@ async fn close_delivers_every_byte_then_connection_lost_once_on_both_sides() {
 async fn server_side_close_reaches_the_client() {
     let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
-    let log = Log::default();
-    let (_t, _) = create_connection(|| Recorder::new(&log), &lq)
-        .await
-        .unwrap();
+    let (_t, log) = connect(&lq).await.unwrap();
     let server_t = logs.logs()[0].transport().unwrap();
     server_t.write(Bytes::from_static(b"bye")).unwrap();
     server_t.close();
@@ -84,10 +78,7 @@ async fn server_side_close_reaches_the_client() {
 async fn abort_drops_undelivered_data() {
     let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
-    let log = Log::default();
-    let (t, _) = create_connection(|| Recorder::new(&log), &lq)
-        .await
-        .unwrap();
+    let (t, log) = connect(&lq).await.unwrap();
     t.write(Bytes::from_static(b"delivered")).unwrap();
     let server = logs.logs()[0].clone();
     server
@@ -119,10 +110,7 @@ async fn abort_drops_undelivered_data() {
 async fn abort_after_close_drops_what_close_would_have_flushed() {
     let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
-    let log = Log::default();
-    let (t, _) = create_connection(|| Recorder::new(&log), &lq)
-        .await
-        .unwrap();
+    let (t, log) = connect(&lq).await.unwrap();
     t.write(Bytes::from_static(b"never")).unwrap();
     t.close();
     t.abort();
@@ -154,10 +142,7 @@ async fn can_write_eof_is_false_and_write_eof_is_an_error() {
 async fn write_after_close_is_an_error_not_a_panic() {
     let logs = Accepted::default();
     let (_net, lq) = served("q", &logs).await;
-    let log = Log::default();
-    let (t, _) = create_connection(|| Recorder::new(&log), &lq)
-        .await
-        .unwrap();
+    let (t, log) = connect(&lq).await.unwrap();
     let server_t = logs.logs()[0].transport().unwrap();
     t.close();
     let err = t.write(Bytes::from_static(b"late")).unwrap_err();
@@ -197,10 +182,7 @@ async fn dropping_every_handle_closes_the_connection() {
 async fn echo_round_trip_and_peer_info() {
     let logs = echo_server();
     let (_net, lq) = served("echo", &logs).await;
-    let log = Log::default();
-    let (t, _) = create_connection(|| Recorder::new(&log), &lq)
-        .await
-        .unwrap();
+    let (t, log) = connect(&lq).await.unwrap();
     t.write(Bytes::from_static(b"ping")).unwrap();
     log.wait_for("echo", |ev| {
         ev.contains(&Event::Data(Bytes::from_static(b"ping")))
@@ -283,10 +265,7 @@ async fn wait_closed_returns_only_after_connections_finished() {
 async fn callbacks_come_in_documented_order() {
     let logs = echo_server();
     let (_net, lq) = served("q", &logs).await;
-    let log = Log::default();
-    let (t, _) = create_connection(|| Recorder::new(&log), &lq)
-        .await
-        .unwrap();
+    let (t, log) = connect(&lq).await.unwrap();
     for i in 0..10u8 {
         t.write(vec![i].into()).unwrap();
     }

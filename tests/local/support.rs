@@ -1,7 +1,7 @@
 //! Helpers shared by the local-queue tests, on top of the conformance kit's
 //! recording protocol.
 
-pub use transport_api::conformance::{Accepted, Event, Log, Recorder};
+pub use transport_api::conformance::{connect, Accepted, Event, Log, Recorder};
 
 /// A server whose connections echo what they receive.
 pub fn echo_server() -> Accepted {

@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 
 use bytes::Bytes;
 
-use super::{ensure, serve, shut, step, Accepted, Backend, Failure, Log, Outcome, Recorder};
+use super::{connect, ensure, serve, shut, step, Accepted, Backend, Failure, Outcome, Recorder};
 use crate::{Address, Transport, TransportExt};
 
 /// A deterministic pseudo-random byte pattern (xorshift), so corruption and
@@ -35,11 +35,7 @@ pub(crate) async fn echo<B: Backend>(backend: &B) -> Outcome {
         ..Recorder::default()
     });
     let (server, addr) = serve(backend, &accepted).await?;
-    let log = Log::new();
-    let (t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (t, log) = connect(&addr).await?;
     let mut sent = Vec::new();
     for i in 0..500u32 {
         let msg = format!("message {i}|");
@@ -61,12 +57,8 @@ pub(crate) async fn concurrent_connections<B: Backend>(backend: &B) -> Outcome {
     });
     let (server, addr) = serve(backend, &accepted).await?;
     let mut clients = Vec::with_capacity(N);
-    for i in 0..N {
-        let log = Log::new();
-        let (t, _) = step(
-            &format!("connection {i}"),
-            addr.create_connection(Recorder::new(&log)).await,
-        )?;
+    for _ in 0..N {
+        let (t, log) = connect(&addr).await?;
         clients.push((t, log));
     }
     // All connections are open at once; now every one sends.
@@ -96,11 +88,7 @@ pub(crate) async fn large_payload<B: Backend>(backend: &B) -> Outcome {
     const SIZE: usize = 16 * 1024 * 1024;
     let accepted = Accepted::default();
     let (server, addr) = serve(backend, &accepted).await?;
-    let log = Log::new();
-    let (t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (t, _) = connect(&addr).await?;
     let data = Bytes::from(pattern(SIZE, 0x5eed));
     // Uneven chunk sizes, from 1 byte to 128 KiB.
     let mut offset = 0;

@@ -7,7 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::basic::pattern;
-use super::{ensure, serve, shut, step, Accepted, Backend, Event, Failure, Log, Outcome, Recorder};
+use super::{
+    connect, ensure, serve, shut, step, Accepted, Backend, Event, Failure, Log, Outcome, Recorder,
+};
 use crate::{Address, Error, Server, Transport};
 
 /// Checks that `log` ends with exactly one `connection_lost`, last.
@@ -39,11 +41,7 @@ pub(crate) async fn close_flushes<B: Backend>(backend: &B) -> Outcome {
     let accepted = Accepted::default();
     let (server, addr) = serve(backend, &accepted).await?;
     // Client closes after writing 1 MiB: the server gets all of it, then lost.
-    let log = Log::new();
-    let (t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (t, log) = connect(&addr).await?;
     let data = pattern(1024 * 1024, 7);
     for chunk in data.chunks(64 * 1024) {
         step("write", t.write(Bytes::copy_from_slice(chunk)))?;
@@ -63,11 +61,7 @@ pub(crate) async fn close_flushes<B: Backend>(backend: &B) -> Outcome {
     lost_once_last("client", &log, Some(None))?;
 
     // Server closes after writing: the client gets everything, then lost.
-    let log = Log::new();
-    let (_t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (_t, log) = connect(&addr).await?;
     let server_log = accepted.wait_log(1).await?;
     server_log
         .wait_for("connection_made", |ev| !ev.is_empty())
@@ -94,11 +88,7 @@ pub(crate) async fn close_flushes<B: Backend>(backend: &B) -> Outcome {
 pub(crate) async fn abort<B: Backend>(backend: &B) -> Outcome {
     let accepted = Accepted::default();
     let (server, addr) = serve(backend, &accepted).await?;
-    let log = Log::new();
-    let (t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (t, log) = connect(&addr).await?;
     let server_log = accepted.wait_log(0).await?;
     step("write", t.write(Bytes::from_static(b"before abort")))?;
     server_log.wait_data(12).await?;
@@ -131,11 +121,7 @@ pub(crate) async fn eof<B: Backend>(backend: &B) -> Outcome {
         ..Recorder::default()
     });
     let (server, addr) = serve(backend, &accepted).await?;
-    let log = Log::new();
-    let (t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (t, log) = connect(&addr).await?;
     if !t.can_write_eof() {
         let err = t
             .write_eof()
@@ -186,11 +172,7 @@ pub(crate) async fn eof<B: Backend>(backend: &B) -> Outcome {
     // eof_received -> false closes the receiving side's transport.
     let closing = Accepted::default();
     let (server2, addr2) = serve(backend, &closing).await?;
-    let log = Log::new();
-    let (t, _) = step(
-        "create_connection",
-        addr2.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (t, log) = connect(&addr2).await?;
     step("write_eof", t.write_eof())?;
     let server_log = closing.wait_log(0).await?;
     server_log.wait_lost().await?;
@@ -207,11 +189,7 @@ pub(crate) async fn eof<B: Backend>(backend: &B) -> Outcome {
 pub(crate) async fn write_after_close<B: Backend>(backend: &B) -> Outcome {
     let accepted = Accepted::default();
     let (server, addr) = serve(backend, &accepted).await?;
-    let log = Log::new();
-    let (t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (t, log) = connect(&addr).await?;
     t.close();
     t.close(); // idempotent
     match t.write(Bytes::from_static(b"late")) {

@@ -7,9 +7,11 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::basic::{checksum, pattern};
-use super::{ensure, serve, shut, step, Accepted, Backend, Event, Failure, Log, Outcome, Recorder};
+use super::{
+    connect, ensure, serve, shut, step, Accepted, Backend, Event, Failure, Outcome, Recorder,
+};
 use crate::stream::{StreamListener, TransportStream};
-use crate::{Address, Transport, TransportExt, WriteBufferLimits};
+use crate::{Transport, TransportExt, WriteBufferLimits};
 
 /// Whether the transport accepts a write right now (without waiting).
 async fn ready_now(t: &impl Transport) -> Option<crate::Result<()>> {
@@ -30,11 +32,7 @@ pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
         ..Recorder::default()
     });
     let (server, addr) = serve(backend, &accepted).await?;
-    let log = Log::new();
-    let (t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::new(&log)).await,
-    )?;
+    let (t, log) = connect(&addr).await?;
     let limits =
         WriteBufferLimits::new(256 * 1024, 64 * 1024).map_err(|e| Failure::new(e.to_string()))?;
     t.set_write_buffer_limits(limits);

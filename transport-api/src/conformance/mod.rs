@@ -179,6 +179,20 @@ pub(crate) async fn serve<B: Backend>(
     Ok((server, addr))
 }
 
+/// Connects a [`Recorder`] to `addr` and returns the transport and its log.
+///
+/// # Errors
+///
+/// A [`Failure`] naming the address when the connection fails.
+pub async fn connect<A: Address>(addr: &A) -> Result<(A::Transport, Log), Failure> {
+    let log = Log::new();
+    let (transport, _) = step(
+        &format!("create_connection to {addr}"),
+        addr.create_connection(Recorder::new(&log)).await,
+    )?;
+    Ok((transport, log))
+}
+
 /// Closes `server` and waits (bounded) until its connections have finished.
 pub(crate) async fn shut<S: Server>(server: &S) -> Outcome {
     server.close();
