@@ -48,8 +48,11 @@ pub trait Transport: fmt::Debug + Send + Sync + 'static {
     /// Idempotent.
     fn close(&self);
 
-    /// Closes the connection at once: buffered data is dropped, our protocol
-    /// gets `connection_lost(None)`, the peer's a reset. Idempotent.
+    /// Closes the connection at once: buffered data is dropped and our
+    /// protocol gets `connection_lost(None)`. The peer's protocol gets
+    /// `connection_lost(Some(ConnectionReset))` where the transport can say
+    /// so (TCP, TLS, local queues); on Unix sockets, which cannot signal a
+    /// reset, the peer just sees the connection end. Idempotent.
     fn abort(&self);
 
     /// Whether the transport is closing or closed.
