@@ -116,17 +116,12 @@ pub(crate) async fn large_payload<B: Backend>(backend: &B) -> Outcome {
 pub(crate) async fn peer_info<B: Backend>(backend: &B) -> Outcome {
     let accepted = Accepted::default();
     let (server, addr) = serve(backend, &accepted).await?;
-    let (t, _) = step(
-        "create_connection",
-        addr.create_connection(Recorder::default()).await,
-    )?;
+    let (t, _) = connect(&addr).await?;
     let server_log = accepted.wait_log(0).await?;
     server_log
         .wait_for("connection_made", |ev| !ev.is_empty())
         .await?;
-    let server_t = server_log
-        .transport()
-        .ok_or_else(|| Failure::new("server protocol got no transport"))?;
+    let server_t = server_log.require_transport("server")?;
     let (client_peer, client_local) = (t.peer_addr(), t.local_addr());
     ensure!(
         client_peer.is_some(),

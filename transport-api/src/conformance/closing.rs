@@ -66,9 +66,7 @@ pub(crate) async fn close_flushes<B: Backend>(backend: &B) -> Outcome {
     server_log
         .wait_for("connection_made", |ev| !ev.is_empty())
         .await?;
-    let server_t = server_log
-        .transport()
-        .ok_or_else(|| Failure::new("server protocol got no transport"))?;
+    let server_t = server_log.require_transport("server")?;
     for chunk in data.chunks(64 * 1024) {
         step(
             "server write",
@@ -213,14 +211,8 @@ pub(crate) async fn write_after_close<B: Backend>(backend: &B) -> Outcome {
 pub(crate) async fn server_close<B: Backend>(backend: &B) -> Outcome {
     let accepted = Accepted::default();
     let (server, addr) = serve(backend, &accepted).await?;
-    let (t1, _) = step(
-        "connect 1",
-        addr.create_connection(Recorder::default()).await,
-    )?;
-    let (t2, _) = step(
-        "connect 2",
-        addr.create_connection(Recorder::default()).await,
-    )?;
+    let (t1, _) = connect(&addr).await?;
+    let (t2, _) = connect(&addr).await?;
     let first = accepted.wait_log(0).await?;
     accepted.wait_log(1).await?;
     server.close();

@@ -66,9 +66,7 @@ pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
 
     // Phase 2: the reader resumes; writing honours writable() to the end.
     let server_log = accepted.wait_log(0).await?;
-    let reader = server_log
-        .transport()
-        .ok_or_else(|| Failure::new("server protocol got no transport"))?;
+    let reader = server_log.require_transport("server")?;
     ensure!(!reader.is_reading(), "pause_reading did not stick");
     reader.resume_reading();
     let extra = 4 * 1024 * 1024;

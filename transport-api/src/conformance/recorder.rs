@@ -106,6 +106,17 @@ impl Log {
             .clone()
     }
 
+    /// The transport from `connection_made`, or a failure saying `who` has
+    /// none (no `connection_made` yet, or the connection is gone).
+    ///
+    /// # Errors
+    ///
+    /// A [`Failure`] naming `who`.
+    pub fn require_transport(&self, who: &str) -> Result<SharedTransport, Failure> {
+        self.transport()
+            .ok_or_else(|| Failure::new(format!("{who} protocol has no transport")))
+    }
+
     /// Waits until `cond` holds on the events, failing after [`WAIT`].
     ///
     /// # Errors
