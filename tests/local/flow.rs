@@ -186,3 +186,47 @@ async fn writable_waits_for_the_low_water_mark() {
         "the writer did reach the high-water mark"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_writer_blocked_on_writable_learns_when_the_peer_closes() {
+    let net = LocalNetwork::new();
+    let lq = net.get_queue("blocked").unwrap();
+    let reader_transport = Arc::new(Mutex::new(None));
+    let factory = {
+        let t = reader_transport.clone();
+        move || SlowReader {
+            transport: t.clone(),
+            received: Default::default(),
+            checksum: Default::default(),
+        }
+    };
+    let _server = create_server(factory, &lq).await.unwrap();
+    let (t, _) = create_connection(|| Writer(Arc::default()), &lq)
+        .await
+        .unwrap();
+    t.set_write_buffer_limits(WriteBufferLimits::new(1000, 100).unwrap());
+    let reader = reader_transport.lock().unwrap().clone().unwrap();
+    reader.pause_reading();
+    t.write(Bytes::from(vec![0u8; 2000])).unwrap();
+    // The writer reads nothing either, so what the reader sends it stays
+    // undelivered and the reader's close cannot complete on its own.
+    t.pause_reading();
+    reader.write(Bytes::from_static(b"unread")).unwrap();
+    let waiting = t.clone();
+    let blocked = tokio::spawn(async move { waiting.writable().await });
+    tokio::task::yield_now().await;
+    assert!(
+        !blocked.is_finished(),
+        "the writer is above its high-water mark"
+    );
+    // The reader never resumes; it closes instead. The writer must not hang.
+    reader.close();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), blocked)
+        .await
+        .expect("writable() returned after the peer closed")
+        .unwrap();
+    assert!(
+        matches!(result, Err(transport_api::Error::Closed)),
+        "{result:?}"
+    );
+}

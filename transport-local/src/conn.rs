@@ -136,17 +136,16 @@ impl Conn {
 
     pub(crate) fn close(&self, side: usize) {
         let mut sides = self.lock();
-        let (me, _) = pair(&mut sides, side);
+        let (me, peer) = pair(&mut sides, side);
         if me.is_shut() {
             return;
         }
         me.closing = true;
-        let waker = me.write_waker.take();
+        // Writers waiting on either side learn that writing is over.
+        let wakers = [me.write_waker.take(), peer.write_waker.take()];
         drop(sides);
         self.wake_both();
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wakers.into_iter().flatten().for_each(Waker::wake);
     }
 
     pub(crate) fn abort(&self, side: usize) {
