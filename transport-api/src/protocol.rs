@@ -11,11 +11,16 @@ use crate::{Error, SharedTransport};
 ///
 /// # Call order
 ///
-/// Every method is called from the connection's own driver task, one at a time,
-/// never concurrently and never from inside a [`Transport`](crate::Transport)
-/// method (so a protocol may call its transport freely from any callback):
+/// The methods are called one at a time, never concurrently and never from
+/// inside a [`Transport`](crate::Transport) method (so a protocol may call
+/// its transport freely from any callback):
 ///
-/// 1. [`connection_made`](Protocol::connection_made) exactly once, first;
+/// 1. [`connection_made`](Protocol::connection_made) exactly once, first, and
+///    before `create_connection` returns (local queues call it from the
+///    connecting task, socket backends from the driver task);
+///
+/// then, from the connection's own driver task:
+///
 /// 2. any number of [`data_received`](Protocol::data_received), in the order the
 ///    peer wrote the bytes (chunking is up to the backend), interleaved with
 ///    [`pause_writing`](Protocol::pause_writing) /
