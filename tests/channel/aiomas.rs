@@ -247,7 +247,7 @@ async fn talks_to_real_aiomas_over_tcp() {
     let (server, addr, _errors) = support::serve(&support::tcp(), options.clone()).await;
 
     let mut child = Command::new(aiomas::python())
-        .current_dir(aiomas::shared_dir())
+        .current_dir(aiomas::fixtures_dir())
         .args(["-c", PEER_SCRIPT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

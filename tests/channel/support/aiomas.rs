@@ -1,9 +1,8 @@
 //! Runs the real aiomas 2.0.1 (Python) from tests.
 //!
 //! The virtual environment is created once, under the cargo target dir
-//! (`target/tmp/aiomas-venv`), from `shared/aiomas/requirements.txt`, found
-//! next to the repository (`$CARGO_MANIFEST_DIR/../shared/aiomas`) as in a
-//! CI clone. Tests in parallel threads share one creation (a process-wide
+//! (`target/tmp/aiomas-venv`), from `tests/aiomas/requirements.txt` in the
+//! repository. Tests in parallel threads share one creation (a process-wide
 //! lock); parallel processes each build in a temporary directory and rename
 //! it into place, so nobody sees a half-made environment.
 
@@ -13,10 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 /// The directory holding `requirements.txt` and `aiomas_compat.py`.
-pub fn shared_dir() -> PathBuf {
+pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("shared")
+        .join("tests")
         .join("aiomas")
 }
 
@@ -30,7 +28,7 @@ fn python_in(venv: &Path) -> PathBuf {
 
 fn works(python: &Path) -> bool {
     Command::new(python)
-        .current_dir(shared_dir())
+        .current_dir(fixtures_dir())
         .args(["-c", "import aiomas_compat, aiomas"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -56,7 +54,7 @@ fn create() -> Result<PathBuf, String> {
     if works(&python_in(&venv)) {
         return Ok(python_in(&venv));
     }
-    let requirements = shared_dir().join("requirements.txt");
+    let requirements = fixtures_dir().join("requirements.txt");
     if !requirements.exists() {
         return Err(format!("{} is missing", requirements.display()));
     }
@@ -111,14 +109,14 @@ pub fn python() -> PathBuf {
 }
 
 /// Runs `script` with the venv's Python (aiomas importable, working directory
-/// `shared/aiomas`), feeding `stdin`; returns its stdout.
+/// `tests/aiomas`), feeding `stdin`; returns its stdout.
 ///
 /// # Panics
 ///
 /// If the script fails.
 pub fn run_script(script: &str, stdin: &str) -> String {
     let mut child = Command::new(python())
-        .current_dir(shared_dir())
+        .current_dir(fixtures_dir())
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
