@@ -24,9 +24,47 @@ async fn ready_now(t: &impl Transport) -> Option<crate::Result<()>> {
     .await
 }
 
-pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
-    const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 64 * 1024;
+
+/// Writes `data` while the transport accepts it without waiting (yielding
+/// between writes so the backend can move data); returns the bytes written
+/// and the largest write buffer seen, once writing would have to wait.
+///
+/// # Errors
+///
+/// A failure if 512 MiB go out without backpressure, or the buffer ever
+/// passes the high-water mark by more than one write.
+async fn fill_until_blocked(
+    t: &impl Transport,
+    data: &Bytes,
+    limits: WriteBufferLimits,
+) -> Result<(usize, usize), Failure> {
     const MAX: usize = 512 * 1024 * 1024;
+    let mut sent = 0usize;
+    let mut max_buffered = 0;
+    loop {
+        match ready_now(t).await {
+            Some(r) => step("poll_write_ready", r)?,
+            None => break,
+        }
+        ensure!(
+            sent < MAX,
+            "wrote {MAX} bytes to a paused reader without backpressure"
+        );
+        step("write", t.write(data.clone()))?;
+        sent += data.len();
+        max_buffered = max_buffered.max(t.write_buffer_size());
+        tokio::task::yield_now().await;
+    }
+    ensure!(
+        max_buffered <= limits.high() + data.len(),
+        "buffered {max_buffered} bytes, more than high-water mark {} + one write",
+        limits.high()
+    );
+    Ok((sent, max_buffered))
+}
+
+pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
     let accepted = Accepted::new(Recorder {
         start_paused: true,
         ..Recorder::default()
@@ -40,27 +78,7 @@ pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
     let data = Bytes::from(pattern(CHUNK, 3));
 
     // Phase 1: the reader is paused; write while the transport accepts.
-    let mut sent = 0usize;
-    let mut max_buffered = 0;
-    loop {
-        match ready_now(&t).await {
-            Some(r) => step("poll_write_ready", r)?,
-            None => break,
-        }
-        ensure!(
-            sent < MAX,
-            "wrote {MAX} bytes to a paused reader without backpressure"
-        );
-        step("write", t.write(data.clone()))?;
-        sent += CHUNK;
-        max_buffered = max_buffered.max(t.write_buffer_size());
-        tokio::task::yield_now().await;
-    }
-    ensure!(
-        max_buffered <= limits.high() + CHUNK,
-        "buffered {max_buffered} bytes, more than high-water mark {} + one write",
-        limits.high()
-    );
+    let (sent, mut max_buffered) = fill_until_blocked(&t, &data, limits).await?;
     log.wait_for("pause_writing", |ev| ev.contains(&Event::Pause))
         .await?;
 
@@ -110,6 +128,43 @@ pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
     });
     ensure!(alternates, "pause/resume do not alternate: {flow:?}");
     t.close();
+    drop(reader);
+    shut(&server).await
+}
+
+pub(crate) async fn blocked_writer_released<B: Backend>(backend: &B) -> Outcome {
+    let accepted = Accepted::new(Recorder {
+        start_paused: true,
+        ..Recorder::default()
+    });
+    let (server, addr) = serve(backend, &accepted).await?;
+    let (t, _log) = connect(&addr).await?;
+    let limits =
+        WriteBufferLimits::new(256 * 1024, 64 * 1024).map_err(|e| Failure::new(e.to_string()))?;
+    t.set_write_buffer_limits(limits);
+    let reader = accepted.wait_log(0).await?.require_transport("server")?;
+    // Neither side reads, and the reader has sent something the writer will
+    // never take: the reader's close cannot complete by delivering it.
+    t.pause_reading();
+    step("reader write", reader.write(Bytes::from_static(b"unread")))?;
+    fill_until_blocked(&t, &Bytes::from(pattern(CHUNK, 5)), limits).await?;
+
+    // The waiting writer runs in a task of its own, so only the transport's
+    // own wake-up can release it.
+    let waiting = t.clone();
+    let blocked = tokio::spawn(async move { waiting.writable().await });
+    tokio::task::yield_now().await;
+    ensure!(
+        !blocked.is_finished(),
+        "writable() did not wait above the high-water mark"
+    );
+    reader.close();
+    let released = tokio::time::timeout(super::recorder::WAIT, blocked).await;
+    ensure!(
+        released.is_ok(),
+        "a writer waiting in writable() was never released after the peer closed"
+    );
+    t.abort();
     drop(reader);
     shut(&server).await
 }
