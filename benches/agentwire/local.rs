@@ -41,7 +41,7 @@ pub fn scenarios() -> Vec<Scenario> {
 /// `count` writes of `size` bytes over one local connection.
 fn oneway(size: usize, count: usize) -> Duration {
     let lq = LocalNetwork::new().get_queue("bench").unwrap();
-    transfer(lq, Bytes::from(vec![7u8; size]), count, Count::Bytes)
+    transfer(lq, Bytes::from(vec![7u8; size]), count, Count::Bytes, 1)
 }
 
 fn mpsc_baseline() -> Duration {

@@ -60,16 +60,16 @@ fn human(rate: f64, unit: &str) -> String {
 
 pub fn print_table(rows: &[Row]) {
     println!(
-        "| {:<20} | {:>16} | {:>16} | {:>6} | baseline |",
+        "| {:<22} | {:>16} | {:>16} | {:>6} | baseline |",
         "scenario", "median rate", "baseline rate", "ratio"
     );
     println!(
-        "|{:-<22}|{:->18}|{:->18}|{:->8}|----------|",
+        "|{:-<24}|{:->18}|{:->18}|{:->8}|----------|",
         "", "", "", ""
     );
     for r in rows {
         println!(
-            "| {:<20} | {:>16} | {:>16} | {:>6.2} | {} |",
+            "| {:<22} | {:>16} | {:>16} | {:>6.2} | {} |",
             r.scenario,
             format!("{}{}", human(r.rate, r.unit), r.unit),
             format!("{}{}", human(r.baseline, r.unit), r.unit),

@@ -46,6 +46,14 @@ pub fn scenarios() -> Vec<Scenario> {
             baseline_name: "the same, 128 KiB SO_SNDBUF",
         },
         Scenario {
+            name: "tcp_oneway_64B_batched",
+            unit: "msg/s",
+            work: MESSAGES as f64,
+            measured: framed_transport_batched,
+            baseline: || framed_raw(Some(TUNED_SNDBUF)),
+            baseline_name: "raw, 128 KiB SO_SNDBUF; 64 messages per writelines",
+        },
+        Scenario {
             name: "tcp_bulk_64KiB_tuned",
             unit: "MiB/s",
             work: (BULK_TOTAL / (1024 * 1024)) as f64,
@@ -79,12 +87,17 @@ fn loopback() -> TcpAddr {
 }
 
 fn framed_transport() -> Duration {
-    transfer(loopback(), message(), MESSAGES, Count::Messages)
+    transfer(loopback(), message(), MESSAGES, Count::Messages, 1)
+}
+
+/// The same messages, 64 per `writelines` call.
+fn framed_transport_batched() -> Duration {
+    transfer(loopback(), message(), MESSAGES, Count::Messages, 64)
 }
 
 fn bulk_transport() -> Duration {
     let chunk = Bytes::from(vec![7u8; BULK]);
-    transfer(loopback(), chunk, BULK_TOTAL / BULK, Count::Bytes)
+    transfer(loopback(), chunk, BULK_TOTAL / BULK, Count::Bytes, 1)
 }
 
 /// The tuned baselines' send buffer. With the kernel's default (several MiB

@@ -84,9 +84,16 @@ impl Protocol for Quiet {
 }
 
 /// Serves `addr`, connects to the server's address, and writes `msg`
-/// `count` times, honouring the high-water mark; timed until the receiver
-/// has counted everything.
-pub fn transfer<A: Address>(addr: A, msg: Bytes, count: usize, counting: Count) -> Duration
+/// `count` times, `batch` messages per call (`write` for 1, `writelines`
+/// otherwise), honouring the high-water mark; timed until the receiver has
+/// counted everything.
+pub fn transfer<A: Address>(
+    addr: A,
+    msg: Bytes,
+    count: usize,
+    counting: Count,
+    batch: usize,
+) -> Duration
 where
     A::Server: Server<Addr = A>,
 {
@@ -112,12 +119,21 @@ where
         .unwrap();
         let (t, _) = create_connection(|| Quiet, &server.addr()).await.unwrap();
         let high = t.write_buffer_limits().high();
+        let lines = vec![msg.clone(); batch];
         let start = Instant::now();
-        for _ in 0..count {
+        let mut left = count;
+        while left > 0 {
             if t.write_buffer_size() > high {
                 t.writable().await.unwrap();
             }
-            t.write(msg.clone()).unwrap();
+            if batch == 1 {
+                t.write(msg.clone()).unwrap();
+                left -= 1;
+            } else {
+                let n = batch.min(left);
+                t.writelines(&lines[..n]).unwrap();
+                left -= n;
+            }
         }
         rx.await.unwrap();
         let elapsed = start.elapsed();

@@ -30,6 +30,23 @@ pub trait Transport: fmt::Debug + Send + Sync + 'static {
     /// closed (also after the peer closed it).
     fn write(&self, data: Bytes) -> Result<()>;
 
+    /// Queues every chunk of `data`, in order, as one step (asyncio's
+    /// `writelines`): either all of it is queued or, once the transport is
+    /// closing, none. Backends take their lock once for the whole batch, so
+    /// many small messages cost about as much as one write each of a
+    /// `BufWriter`; the default calls [`write`](Transport::write) per chunk.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`](crate::Error::Closed) once the transport is closing
+    /// or closed.
+    fn writelines(&self, data: &[Bytes]) -> Result<()> {
+        if self.is_closing() {
+            return Err(crate::Error::Closed);
+        }
+        data.iter().try_for_each(|chunk| self.write(chunk.clone()))
+    }
+
     /// Half-closes the connection after the buffered data is sent; the peer's
     /// protocol gets `eof_received`. We may still receive.
     ///

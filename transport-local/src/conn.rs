@@ -50,6 +50,14 @@ impl Side {
         self.closing || self.aborted || self.finished
     }
 
+    /// Queues a chunk for delivery to this side (empty chunks are dropped).
+    fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.inbox_bytes += chunk.len();
+            self.inbox.push_back(chunk);
+        }
+    }
+
     fn clear_inbox(&mut self) {
         self.inbox.clear();
         self.inbox_bytes = 0;
@@ -112,20 +120,32 @@ impl Conn {
     }
 
     pub(crate) fn write(&self, side: usize, data: Bytes) -> Result<()> {
+        self.append(side, |inbox| inbox.push(data))
+    }
+
+    /// Appends every chunk under one lock.
+    pub(crate) fn write_all(&self, side: usize, data: &[Bytes]) -> Result<()> {
+        self.append(side, |inbox| {
+            for chunk in data {
+                inbox.push(chunk.clone());
+            }
+        })
+    }
+
+    /// Lets `fill` append to the peer's inbox, if this side may still write,
+    /// then wakes the peer (for new data) and this side (for a pause).
+    fn append(&self, side: usize, fill: impl FnOnce(&mut Side)) -> Result<()> {
         let mut sides = self.lock();
         let (me, peer) = pair(&mut sides, side);
         if me.is_shut() || me.reset || peer.is_shut() {
             return Err(Error::Closed);
         }
-        if data.is_empty() {
-            return Ok(());
-        }
         let was_empty = peer.inbox.is_empty();
-        peer.inbox_bytes += data.len();
-        peer.inbox.push_back(data);
+        fill(peer);
+        let wake_peer = was_empty && !peer.inbox.is_empty();
         let pause = me.flow.update(peer.inbox_bytes).is_some();
         drop(sides);
-        if was_empty {
+        if wake_peer {
             self.wake[1 - side].notify_one();
         }
         if pause {

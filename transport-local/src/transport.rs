@@ -88,6 +88,10 @@ impl Transport for LocalQueueTransport {
         self.conn().write(self.side(), data)
     }
 
+    fn writelines(&self, data: &[Bytes]) -> Result<()> {
+        self.conn().write_all(self.side(), data)
+    }
+
     fn write_eof(&self) -> Result<()> {
         Err(Error::Unsupported("write_eof on a local queue"))
     }

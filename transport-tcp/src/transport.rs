@@ -82,6 +82,10 @@ impl Transport for SocketTransport {
         self.shared().write(data)
     }
 
+    fn writelines(&self, data: &[Bytes]) -> Result<()> {
+        self.shared().write_all(data)
+    }
+
     fn write_eof(&self) -> Result<()> {
         self.shared().write_eof()
     }

@@ -42,9 +42,26 @@ pub(crate) async fn echo<B: Backend>(backend: &B) -> Outcome {
         sent.extend_from_slice(msg.as_bytes());
         step("write", t.write(Bytes::from(msg)))?;
     }
+    // The same again in batches, with an empty chunk and a large one among
+    // them: writelines keeps the order of its chunks and of earlier writes.
+    for batch in 0..10u32 {
+        let mut chunks: Vec<Bytes> = (0..50u32)
+            .map(|i| Bytes::from(format!("batch {batch} line {i}|")))
+            .collect();
+        chunks.insert(25, Bytes::new());
+        chunks.push(Bytes::from(pattern(8 * 1024, u64::from(batch) + 1)));
+        for c in &chunks {
+            sent.extend_from_slice(c);
+        }
+        step("writelines", t.writelines(&chunks))?;
+    }
     log.wait_data(sent.len()).await?;
     ensure!(log.data() == sent, "the echo differs from what was sent");
     t.close();
+    ensure!(
+        t.writelines(&[Bytes::from_static(b"late")]).is_err(),
+        "writelines after close succeeded"
+    );
     log.wait_lost().await?;
     shut(&server).await
 }

@@ -4,6 +4,7 @@
 //! touch the socket and never call the protocol. The driver takes what was
 //! written, reads the flags, and reports back what it sent.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,6 +65,26 @@ impl State {
         self.closing || self.aborted || self.finished
     }
 
+    /// Appends one chunk: small ones are copied into the coalescing buffer
+    /// (so a borrowed chunk is never cloned), large ones queued as they are;
+    /// empty ones are dropped.
+    fn push(&mut self, data: Cow<'_, Bytes>) {
+        let len = data.len();
+        if len == 0 {
+            return;
+        }
+        if len <= COALESCE_MAX {
+            if self.tail.capacity() - self.tail.len() < len {
+                self.tail.reserve(TAIL_CHUNK.max(len));
+            }
+            self.tail.extend_from_slice(&data);
+        } else {
+            self.freeze_tail();
+            self.queue.push_back(data.into_owned());
+        }
+        self.buffered += len;
+    }
+
     /// Moves the coalesced run, if any, to the end of the queue.
     fn freeze_tail(&mut self) {
         if !self.tail.is_empty() {
@@ -119,24 +140,30 @@ impl Shared {
     // ----- called by transport handles -----
 
     pub(crate) fn write(&self, data: Bytes) -> Result<()> {
+        self.append(|st| st.push(Cow::Owned(data)))
+    }
+
+    /// Appends every chunk under one lock.
+    pub(crate) fn write_all(&self, data: &[Bytes]) -> Result<()> {
+        self.append(|st| {
+            for chunk in data {
+                st.push(Cow::Borrowed(chunk));
+            }
+        })
+    }
+
+    /// Lets `fill` append to the pending data, if writing is still allowed,
+    /// then updates the count and flow state and wakes the driver.
+    fn append(&self, fill: impl FnOnce(&mut State)) -> Result<()> {
         let mut st = self.lock();
         if !st.accepts_writes() {
             return Err(Error::Closed);
         }
-        if data.is_empty() {
+        let before = st.buffered;
+        fill(&mut st);
+        if st.buffered == before {
             return Ok(());
         }
-        let len = data.len();
-        if len <= COALESCE_MAX {
-            if st.tail.capacity() - st.tail.len() < len {
-                st.tail.reserve(TAIL_CHUNK.max(len));
-            }
-            st.tail.extend_from_slice(&data);
-        } else {
-            st.freeze_tail();
-            st.queue.push_back(data);
-        }
-        st.buffered += len;
         let buffered = st.buffered;
         self.buffered.store(buffered, Ordering::Relaxed);
         // A pause is delivered by the driver, which we wake anyway.
