@@ -279,3 +279,18 @@ async fn callbacks_come_in_documented_order() {
     assert_eq!(events.last(), Some(&Event::Lost(None)));
     assert_eq!(log.data(), (0..10u8).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_shared_transport_downcasts_to_the_backend_type() {
+    let logs = Accepted::default();
+    let (_net, lq) = served("typed", &logs).await;
+    let (_t, _) = connect(&lq).await.unwrap();
+    let shared = logs.logs()[0].transport().unwrap();
+    let local = shared
+        .downcast_ref::<transport_local::LocalQueueTransport>()
+        .expect("a LocalQueueTransport behind the shared handle");
+    assert_eq!(local.queue_id(), "typed");
+    assert!(shared
+        .downcast_ref::<transport_tcp::SocketTransport>()
+        .is_none());
+}

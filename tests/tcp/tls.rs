@@ -5,13 +5,13 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use bytes::Bytes;
-use transport_api::conformance::{Accepted, Event, Log, Recorder};
+use transport_api::conformance::{connect, Accepted, Event, Log, Recorder};
 use transport_api::{Address, Error, Server, Transport};
-use transport_tcp::{TcpAddr, TlsAddr};
+use transport_tcp::{SocketTransport, TcpAddr, TlsAddr};
 
 use crate::support::{
     client_config, client_config_with_cert, mtls_server_config, other_pki, pki, server_config,
-    tls_server_addr, within,
+    tcp0, tls_server_addr, within,
 };
 
 /// Connects with `addr` and checks a round trip through the echo server.
@@ -146,6 +146,57 @@ async fn mutual_tls() {
         2,
         "only the two good clients got a protocol"
     );
+}
+
+#[tokio::test]
+async fn both_sides_see_the_handshake_in_tls_info() {
+    let accepted = Accepted::default();
+    let server = tls_server_addr(mtls_server_config(pki()))
+        .create_server(accepted.factory())
+        .await
+        .unwrap();
+    let addr = server
+        .addr()
+        .with_client_config(client_config_with_cert(pki(), &pki().client))
+        .with_server_name("localhost")
+        .unwrap();
+    let (t, _) = connect(&addr).await.unwrap();
+
+    // The client sees the server's certificate and the name it asked for.
+    let client_side = t.tls_info().expect("a TLS connection has TLS info");
+    assert_eq!(client_side.peer_certificates(), &pki().server.chain[..]);
+    assert_eq!(client_side.server_name(), Some("localhost"));
+    assert!(client_side.protocol_version().is_some());
+    assert!(client_side.cipher_suite().is_some());
+
+    // The server's protocol reaches the same through its shared transport:
+    // it knows which client this is.
+    let server_log = within("accept", accepted.wait_log(0)).await.unwrap();
+    within("made", server_log.wait_for("made", |ev| !ev.is_empty()))
+        .await
+        .unwrap();
+    let shared = server_log.require_transport("server").unwrap();
+    let socket = shared
+        .downcast_ref::<SocketTransport>()
+        .expect("a socket transport behind the shared handle");
+    let server_side = socket.tls_info().expect("TLS info on the server");
+    assert_eq!(server_side.peer_certificates(), &pki().client.chain[..]);
+    assert_eq!(server_side.server_name(), Some("localhost"), "SNI");
+    assert_eq!(server_side.cipher_suite(), client_side.cipher_suite());
+
+    t.close();
+    server.close();
+    within("wait_closed", server.wait_closed()).await;
+}
+
+#[tokio::test]
+async fn plain_connections_have_no_tls_info() {
+    let server = tcp0().create_server(Recorder::default).await.unwrap();
+    let (t, _) = connect(&server.addr()).await.unwrap();
+    assert!(t.tls_info().is_none());
+    assert_eq!(t.kind(), "tcp");
+    t.close();
+    server.close();
 }
 
 #[tokio::test]

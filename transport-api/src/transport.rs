@@ -1,5 +1,6 @@
 //! [`Transport`]: the writing end of a connection.
 
+use std::any::Any;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use crate::{Endpoint, Result, WriteBufferLimits};
 ///
 /// The connection closes gracefully, as by `close`, when the last handle to its
 /// transport is dropped.
-pub trait Transport: fmt::Debug + Send + Sync + 'static {
+pub trait Transport: AsAny + fmt::Debug + Send + Sync + 'static {
     /// Queues `data` for sending; never blocks.
     ///
     /// # Errors
@@ -112,6 +113,39 @@ pub trait Transport: fmt::Debug + Send + Sync + 'static {
 
 /// A transport handle as protocols receive it.
 pub type SharedTransport = Arc<dyn Transport>;
+
+/// Gives every transport an [`Any`] view, so that code holding a
+/// [`SharedTransport`] can reach the backend's own type (and what only it
+/// knows, such as a TLS peer's certificates) with
+/// [`downcast_ref`](trait.Transport.html#method.downcast_ref). Implemented
+/// for every type; backends write nothing for it.
+pub trait AsAny {
+    /// `self` as [`Any`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl dyn Transport {
+    /// The backend's transport type behind a shared handle, if it is `T`
+    /// (asyncio's `get_extra_info`, typed).
+    ///
+    /// ```
+    /// use transport_api::{SharedTransport, Transport};
+    ///
+    /// /// Whether the connection runs on backend `T`.
+    /// fn runs_on<T: Transport>(transport: &SharedTransport) -> bool {
+    ///     transport.downcast_ref::<T>().is_some()
+    /// }
+    /// ```
+    pub fn downcast_ref<T: Transport>(&self) -> Option<&T> {
+        self.as_any().downcast_ref::<T>()
+    }
+}
 
 /// Async helpers for every [`Transport`].
 pub trait TransportExt: Transport {

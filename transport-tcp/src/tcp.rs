@@ -74,6 +74,8 @@ pub(crate) fn prepare(stream: &TcpStream, kind: &'static str, nodelay: bool) -> 
         kind,
         peer: stream.peer_addr().ok().map(Endpoint::Socket),
         local: stream.local_addr().ok().map(Endpoint::Socket),
+        #[cfg(feature = "tls")]
+        tls: None,
     }
 }
 

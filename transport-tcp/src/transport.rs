@@ -63,6 +63,15 @@ impl SocketTransport {
     pub fn kind(&self) -> &'static str {
         self.shared().info.kind
     }
+
+    /// What the TLS handshake established (peer certificates, SNI, ALPN,
+    /// version, cipher suite); `None` on plain TCP and Unix connections.
+    /// From a protocol's [`SharedTransport`](transport_api::SharedTransport),
+    /// reach it with `transport.downcast_ref::<SocketTransport>()`.
+    #[cfg(feature = "tls")]
+    pub fn tls_info(&self) -> Option<&crate::tls::TlsInfo> {
+        self.shared().info.tls.as_ref()
+    }
 }
 
 impl fmt::Debug for SocketTransport {

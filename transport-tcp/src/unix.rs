@@ -177,6 +177,8 @@ impl Address for UnixAddr {
                 kind: UnixAddr::SCHEME,
                 peer: stream.peer_addr().ok().map(|a| unix_endpoint(&a)),
                 local: Some(local.clone()),
+                #[cfg(feature = "tls")]
+                tls: None,
             };
             conn::spawn_accepted(&spawner, stream, info, factory.clone(), token);
         };
@@ -211,6 +213,8 @@ impl Address for UnixAddr {
             kind: UnixAddr::SCHEME,
             peer: Some(Endpoint::Unix(Some(self.path.clone()))),
             local: stream.local_addr().ok().map(|a| unix_endpoint(&a)),
+            #[cfg(feature = "tls")]
+            tls: None,
         };
         conn::start_client(stream, info, protocol).await
     }

@@ -29,6 +29,9 @@ pub(crate) struct ConnInfo {
     pub(crate) kind: &'static str,
     pub(crate) peer: Option<Endpoint>,
     pub(crate) local: Option<Endpoint>,
+    /// What the TLS handshake established, on TLS connections.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsInfo>,
 }
 
 #[derive(Debug, Default)]

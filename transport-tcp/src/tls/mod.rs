@@ -52,6 +52,7 @@
 
 pub mod config;
 pub(crate) mod error;
+mod info;
 
 use std::fmt;
 use std::io;
@@ -71,9 +72,10 @@ pub use config::{
     server_config_with_client_auth,
 };
 /// The rustls version this crate uses, for building configurations.
+pub use info::TlsInfo;
 pub use rustls;
 
-use crate::conn;
+use crate::conn::{self, ConnInfo};
 use crate::tcp::{bind, connect, prepare};
 use crate::tcp_addr::{parse_host_port, strip_scheme};
 use crate::{Host, SocketServer, SocketTransport, TcpAddr};
@@ -267,6 +269,12 @@ impl Address for TlsAddr {
             let factory = factory.clone();
             spawner.spawn(async move {
                 if let Ok(Ok(tls)) = tokio::time::timeout(timeout, handshake).await {
+                    let session = tls.get_ref().1;
+                    let sni = session.server_name().map(str::to_owned);
+                    let info = ConnInfo {
+                        tls: Some(TlsInfo::new(session, sni)),
+                        ..info
+                    };
                     conn::serve(TlsStream::Server(tls), info, factory, token).await;
                 }
             });
@@ -300,6 +308,7 @@ impl Address for TlsAddr {
             )));
         };
         let name = self.server_name()?;
+        let sni = name.to_str().into_owned();
         let stream = connect(&self.tcp, self).await?;
         let info = prepare(&stream, Self::SCHEME, self.tcp.nodelay());
         let context = format!("TLS handshake with {self} failed");
@@ -313,6 +322,10 @@ impl Address for TlsAddr {
                     source: Some(Box::new(io::Error::from(io::ErrorKind::TimedOut))),
                 })
             }
+        };
+        let info = ConnInfo {
+            tls: Some(TlsInfo::new(tls.get_ref().1, Some(sni))),
+            ..info
         };
         conn::start_client(TlsStream::Client(tls), info, protocol).await
     }
