@@ -205,7 +205,10 @@ where
                 | io::ErrorKind::Interrupted
                 | io::ErrorKind::WouldBlock => {}
                 // Out of descriptors or memory: wait rather than spin.
-                _ => tokio::time::sleep(ACCEPT_BACKOFF).await,
+                _ => {
+                    tracing::warn!(error = %err, "accept failed; retrying in {ACCEPT_BACKOFF:?}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
             },
         }
     }

@@ -240,7 +240,8 @@ impl Address for TlsAddr {
 
     /// Binds like a TCP server; every accepted connection does its handshake
     /// (within the timeout) in its own task, then gets a protocol from
-    /// `factory`. Failed handshakes are dropped.
+    /// `factory`. Failed handshakes are dropped, with a `tracing` debug event
+    /// saying why.
     ///
     /// # Errors
     ///
@@ -268,14 +269,25 @@ impl Address for TlsAddr {
             let handshake = acceptor.accept(stream);
             let factory = factory.clone();
             spawner.spawn(async move {
-                if let Ok(Ok(tls)) = tokio::time::timeout(timeout, handshake).await {
-                    let session = tls.get_ref().1;
-                    let sni = session.server_name().map(str::to_owned);
-                    let info = ConnInfo {
-                        tls: Some(TlsInfo::new(session, sni)),
-                        ..info
-                    };
-                    conn::serve(TlsStream::Server(tls), info, factory, token).await;
+                let peer = info.peer.clone();
+                match tokio::time::timeout(timeout, handshake).await {
+                    Ok(Ok(tls)) => {
+                        let session = tls.get_ref().1;
+                        let sni = session.server_name().map(str::to_owned);
+                        let info = ConnInfo {
+                            tls: Some(TlsInfo::new(session, sni)),
+                            ..info
+                        };
+                        conn::serve(TlsStream::Server(tls), info, factory, token).await;
+                    }
+                    // The client is refused; the server goes on. Say why,
+                    // for whoever debugs a client that cannot connect.
+                    Ok(Err(err)) => {
+                        tracing::debug!(peer = ?peer, error = %err, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = ?peer, "TLS handshake timed out after {timeout:?}");
+                    }
                 }
             });
         };
