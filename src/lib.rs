@@ -7,12 +7,20 @@
 //! - [`local`] — the deterministic in-process backend (`transport-local`);
 //! - [`tcp`] — TCP, TLS and Unix domain sockets (`transport-tcp`);
 //! - [`channel`] — length-prefixed frames, codecs (bincode, aiomas's JSON) and
-//!   request/reply [`Channel`]s over any of them.
+//!   request/reply [`Channel`]s over any of them;
+//! - [`rpc`] — aiomas's RPC: `[path, args, kwargs]` calls routed to typed
+//!   async handlers, [`Connection`](rpc::Connection)s and
+//!   [`Proxy`](rpc::Proxy)s;
+//! - [`container`] — [`Container`]s of agents, addressed by URL.
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod channel;
+pub mod container;
+pub mod rpc;
 
 pub use channel::{Channel, ChannelError, ChannelOptions};
+pub use container::{Container, ContainerError, ContainerOptions};
+pub use rpc::{Proxy, Router, RpcError};
 pub use transport_api as api;
 pub use transport_local as local;
 pub use transport_tcp as tcp;
