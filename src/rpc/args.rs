@@ -8,22 +8,25 @@ use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visito
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Positional arguments of an RPC call: a tuple of up to eight values, each
-/// `Serialize + DeserializeOwned`, sent as a list (aiomas's `args`): `()` is
+/// Positional arguments of a call, as the caller gives them: a tuple of up
+/// to eight `Serialize` values, sent as a list (aiomas's `args`): `()` is
 /// `[]`, `(1, 2)` is `[1, 2]`, `("boom",)` is `["boom"]`.
-///
-/// The number of arguments is checked when a call is received: too few or too
-/// many is an error the caller gets back, naming both counts.
-pub trait Args: Sized + Send + 'static {
-    /// How many values.
-    const COUNT: usize;
-
-    /// Writes the values as a sequence of [`COUNT`](Self::COUNT) elements.
+pub trait Args {
+    /// Writes the values as a sequence.
     ///
     /// # Errors
     ///
     /// The serializer's error.
     fn serialize_args<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+}
+
+/// Positional arguments as a handler takes them: a tuple of up to eight
+/// owned values, decoded from the call's list. The number of values is
+/// checked: too few or too many is an error the caller gets back, naming
+/// both counts.
+pub trait FromArgs: Sized + Send + 'static {
+    /// How many values.
+    const COUNT: usize;
 
     /// Reads the values from a sequence.
     ///
@@ -31,7 +34,7 @@ pub trait Args: Sized + Send + 'static {
     ///
     /// The deserializer's error, e.g. for a value of the wrong type or a
     /// sequence of the wrong length.
-    fn visit_args<'de, A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error>;
+    fn visit_args<'de, Sq: SeqAccess<'de>>(seq: Sq) -> Result<Self, Sq::Error>;
 }
 
 fn wrong_count<E: de::Error>(expected: usize, got: usize, more: bool) -> E {
@@ -48,18 +51,20 @@ fn wrong_count<E: de::Error>(expected: usize, got: usize, more: bool) -> E {
 
 macro_rules! impl_args {
     ($count:expr; $($name:ident . $idx:tt),*) => {
-        impl<$($name),*> Args for ($($name,)*)
-        where
-            $($name: Serialize + DeserializeOwned + Send + 'static,)*
-        {
-            const COUNT: usize = $count;
-
+        impl<$($name: Serialize),*> Args for ($($name,)*) {
             #[allow(unused_mut)]
             fn serialize_args<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut seq = serializer.serialize_seq(Some($count))?;
                 $(seq.serialize_element(&self.$idx)?;)*
                 seq.end()
             }
+        }
+
+        impl<$($name),*> FromArgs for ($($name,)*)
+        where
+            $($name: DeserializeOwned + Send + 'static,)*
+        {
+            const COUNT: usize = $count;
 
             #[allow(unused_mut, unused_variables, non_snake_case)]
             fn visit_args<'de, Sq: SeqAccess<'de>>(mut seq: Sq) -> Result<Self, Sq::Error> {
@@ -90,21 +95,21 @@ impl_args!(7; A.0, B.1, C.2, D.3, E.4, F.5, G.6);
 impl_args!(8; A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7);
 
 /// Serializes [`Args`] as a list.
-pub(crate) struct ArgsSer<'a, A>(pub(crate) &'a A);
+pub(crate) struct ArgsSer<'a, A: ?Sized>(pub(crate) &'a A);
 
-impl<A: Args> Serialize for ArgsSer<'_, A> {
+impl<A: Args + ?Sized> Serialize for ArgsSer<'_, A> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize_args(serializer)
     }
 }
 
-/// Deserializes [`Args`] from a list.
+/// Deserializes [`FromArgs`] from a list.
 pub(crate) struct ArgsDe<A>(pub(crate) A);
 
-impl<'de, A: Args> Deserialize<'de> for ArgsDe<A> {
+impl<'de, A: FromArgs> Deserialize<'de> for ArgsDe<A> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V<A>(PhantomData<A>);
-        impl<'de, A: Args> Visitor<'de> for V<A> {
+        impl<'de, A: FromArgs> Visitor<'de> for V<A> {
             type Value = A;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "a list of {} positional arguments", A::COUNT)

@@ -131,7 +131,7 @@ impl<C: Codec> Connection<C> {
     /// # Cancel safety
     ///
     /// Dropping the future abandons the call; the peer may still run it.
-    pub async fn call<A: Args, R: DeserializeOwned>(
+    pub async fn call<A: Args + Send, R: DeserializeOwned>(
         &self,
         path: &str,
         args: A,
@@ -156,8 +156,8 @@ impl<C: Codec> Connection<C> {
         kwargs: &K,
     ) -> Result<R, RpcError>
     where
-        A: Args,
-        K: Serialize + ?Sized,
+        A: Args + Send,
+        K: Serialize + Sync + ?Sized,
         R: DeserializeOwned,
     {
         let channel = &self.inner.channel;
@@ -194,6 +194,11 @@ impl<C: Codec> Connection<C> {
     /// Whether the connection is lost (or closing).
     pub fn is_closed(&self) -> bool {
         self.inner.channel.is_closed()
+    }
+
+    /// Whether `self` and `other` are handles to the same connection.
+    pub fn ptr_eq(&self, other: &Connection<C>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The peer's address as a URL, if known.

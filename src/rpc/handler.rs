@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserializer, Serialize};
 
 use super::args::{ArgsDe, NoKwargs};
-use super::{Args, Service};
+use super::{FromArgs, Service};
 use crate::channel::{Codec, Json, Request};
 
 /// A boxed, sendable future.
@@ -50,7 +50,7 @@ struct FnHandler<F, A, K> {
 impl<C, F, A, K, R, E, Fut> Call<C> for FnHandler<F, A, K>
 where
     C: Codec,
-    A: Args,
+    A: FromArgs,
     K: DeserializeOwned + Send + 'static,
     F: Fn(A, K) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R, E>> + Send + 'static,
@@ -79,13 +79,13 @@ where
 
 impl<C: Codec> Handler<C> {
     /// A handler for `f`, which takes the positional arguments as a tuple
-    /// (see [`Args`]) and returns a future of its result. The result is
+    /// (see [`FromArgs`]) and returns a future of its result. The result is
     /// sent back; an error is sent back as a remote error whose text is the
     /// error's `Display`. Keyword arguments are refused (an error naming the
     /// first one).
     pub fn new<A, R, E, F, Fut>(f: F) -> Self
     where
-        A: Args,
+        A: FromArgs,
         F: Fn(A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, E>> + Send + 'static,
         R: Serialize + Send + Sync + 'static,
@@ -101,7 +101,7 @@ impl<C: Codec> Handler<C> {
     /// layout of `K`.
     pub fn with_kwargs<A, K, R, E, F, Fut>(f: F) -> Self
     where
-        A: Args,
+        A: FromArgs,
         K: DeserializeOwned + Send + 'static,
         F: Fn(A, K) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, E>> + Send + 'static,

@@ -8,7 +8,7 @@
 //!
 //! - Serving: a [`Router`] maps names to [`Handler`]s (typed async
 //!   functions: arguments decoded from the `args` list as a tuple, see
-//!   [`Args`]; result and error sent back) and path segments to
+//!   [`FromArgs`]; result and error sent back) and path segments to
 //!   sub-services (`agents/0/add`). Any [`Service`] can route.
 //! - Calling: [`Connection::call`] / [`Proxy::call`] with typed arguments
 //!   and result; many calls may be in flight on one connection.
@@ -22,7 +22,7 @@
 //! decoded into a type of the handler's choice by
 //! [`Router::method_with_kwargs`].
 //!
-//! Map of the module: `args` ([`Args`], [`NoKwargs`]), `handler`
+//! Map of the module: `args` ([`Args`], [`FromArgs`], [`NoKwargs`]), `handler`
 //! ([`Handler`], dispatch), `router` ([`Router`], [`Service`]),
 //! `connection` ([`Connection`], [`start_server`]), `proxy` ([`Proxy`]),
 //! `error` ([`RpcError`]).
@@ -34,7 +34,7 @@ mod handler;
 mod proxy;
 mod router;
 
-pub use args::{Args, NoKwargs};
+pub use args::{Args, FromArgs, NoKwargs};
 pub use connection::{start_server, Connection};
 pub use error::RpcError;
 pub use handler::Handler;

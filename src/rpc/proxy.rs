@@ -62,7 +62,7 @@ impl<C: Codec> Proxy<C> {
     /// # Cancel safety
     ///
     /// Dropping the future abandons the call; the peer may still run it.
-    pub async fn call<A: Args, R: DeserializeOwned>(
+    pub async fn call<A: Args + Send, R: DeserializeOwned>(
         &self,
         method: &str,
         args: A,
@@ -87,8 +87,8 @@ impl<C: Codec> Proxy<C> {
         kwargs: &K,
     ) -> Result<R, RpcError>
     where
-        A: Args,
-        K: Serialize + ?Sized,
+        A: Args + Send,
+        K: Serialize + Sync + ?Sized,
         R: DeserializeOwned,
     {
         self.conn

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Args, Handler};
+use super::{FromArgs, Handler};
 use crate::channel::{Codec, Json};
 
 /// Something that finds the handler for a path. [`Router`] is the usual
@@ -72,7 +72,7 @@ impl<C: Codec> Router<C> {
     }
 
     /// Adds method `name`: `f` takes the positional arguments as a tuple
-    /// (see [`Args`]) and returns a future of `Result<R, E>`; see
+    /// (see [`FromArgs`]) and returns a future of `Result<R, E>`; see
     /// [`Handler::new`]. A later method of the same name replaces it.
     ///
     /// # Panics
@@ -80,7 +80,7 @@ impl<C: Codec> Router<C> {
     /// If `name` is empty or contains `/` (a programming error).
     pub fn method<A, R, E, F, Fut>(self, name: &str, f: F) -> Self
     where
-        A: Args,
+        A: FromArgs,
         F: Fn(A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, E>> + Send + 'static,
         R: Serialize + Send + Sync + 'static,
@@ -97,7 +97,7 @@ impl<C: Codec> Router<C> {
     /// If `name` is empty or contains `/`.
     pub fn method_with_kwargs<A, K, R, E, F, Fut>(self, name: &str, f: F) -> Self
     where
-        A: Args,
+        A: FromArgs,
         K: DeserializeOwned + Send + 'static,
         F: Fn(A, K) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, E>> + Send + 'static,
