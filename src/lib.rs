@@ -10,7 +10,7 @@
 //!   request/reply [`Channel`]s over any of them;
 //! - [`rpc`] — aiomas's RPC: `[path, args, kwargs]` calls routed to typed
 //!   async handlers, [`Connection`](rpc::Connection)s and
-//!   [`Proxy`](rpc::Proxy)s;
+//!   [`Proxy`]s;
 //! - [`container`] — [`Container`]s of agents, addressed by URL.
 #![warn(missing_docs, missing_debug_implementations)]
 

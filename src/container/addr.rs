@@ -55,11 +55,11 @@ impl ContainerAddr {
         match scheme {
             "tcp" => Ok(ContainerAddr::Tcp(url.parse()?)),
             "ipc" => Ok(ContainerAddr::Unix(url.parse()?)),
-            "local" => Ok(ContainerAddr::Local(
-                network
-                    .get_queue(rest)
-                    .map_err(|e| ContainerError::invalid(url, e.to_string()))?,
-            )),
+            "local" => {
+                Ok(ContainerAddr::Local(network.get_queue(rest).map_err(
+                    |e| ContainerError::invalid(url, e.to_string()),
+                )?))
+            }
             "tls" => Err(ContainerError::invalid(
                 url,
                 "a tls:// URL carries no TLS configuration: pass a TlsAddr",
@@ -77,7 +77,9 @@ impl ContainerAddr {
 pub(crate) fn split_agent_url(url: &str) -> Result<(&str, &str), ContainerError> {
     let bad = |reason: &str| ContainerError::invalid(url, reason);
     let Some(start) = url.find("://").map(|i| i + 3) else {
-        return Err(bad("expected an agent URL: <scheme>://<address>/<agent id>"));
+        return Err(bad(
+            "expected an agent URL: <scheme>://<address>/<agent id>",
+        ));
     };
     // A Unix socket path (in brackets) may contain slashes.
     let from = match url[start..].find(']') {
@@ -162,9 +164,17 @@ mod tests {
         let ok = |url| split_agent_url(url).expect("valid agent url");
         assert_eq!(ok("tcp://127.0.0.1:5555/0"), ("tcp://127.0.0.1:5555", "0"));
         assert_eq!(ok("tcp://[::1]:5555/12"), ("tcp://[::1]:5555", "12"));
-        assert_eq!(ok("ipc://[/tmp/a/b.sock]/3"), ("ipc://[/tmp/a/b.sock]", "3"));
+        assert_eq!(
+            ok("ipc://[/tmp/a/b.sock]/3"),
+            ("ipc://[/tmp/a/b.sock]", "3")
+        );
         assert_eq!(ok("local://q/0"), ("local://q", "0"));
-        for bad in ["tcp://127.0.0.1:5555", "tcp://127.0.0.1:5555/", "nothing", "ipc://[/a.sock]"] {
+        for bad in [
+            "tcp://127.0.0.1:5555",
+            "tcp://127.0.0.1:5555/",
+            "nothing",
+            "ipc://[/a.sock]",
+        ] {
             let err = split_agent_url(bad).expect_err(bad);
             assert!(err.to_string().contains(bad), "{err}");
         }

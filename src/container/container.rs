@@ -229,12 +229,13 @@ impl<C: Codec> Container<C> {
         let (base, aid) = split_agent_url(url)?;
         let addr = ContainerAddr::parse(base, self.inner.options.get_local_network())
             .or_else(|e| self.tls_addr(base).ok_or(e))?;
-        let conn = self.connection(&addr, timeout).await.map_err(|source| {
-            ContainerError::Connect {
-                url: url.to_owned(),
-                source,
-            }
-        })?;
+        let conn =
+            self.connection(&addr, timeout)
+                .await
+                .map_err(|source| ContainerError::Connect {
+                    url: url.to_owned(),
+                    source,
+                })?;
         let class = conn
             .call::<_, Option<String>>("validate_aid", (aid.to_owned(),))
             .await
@@ -373,7 +374,9 @@ where
         addr: addr.to_string(),
         source,
     })?;
-    let real = server.addr().into_container_addr(options.get_local_network())?;
+    let real = server
+        .addr()
+        .into_container_addr(options.get_local_network())?;
     Ok((Box::new(Erased(server)), real))
 }
 

@@ -143,9 +143,7 @@ pub(crate) fn dispatch<C: Codec>(
     match service.resolve(&path) {
         Some(handler) => handler.0.call(path, request),
         None => Box::pin(async move {
-            let _ = request
-                .fail(format!("no such method: {path:?}"))
-                .await;
+            let _ = request.fail(format!("no such method: {path:?}")).await;
         }),
     }
 }

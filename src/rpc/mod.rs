@@ -37,7 +37,7 @@ mod router;
 pub use args::{Args, FromArgs, NoKwargs};
 pub use connection::{start_server, Connection};
 pub use error::RpcError;
-pub use handler::Handler;
 pub(crate) use handler::BoxFuture;
+pub use handler::Handler;
 pub use proxy::Proxy;
 pub use router::{Router, Service};

@@ -67,23 +67,41 @@ async fn rust_calls_aiomas() {
         .await
         .expect("reader");
     let line = ready.expect("peer.py prints READY");
-    let url = line.strip_prefix("READY ").expect("READY url").trim().to_owned();
+    let url = line
+        .strip_prefix("READY ")
+        .expect("READY url")
+        .trim()
+        .to_owned();
     assert_eq!(url, format!("tcp://127.0.0.1:{port}/0"));
 
     support::run(async {
-        let c = Container::create(("127.0.0.1", 0)).await.expect("container");
+        let c = Container::create(("127.0.0.1", 0))
+            .await
+            .expect("container");
         let proxy = c.connect(&url).await.expect("connect to aiomas");
         assert_eq!(proxy.class_name(), Some("Calc"));
         assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
         let value = serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {"c": []}});
         let echoed: serde_json::Value = proxy.call("echo", (&value,)).await.expect("echo");
         assert_eq!(echoed, value);
-        let err = proxy.call::<_, ()>("fail", ("boom",)).await.expect_err("fail");
+        let err = proxy
+            .call::<_, ()>("fail", ("boom",))
+            .await
+            .expect_err("fail");
         let message = err.remote_message().expect("a remote error");
-        assert!(message.contains("ValueError") && message.contains("boom"), "{message}");
+        assert!(
+            message.contains("ValueError") && message.contains("boom"),
+            "{message}"
+        );
         // Still usable after the error.
-        assert_eq!(proxy.call::<_, i64>("add", (20, 22)).await.expect("add"), 42);
-        let err = c.connect(&url.replace("/0", "/7")).await.expect_err("no agent 7");
+        assert_eq!(
+            proxy.call::<_, i64>("add", (20, 22)).await.expect("add"),
+            42
+        );
+        let err = c
+            .connect(&url.replace("/0", "/7"))
+            .await
+            .expect_err("no agent 7");
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
         c.shutdown().await;
     })
@@ -94,8 +112,12 @@ async fn rust_calls_aiomas() {
 /// A Python aiomas container calls a Rust agent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aiomas_calls_rust() {
-    tokio::task::spawn_blocking(aiomas::python).await.expect("venv");
-    let c = Container::create(("127.0.0.1", 0)).await.expect("container");
+    tokio::task::spawn_blocking(aiomas::python)
+        .await
+        .expect("venv");
+    let c = Container::create(("127.0.0.1", 0))
+        .await
+        .expect("container");
     let agent = c.register("Calc", support::calc()).expect("register");
     let mut child = peer(&["call", agent.url()]);
     let rx = lines(&mut child);

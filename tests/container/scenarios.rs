@@ -38,10 +38,19 @@ pub async fn connect_and_call(backend: Backend) {
     let value = serde_json::json!({"a": [1, 2.5, "x", null, true]});
     let echoed: serde_json::Value = proxy.call("echo", (&value,)).await.expect("echo");
     assert_eq!(echoed, value);
-    let err = proxy.call::<_, ()>("fail", ("boom",)).await.expect_err("fails");
+    let err = proxy
+        .call::<_, ()>("fail", ("boom",))
+        .await
+        .expect_err("fails");
     let message = err.remote_message().expect("remote").to_owned();
-    assert!(message.contains("ValueError") && message.contains("boom"), "{message}");
-    let err = proxy.call::<_, ()>("nope", ()).await.expect_err("no method");
+    assert!(
+        message.contains("ValueError") && message.contains("boom"),
+        "{message}"
+    );
+    let err = proxy
+        .call::<_, ()>("nope", ())
+        .await
+        .expect_err("no method");
     assert!(err.is_remote(), "{err:?}");
     assert_eq!(proxy.call::<_, i64>("add", (2, 2)).await.expect("add"), 4);
     a.shutdown().await;
@@ -105,12 +114,17 @@ pub async fn agents_call_each_other(backend: Backend) {
         async move {
             let back = b.connect(&a_url).await.map_err(|e| e.to_string())?;
             let xy: i64 = back.call("add", (x, y)).await.map_err(|e| e.to_string())?;
-            back.call::<_, i64>("add", (xy, z)).await.map_err(|e| e.to_string())
+            back.call::<_, i64>("add", (xy, z))
+                .await
+                .map_err(|e| e.to_string())
         }
     });
     let relay = b.register("Relay", relay).expect("register");
     let proxy = a.connect(relay.url()).await.expect("connect");
-    assert_eq!(proxy.call::<_, i64>("sum3", (1, 2, 3)).await.expect("sum3"), 6);
+    assert_eq!(
+        proxy.call::<_, i64>("sum3", (1, 2, 3)).await.expect("sum3"),
+        6
+    );
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -153,7 +167,10 @@ pub async fn shutdown_fails_calls_in_flight(backend: Backend) {
     // Its server is gone: connecting to it now fails.
     let err = a.connect(agent.url()).await.expect_err("b is gone");
     assert!(
-        matches!(err.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound),
+        matches!(
+            err.kind(),
+            ErrorKind::ConnectionRefused | ErrorKind::NotFound
+        ),
         "{err:?}"
     );
     b.shutdown().await; // idempotent
@@ -195,14 +212,20 @@ pub async fn connect_retries_until_the_container_exists(backend: Backend) {
         .await
         .expect_err("nobody there");
     assert!(
-        matches!(err.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound),
+        matches!(
+            err.kind(),
+            ErrorKind::ConnectionRefused | ErrorKind::NotFound
+        ),
         "{err:?}"
     );
     // With a retry timeout: waits for the container to appear.
     let connecting = tokio::spawn({
         let a = a.clone();
         let url = format!("{b_url}/0");
-        async move { a.connect_with_timeout(&url, Some(Duration::from_secs(10))).await }
+        async move {
+            a.connect_with_timeout(&url, Some(Duration::from_secs(10)))
+                .await
+        }
     });
     let b = Container::create_with(b_url.as_str(), backend.options())
         .await

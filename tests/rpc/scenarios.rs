@@ -53,9 +53,14 @@ where
     let (server, addr) = serve(&addr).await;
     let conn = client(&addr).await;
     assert_eq!(conn.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
-    assert_eq!(conn.call::<_, String>("ping", ()).await.expect("ping"), "pong");
     assert_eq!(
-        conn.call::<_, i64>("math/deep/mul", (6, 7)).await.expect("mul"),
+        conn.call::<_, String>("ping", ()).await.expect("ping"),
+        "pong"
+    );
+    assert_eq!(
+        conn.call::<_, i64>("math/deep/mul", (6, 7))
+            .await
+            .expect("mul"),
         42
     );
     let math = conn.proxy("math");
@@ -117,13 +122,19 @@ where
         .expect_err("malformed");
     assert!(err.to_string().contains("malformed RPC request"), "{err}");
     // A result of the wrong type is a decode error, here.
-    let err = conn.call::<_, String>("add", (1, 2)).await.expect_err("decode");
+    let err = conn
+        .call::<_, String>("add", (1, 2))
+        .await
+        .expect_err("decode");
     assert!(matches!(err, RpcError::Decode { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::InvalidData);
     // Still usable.
     assert_eq!(conn.call::<_, i64>("add", (2, 2)).await.expect("add"), 4);
     conn.close().await;
-    let err = conn.call::<_, i64>("add", (1, 2)).await.expect_err("closed");
+    let err = conn
+        .call::<_, i64>("add", (1, 2))
+        .await
+        .expect_err("closed");
     assert!(err.is_connection(), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
     server.close();
@@ -179,13 +190,18 @@ where
     })
     .await
     .expect("server starts");
-    let client_router: Router = Router::new().method("whoami", |()| async move {
-        Ok::<_, Infallible>("the client")
-    });
+    let client_router: Router =
+        Router::new().method(
+            "whoami",
+            |()| async move { Ok::<_, Infallible>("the client") },
+        );
     let conn = Connection::open(&server.addr(), Arc::new(client_router), json())
         .await
         .expect("connects");
-    let back = rx.recv().await.expect("the server's side of the connection");
+    let back = rx
+        .recv()
+        .await
+        .expect("the server's side of the connection");
     let (a, b) = tokio::join!(
         conn.call::<_, i64>("double", (21,)),
         back.call::<_, String>("whoami", ()),
@@ -193,9 +209,16 @@ where
     assert_eq!(a.expect("client → server"), 42);
     assert_eq!(b.expect("server → client"), "the client");
     // The server's side does not serve the client's methods and vice versa.
-    assert!(back.call::<_, i64>("double", (1,)).await.expect_err("no").is_remote());
+    assert!(back
+        .call::<_, i64>("double", (1,))
+        .await
+        .expect_err("no")
+        .is_remote());
     conn.close().await;
-    let err = back.call::<_, String>("whoami", ()).await.expect_err("closed");
+    let err = back
+        .call::<_, String>("whoami", ())
+        .await
+        .expect_err("closed");
     assert!(err.is_connection(), "{err:?}");
     server.close();
 }
@@ -214,7 +237,9 @@ where
         .expect("connects");
     assert_eq!(conn.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
     assert_eq!(
-        conn.call::<_, i64>("math/deep/mul", (3, 4)).await.expect("mul"),
+        conn.call::<_, i64>("math/deep/mul", (3, 4))
+            .await
+            .expect("mul"),
         12
     );
     let echoed: Vec<String> = conn
@@ -224,7 +249,11 @@ where
     assert_eq!(echoed, ["a", "b"]);
     let err = conn.call::<_, i64>("add", (1,)).await.expect_err("arity");
     assert!(err.is_remote(), "{err:?}");
-    assert!(conn.call::<_, ()>("nope", ()).await.expect_err("path").is_remote());
+    assert!(conn
+        .call::<_, ()>("nope", ())
+        .await
+        .expect_err("path")
+        .is_remote());
     assert_eq!(conn.call::<_, i64>("add", (2, 3)).await.expect("add"), 5);
     conn.close().await;
     server.close();
