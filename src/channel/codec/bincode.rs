@@ -3,7 +3,7 @@
 use ::bincode::config::{self, Config};
 use ::bincode::error::DecodeError;
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 
 use super::{Codec, TrailingBytes};
@@ -85,6 +85,16 @@ impl Codec for Bincode {
         }
         Ok(value)
     }
+
+    fn decode_content_seed<'de, S: DeserializeSeed<'de>>(
+        &self,
+        content: &'de [u8],
+        seed: S,
+    ) -> Result<S::Value> {
+        decode_limited_seed(content, seed)
+            .map(|(value, _used)| value)
+            .map_err(|e| ChannelError::codec(NAME, "decode message content", e))
+    }
 }
 
 /// Decodes with bincode's byte limit set to the smallest tier at or above the
@@ -95,11 +105,20 @@ impl Codec for Bincode {
 fn decode_limited<T: DeserializeOwned>(
     content: &[u8],
 ) -> std::result::Result<(T, usize), DecodeError> {
+    decode_limited_seed(content, std::marker::PhantomData::<T>)
+}
+
+/// [`decode_limited`] with a seed.
+fn decode_limited_seed<'de, S: DeserializeSeed<'de>>(
+    content: &'de [u8],
+    seed: S,
+) -> std::result::Result<(S::Value, usize), DecodeError> {
     macro_rules! tiers {
         ($($limit:expr),*) => {
             $(
                 if content.len() <= $limit {
-                    return ::bincode::serde::decode_from_slice(
+                    return ::bincode::serde::seed_decode_from_slice(
+                        seed,
                         content,
                         config::standard().with_limit::<{ $limit }>(),
                     );
@@ -119,7 +138,8 @@ fn decode_limited<T: DeserializeOwned>(
     );
     // Larger than 1 GiB (only with a raised maximum frame size): a frame is
     // at most 4 GiB, and so is any claim checked against this limit.
-    ::bincode::serde::decode_from_slice(
+    ::bincode::serde::seed_decode_from_slice(
+        seed,
         content,
         config::standard().with_limit::<{ u32::MAX as usize }>(),
     )

@@ -3,7 +3,7 @@
 use std::io;
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 use serde_json::ser::Formatter;
 use serde_json::value::RawValue;
@@ -67,6 +67,16 @@ impl Codec for Json {
 
     fn decode_content<T: DeserializeOwned>(&self, content: &[u8]) -> Result<T> {
         serde_json::from_slice(content)
+            .map_err(|e| ChannelError::codec(NAME, "decode message content", e))
+    }
+
+    fn decode_content_seed<'de, S: DeserializeSeed<'de>>(
+        &self,
+        content: &'de [u8],
+        seed: S,
+    ) -> Result<S::Value> {
+        let mut de = serde_json::Deserializer::from_slice(content);
+        seed.deserialize(&mut de)
             .map_err(|e| ChannelError::codec(NAME, "decode message content", e))
     }
 }

@@ -13,7 +13,7 @@ mod json;
 use std::fmt;
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 
 pub use self::bincode::Bincode;
@@ -63,6 +63,21 @@ pub trait Codec: fmt::Debug + Clone + Send + Sync + 'static {
     /// [`ChannelError::Codec`](super::ChannelError::Codec) if the content is
     /// not a valid `T`.
     fn decode_content<T: DeserializeOwned>(&self, content: &[u8]) -> Result<T>;
+
+    /// Decodes a message's content with a serde [`DeserializeSeed`] (for
+    /// decoders that need state, such as RPC routing reading a request's
+    /// path first). Unlike [`decode_content`](Self::decode_content), bytes
+    /// left after the value are not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::Codec`](super::ChannelError::Codec) if the content is
+    /// not what the seed expects, or if the seed fails.
+    fn decode_content_seed<'de, S: DeserializeSeed<'de>>(
+        &self,
+        content: &'de [u8],
+        seed: S,
+    ) -> Result<S::Value>;
 }
 
 /// Bytes left over after a complete value.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+#[path = "../../shared/aiomas.rs"]
 pub mod aiomas;
 
 use std::future::Future;

@@ -1,0 +1,163 @@
+//! The agents of a container, [`AgentInfo`], and the container's root
+//! service (`validate_aid`, `agents/<id>/<method>`).
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::channel::Codec;
+use crate::rpc::{Connection, Handler, Service};
+
+/// A registered agent, as [`Container::register`](super::Container::register)
+/// returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentInfo {
+    id: String,
+    url: String,
+    class_name: String,
+}
+
+impl AgentInfo {
+    pub(crate) fn new(url: String, id: String, class_name: String) -> Self {
+        AgentInfo {
+            id,
+            url,
+            class_name,
+        }
+    }
+
+    /// The agent id: `"0"`, `"1"`, … in order of registration.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The agent URL, `<container URL>/<id>` (`tcp://127.0.0.1:5555/0`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The class name (what `validate_aid` answers).
+    pub fn class_name(&self) -> &str {
+        &self.class_name
+    }
+}
+
+struct Agent<C: Codec> {
+    class_name: String,
+    service: Arc<dyn Service<C>>,
+}
+
+#[derive(Default)]
+struct State<C: Codec> {
+    agents: Vec<Agent<C>>,
+    /// Connections accepted by the server, for shutdown.
+    incoming: Vec<Connection<C>>,
+}
+
+/// What the root service and the container share.
+pub(crate) struct Registry<C: Codec> {
+    state: Mutex<State<C>>,
+    shut_down: AtomicBool,
+}
+
+impl<C: Codec> Registry<C> {
+    pub(crate) fn new() -> Self {
+        Registry {
+            state: Mutex::new(State {
+                agents: Vec::new(),
+                incoming: Vec::new(),
+            }),
+            shut_down: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds an agent; returns its id.
+    pub(crate) fn add(&self, class_name: String, service: Arc<dyn Service<C>>) -> String {
+        let mut state = self.lock();
+        state.agents.push(Agent {
+            class_name,
+            service,
+        });
+        (state.agents.len() - 1).to_string()
+    }
+
+    /// The agent with id `aid` (canonical decimal only: `"0"`, not `"00"`).
+    fn agent(&self, aid: &str) -> Option<(String, Arc<dyn Service<C>>)> {
+        let index: usize = aid.parse().ok()?;
+        if index.to_string() != aid {
+            return None;
+        }
+        let state = self.lock();
+        let agent = state.agents.get(index)?;
+        Some((agent.class_name.clone(), Arc::clone(&agent.service)))
+    }
+
+    pub(crate) fn class_name(&self, aid: &str) -> Option<String> {
+        self.agent(aid).map(|(class, _)| class)
+    }
+
+    pub(crate) fn agent_count(&self) -> usize {
+        self.lock().agents.len()
+    }
+
+    /// Keeps an accepted connection for shutdown, forgetting closed ones.
+    /// Returns false (and keeps nothing) once shut down.
+    pub(crate) fn add_incoming(&self, conn: Connection<C>) -> bool {
+        let mut state = self.lock();
+        if self.is_shut_down() {
+            return false;
+        }
+        state.incoming.retain(|c| !c.is_closed());
+        state.incoming.push(conn);
+        true
+    }
+
+    pub(crate) fn take_incoming(&self) -> Vec<Connection<C>> {
+        std::mem::take(&mut self.lock().incoming)
+    }
+
+    /// Marks the container shut down; false if it already was.
+    pub(crate) fn shut_down(&self) -> bool {
+        let _state = self.lock();
+        !self.shut_down.swap(true, Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::SeqCst)
+    }
+}
+
+/// The container's service: the root method `validate_aid(aid)` (the
+/// agent's class name or null, as aiomas) and `agents/<id>/<path>`.
+pub(crate) struct RootService<C: Codec> {
+    registry: Arc<Registry<C>>,
+    validate_aid: Handler<C>,
+}
+
+impl<C: Codec> RootService<C> {
+    pub(crate) fn new(registry: Arc<Registry<C>>) -> Self {
+        let reg = Arc::clone(&registry);
+        let validate_aid = Handler::new(move |(aid,): (String,)| {
+            let class = reg.class_name(&aid);
+            async move { Ok::<_, Infallible>(class) }
+        });
+        RootService {
+            registry,
+            validate_aid,
+        }
+    }
+}
+
+impl<C: Codec> Service<C> for RootService<C> {
+    fn resolve(&self, path: &str) -> Option<Handler<C>> {
+        if path == "validate_aid" {
+            return Some(self.validate_aid.clone());
+        }
+        let (aid, rest) = path.strip_prefix("agents/")?.split_once('/')?;
+        self.registry.agent(aid)?.1.resolve(rest)
+    }
+}

@@ -1,0 +1,410 @@
+//! [`Container`]: agents behind one server, and connections to other
+//! containers' agents.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use transport_api::{Address, Server};
+use transport_tcp::TlsAddr;
+
+use super::addr::split_agent_url;
+use super::agents::{Registry, RootService};
+use super::server::{AnyServer, Erased};
+use super::{AgentInfo, ContainerAddr, ContainerError, ContainerOptions, IntoContainerAddr};
+use crate::channel::{Codec, Json};
+use crate::clock::Clock;
+use crate::rpc::{self, Connection, Proxy, RpcError, Service};
+
+/// One cached connection per remote container, by its URL.
+type Slot<C> = Arc<tokio::sync::Mutex<Option<Connection<C>>>>;
+
+struct Inner<C: Codec> {
+    addr: ContainerAddr,
+    url: String,
+    options: ContainerOptions<C>,
+    registry: Arc<Registry<C>>,
+    service: Arc<dyn Service<C>>,
+    server: Mutex<Option<Box<dyn AnyServer>>>,
+    outgoing: Mutex<BTreeMap<String, Slot<C>>>,
+}
+
+impl<C: Codec> Drop for Inner<C> {
+    /// Without [`Container::shutdown`], at least stop accepting.
+    fn drop(&mut self) {
+        if let Some(server) = lock(&self.server).take() {
+            server.close();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A container of agents (aiomas's `Container`): a server at one address,
+/// the agents registered in it (ids `"0"`, `"1"`, …, URLs
+/// `<container URL>/<id>`), and connections to other containers' agents.
+///
+/// The container serves the root method `validate_aid(aid)` (the agent's
+/// class name, or null) and routes `agents/<id>/<method>` to its agents, as
+/// aiomas does: a Python aiomas container can connect to it and the other
+/// way round (with the default [`Json`] codec, over TCP).
+///
+/// Cheap to clone. Call [`shutdown`](Self::shutdown) when done: it closes
+/// the server and every connection. (Dropping the last handle only closes
+/// the server.)
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::convert::Infallible;
+/// use agentwire::{Container, ContainerOptions, Router};
+/// use transport_local::LocalNetwork;
+///
+/// let net = LocalNetwork::new();
+/// let options = ContainerOptions::new().local_network(net.clone());
+/// let a = Container::create_with("local://a", options.clone()).await?;
+/// let b = Container::create_with("local://b", options).await?;
+/// let calc = b.register("Calc", Router::new()
+///     .method("add", |(x, y): (i64, i64)| async move { Ok::<_, Infallible>(x + y) }))?;
+/// assert_eq!(calc.url(), "local://b/0");
+///
+/// let proxy = a.connect(calc.url()).await?;
+/// assert_eq!(proxy.class_name(), Some("Calc"));
+/// assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await?, 3);
+/// a.shutdown().await;
+/// b.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Container<C: Codec = Json> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Codec> Clone for Container<C> {
+    fn clone(&self) -> Self {
+        Container {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl Container<Json> {
+    /// Starts a container at `addr` with the default options ([`Json`],
+    /// one connection attempt per `connect`, the process-wide local
+    /// network). The address's type picks the backend: see
+    /// [`IntoContainerAddr`]. For TCP port 0, the system picks a port and
+    /// the container's URLs carry it.
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::InvalidAddress`] naming a malformed address;
+    /// [`ContainerError::Bind`] if the server cannot start (kind
+    /// `AddrInUse`, …).
+    pub async fn create(addr: impl IntoContainerAddr) -> Result<Self, ContainerError> {
+        Container::create_with(addr, ContainerOptions::new()).await
+    }
+}
+
+impl<C: Codec> Container<C> {
+    /// Starts a container at `addr` with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Container::create).
+    pub async fn create_with(
+        addr: impl IntoContainerAddr,
+        options: ContainerOptions<C>,
+    ) -> Result<Self, ContainerError> {
+        let addr = addr.into_container_addr(options.get_local_network())?;
+        let registry = Arc::new(Registry::new());
+        let service: Arc<dyn Service<C>> = Arc::new(RootService::new(Arc::clone(&registry)));
+        let (server, real) = match &addr {
+            ContainerAddr::Local(a) => bind(a, &service, &registry, &options).await?,
+            ContainerAddr::Tcp(a) => bind(a, &service, &registry, &options).await?,
+            ContainerAddr::Unix(a) => bind(a, &service, &registry, &options).await?,
+            ContainerAddr::Tls(a) => bind(a, &service, &registry, &options).await?,
+        };
+        Ok(Container {
+            inner: Arc::new(Inner {
+                url: real.to_string(),
+                addr: real,
+                options,
+                registry,
+                service,
+                server: Mutex::new(Some(server)),
+                outgoing: Mutex::new(BTreeMap::new()),
+            }),
+        })
+    }
+
+    /// The container's address (for TCP port 0, with the real port).
+    pub fn addr(&self) -> &ContainerAddr {
+        &self.inner.addr
+    }
+
+    /// The container's URL (`tcp://127.0.0.1:5555`); agent URLs are this,
+    /// `/`, and the agent id.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ContainerOptions<C> {
+        &self.inner.options
+    }
+
+    /// The container's clock (aiomas's `container.clock`): what its agents
+    /// sleep on; real time unless [`ContainerOptions::clock`] set another.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.inner.options.get_clock()
+    }
+
+    /// Registers an agent: `service` (usually a [`Router`](crate::Router))
+    /// answers its methods, `class_name` is what `validate_aid` returns for
+    /// it. Agents get ids `"0"`, `"1"`, … in order of registration.
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
+    pub fn register(
+        &self,
+        class_name: impl Into<String>,
+        service: impl Service<C>,
+    ) -> Result<AgentInfo, ContainerError> {
+        if self.inner.registry.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
+        let class_name = class_name.into();
+        let id = self
+            .inner
+            .registry
+            .add(class_name.clone(), Arc::new(service));
+        Ok(AgentInfo::new(
+            format!("{}/{id}", self.inner.url),
+            id,
+            class_name,
+        ))
+    }
+
+    /// How many agents are registered.
+    pub fn agent_count(&self) -> usize {
+        self.inner.registry.agent_count()
+    }
+
+    /// Connects to the agent at `url` (`tcp://127.0.0.1:5555/0`, …) and
+    /// returns a proxy for it, after checking with the remote container's
+    /// `validate_aid` that the agent exists (aiomas's `connect`). Retries a
+    /// refused connection as [`ContainerOptions::connect_timeout`] says.
+    ///
+    /// There is one connection per remote container: proxies to agents of
+    /// the same container share it, and it is made again if it was lost.
+    /// The remote container can call this one's agents over it too.
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::InvalidAddress`] for a malformed URL;
+    /// [`ContainerError::Connect`] if the remote container cannot be reached
+    /// (kind `ConnectionRefused`, …) or `validate_aid` fails;
+    /// [`ContainerError::AgentNotFound`] if it has no such agent;
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a connection made before the future was dropped stays
+    /// cached.
+    pub async fn connect(&self, url: &str) -> Result<Proxy<C>, ContainerError> {
+        self.connect_with_timeout(url, self.inner.options.get_connect_timeout())
+            .await
+    }
+
+    /// Like [`connect`](Self::connect), with its own retry timeout
+    /// (`Some(Duration::ZERO)`: one attempt; `None`: forever).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_timeout(
+        &self,
+        url: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Proxy<C>, ContainerError> {
+        let (base, aid) = split_agent_url(url)?;
+        let addr = ContainerAddr::parse(base, self.inner.options.get_local_network())
+            .or_else(|e| self.tls_addr(base).ok_or(e))?;
+        let conn =
+            self.connection(&addr, timeout)
+                .await
+                .map_err(|source| ContainerError::Connect {
+                    url: url.to_owned(),
+                    source,
+                })?;
+        let class = conn
+            .call::<_, Option<String>>("validate_aid", (aid.to_owned(),))
+            .await
+            .map_err(|source| ContainerError::Connect {
+                url: url.to_owned(),
+                source,
+            })?;
+        match class {
+            Some(class) => Ok(conn
+                .proxy(format!("agents/{aid}"))
+                .with_agent(url.to_owned(), class)),
+            None => Err(ContainerError::AgentNotFound {
+                url: url.to_owned(),
+                aid: aid.to_owned(),
+            }),
+        }
+    }
+
+    /// For a TLS container, a `tls://host:port` URL with this container's
+    /// TLS configurations.
+    fn tls_addr(&self, base: &str) -> Option<ContainerAddr> {
+        let ContainerAddr::Tls(own) = &self.inner.addr else {
+            return None;
+        };
+        let tcp = transport_tcp::TcpAddr::from_host_port(base.strip_prefix("tls://")?).ok()?;
+        Some(ContainerAddr::Tls(tls_with_tcp(own, tcp)))
+    }
+
+    /// The cached connection to the container at `addr`, made if needed.
+    async fn connection(
+        &self,
+        addr: &ContainerAddr,
+        timeout: Option<Duration>,
+    ) -> Result<Connection<C>, RpcError> {
+        let shut = || RpcError::Connection {
+            source: crate::channel::ChannelError::lost(Some(crate::channel::ChannelError::Closed)),
+        };
+        if self.inner.registry.is_shut_down() {
+            return Err(shut());
+        }
+        let slot = Arc::clone(
+            lock(&self.inner.outgoing)
+                .entry(addr.to_string())
+                .or_default(),
+        );
+        let mut slot = slot.lock().await;
+        if let Some(conn) = &*slot {
+            if !conn.is_closed() {
+                return Ok(conn.clone());
+            }
+        }
+        let options = self
+            .inner
+            .options
+            .get_channel_options()
+            .clone()
+            .connect_timeout(timeout);
+        let service = Arc::clone(&self.inner.service);
+        let conn = match addr {
+            ContainerAddr::Local(a) => Connection::open(a, service, options).await?,
+            ContainerAddr::Tcp(a) => Connection::open(a, service, options).await?,
+            ContainerAddr::Unix(a) => Connection::open(a, service, options).await?,
+            ContainerAddr::Tls(a) => Connection::open(a, service, options).await?,
+        };
+        if self.inner.registry.is_shut_down() {
+            conn.close().await;
+            return Err(shut());
+        }
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Shuts the container down (aiomas's `shutdown`): closes the server and
+    /// every connection, incoming and outgoing, and returns once they are
+    /// closed. Calls still in flight on them fail with
+    /// [`RpcError::Connection`], here and at the peers. Later `connect` and
+    /// `register` calls fail with [`ContainerError::ShutDown`]. Idempotent.
+    pub async fn shutdown(&self) {
+        self.inner.registry.shut_down();
+        let server = lock(&self.inner.server).take();
+        if let Some(server) = &server {
+            server.close();
+        }
+        let slots: Vec<Slot<C>> = std::mem::take(&mut *lock(&self.inner.outgoing))
+            .into_values()
+            .collect();
+        for slot in slots {
+            if let Some(conn) = slot.lock().await.take() {
+                conn.close().await;
+            }
+        }
+        for conn in self.inner.registry.take_incoming() {
+            conn.close().await;
+        }
+        if let Some(server) = &server {
+            server.wait_closed().await;
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.registry.is_shut_down()
+    }
+}
+
+/// Starts the container's RPC server at `addr`; returns it and its real
+/// address.
+async fn bind<A, C>(
+    addr: &A,
+    service: &Arc<dyn Service<C>>,
+    registry: &Arc<Registry<C>>,
+    options: &ContainerOptions<C>,
+) -> Result<(Box<dyn AnyServer>, ContainerAddr), ContainerError>
+where
+    A: Address + IntoContainerAddr,
+    A::Server: Server<Addr = A>,
+    C: Codec,
+{
+    let reg = Arc::clone(registry);
+    let on_connection = move |conn: Connection<C>| {
+        if !reg.add_incoming(conn.clone()) {
+            // Accepted while shutting down.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { conn.close().await });
+            }
+        }
+    };
+    let server = rpc::start_server(
+        addr,
+        Arc::clone(service),
+        options.get_channel_options().clone(),
+        on_connection,
+    )
+    .await
+    .map_err(|source| ContainerError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let real = server
+        .addr()
+        .into_container_addr(options.get_local_network())?;
+    Ok((Box::new(Erased(server)), real))
+}
+
+/// `own`'s TLS configurations (not its handshake timeout) at `tcp`.
+fn tls_with_tcp(own: &TlsAddr, tcp: transport_tcp::TcpAddr) -> TlsAddr {
+    let mut addr = TlsAddr::new(tcp);
+    if let Some(c) = own.server_config() {
+        addr = addr.with_server_config(Arc::clone(c));
+    }
+    if let Some(c) = own.client_config() {
+        addr = addr.with_client_config(Arc::clone(c));
+    }
+    addr
+}
+
+impl<C: Codec> fmt::Debug for Container<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Container")
+            .field("url", &self.inner.url)
+            .field("agents", &self.inner.registry.agent_count())
+            .field("shut_down", &self.inner.registry.is_shut_down())
+            .finish()
+    }
+}

@@ -1,0 +1,253 @@
+//! [`Connection`]: one channel that serves a [`Service`] and makes calls,
+//! and [`start_server`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::task::AbortHandle;
+use transport_api::Address;
+
+use super::args::{ArgsSer, NoKwargs};
+use super::handler::dispatch;
+use super::{Args, Proxy, RpcError, Service};
+use crate::channel::{Channel, ChannelOptions, Codec, Json};
+
+struct Inner<C: Codec> {
+    channel: Channel<C>,
+    /// The serving loop of a connection we opened: it ends with the last
+    /// handle (a server's loop owns a handle itself and ends with the peer).
+    serving: Option<AbortHandle>,
+}
+
+impl<C: Codec> Drop for Inner<C> {
+    fn drop(&mut self) {
+        if let Some(task) = &self.serving {
+            task.abort();
+        }
+    }
+}
+
+/// An RPC connection (aiomas's `rpc` connection): it serves a [`Service`]
+/// to the peer and calls the peer's, both over one [`Channel`], so both
+/// ends can call each other.
+///
+/// Calls are `[path, args, kwargs]` requests (aiomas's format; with the
+/// [`Json`] codec, byte for byte). Many may be in flight at once; each
+/// received call runs in a task of its own.
+///
+/// Cheap to clone. A connection made with [`open`](Self::open) or
+/// [`new`](Self::new) closes when its last handle (including
+/// [`Proxy`]s) is dropped, or on [`close`](Self::close); one accepted by
+/// [`start_server`] lives until either end closes it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::convert::Infallible;
+/// use std::sync::Arc;
+/// use agentwire::channel::{ChannelOptions, Json};
+/// use agentwire::rpc::{self, Connection, Router};
+/// use transport_local::LocalNetwork;
+///
+/// let addr = LocalNetwork::new().get_queue("calc")?;
+/// let router: Router = Router::new()
+///     .method("add", |(a, b): (i64, i64)| async move { Ok::<_, Infallible>(a + b) });
+/// let options = ChannelOptions::new().codec(Json);
+/// let _server = rpc::start_server(&addr, Arc::new(router), options.clone(), |_| {}).await?;
+///
+/// let conn = Connection::open(&addr, Arc::new(Router::<Json>::new()), options).await?;
+/// assert_eq!(conn.call::<_, i64>("add", (1, 2)).await?, 3);
+/// let err = conn.call::<_, i64>("nope", ()).await.unwrap_err();
+/// assert!(err.is_remote());
+/// # Ok(()) }
+/// ```
+pub struct Connection<C: Codec = Json> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Codec> Clone for Connection<C> {
+    fn clone(&self) -> Self {
+        Connection {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// Takes the peer's calls and answers each in a task of its own, until the
+/// connection is lost.
+async fn serve<C: Codec>(channel: Channel<C>, service: Arc<dyn Service<C>>) {
+    while let Ok(request) = channel.recv().await {
+        tokio::spawn(dispatch(&*service, request));
+    }
+}
+
+impl<C: Codec> Connection<C> {
+    /// Serves `service` on `channel` (in a task on the current runtime) and
+    /// makes calls over it.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn new(channel: Channel<C>, service: Arc<dyn Service<C>>) -> Self {
+        let task = tokio::spawn(serve(channel.clone(), service));
+        Connection {
+            inner: Arc::new(Inner {
+                channel,
+                serving: Some(task.abort_handle()),
+            }),
+        }
+    }
+
+    /// Connects to `addr` (retrying as `options` say), serving `service` to
+    /// the peer.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::Connection`] with the channel's error: kind
+    /// `ConnectionRefused` when nobody listens, `NotFound` for a missing Unix
+    /// socket, …
+    pub async fn open<A: Address>(
+        addr: &A,
+        service: Arc<dyn Service<C>>,
+        options: ChannelOptions<C>,
+    ) -> Result<Self, RpcError> {
+        let channel = Channel::open_connection(addr, options)
+            .await
+            .map_err(|source| RpcError::Connection { source })?;
+        Ok(Connection::new(channel, service))
+    }
+
+    /// Calls `path` with positional `args` (a tuple, see [`Args`]) and no
+    /// keyword arguments, and decodes the result as `R`.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::Remote`] if the peer answered with an error (unknown
+    /// path, bad arguments, the handler's error); [`RpcError::Connection`]
+    /// if the connection is or gets lost; [`RpcError::Encode`] /
+    /// [`RpcError::Decode`] if the arguments / result do not fit.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the call; the peer may still run it.
+    pub async fn call<A: Args + Send, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        args: A,
+    ) -> Result<R, RpcError> {
+        self.call_with_kwargs(path, args, &NoKwargs).await
+    }
+
+    /// Like [`call`](Self::call), with keyword arguments: `kwargs` must
+    /// serialize as a map (a struct or a map), as aiomas's `**kwargs`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_with_kwargs<A, K, R>(
+        &self,
+        path: &str,
+        args: A,
+        kwargs: &K,
+    ) -> Result<R, RpcError>
+    where
+        A: Args + Send,
+        K: Serialize + Sync + ?Sized,
+        R: DeserializeOwned,
+    {
+        let channel = &self.inner.channel;
+        let raw = channel
+            .request_raw(&(path, ArgsSer(&args), kwargs))
+            .await
+            .map_err(|e| RpcError::from_call(path, e))?;
+        channel
+            .codec()
+            .decode_content(&raw)
+            .map_err(|source| RpcError::Decode {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    /// A proxy for the methods under `prefix` (`"agents/0"`: its `add` is
+    /// `agents/0/add`; `""`: the root).
+    pub fn proxy(&self, prefix: impl Into<String>) -> Proxy<C> {
+        Proxy::new(self.clone(), prefix.into())
+    }
+
+    /// The channel underneath.
+    pub fn channel(&self) -> &Channel<C> {
+        &self.inner.channel
+    }
+
+    /// Closes the connection; calls waiting on either side fail with a
+    /// connection error. Returns once it is closed.
+    pub async fn close(&self) {
+        self.inner.channel.close().await;
+    }
+
+    /// Whether the connection is lost (or closing).
+    pub fn is_closed(&self) -> bool {
+        self.inner.channel.is_closed()
+    }
+
+    /// Whether `self` and `other` are handles to the same connection.
+    pub fn ptr_eq(&self, other: &Connection<C>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The peer's address as a URL, if known.
+    pub fn peer_url(&self) -> Option<String> {
+        self.inner.channel.peer_addr().map(|e| e.to_string())
+    }
+}
+
+/// Starts an RPC server at `addr`: every accepted connection serves
+/// `service`, and `on_connection` gets it (to call the peer back, or keep
+/// track of it) before the first call is handled.
+///
+/// # Errors
+///
+/// [`RpcError::Connection`] with the transport's error, e.g. `AddrInUse`.
+pub async fn start_server<A, C, F>(
+    addr: &A,
+    service: Arc<dyn Service<C>>,
+    options: ChannelOptions<C>,
+    on_connection: F,
+) -> Result<A::Server, RpcError>
+where
+    A: Address,
+    C: Codec,
+    F: Fn(Connection<C>) + Send + Sync + 'static,
+{
+    let on_channel = move |channel: Channel<C>| {
+        let conn = Connection {
+            inner: Arc::new(Inner {
+                channel: channel.clone(),
+                serving: None,
+            }),
+        };
+        on_connection(conn.clone());
+        let service = Arc::clone(&service);
+        async move {
+            serve(channel, service).await;
+            drop(conn);
+        }
+    };
+    Channel::start_server(addr, on_channel, options)
+        .await
+        .map_err(|source| RpcError::Connection { source })
+}
+
+impl<C: Codec> fmt::Debug for Connection<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("channel", &self.inner.channel)
+            .finish()
+    }
+}

@@ -1,0 +1,130 @@
+//! [`Proxy`]: calls under one path prefix (aiomas's `Proxy`).
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Args, Connection, RpcError};
+use crate::channel::{Codec, Json};
+
+/// The methods of one remote object, e.g. an agent: `proxy.call("add", (1,
+/// 2))` calls `<prefix>/add` over its [`Connection`]. Cheap to clone; it
+/// keeps its connection open.
+pub struct Proxy<C: Codec = Json> {
+    conn: Connection<C>,
+    prefix: String,
+    class_name: Option<String>,
+    url: Option<String>,
+}
+
+impl<C: Codec> Clone for Proxy<C> {
+    fn clone(&self) -> Self {
+        Proxy {
+            conn: self.conn.clone(),
+            prefix: self.prefix.clone(),
+            class_name: self.class_name.clone(),
+            url: self.url.clone(),
+        }
+    }
+}
+
+impl<C: Codec> Proxy<C> {
+    pub(crate) fn new(conn: Connection<C>, prefix: String) -> Self {
+        Proxy {
+            conn,
+            prefix: prefix.trim_end_matches('/').to_owned(),
+            class_name: None,
+            url: None,
+        }
+    }
+
+    pub(crate) fn with_agent(mut self, url: String, class_name: String) -> Self {
+        self.url = Some(url);
+        self.class_name = Some(class_name);
+        self
+    }
+
+    fn path(&self, method: &str) -> String {
+        if self.prefix.is_empty() {
+            method.to_owned()
+        } else {
+            format!("{}/{method}", self.prefix)
+        }
+    }
+
+    /// Calls `method` with positional `args`; see [`Connection::call`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::call`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the call; the peer may still run it.
+    pub async fn call<A: Args + Send, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: A,
+    ) -> Result<R, RpcError> {
+        self.conn.call(&self.path(method), args).await
+    }
+
+    /// Calls `method` with positional and keyword arguments; see
+    /// [`Connection::call_with_kwargs`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::call`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_with_kwargs<A, K, R>(
+        &self,
+        method: &str,
+        args: A,
+        kwargs: &K,
+    ) -> Result<R, RpcError>
+    where
+        A: Args + Send,
+        K: Serialize + Sync + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.conn
+            .call_with_kwargs(&self.path(method), args, kwargs)
+            .await
+    }
+
+    /// The path prefix (`agents/0`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// For a proxy from [`Container::connect`](crate::container::Container::connect):
+    /// the agent's URL.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// For a proxy from [`Container::connect`](crate::container::Container::connect):
+    /// the agent's class name, as `validate_aid` returned it.
+    pub fn class_name(&self) -> Option<&str> {
+        self.class_name.as_deref()
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &Connection<C> {
+        &self.conn
+    }
+}
+
+impl<C: Codec> fmt::Debug for Proxy<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("prefix", &self.prefix)
+            .field("url", &self.url)
+            .field("class_name", &self.class_name)
+            .finish()
+    }
+}

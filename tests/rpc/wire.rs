@@ -1,0 +1,79 @@
+//! aiomas's wire format with the JSON codec, and connection errors.
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use agentwire::channel::{Channel, ChannelOptions, Json};
+use agentwire::rpc::{Connection, Router};
+use transport_api::Server;
+
+use crate::support;
+
+/// A call is `[0, id, [path, [args…], {}]]`, byte for byte as aiomas
+/// writes it.
+#[tokio::test]
+async fn a_call_is_aiomas_bytes() {
+    support::run(async {
+        let addr = support::local();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let server = Channel::start_server(
+            &addr,
+            move |ch: Channel<Json>| {
+                let tx = tx.clone();
+                async move {
+                    while let Ok(req) = ch.recv().await {
+                        let raw = String::from_utf8_lossy(req.raw_content()).into_owned();
+                        let _ = tx.send(raw).await;
+                        let _ = req.reply(&3).await;
+                    }
+                }
+            },
+            ChannelOptions::new().codec(Json),
+        )
+        .await
+        .expect("server");
+        let conn = Connection::open(
+            &addr,
+            Arc::new(Router::<Json>::new()),
+            ChannelOptions::new().codec(Json),
+        )
+        .await
+        .expect("connects");
+        let _: i64 = conn.proxy("agents/0").call("add", (1, 2)).await.expect("3");
+        assert_eq!(
+            rx.recv().await.expect("raw"),
+            r#"["agents/0/add", [1, 2], {}]"#
+        );
+        let _: i64 = conn.call("ping", ()).await.expect("3");
+        assert_eq!(rx.recv().await.expect("raw"), r#"["ping", [], {}]"#);
+        let _: i64 = conn
+            .call_with_kwargs("f", ("x",), &serde_json::json!({"k": [1, null]}))
+            .await
+            .expect("3");
+        assert_eq!(
+            rx.recv().await.expect("raw"),
+            r#"["f", ["x"], {"k": [1, null]}]"#
+        );
+        conn.close().await;
+        server.close();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_connection_error() {
+    support::run(async {
+        let err = Connection::open(
+            &support::local(),
+            Arc::new(Router::<Json>::new()),
+            ChannelOptions::new().codec(Json),
+        )
+        .await
+        .expect_err("nobody listens");
+        assert!(err.is_connection(), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        let io: std::io::Error = err.into();
+        assert_eq!(io.kind(), ErrorKind::ConnectionRefused);
+    })
+    .await;
+}
