@@ -87,7 +87,7 @@ async fn from_tcp_addresses() {
 async fn from_unix_paths() {
     support::run(async {
         let dir = TempDir::new();
-        let path: PathBuf = dir.0.join("a.sock");
+        let path: PathBuf = dir.path().join("a.sock");
         check(
             Container::create(path.as_path()).await.expect("&Path"),
             "ipc",
@@ -98,9 +98,9 @@ async fn from_unix_paths() {
             "ipc",
         )
         .await;
-        let unix = UnixAddr::new(dir.0.join("b.sock")).expect("valid");
+        let unix = UnixAddr::new(dir.path().join("b.sock")).expect("valid");
         check(Container::create(unix).await.expect("UnixAddr"), "ipc").await;
-        let url = format!("ipc://[{}]", dir.0.join("c.sock").display());
+        let url = format!("ipc://[{}]", dir.path().join("c.sock").display());
         let c = Container::create(url.as_str()).await.expect("url");
         assert_eq!(c.url(), url);
         check(c, "ipc").await;

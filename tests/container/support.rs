@@ -5,46 +5,15 @@
 
 #[path = "../shared/aiomas.rs"]
 pub mod aiomas;
+#[path = "../shared/backends.rs"]
+mod backends;
+pub use backends::{run, TempDir};
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use agentwire::rpc::Router;
 use agentwire::{Container, ContainerOptions};
 use transport_local::LocalNetwork;
-
-/// Runs a scenario with a deadline, so a hang fails instead of blocking CI.
-pub async fn run(scenario: impl Future<Output = ()>) {
-    tokio::time::timeout(Duration::from_secs(30), scenario)
-        .await
-        .expect("scenario timed out");
-}
-
-/// A fresh directory, removed on drop.
-#[derive(Debug)]
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "agentwire-container-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Where a scenario's containers live.
 #[derive(Debug)]
@@ -76,7 +45,7 @@ impl Backend {
         match self {
             Backend::Local(_) => format!("local://{name}"),
             Backend::Tcp => "tcp://127.0.0.1:0".to_owned(),
-            Backend::Unix(dir) => format!("ipc://[{}]", dir.0.join(name).display()),
+            Backend::Unix(dir) => format!("ipc://[{}]", dir.path().join(name).display()),
         }
     }
 

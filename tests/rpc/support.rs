@@ -2,59 +2,15 @@
 
 #![allow(dead_code)]
 
+#[path = "../shared/backends.rs"]
+mod backends;
+pub use backends::*;
+
 use std::convert::Infallible;
-use std::future::Future;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use agentwire::channel::Codec;
 use agentwire::rpc::Router;
 use serde::Deserialize;
-use transport_local::{LocalNetwork, LocalQueue};
-use transport_tcp::{TcpAddr, UnixAddr};
-
-/// Runs a scenario with a deadline, so a hang fails instead of blocking CI.
-pub async fn run(scenario: impl Future<Output = ()>) {
-    tokio::time::timeout(Duration::from_secs(30), scenario)
-        .await
-        .expect("scenario timed out");
-}
-
-pub fn local() -> LocalQueue {
-    LocalNetwork::new().get_queue("rpc-test").expect("valid id")
-}
-
-pub fn tcp() -> TcpAddr {
-    "tcp://127.0.0.1:0".parse().expect("valid tcp address")
-}
-
-/// A fresh directory for Unix sockets, removed on drop.
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "agentwire-rpc-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    pub fn sock(&self) -> UnixAddr {
-        UnixAddr::new(self.0.join("s.sock")).expect("valid unix address")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Keyword arguments of `greet`.
 #[derive(Debug, Deserialize)]
@@ -88,31 +44,4 @@ pub fn calc<C: Codec>() -> Router<C> {
             Ok::<_, Infallible>(format!("hello {name}{p}"))
         })
         .service("math", math)
-}
-
-/// For each scenario `module::name`, a module `name` with one test per
-/// backend: `local`, `tcp` and `unix`.
-#[macro_export]
-macro_rules! on_every_backend {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn local() {
-                support::run($module::$name(support::local())).await;
-            }
-
-            #[tokio::test]
-            async fn tcp() {
-                support::run($module::$name(support::tcp())).await;
-            }
-
-            #[tokio::test]
-            async fn unix() {
-                let dir = support::TempDir::new();
-                support::run($module::$name(dir.sock())).await;
-            }
-        }
-    )*};
 }

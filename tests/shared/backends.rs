@@ -1,0 +1,91 @@
+//! Addresses of every backend for the generic scenarios of the channel, RPC
+//! and container tests (included by each with `#[path]`): a scenario
+//! deadline, a fresh local queue, `tcp://127.0.0.1:0`, a temporary
+//! directory for Unix sockets, and `on_every_backend!`.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use transport_local::{LocalNetwork, LocalQueue};
+use transport_tcp::{TcpAddr, UnixAddr};
+
+/// Runs a scenario with a deadline, so a hang fails instead of blocking CI.
+pub async fn run(scenario: impl Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(30), scenario)
+        .await
+        .expect("scenario timed out");
+}
+
+/// A local queue in a network of its own.
+pub fn local() -> LocalQueue {
+    LocalNetwork::new()
+        .get_queue("test")
+        .expect("valid queue id")
+}
+
+/// `tcp://127.0.0.1:0`: the server picks a port.
+pub fn tcp() -> TcpAddr {
+    "tcp://127.0.0.1:0".parse().expect("valid tcp address")
+}
+
+/// A fresh directory for Unix sockets, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "agentwire-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A Unix socket address inside the directory.
+    pub fn sock(&self) -> UnixAddr {
+        UnixAddr::new(self.0.join("s.sock")).expect("valid unix address")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Generates, for each scenario `module::name` (an async fn taking an
+/// address), a module `name` with one test per backend: `local`, `tcp` and
+/// `unix`. Expects the test crate's `support` module to re-export this file.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn local() {
+                support::run($module::$name(support::local())).await;
+            }
+
+            #[tokio::test]
+            async fn tcp() {
+                support::run($module::$name(support::tcp())).await;
+            }
+
+            #[tokio::test]
+            async fn unix() {
+                let dir = support::TempDir::new();
+                support::run($module::$name(dir.sock())).await;
+            }
+        }
+    )*};
+}
