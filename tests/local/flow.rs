@@ -40,7 +40,9 @@ impl Protocol for Writer {
 }
 
 /// A reader that takes one chunk, then pauses reading until the drainer
-/// resumes it: it drains slowly.
+/// resumes it: it drains slowly. Clones share their state, so a server
+/// factory can hand out clones of one reader the test keeps.
+#[derive(Clone, Default)]
 struct SlowReader {
     transport: Arc<Mutex<Option<SharedTransport>>>,
     received: Arc<AtomicUsize>,
@@ -69,17 +71,13 @@ fn chunk(i: usize) -> Bytes {
 async fn honouring_pause_writing_bounds_the_buffer() {
     let net = LocalNetwork::new();
     let lq = net.get_queue("flow").unwrap();
-    let reader_transport = Arc::new(Mutex::new(None));
-    let received = Arc::new(AtomicUsize::new(0));
-    let checksum = Arc::new(AtomicUsize::new(0));
-    let factory = {
-        let (t, r, c) = (reader_transport.clone(), received.clone(), checksum.clone());
-        move || SlowReader {
-            transport: t.clone(),
-            received: r.clone(),
-            checksum: c.clone(),
-        }
-    };
+    let reader = SlowReader::default();
+    let (reader_transport, received, checksum) = (
+        reader.transport.clone(),
+        reader.received.clone(),
+        reader.checksum.clone(),
+    );
+    let factory = move || reader.clone();
     let _server = create_server(factory, &lq).await.unwrap();
     let state = Arc::new(WriterState::default());
     let (t, _) = create_connection(|| Writer(state.clone()), &lq)
@@ -138,15 +136,9 @@ async fn honouring_pause_writing_bounds_the_buffer() {
 async fn writable_waits_for_the_low_water_mark() {
     let net = LocalNetwork::new();
     let lq = net.get_queue("writable").unwrap();
-    let reader_transport = Arc::new(Mutex::new(None));
-    let factory = {
-        let t = reader_transport.clone();
-        move || SlowReader {
-            transport: t.clone(),
-            received: Default::default(),
-            checksum: Default::default(),
-        }
-    };
+    let reader = SlowReader::default();
+    let reader_transport = reader.transport.clone();
+    let factory = move || reader.clone();
     let _server = create_server(factory, &lq).await.unwrap();
     let state = Arc::new(WriterState::default());
     let (t, _) = create_connection(|| Writer(state.clone()), &lq)
@@ -191,15 +183,9 @@ async fn writable_waits_for_the_low_water_mark() {
 async fn a_writer_blocked_on_writable_learns_when_the_peer_closes() {
     let net = LocalNetwork::new();
     let lq = net.get_queue("blocked").unwrap();
-    let reader_transport = Arc::new(Mutex::new(None));
-    let factory = {
-        let t = reader_transport.clone();
-        move || SlowReader {
-            transport: t.clone(),
-            received: Default::default(),
-            checksum: Default::default(),
-        }
-    };
+    let reader = SlowReader::default();
+    let reader_transport = reader.transport.clone();
+    let factory = move || reader.clone();
     let _server = create_server(factory, &lq).await.unwrap();
     let (t, _) = create_connection(|| Writer(Arc::default()), &lq)
         .await
