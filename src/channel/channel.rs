@@ -54,9 +54,12 @@ impl<C: Codec> Drop for Inner<C> {
 ///
 /// Sending waits until the transport's write buffer is below its high-water
 /// mark, so a fast sender cannot grow memory without bound; writers queue in
-/// arrival order. Received requests that nobody has taken with `recv` yet are
-/// bounded by [`ChannelOptions::max_queued_requests`]; more are refused with
-/// an exception reply.
+/// arrival order. At most [`ChannelOptions::max_pending_requests`] of our
+/// requests wait for replies at once; more wait for a slot. Received
+/// requests that nobody has taken with `recv` yet are bounded by
+/// [`ChannelOptions::max_queued_requests`]: at the bound the channel stops
+/// reading from the peer until `recv` makes room, so the peer's writes slow
+/// down (nothing is refused).
 ///
 /// # Examples
 ///
@@ -186,10 +189,11 @@ impl<C: Codec> Channel<C> {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future abandons the request. If it was dropped while
-    /// waiting for the transport to accept writes, nothing was sent;
-    /// otherwise the peer may still handle it, and its reply is discarded
-    /// when it arrives.
+    /// Dropping the future abandons the request and frees its slot (see
+    /// [`ChannelOptions::max_pending_requests`]). If it was dropped while
+    /// waiting for a slot or for the transport to accept writes, nothing was
+    /// sent; otherwise the peer may still handle it, and its reply is
+    /// discarded when it arrives.
     pub async fn request<T, R>(&self, content: &T) -> Result<R>
     where
         T: Serialize + ?Sized,
@@ -214,17 +218,23 @@ impl<C: Codec> Channel<C> {
         T: Serialize + ?Sized,
     {
         let shared = self.shared();
+        let _slot = shared.reserve().await?;
+        // An RPC handler waiting here (with a slot of the window) frees its
+        // handler slot for other requests meanwhile.
+        let _awaiting = crate::rpc::AwaitingReply::enter();
         let (id, reply) = shared.start_request()?;
-        let mut guard = Unsent {
+        // Forgets the request if this future is dropped before its reply.
+        let mut waiting = Waiting {
             shared,
             id,
             armed: true,
         };
         let frame = shared.encode(MessageKind::Request, id, content)?;
         shared.send(frame).await?;
-        // Sent: from now on a late reply is discarded, not unexpected.
-        guard.armed = false;
-        let reply = match reply.await {
+        let reply = reply.await;
+        // Answered (or failed by connection loss): the entry is gone.
+        waiting.armed = false;
+        let reply = match reply {
             Ok(reply) => reply?,
             // The state dropped the sender without an answer: only when the
             // channel is gone.
@@ -333,26 +343,46 @@ impl<C: Codec> Channel<C> {
             .map_or(0, |t| t.write_buffer_size())
     }
 
-    /// Requests sent that have no reply yet (including abandoned ones whose
-    /// reply has not arrived).
+    /// Our requests waiting for their replies (an abandoned request is
+    /// forgotten at once).
     pub fn pending_requests(&self) -> usize {
         self.shared().pending_count()
     }
 
-    /// Received requests waiting for [`recv`](Self::recv).
+    /// Received requests waiting for [`recv`](Self::recv) (at most
+    /// [`ChannelOptions::max_queued_requests`]).
     pub fn queued_requests(&self) -> usize {
         self.shared().queued_count()
     }
+
+    /// Received requests held back because the queue was full when they
+    /// arrived (what the transport had already delivered before reading
+    /// paused); they move on to the queue as `recv` makes room.
+    pub fn held_requests(&self) -> usize {
+        self.shared().held_count()
+    }
+
+    /// Aborts the connection: what was not sent yet is dropped, and the
+    /// connection is lost at once (the peer sees a reset where the
+    /// transport can send one). Returns once it is lost.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn abort(&self) {
+        self.shared().abort();
+        self.shared().wait_lost().await;
+    }
 }
 
-/// Forgets a request if it was never sent.
-struct Unsent<'a, C: Codec> {
+/// Forgets a request whose caller stopped waiting for its reply.
+struct Waiting<'a, C: Codec> {
     shared: &'a Shared<C>,
     id: u64,
     armed: bool,
 }
 
-impl<C: Codec> Drop for Unsent<'_, C> {
+impl<C: Codec> Drop for Waiting<'_, C> {
     fn drop(&mut self) {
         if self.armed {
             self.shared.cancel_request(self.id);

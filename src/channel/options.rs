@@ -24,6 +24,8 @@ pub struct ChannelOptions<C = Bincode> {
     codec: C,
     max_frame_size: usize,
     max_queued_requests: usize,
+    max_pending_requests: usize,
+    max_concurrent_requests: usize,
     connect_timeout: Option<Duration>,
     retry_interval: Duration,
     max_retry_interval: Duration,
@@ -47,8 +49,17 @@ impl Default for ChannelOptions<Bincode> {
 
 impl<C: Codec> ChannelOptions<C> {
     /// The default number of received requests that may wait for
-    /// [`recv`](super::Channel::recv) before new ones are refused.
+    /// [`recv`](super::Channel::recv) before the channel stops reading from
+    /// the peer.
     pub const DEFAULT_MAX_QUEUED_REQUESTS: usize = 1024;
+
+    /// The default number of our own requests that may wait for their
+    /// replies at once (more wait for a free slot before they are sent).
+    pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 1024;
+
+    /// The default number of received requests an RPC connection handles
+    /// at once.
+    pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 
     /// The default first pause between two connection attempts.
     pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_millis(50);
@@ -62,6 +73,8 @@ impl<C: Codec> ChannelOptions<C> {
             codec,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             max_queued_requests: Self::DEFAULT_MAX_QUEUED_REQUESTS,
+            max_pending_requests: Self::DEFAULT_MAX_PENDING_REQUESTS,
+            max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
             connect_timeout: Some(Duration::ZERO),
             retry_interval: Self::DEFAULT_RETRY_INTERVAL,
             max_retry_interval: Self::DEFAULT_MAX_RETRY_INTERVAL,
@@ -74,6 +87,8 @@ impl<C: Codec> ChannelOptions<C> {
             codec,
             max_frame_size: self.max_frame_size,
             max_queued_requests: self.max_queued_requests,
+            max_pending_requests: self.max_pending_requests,
+            max_concurrent_requests: self.max_concurrent_requests,
             connect_timeout: self.connect_timeout,
             retry_interval: self.retry_interval,
             max_retry_interval: self.max_retry_interval,
@@ -92,13 +107,38 @@ impl<C: Codec> ChannelOptions<C> {
     }
 
     /// How many received requests may wait for
-    /// [`recv`](super::Channel::recv) (default 1024). Beyond that, a new
-    /// request is answered at once with an exception ("too many queued
-    /// requests") instead of being queued, so a peer cannot make us buffer
-    /// without bound, and replies keep flowing. 0 refuses every request (a
-    /// channel that only makes requests).
+    /// [`recv`](super::Channel::recv) (default 1024). When the queue is
+    /// full the channel stops reading from the peer (backpressure: the
+    /// peer's writes slow down, nothing is refused) until `recv` makes
+    /// room; requests that were already read then are held back, not
+    /// queued, and replies in them still complete our requests. 0 refuses
+    /// every request with an exception reply (a channel that only makes
+    /// requests).
     pub fn max_queued_requests(mut self, count: usize) -> Self {
         self.max_queued_requests = count;
+        self
+    }
+
+    /// How many of our requests may wait for their replies at once (default
+    /// 1024, at least 1). Further requests wait for a free slot before they
+    /// are sent, so a burst of calls is slowed down rather than flooding
+    /// the peer; a request whose future is dropped frees its slot.
+    pub fn max_pending_requests(mut self, count: usize) -> Self {
+        self.max_pending_requests = count.max(1);
+        self
+    }
+
+    /// How many received requests an RPC connection
+    /// ([`rpc::Connection`](crate::rpc::Connection)) handles at once
+    /// (default 256, at least 1). At the limit it takes no more requests
+    /// from the queue, which then fills and stops the reading (see
+    /// [`max_queued_requests`](Self::max_queued_requests)). A handler that
+    /// is waiting for the reply to an RPC call of its own does not count,
+    /// so that two containers whose handlers call each other back cannot
+    /// deadlock; all handlers together, waiting or not, are bounded by this
+    /// limit plus [`max_pending_requests`](Self::max_pending_requests).
+    pub fn max_concurrent_requests(mut self, count: usize) -> Self {
+        self.max_concurrent_requests = count.max(1);
         self
     }
 
@@ -133,6 +173,16 @@ impl<C: Codec> ChannelOptions<C> {
     /// The incoming request queue bound.
     pub fn get_max_queued_requests(&self) -> usize {
         self.max_queued_requests
+    }
+
+    /// The bound on our requests waiting for replies.
+    pub fn get_max_pending_requests(&self) -> usize {
+        self.max_pending_requests
+    }
+
+    /// The bound on requests an RPC connection handles at once.
+    pub fn get_max_concurrent_requests(&self) -> usize {
+        self.max_concurrent_requests
     }
 
     /// The connect retry timeout.

@@ -55,7 +55,7 @@ impl<C: Codec> FrameHandler for ChannelProtocol<C> {
     }
 
     fn wants_frames(&self) -> bool {
-        !self.shared.reading_paused()
+        !self.shared.paused_for_refusals()
     }
 
     fn resume_writing(&mut self) {

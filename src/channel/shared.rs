@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Semaphore, SemaphorePermit};
 use transport_api::{SharedTransport, TransportExt};
 
 use super::frame::{finish_frame, HEADER_LEN};
@@ -29,18 +30,27 @@ struct State {
     transport: Option<SharedTransport>,
     /// The peer's address, for remote errors.
     origin: String,
+    /// The id of our next request; every id below it was used.
     next_id: u64,
-    /// Requests sent (or about to be), by id. Ordered, so that failing them
-    /// all on connection loss wakes them in a deterministic order.
+    /// Requests sent (or about to be) whose caller still waits, by id.
+    /// Ordered, so that failing them all on connection loss wakes them in a
+    /// deterministic order.
     pending: BTreeMap<u64, ReplySender>,
-    /// Received requests waiting for `recv`.
+    /// Received requests waiting for `recv` (at most `max_queued`).
     queue: VecDeque<Message>,
+    /// Requests that arrived while `queue` was full, in order. Only what
+    /// the transport delivered before reading paused: reading resumes once
+    /// they have moved on to `queue`.
+    held: VecDeque<Message>,
     receiving: bool,
     recv_waker: Option<Waker>,
     /// `close()` was called here.
     closing: bool,
-    /// We paused reading because refusals filled the write buffer.
-    reading_paused: bool,
+    /// We paused reading because the request queue is full.
+    paused_for_queue: bool,
+    /// We paused reading because refusals filled the write buffer (only
+    /// with `max_queued_requests(0)`).
+    paused_for_refusals: bool,
     /// Set once the connection is lost: the error every call now gets.
     lost: Option<ChannelError>,
 }
@@ -49,13 +59,24 @@ struct State {
 pub(crate) struct Shared<C> {
     pub(crate) codec: C,
     pub(crate) max_frame_size: usize,
+    /// How many received requests an RPC connection handles at once.
+    pub(crate) max_concurrent: usize,
+    /// The size of `window`.
+    pub(crate) max_pending: usize,
     max_queued: usize,
     state: Mutex<State>,
+    /// Slots for our requests waiting for replies
+    /// ([`ChannelOptions::max_pending_requests`]); closed on connection
+    /// loss.
+    window: Semaphore,
     /// Serialises writers, so that one at a time waits for the transport to
     /// become writable (transports keep a single write waker) and frames go
     /// out in the order their writers arrived.
     write_gate: tokio::sync::Mutex<()>,
     lost_tx: watch::Sender<bool>,
+    /// Handlers the RPC serving loop runs now, and the most it ever ran.
+    running: AtomicUsize,
+    peak_running: AtomicUsize,
 }
 
 impl<C: Codec> Shared<C> {
@@ -63,10 +84,15 @@ impl<C: Codec> Shared<C> {
         Shared {
             codec: options.get_codec().clone(),
             max_frame_size: options.get_max_frame_size(),
+            max_concurrent: options.get_max_concurrent_requests(),
+            max_pending: options.get_max_pending_requests(),
             max_queued: options.get_max_queued_requests(),
             state: Mutex::new(State::default()),
+            window: Semaphore::new(options.get_max_pending_requests()),
             write_gate: tokio::sync::Mutex::new(()),
             lost_tx: watch::channel(false).0,
+            running: AtomicUsize::new(0),
+            peak_running: AtomicUsize::new(0),
         }
     }
 
@@ -106,11 +132,16 @@ impl<C: Codec> Shared<C> {
         }
     }
 
-    /// The transport, if the channel is usable.
+    /// The transport, if the channel is usable: not lost, not closing here,
+    /// and not closing in the transport (the peer may have closed it while
+    /// its `connection_lost` is still on the way).
     fn usable_transport(&self) -> Result<SharedTransport> {
         let state = self.lock();
         match &state.transport {
-            Some(t) if state.lost.is_none() && !state.closing => Ok(t.clone()),
+            Some(t) if state.lost.is_none() && !state.closing && !t.is_closing() => Ok(t.clone()),
+            Some(_) if state.lost.is_none() && !state.closing => {
+                Err(ChannelError::lost(Some(ChannelError::Closed)))
+            }
             _ => Err(Self::unusable(&state, None)),
         }
     }
@@ -158,6 +189,21 @@ impl<C: Codec> Shared<C> {
         }
     }
 
+    /// Waits for a slot for one more request waiting for its reply.
+    ///
+    /// Cancel safe (the semaphore queues fairly and forgets a dropped
+    /// waiter).
+    pub(crate) async fn reserve(&self) -> Result<SemaphorePermit<'_>> {
+        match self.window.try_acquire() {
+            Ok(permit) => Ok(permit),
+            Err(_) => self
+                .window
+                .acquire()
+                .await
+                .map_err(|_| Self::unusable(&self.lock(), None)),
+        }
+    }
+
     /// Registers a new request; its reply arrives on the receiver.
     pub(crate) fn start_request(&self) -> Result<(u64, ReplyReceiver)> {
         let mut state = self.lock();
@@ -171,7 +217,8 @@ impl<C: Codec> Shared<C> {
         Ok((id, rx))
     }
 
-    /// Forgets a request that was never sent.
+    /// Forgets a request whose caller no longer waits (a reply that still
+    /// comes is discarded).
     pub(crate) fn cancel_request(&self, id: u64) {
         self.lock().pending.remove(&id);
     }
@@ -184,28 +231,44 @@ impl<C: Codec> Shared<C> {
     ///
     /// # Errors
     ///
-    /// [`ChannelError::UnknownRequestId`] for a reply nobody waits for.
+    /// [`ChannelError::UnknownRequestId`] for a reply to an id we never
+    /// used. (A reply to a request whose caller gave up is discarded.)
     pub(crate) fn on_message(&self, msg: Message) -> Result<()> {
         let mut state = self.lock();
         match msg.kind {
             MessageKind::Request => {
-                if state.queue.len() >= self.max_queued {
+                if self.max_queued == 0 {
                     let transport = state.transport.clone();
                     drop(state);
                     self.refuse(msg.id, transport);
                     return Ok(());
                 }
-                state.queue.push_back(msg);
-                let waker = state.recv_waker.take();
-                drop(state);
-                if let Some(w) = waker {
-                    w.wake();
+                if state.queue.len() < self.max_queued && state.held.is_empty() {
+                    state.queue.push_back(msg);
+                    let waker = state.recv_waker.take();
+                    drop(state);
+                    if let Some(w) = waker {
+                        w.wake();
+                    }
+                    return Ok(());
+                }
+                // Full: hold it back and stop reading until `recv` makes
+                // room. Replies already read keep completing requests.
+                state.held.push_back(msg);
+                if !std::mem::replace(&mut state.paused_for_queue, true) {
+                    if let Some(t) = &state.transport {
+                        t.pause_reading();
+                    }
                 }
                 Ok(())
             }
             MessageKind::Result | MessageKind::Exception => {
                 let Some(tx) = state.pending.remove(&msg.id) else {
-                    return Err(ChannelError::UnknownRequestId { id: msg.id });
+                    if msg.id >= state.next_id {
+                        return Err(ChannelError::UnknownRequestId { id: msg.id });
+                    }
+                    // Its caller gave up: discard.
+                    return Ok(());
                 };
                 drop(state);
                 let reply = if msg.kind == MessageKind::Result {
@@ -213,48 +276,44 @@ impl<C: Codec> Shared<C> {
                 } else {
                     Reply::Exception(msg.content)
                 };
-                // The requester may have given up (dropped its future): the
-                // reply is then discarded.
+                // The requester may be going away right now: then the reply
+                // is discarded.
                 let _ = tx.send(Ok(reply));
                 Ok(())
             }
         }
     }
 
-    /// Answers request `id` with a "too many queued requests" exception.
+    /// Answers request `id` of a channel that takes no requests
+    /// (`max_queued_requests(0)`) with an exception.
     ///
     /// Refusals are written at once, from the protocol callback; so that a
     /// peer that floods us with requests while not reading our answers cannot
     /// grow our write buffer without bound, reading is paused while the
     /// buffer is above its high-water mark, until `resume_writing`.
     fn refuse(&self, id: u64, transport: Option<SharedTransport>) {
-        let text = format!(
-            "request {id} refused: {} received requests are already waiting to be handled",
-            self.max_queued
-        );
+        let text = format!("request {id} refused: this end takes no requests");
         let Some(transport) = transport else { return };
         if let Ok(frame) = self.encode(MessageKind::Exception, id, &text) {
             let _ = transport.write(frame);
         }
         if transport.write_buffer_size() > transport.write_buffer_limits().high() {
             transport.pause_reading();
-            self.lock().reading_paused = true;
+            self.lock().paused_for_refusals = true;
         }
     }
 
     /// Whether refusals paused reading (frames wait in the decoder).
-    pub(crate) fn reading_paused(&self) -> bool {
-        self.lock().reading_paused
+    pub(crate) fn paused_for_refusals(&self) -> bool {
+        self.lock().paused_for_refusals
     }
 
     /// The transport's write buffer drained: resume reading if refusals
-    /// paused it.
+    /// paused it (and the queue does not hold it paused).
     pub(crate) fn on_resume_writing(&self) {
         let mut state = self.lock();
-        if std::mem::take(&mut state.reading_paused) {
-            let transport = state.transport.clone();
-            drop(state);
-            if let Some(t) = transport {
+        if std::mem::take(&mut state.paused_for_refusals) && !state.paused_for_queue {
+            if let Some(t) = &state.transport {
                 t.resume_reading();
             }
         }
@@ -274,6 +333,7 @@ impl<C: Codec> Shared<C> {
         state.lost = Some(err.clone());
         let pending = std::mem::take(&mut state.pending);
         state.queue.clear();
+        state.held.clear();
         let waker = state.recv_waker.take();
         let transport = state.transport.take();
         drop(state);
@@ -284,6 +344,7 @@ impl<C: Codec> Shared<C> {
             w.wake();
         }
         drop(transport);
+        self.window.close();
         self.lost_tx.send_replace(true);
     }
 
@@ -314,6 +375,21 @@ impl<C: Codec> Shared<C> {
             return Poll::Ready(Err(Self::unusable(&state, None)));
         }
         if let Some(msg) = state.queue.pop_front() {
+            // Room again: move held-back requests on, and once none is left
+            // resume reading.
+            while state.queue.len() < self.max_queued {
+                match state.held.pop_front() {
+                    Some(next) => state.queue.push_back(next),
+                    None => break,
+                }
+            }
+            if state.held.is_empty() && std::mem::take(&mut state.paused_for_queue) {
+                if let Some(t) = &state.transport {
+                    if !state.paused_for_refusals {
+                        t.resume_reading();
+                    }
+                }
+            }
             return Poll::Ready(Ok(msg));
         }
         match &mut state.recv_waker {
@@ -321,6 +397,14 @@ impl<C: Codec> Shared<C> {
             slot => *slot = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// Aborts the transport (dropping what was not sent yet).
+    pub(crate) fn abort(&self) {
+        let transport = self.lock().transport.clone();
+        if let Some(t) = transport {
+            t.abort();
+        }
     }
 
     /// Closes the transport (flushing what was written); the channel fails
@@ -357,6 +441,24 @@ impl<C: Codec> Shared<C> {
     pub(crate) fn queued_count(&self) -> usize {
         self.lock().queue.len()
     }
+
+    /// Records how many handlers the RPC serving loop runs.
+    pub(crate) fn set_running(&self, count: usize) {
+        self.running.store(count, Ordering::Relaxed);
+        self.peak_running.fetch_max(count, Ordering::Relaxed);
+    }
+
+    /// Handlers running now, and the most that ever ran at once.
+    pub(crate) fn running_counts(&self) -> (usize, usize) {
+        (
+            self.running.load(Ordering::Relaxed),
+            self.peak_running.load(Ordering::Relaxed),
+        )
+    }
+
+    pub(crate) fn held_count(&self) -> usize {
+        self.lock().held.len()
+    }
 }
 
 impl<C> fmt::Debug for Shared<C> {
@@ -366,6 +468,7 @@ impl<C> fmt::Debug for Shared<C> {
             .field("peer", &state.origin)
             .field("pending", &state.pending.len())
             .field("queued", &state.queue.len())
+            .field("held", &state.held.len())
             .field("closing", &state.closing)
             .field("lost", &state.lost)
             .finish()

@@ -10,7 +10,7 @@ use tokio::task::AbortHandle;
 use transport_api::Address;
 
 use super::args::{ArgsSer, NoKwargs};
-use super::handler::dispatch;
+use super::serve::serve;
 use super::{Args, Proxy, RpcError, Service};
 use crate::channel::{Channel, ChannelOptions, Codec, Json};
 
@@ -34,8 +34,15 @@ impl<C: Codec> Drop for Inner<C> {
 /// ends can call each other.
 ///
 /// Calls are `[path, args, kwargs]` requests (aiomas's format; with the
-/// [`Json`] codec, byte for byte). Many may be in flight at once; each
-/// received call runs in a task of its own.
+/// [`Json`] codec, byte for byte). Many may be in flight at once, both ways.
+///
+/// Received calls are handled inside the connection's serving task, at most
+/// [`max_concurrent_requests`](ChannelOptions::max_concurrent_requests) at
+/// once; at that limit the connection stops reading from the peer until a
+/// handler finishes, so a flood slows the peer down instead of growing our
+/// memory. Handlers belong to the connection: when it is lost they are
+/// dropped. A handler that fails or panics answers with an error reply
+/// (naming the panic), and the connection goes on.
 ///
 /// Cheap to clone. A connection made with [`open`](Self::open) or
 /// [`new`](Self::new) closes when its last handle (including
@@ -71,14 +78,6 @@ impl<C: Codec> Clone for Connection<C> {
         Connection {
             inner: Arc::clone(&self.inner),
         }
-    }
-}
-
-/// Takes the peer's calls and answers each in a task of its own, until the
-/// connection is lost.
-async fn serve<C: Codec>(channel: Channel<C>, service: Arc<dyn Service<C>>) {
-    while let Ok(request) = channel.recv().await {
-        tokio::spawn(dispatch(&*service, request));
     }
 }
 
@@ -191,9 +190,27 @@ impl<C: Codec> Connection<C> {
         self.inner.channel.close().await;
     }
 
-    /// Whether the connection is lost (or closing).
+    /// Whether the connection is lost or closing (here, or by the peer:
+    /// a connection the peer closed counts as closed before its loss is
+    /// delivered).
     pub fn is_closed(&self) -> bool {
         self.inner.channel.is_closed()
+    }
+
+    /// Aborts the connection (unsent data is dropped); returns once it is
+    /// lost. Calls waiting on either side fail with a connection error.
+    pub async fn abort(&self) {
+        self.inner.channel.abort().await;
+    }
+
+    /// How many of the peer's calls this connection is handling now.
+    pub fn running_handlers(&self) -> usize {
+        self.inner.channel.shared().running_counts().0
+    }
+
+    /// The most calls this connection ever handled at once.
+    pub fn peak_running_handlers(&self) -> usize {
+        self.inner.channel.shared().running_counts().1
     }
 
     /// Whether `self` and `other` are handles to the same connection.

@@ -1,13 +1,17 @@
 //! [`Handler`]: a typed async function behind one uniform interface, and the
 //! dispatch of a received request to it.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde::{Deserializer, Serialize};
 
 use super::args::{ArgsDe, NoKwargs};
@@ -19,7 +23,7 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The object-safe side of a handler: decodes, runs, answers.
 trait Call<C: Codec>: Send + Sync + 'static {
-    fn call(&self, path: String, request: Request<C>) -> BoxFuture<'static, ()>;
+    fn call(&self, request: Request<C>) -> BoxFuture<'static, ()>;
 }
 
 /// One RPC method: a typed async function whose arguments are decoded from
@@ -57,24 +61,70 @@ where
     R: Serialize + Send + Sync + 'static,
     E: fmt::Display + Send + 'static,
 {
-    fn call(&self, path: String, request: Request<C>) -> BoxFuture<'static, ()> {
-        match request.content::<(String, ArgsDe<A>, K)>() {
-            Err(e) => Box::pin(async move {
-                let _ = request
-                    .fail(format!("bad arguments for {path:?}: {e}"))
-                    .await;
-            }),
-            Ok((_, ArgsDe(args), kwargs)) => {
-                let fut = (self.f)(args, kwargs);
-                Box::pin(async move {
-                    let _ = match fut.await {
-                        Ok(value) => request.reply(&value).await,
-                        Err(e) => request.fail(e).await,
-                    };
+    fn call(&self, request: Request<C>) -> BoxFuture<'static, ()> {
+        // The path was read for routing: skip it without a copy.
+        let (_, ArgsDe(args), kwargs) = match request.content::<(SkipStr, ArgsDe<A>, K)>() {
+            Ok(call) => call,
+            Err(e) => {
+                return Box::pin(async move {
+                    let text = format!("bad arguments for {:?}: {e}", path_of(&request));
+                    let _ = request.fail(text).await;
                 })
             }
-        }
+        };
+        // A panic is an error reply, whether the function panics before it
+        // returns its future or the future panics when polled.
+        let fut = match catch_unwind(AssertUnwindSafe(|| (self.f)(args, kwargs))) {
+            Ok(fut) => fut,
+            Err(panic) => {
+                return Box::pin(async move {
+                    let _ = fail_panicked(request, panic).await;
+                })
+            }
+        };
+        Box::pin(async move {
+            let _ = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(value)) => request.reply(&value).await,
+                Ok(Err(e)) => request.fail(e).await,
+                Err(panic) => fail_panicked(request, panic).await,
+            };
+        })
     }
+}
+
+/// The text of a panic's payload (a `&str` or `String` for `panic!` with a
+/// message).
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "(a non-string panic payload)"
+    }
+}
+
+/// Answers `request` with an error reply naming the handler's panic.
+async fn fail_panicked<C: Codec>(
+    request: Request<C>,
+    panic: Box<dyn Any + Send>,
+) -> Result<(), crate::channel::ChannelError> {
+    let text = format!(
+        "the handler of {:?} panicked: {}",
+        path_of(&request),
+        panic_message(&*panic)
+    );
+    request.fail(text).await
+}
+
+/// The path of a request, for error messages (read again: errors are rare).
+fn path_of<C: Codec>(request: &Request<C>) -> String {
+    let mut path = None;
+    let _ = request
+        .channel()
+        .codec()
+        .decode_content_seed(request.raw_content(), PathSeed { out: &mut path });
+    path.unwrap_or_default()
 }
 
 impl<C: Codec> Handler<C> {
@@ -116,35 +166,110 @@ impl<C: Codec> Handler<C> {
 }
 
 /// Routes `request` through `service` and returns the future that answers
-/// it: the handler's, or one that sends the routing error back. Never
-/// panics on the peer's input.
+/// it: the handler's, or one that sends the routing error back. The path is
+/// routed while it is decoded, without a copy where the codec can lend it.
+/// Never panics on the peer's input, and a service that panics while
+/// routing is answered like a handler that panics.
 pub(crate) fn dispatch<C: Codec>(
     service: &dyn Service<C>,
     request: Request<C>,
 ) -> BoxFuture<'static, ()> {
-    let mut path = None;
-    let peeked = request
-        .channel()
-        .codec()
-        .decode_content_seed(request.raw_content(), PathSeed { out: &mut path });
-    let Some(path) = path else {
-        let error = match peeked {
-            Err(e) => e.to_string(),
-            Ok(()) => "no path".to_owned(),
-        };
-        return Box::pin(async move {
-            let _ = request
-                .fail(format!(
-                    "malformed RPC request (expected [path, args, kwargs]): {error}"
-                ))
-                .await;
-        });
+    let mut route = None;
+    let routed = catch_unwind(AssertUnwindSafe(|| {
+        request.channel().codec().decode_content_seed(
+            request.raw_content(),
+            RouteSeed {
+                service,
+                out: &mut route,
+            },
+        )
+    }));
+    let peeked = match routed {
+        Ok(peeked) => peeked,
+        Err(panic) => {
+            return Box::pin(async move {
+                let _ = fail_panicked(request, panic).await;
+            })
+        }
     };
-    match service.resolve(&path) {
-        Some(handler) => handler.0.call(path, request),
-        None => Box::pin(async move {
-            let _ = request.fail(format!("no such method: {path:?}")).await;
+    match route {
+        Some(Some(handler)) => handler.0.call(request),
+        Some(None) => Box::pin(async move {
+            let text = format!("no such method: {:?}", path_of(&request));
+            let _ = request.fail(text).await;
         }),
+        None => {
+            let error = match peeked {
+                Err(e) => e.to_string(),
+                Ok(()) => "no path".to_owned(),
+            };
+            Box::pin(async move {
+                let _ = request
+                    .fail(format!(
+                        "malformed RPC request (expected [path, args, kwargs]): {error}"
+                    ))
+                    .await;
+            })
+        }
+    }
+}
+
+/// Reads the path, the first element of `[path, args, kwargs]`, resolves it
+/// in `service`, then stops decoding (with an error that is ignored).
+struct RouteSeed<'a, C: Codec> {
+    service: &'a dyn Service<C>,
+    /// `Some(handler or None)` once the path was read.
+    out: &'a mut Option<Option<Handler<C>>>,
+}
+
+impl<'de, C: Codec> DeserializeSeed<'de> for RouteSeed<'_, C> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_tuple(3, self)
+    }
+}
+
+impl<'de, C: Codec> Visitor<'de> for RouteSeed<'_, C> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list [path, args, kwargs]")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        let service = self.service;
+        match seq.next_element_seed(Resolve(service))? {
+            Some(handler) => {
+                *self.out = Some(handler);
+                // Stop here: the handler decodes the rest, typed.
+                Err(de::Error::custom("path read"))
+            }
+            None => Err(de::Error::invalid_length(0, &self)),
+        }
+    }
+}
+
+/// Resolves a path string in a service as it is decoded.
+struct Resolve<'a, C: Codec>(&'a dyn Service<C>);
+
+impl<'de, C: Codec> DeserializeSeed<'de> for Resolve<'_, C> {
+    type Value = Option<Handler<C>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de, C: Codec> Visitor<'de> for Resolve<'_, C> {
+    type Value = Option<Handler<C>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a path string")
+    }
+
+    fn visit_str<E: de::Error>(self, path: &str) -> Result<Self::Value, E> {
+        Ok(self.0.resolve(path))
     }
 }
 
@@ -178,5 +303,25 @@ impl<'de> Visitor<'de> for PathSeed<'_> {
             }
             None => Err(de::Error::invalid_length(0, &self)),
         }
+    }
+}
+
+/// A string read and dropped without a copy (the path, already routed).
+/// Unlike `IgnoredAny`, it works with codecs that are not self-describing.
+struct SkipStr;
+
+impl<'de> Deserialize<'de> for SkipStr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SkipStr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<SkipStr, E> {
+                Ok(SkipStr)
+            }
+        }
+        deserializer.deserialize_str(V)
     }
 }

@@ -33,6 +33,7 @@ mod error;
 mod handler;
 mod proxy;
 mod router;
+mod serve;
 
 pub use args::{Args, FromArgs, NoKwargs};
 pub use connection::{start_server, Connection};
@@ -41,3 +42,4 @@ pub(crate) use handler::BoxFuture;
 pub use handler::Handler;
 pub use proxy::Proxy;
 pub use router::{Router, Service};
+pub(crate) use serve::AwaitingReply;

@@ -1,5 +1,6 @@
 //! Flow control scenarios, on every backend: the bounded queue of received
-//! requests, write backpressure, and a flood of refused requests.
+//! requests, write backpressure, and a flood of requests refused by a
+//! channel that takes none.
 
 use std::sync::Arc;
 
@@ -9,20 +10,25 @@ use transport_api::{Address, Server};
 
 use crate::support::{op, Op};
 
-/// Received requests are bounded: beyond the queue limit they are refused
-/// with an exception, and replies keep flowing.
+/// Received requests are bounded: at the queue limit the server stops
+/// reading (the requests wait with the peer, none is refused), and once it
+/// takes requests again every one is answered.
 pub async fn bounded_queue<A>(addr: A)
 where
     A: Address,
     A::Server: Server<Addr = A>,
 {
+    const N: i64 = 50;
     let go = Arc::new(Notify::new());
     let server_go = Arc::clone(&go);
+    let (side_tx, mut side_rx) = mpsc::channel(1);
     let server = Channel::start_server(
         &addr,
         move |ch: Channel| {
             let go = Arc::clone(&server_go);
+            let side_tx = side_tx.clone();
             async move {
+                let _ = side_tx.send(ch.clone()).await;
                 go.notified().await;
                 while let Ok(req) = ch.recv().await {
                     tokio::spawn(crate::support::handle(req));
@@ -36,27 +42,31 @@ where
     let ch = Channel::open_connection(&server.addr(), ChannelOptions::new())
         .await
         .expect("connects");
-    let (tx, mut rx) = mpsc::channel::<Result<i64, ChannelError>>(8);
-    for n in 0..5 {
+    let server_side: Channel = side_rx.recv().await.expect("server channel");
+    let (tx, mut rx) = mpsc::channel::<Result<i64, ChannelError>>(N as usize);
+    for n in 0..N {
         let (ch, tx) = (ch.clone(), tx.clone());
         tokio::spawn(async move {
             let _ = tx.send(ch.request::<Op, i64>(&op("double", n)).await).await;
         });
     }
-    for _ in 0..3 {
-        let err = rx.recv().await.expect("result").expect_err("refused");
-        assert!(
-            matches!(&err, ChannelError::Remote { message, .. } if message.contains("refused")),
-            "{err:?}"
-        );
+    while ch.pending_requests() < N as usize {
+        tokio::task::yield_now().await;
     }
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+        assert!(server_side.queued_requests() <= 2);
+        assert!(rx.try_recv().is_err(), "nothing is answered or refused");
+    }
+    assert_eq!(server_side.queued_requests(), 2);
     go.notify_one();
     let mut got = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..N {
         got.push(rx.recv().await.expect("result").expect("answered"));
     }
     got.sort_unstable();
-    assert!(got.iter().all(|n| n % 2 == 0), "{got:?}");
+    assert_eq!(got, (0..N).map(|n| 2 * n).collect::<Vec<_>>());
+    assert_eq!(server_side.held_requests(), 0);
     ch.close().await;
     server.close();
 }

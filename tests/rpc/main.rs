@@ -1,6 +1,7 @@
 //! RPC tests: routing, errors, concurrency and calls both ways, on local
 //! queues, TCP and Unix sockets; aiomas's wire format.
 
+mod limits;
 mod scenarios;
 mod support;
 mod wire;
@@ -12,6 +13,11 @@ on_every_backend!(
     scenarios::many_concurrent_calls,
     scenarios::calls_both_ways,
     scenarios::bincode_codec,
+    limits::ten_thousand_concurrent_calls,
+    limits::flood_without_reading,
+    limits::dropped_calls_are_forgotten,
+    limits::panicking_handlers,
+    limits::callbacks_at_the_limit,
 );
 
 #[test]

@@ -1,0 +1,115 @@
+//! The serving loop of one RPC connection: takes the peer's requests and
+//! runs their handlers, at most a bounded number at once, inside the loop's
+//! own task (so they end with it).
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::handler::dispatch;
+use super::Service;
+use crate::channel::{Channel, Codec, Request};
+
+tokio::task_local! {
+    /// The handlers' slots of the connection whose handler is being polled.
+    static SERVING: Arc<Slots>;
+}
+
+/// How many of one connection's running handlers wait for the reply to an
+/// RPC call of their own (on any connection).
+#[derive(Debug, Default)]
+struct Slots {
+    waiting: AtomicUsize,
+}
+
+/// Marks the current handler (if the current future is one) as waiting for
+/// a reply until dropped: its slot is free for another request meanwhile.
+///
+/// Without this, two containers at their limits whose handlers call each
+/// other back would deadlock: every slot on both sides would wait for a
+/// reply that needs a slot on the other side.
+pub(crate) struct AwaitingReply(Option<Arc<Slots>>);
+
+impl AwaitingReply {
+    pub(crate) fn enter() -> Self {
+        AwaitingReply(
+            SERVING
+                .try_with(|slots| {
+                    slots.waiting.fetch_add(1, Ordering::Relaxed);
+                    Arc::clone(slots)
+                })
+                .ok(),
+        )
+    }
+}
+
+impl Drop for AwaitingReply {
+    fn drop(&mut self) {
+        if let Some(slots) = &self.0 {
+            slots.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How many times one poll of the loop goes round before it yields to the
+/// runtime, so one busy connection cannot starve the others on its thread.
+const ROUNDS_PER_POLL: usize = 32;
+
+/// Takes the peer's calls and answers them until the connection is lost or
+/// closing; handlers still running then are dropped with the loop.
+///
+/// At most `max_concurrent_requests` handlers run at once, not counting
+/// those waiting for replies to calls of their own (each of which holds a
+/// slot of a connection's window of pending requests); in all at most that
+/// limit plus `max_pending_requests`. At the limit no request is taken from the channel's
+/// queue, which fills and pauses reading: backpressure reaches the peer.
+pub(crate) async fn serve<C: Codec>(channel: Channel<C>, service: Arc<dyn Service<C>>) {
+    let shared = Arc::clone(channel.shared());
+    // This loop is the only receiver: a `recv` elsewhere gets `RecvBusy`.
+    if shared.begin_recv().is_err() {
+        return;
+    }
+    let limit = shared.max_concurrent;
+    let cap = limit.saturating_add(shared.max_pending);
+    let slots = Arc::new(Slots::default());
+    let mut running = FuturesUnordered::new();
+    poll_fn(|cx| {
+        for _ in 0..ROUNDS_PER_POLL {
+            let mut progressed = false;
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {
+                progressed = true;
+            }
+            shared.set_running(running.len());
+            loop {
+                let waiting = slots.waiting.load(Ordering::Relaxed);
+                let busy = running.len().saturating_sub(waiting);
+                if busy >= limit || running.len() >= cap {
+                    break;
+                }
+                match shared.poll_recv(cx) {
+                    Poll::Ready(Ok(msg)) => {
+                        let request = Request::new(channel.clone(), msg.id, msg.content);
+                        let answer = dispatch(&*service, request);
+                        running.push(SERVING.scope(Arc::clone(&slots), answer));
+                        shared.set_running(running.len());
+                        progressed = true;
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => break,
+                }
+            }
+            if !progressed {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+    drop(running);
+    shared.set_running(0);
+    shared.end_recv();
+}
