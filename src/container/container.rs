@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use transport_api::{Address, Server};
 use transport_tcp::TlsAddr;
 
@@ -236,20 +237,23 @@ impl<C: Codec> Container<C> {
         let (base, aid) = split_agent_url(url)?;
         let addr = ContainerAddr::parse(base, self.inner.options.get_local_network())
             .or_else(|e| self.tls_addr(base).ok_or(e))?;
-        let conn =
-            self.connection(&addr, timeout)
-                .await
-                .map_err(|source| ContainerError::Connect {
-                    url: url.to_owned(),
-                    source,
-                })?;
-        let class = conn
-            .call::<_, Option<String>>("validate_aid", (aid.to_owned(),))
-            .await
-            .map_err(|source| ContainerError::Connect {
-                url: url.to_owned(),
-                source,
-            })?;
+        let failed = |source| ContainerError::Connect {
+            url: url.to_owned(),
+            source,
+        };
+        let mut conn = self.connection(&addr, timeout).await.map_err(failed)?;
+        let class = match conn.call::<_, Option<String>>("validate_aid", (aid,)).await {
+            // The cached connection turned out dead (the remote container
+            // restarted, say): once more on a fresh one.
+            Err(e) if e.is_connection() => {
+                self.forget(&addr, &conn);
+                conn = self.connection(&addr, timeout).await.map_err(failed)?;
+                conn.call::<_, Option<String>>("validate_aid", (aid,))
+                    .await
+                    .map_err(failed)?
+            }
+            other => other.map_err(failed)?,
+        };
         match class {
             Some(class) => Ok(conn
                 .proxy(format!("agents/{aid}"))
@@ -315,11 +319,30 @@ impl<C: Codec> Container<C> {
         Ok(conn)
     }
 
+    /// Forgets the cached connection `conn` to the container at `addr`
+    /// (if it is still the cached one).
+    fn forget(&self, addr: &ContainerAddr, conn: &Connection<C>) {
+        let slot = lock(&self.inner.outgoing).get(&addr.to_string()).cloned();
+        if let Some(slot) = slot {
+            if let Ok(mut slot) = slot.try_lock() {
+                if slot.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+
     /// Shuts the container down (aiomas's `shutdown`): closes the server and
     /// every connection, incoming and outgoing, and returns once they are
     /// closed. Calls still in flight on them fail with
-    /// [`RpcError::Connection`], here and at the peers. Later `connect` and
+    /// [`RpcError::Connection`], here and at the peers, and the handlers
+    /// still running end with their connections. Later `connect` and
     /// `register` calls fail with [`ContainerError::ShutDown`]. Idempotent.
+    ///
+    /// Never waits on a peer for long: connections get the
+    /// [`shutdown_grace`](ContainerOptions::shutdown_grace) period (default
+    /// one second) to flush what was written to them; those still open then
+    /// (a peer that does not read, say) are aborted.
     pub async fn shutdown(&self) {
         self.inner.registry.shut_down();
         let server = lock(&self.inner.server).take();
@@ -329,16 +352,22 @@ impl<C: Codec> Container<C> {
         let slots: Vec<Slot<C>> = std::mem::take(&mut *lock(&self.inner.outgoing))
             .into_values()
             .collect();
-        for slot in slots {
-            if let Some(conn) = slot.lock().await.take() {
-                conn.close().await;
-            }
-        }
-        for conn in self.inner.registry.take_incoming() {
-            conn.close().await;
+        // A slot locked by a `connect` under way: that `connect` sees the
+        // shutdown once connected and closes its connection itself.
+        let mut conns: Vec<Connection<C>> = slots
+            .iter()
+            .filter_map(|slot| slot.try_lock().ok().and_then(|mut c| c.take()))
+            .collect();
+        conns.extend(self.inner.registry.take_incoming());
+        let grace = self.inner.options.get_shutdown_grace();
+        let closed = join_all(conns.iter().map(|c| c.close()));
+        if tokio::time::timeout(grace, closed).await.is_err() {
+            let aborted = join_all(conns.iter().map(|c| c.abort()));
+            // Aborting needs no peer; bound it all the same.
+            let _ = tokio::time::timeout(grace, aborted).await;
         }
         if let Some(server) = &server {
-            server.wait_closed().await;
+            let _ = tokio::time::timeout(grace, server.wait_closed()).await;
         }
     }
 

@@ -32,6 +32,7 @@ pub struct ContainerOptions<C = Json> {
     channel: ChannelOptions<C>,
     network: LocalNetwork,
     clock: Arc<dyn Clock>,
+    shutdown_grace: Duration,
 }
 
 impl ContainerOptions<Json> {
@@ -43,6 +44,7 @@ impl ContainerOptions<Json> {
             channel: ChannelOptions::with_codec(Json),
             network: LocalNetwork::global().clone(),
             clock: Arc::new(RealClock::new()),
+            shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
@@ -54,12 +56,31 @@ impl Default for ContainerOptions<Json> {
 }
 
 impl<C: Codec> ContainerOptions<C> {
+    /// How long [`shutdown`](super::Container::shutdown) lets connections
+    /// flush by default.
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+    /// How long [`shutdown`](super::Container::shutdown) lets connections
+    /// flush what was written to them before it aborts them (default
+    /// [`DEFAULT_SHUTDOWN_GRACE`](Self::DEFAULT_SHUTDOWN_GRACE), one
+    /// second). Real time, whatever the container's clock.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// The shutdown grace period.
+    pub fn get_shutdown_grace(&self) -> Duration {
+        self.shutdown_grace
+    }
+
     /// The same options with another codec.
     pub fn codec<D: Codec>(self, codec: D) -> ContainerOptions<D> {
         ContainerOptions {
             channel: self.channel.codec(codec),
             network: self.network,
             clock: self.clock,
+            shutdown_grace: self.shutdown_grace,
         }
     }
 

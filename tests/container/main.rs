@@ -6,6 +6,7 @@
 mod addresses;
 mod aiomas;
 mod clock;
+mod robust;
 mod scenarios;
 mod support;
 
@@ -18,23 +19,28 @@ macro_rules! on_every_backend {
 
             #[tokio::test]
             async fn local() {
-                support::run(scenarios::$name(Backend::local())).await;
+                support::run($name(Backend::local())).await;
             }
 
             #[tokio::test]
             async fn tcp() {
-                support::run(scenarios::$name(Backend::Tcp)).await;
+                support::run($name(Backend::Tcp)).await;
             }
 
             #[tokio::test]
             async fn unix() {
-                support::run(scenarios::$name(Backend::unix())).await;
+                support::run($name(Backend::unix())).await;
             }
         }
     )*};
 }
 
+use robust::*;
+use scenarios::*;
+
 on_every_backend!(
+    shutdown_with_a_peer_that_does_not_read,
+    connect_after_restarts,
     agents_and_urls,
     connect_and_call,
     missing_agent,

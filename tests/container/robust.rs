@@ -1,0 +1,159 @@
+//! Containers against peers that misbehave or go away: shutdown with a
+//! peer that does not read, and a remote container restarted on the same
+//! address again and again.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentwire::channel::{Codec, Json, MessageKind};
+use agentwire::rpc::Router;
+use agentwire::Container;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use transport_api::{Address, Protocol, SharedTransport, Transport};
+
+use crate::support::{calc, Backend};
+
+/// A peer that never reads: it pauses reading as soon as it is connected.
+struct Deaf(mpsc::UnboundedSender<SharedTransport>);
+
+impl Protocol for Deaf {
+    fn connection_made(&mut self, transport: SharedTransport) {
+        transport.pause_reading();
+        let _ = self.0.send(transport);
+    }
+    fn data_received(&mut self, _: Bytes) {}
+}
+
+/// A request frame of aiomas's JSON format: `[0, id, [path, args, {}]]`.
+fn request_frame(id: u64, path: &str, args: serde_json::Value) -> Bytes {
+    let mut payload = Vec::new();
+    Json.encode_message(
+        MessageKind::Request,
+        id,
+        &(path, args, serde_json::Map::new()),
+        &mut payload,
+    )
+    .expect("encodes");
+    let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    Bytes::from(frame)
+}
+
+/// Connects a [`Deaf`] peer to `addr` and sends it `frames`.
+async fn deaf_peer<A: Address>(addr: A, frames: Vec<Bytes>) -> (A::Transport, SharedTransport) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (transport, _) = addr
+        .create_connection(Deaf(tx))
+        .await
+        .expect("deaf peer connects");
+    let shared = rx.recv().await.expect("connected");
+    for frame in frames {
+        transport.write(frame).expect("deaf peer writes");
+    }
+    (transport, shared)
+}
+
+/// `shutdown()` returns whatever a peer does: here one that never reads
+/// its replies (small ones on a local queue, a flood of large ones on
+/// sockets, so that closing cannot flush them). Handlers still running end
+/// with their connections.
+pub async fn shutdown_with_a_peer_that_does_not_read(backend: Backend) {
+    let b = backend.container("b").await;
+    let token = Arc::new(());
+    let held = Arc::clone(&token);
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let agent = Router::new()
+        .method("hold", move |(): ()| {
+            let held = Arc::clone(&held);
+            let started = started_tx.clone();
+            async move {
+                let _ = started.send(());
+                std::future::pending::<()>().await;
+                drop(held);
+                Ok::<_, Infallible>(())
+            }
+        })
+        .method("big", |(): ()| async move {
+            Ok::<_, Infallible>("x".repeat(1 << 20))
+        });
+    b.register("Stubborn", agent).expect("register");
+    let mut frames: Vec<Bytes> = (0..3)
+        .map(|id| request_frame(id, "agents/0/hold", serde_json::json!([])))
+        .collect();
+    let replies: u64 = match backend {
+        // Three small replies that the peer never takes.
+        Backend::Local(_) => 3,
+        // More than the kernel's socket buffers hold (24 MiB).
+        _ => 24,
+    };
+    let path = if replies == 3 {
+        "validate_aid"
+    } else {
+        "agents/0/big"
+    };
+    let args = if replies == 3 {
+        serde_json::json!(["0"])
+    } else {
+        serde_json::json!([])
+    };
+    frames.extend((0..replies).map(|id| request_frame(100 + id, path, args.clone())));
+    let _peer = match &backend {
+        Backend::Local(net) => {
+            let queue = net.get_queue("b").expect("queue");
+            deaf_peer(queue, frames).await.1
+        }
+        Backend::Tcp => {
+            let addr: transport_tcp::TcpAddr = b.url().parse().expect("tcp url");
+            deaf_peer(addr, frames).await.1
+        }
+        Backend::Unix(_) => {
+            let addr: transport_tcp::UnixAddr = b.url().parse().expect("ipc url");
+            deaf_peer(addr, frames).await.1
+        }
+    };
+    for _ in 0..3 {
+        started.recv().await.expect("a hold handler runs");
+    }
+
+    tokio::time::timeout(Duration::from_secs(15), b.shutdown())
+        .await
+        .expect("shutdown returns within its grace period");
+    // No handler survives: each held a clone of the token (one more clone
+    // is the agent's own).
+    while Arc::strong_count(&token) > 2 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A remote container restarted 50 times on one address: `connect()` right
+/// after each restart succeeds (a cached connection to the old one is never
+/// handed out as live, and a dead one is replaced).
+pub async fn connect_after_restarts(backend: Backend) {
+    let a = backend.container("a").await;
+    let mut b = backend.container("b").await;
+    // Its real address (for TCP, with the port the system picked).
+    let url = b.url().to_owned();
+    b.register("Calc", calc()).expect("register");
+    let agent = format!("{url}/0");
+    let proxy = a.connect(&agent).await.expect("first connect");
+    assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
+    for round in 0..50i64 {
+        b.shutdown().await;
+        b = Container::create_with(url.as_str(), backend.options())
+            .await
+            .expect("restarts on the same address");
+        b.register("Calc", calc()).expect("register");
+        let proxy = a
+            .connect(&agent)
+            .await
+            .unwrap_or_else(|e| panic!("connect after restart {round}: {e}"));
+        assert_eq!(
+            proxy.call::<_, i64>("add", (round, 1)).await.expect("add"),
+            round + 1
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
