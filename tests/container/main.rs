@@ -1,13 +1,16 @@
 //! Container tests: creation from every address type, agents, connect and
 //! `validate_aid`, connection caching, shutdown — the same scenarios on
-//! local queues, TCP and Unix sockets — and interoperability with the real
-//! aiomas 2.0.1 over TCP.
+//! local queues, TCP, Unix sockets, (mutual) TLS and a backend defined in
+//! the tests — containers on different backends, TLS specifics, and
+//! interoperability with the real aiomas 2.0.1 over TCP.
 
 mod addresses;
 mod aiomas;
 mod clock;
+mod mixed;
 mod scenarios;
 mod support;
+mod tls;
 
 use support::Backend;
 
@@ -29,6 +32,16 @@ macro_rules! on_every_backend {
             #[tokio::test]
             async fn unix() {
                 support::run(scenarios::$name(Backend::unix())).await;
+            }
+
+            #[tokio::test]
+            async fn tls() {
+                support::run(scenarios::$name(Backend::Tls)).await;
+            }
+
+            #[tokio::test]
+            async fn wrapped() {
+                support::run(scenarios::$name(Backend::wrapped())).await;
             }
         }
     )*};
