@@ -319,7 +319,8 @@ impl<C: Codec> Container<C> {
             let with = tls.clone().with_client_config(Arc::clone(config));
             return Ok(ContainerAddr::new(with));
         }
-        let _ = options;
+        #[cfg(not(feature = "tls"))]
+        let _ = options; // only TLS has per-connect address settings
         Ok(addr)
     }
 

@@ -211,3 +211,50 @@ impl fmt::Debug for Schemes {
         d.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schemes() -> Schemes {
+        Schemes::new(LocalNetwork::new())
+    }
+
+    #[test]
+    fn built_ins_then_registered_names() {
+        let mut s = schemes();
+        s.add(
+            "mine".into(),
+            Arc::new(|url: &str| Err(transport_api::Error::invalid_address(url, "never"))),
+        );
+        s.add(
+            "local".into(),
+            Arc::new(|_: &str| Err(transport_api::Error::Closed)),
+        );
+        let names = s.names();
+        assert_eq!(names.first(), Some(&"local"));
+        assert_eq!(names.last(), Some(&"mine"));
+        assert_eq!(names.iter().filter(|n| **n == "local").count(), 1);
+        assert!(s.contains("mine") && !s.contains("nope"));
+    }
+
+    #[test]
+    fn registered_resolvers_replace_built_ins_and_errors_name_the_url() {
+        let mut s = schemes();
+        assert!(s.resolve("local://q").is_ok());
+        s.add(
+            "local".into(),
+            Arc::new(|_: &str| Err(transport_api::Error::Closed)),
+        );
+        let err = s.resolve("local://q").expect_err("replaced");
+        assert!(
+            matches!(&err, ContainerError::InvalidAddress { input, .. } if input == "local://q"),
+            "{err:?}"
+        );
+        for bad in ["nothing", "nope://x"] {
+            let err = s.resolve(bad).expect_err(bad);
+            let msg = err.to_string();
+            assert!(msg.contains(bad) && msg.contains("local"), "{msg}");
+        }
+    }
+}
