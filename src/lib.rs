@@ -5,7 +5,8 @@
 //!
 //! - [`api`] — the transport traits (`transport-api`), re-exported;
 //! - [`local`] — the deterministic in-process backend (`transport-local`);
-//! - [`tcp`] — TCP, TLS and Unix domain sockets (`transport-tcp`);
+//! - `tcp` — TCP, TLS and Unix domain sockets (`transport-tcp`; features
+//!   `tcp`, `tls`, `unix`, on by default);
 //! - [`channel`] — length-prefixed frames, codecs (bincode, aiomas's JSON) and
 //!   request/reply [`Channel`]s over any of them;
 //! - [`clock`] — real time, or an [`ExternalClock`](clock::ExternalClock)
@@ -22,8 +23,9 @@ pub mod container;
 pub mod rpc;
 
 pub use channel::{Channel, ChannelError, ChannelOptions};
-pub use container::{Container, ContainerError, ContainerOptions};
+pub use container::{ConnectOptions, Container, ContainerError, ContainerOptions};
 pub use rpc::{Proxy, Router, RpcError};
 pub use transport_api as api;
 pub use transport_local as local;
+#[cfg(any(feature = "tcp", feature = "unix"))]
 pub use transport_tcp as tcp;

@@ -1,76 +1,22 @@
-//! [`ContainerAddr`]: where a container lives, and the sealed
+//! [`ContainerAddr`]: where a container lives, and the
 //! [`IntoContainerAddr`] conversion behind `Container::create`.
 
-use std::fmt;
+#[cfg(feature = "tcp")]
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+#[cfg(all(unix, feature = "unix"))]
 use std::path::{Path, PathBuf};
 
-use transport_local::{LocalNetwork, LocalQueue};
-use transport_tcp::{Host, TcpAddr, TlsAddr, UnixAddr};
+use transport_api::{Address, AnyAddress};
 
-use super::ContainerError;
+use super::{ContainerError, Schemes};
 
-/// The address of a container: one per backend. Prints as a URL
-/// (`tcp://127.0.0.1:5555`, `ipc://[/tmp/c.sock]`, `local://c`,
-/// `tls://host:port`); an agent's URL is that, `/`, and its id.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ContainerAddr {
-    /// An in-process local queue.
-    Local(LocalQueue),
-    /// TCP.
-    Tcp(TcpAddr),
-    /// A Unix domain socket.
-    Unix(UnixAddr),
-    /// TLS over TCP.
-    Tls(TlsAddr),
-}
-
-impl fmt::Display for ContainerAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ContainerAddr::Local(a) => a.fmt(f),
-            ContainerAddr::Tcp(a) => a.fmt(f),
-            ContainerAddr::Unix(a) => a.fmt(f),
-            ContainerAddr::Tls(a) => a.fmt(f),
-        }
-    }
-}
-
-impl ContainerAddr {
-    /// Parses a container URL: `tcp://host:port`, `ipc://[/path]` or
-    /// `local://queue-id` (resolved in `network`). `tls://` URLs need TLS
-    /// configurations: pass a [`TlsAddr`] instead.
-    ///
-    /// # Errors
-    ///
-    /// [`ContainerError::InvalidAddress`] naming `url`.
-    pub fn parse(url: &str, network: &LocalNetwork) -> Result<Self, ContainerError> {
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(ContainerError::invalid(
-                url,
-                "expected a URL: tcp://host:port, ipc://[/path] or local://id",
-            ));
-        };
-        match scheme {
-            "tcp" => Ok(ContainerAddr::Tcp(url.parse()?)),
-            "ipc" => Ok(ContainerAddr::Unix(url.parse()?)),
-            "local" => {
-                Ok(ContainerAddr::Local(network.get_queue(rest).map_err(
-                    |e| ContainerError::invalid(url, e.to_string()),
-                )?))
-            }
-            "tls" => Err(ContainerError::invalid(
-                url,
-                "a tls:// URL carries no TLS configuration: pass a TlsAddr",
-            )),
-            other => Err(ContainerError::invalid(
-                url,
-                format!("unknown scheme {other:?}: expected tcp, ipc or local"),
-            )),
-        }
-    }
-}
+/// The address of a container: any backend's [`Address`], type-erased
+/// (see [`AnyAddress`]). Prints as a URL (`tcp://127.0.0.1:5555`,
+/// `ipc://[/tmp/c.sock]`, `local://c`, `tls://host:port`, or a third-party
+/// backend's own); an agent's URL is that, `/`, and its id.
+/// [`downcast_ref`](AnyAddress::downcast_ref) gives the backend's address
+/// back.
+pub type ContainerAddr = AnyAddress;
 
 /// Splits an agent URL into the container's URL and the agent id:
 /// `tcp://127.0.0.1:5555/0` → (`tcp://127.0.0.1:5555`, `0`).
@@ -96,33 +42,93 @@ pub(crate) fn split_agent_url(url: &str) -> Result<(&str, &str), ContainerError>
     Ok((base, aid))
 }
 
+/// The marker types that tell [`IntoContainerAddr`]'s implementations
+/// apart (the compiler picks the one that applies; you never name them).
+pub mod marker {
+    /// Any type implementing [`Address`](transport_api::Address).
+    #[derive(Debug)]
+    pub enum ByAddress {}
+    /// A reference to an address.
+    #[derive(Debug)]
+    pub enum ByRef {}
+    /// A URL string, a socket address, a host and port, or a path.
+    #[derive(Debug)]
+    pub enum ByConversion {}
+}
+
+use marker::{ByAddress, ByConversion, ByRef};
+
 mod sealed {
-    pub trait Sealed {}
+    pub trait Sealed<M> {}
 }
 
 /// What [`Container::create`](super::Container::create) accepts as an
-/// address; the type picks the backend. Sealed: implemented for
-/// [`ContainerAddr`], [`LocalQueue`], [`TcpAddr`], [`UnixAddr`],
-/// [`TlsAddr`], [`SocketAddr`] (and its V4/V6 forms), `(ip, port)`,
-/// `(&str, port)` / `(String, port)` (a host name or IP), [`Path`] /
-/// [`PathBuf`] (a Unix socket), and URL strings (`&str`, `String`).
-pub trait IntoContainerAddr: sealed::Sealed {
-    /// The address; `local://` URLs are resolved in `network`.
+/// address; `M` is one of the [`marker`] types, which the compiler infers.
+///
+/// Implemented for
+///
+/// - any [`Address`], this repository's ([`LocalQueue`], `TcpAddr`,
+///   `UnixAddr`, `TlsAddr`, [`ContainerAddr`]) or a third-party backend's,
+///   and references to them;
+/// - URL strings (`&str`, `String`), resolved by the options'
+///   [`Schemes`]: `local://id`, `tcp://host:port`, `tls://host:port`,
+///   `ipc://[/path]`, or a scheme of your own;
+/// - with the feature `tcp`: [`SocketAddr`] (and its V4/V6 forms),
+///   `(ip, port)`, `(&str, port)` / `(String, port)` (a host name or IP);
+/// - with the feature `unix`, on Unix: [`Path`] / [`PathBuf`] (a Unix
+///   socket).
+///
+/// Sealed: implement [`Address`] for your own backend instead.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), agentwire::ContainerError> {
+/// use agentwire::{Container, ContainerOptions};
+/// use transport_local::LocalNetwork;
+///
+/// let net = LocalNetwork::new();
+/// let options = ContainerOptions::new().local_network(net.clone());
+/// // A URL, resolved in the options' network…
+/// let a = Container::create_with("local://a", options.clone()).await?;
+/// // …or an address of any backend.
+/// let b = Container::create_with(net.get_queue("b").unwrap(), options).await?;
+/// assert_eq!((a.url(), b.url()), ("local://a", "local://b"));
+/// # a.shutdown().await; b.shutdown().await; Ok(()) }
+/// ```
+///
+/// [`LocalQueue`]: transport_local::LocalQueue
+pub trait IntoContainerAddr<M>: sealed::Sealed<M> {
+    /// The address; URLs are resolved with `schemes`.
     ///
     /// # Errors
     ///
     /// [`ContainerError::InvalidAddress`] naming malformed input.
-    fn into_container_addr(self, network: &LocalNetwork) -> Result<ContainerAddr, ContainerError>;
+    fn into_container_addr(self, schemes: &Schemes) -> Result<ContainerAddr, ContainerError>;
+}
+
+impl<A: Address> sealed::Sealed<ByAddress> for A {}
+impl<A: Address> IntoContainerAddr<ByAddress> for A {
+    fn into_container_addr(self, _: &Schemes) -> Result<ContainerAddr, ContainerError> {
+        Ok(AnyAddress::new(self))
+    }
+}
+
+impl<A: Address> sealed::Sealed<ByRef> for &A {}
+impl<A: Address> IntoContainerAddr<ByRef> for &A {
+    fn into_container_addr(self, _: &Schemes) -> Result<ContainerAddr, ContainerError> {
+        Ok(AnyAddress::new(self.clone()))
+    }
 }
 
 macro_rules! into_addr {
-    ($($ty:ty => |$v:ident, $net:ident| $body:expr;)*) => {$(
-        impl sealed::Sealed for $ty {}
-        impl IntoContainerAddr for $ty {
+    ($($(#[$cfg:meta])* $ty:ty => |$v:ident, $schemes:ident| $body:expr;)*) => {$(
+        $(#[$cfg])*
+        impl sealed::Sealed<ByConversion> for $ty {}
+        $(#[$cfg])*
+        impl IntoContainerAddr<ByConversion> for $ty {
             #[allow(unused_variables)]
             fn into_container_addr(
                 self,
-                $net: &LocalNetwork,
+                $schemes: &Schemes,
             ) -> Result<ContainerAddr, ContainerError> {
                 let $v = self;
                 $body
@@ -131,28 +137,37 @@ macro_rules! into_addr {
     )*};
 }
 
+#[cfg(feature = "tcp")]
+fn tcp(addr: transport_tcp::TcpAddr) -> Result<ContainerAddr, ContainerError> {
+    Ok(AnyAddress::new(addr))
+}
+
+#[cfg(feature = "tcp")]
+fn host_port(host: &str, port: u16) -> Result<ContainerAddr, ContainerError> {
+    let host = transport_tcp::Host::parse(host)?;
+    tcp(transport_tcp::TcpAddr::new(host, port))
+}
+
+#[cfg(all(unix, feature = "unix"))]
+fn unix(path: &Path) -> Result<ContainerAddr, ContainerError> {
+    Ok(AnyAddress::new(transport_tcp::UnixAddr::new(path)?))
+}
+
 into_addr! {
-    ContainerAddr => |a, net| Ok(a);
-    &ContainerAddr => |a, net| Ok(a.clone());
-    LocalQueue => |a, net| Ok(ContainerAddr::Local(a));
-    &LocalQueue => |a, net| Ok(ContainerAddr::Local(a.clone()));
-    TcpAddr => |a, net| Ok(ContainerAddr::Tcp(a));
-    UnixAddr => |a, net| Ok(ContainerAddr::Unix(a));
-    TlsAddr => |a, net| Ok(ContainerAddr::Tls(a));
-    SocketAddr => |a, net| Ok(ContainerAddr::Tcp(a.into()));
-    SocketAddrV4 => |a, net| Ok(ContainerAddr::Tcp(a.into()));
-    SocketAddrV6 => |a, net| Ok(ContainerAddr::Tcp(a.into()));
-    (IpAddr, u16) => |a, net| Ok(ContainerAddr::Tcp(a.into()));
-    (Ipv4Addr, u16) => |a, net| Ok(ContainerAddr::Tcp(a.into()));
-    (Ipv6Addr, u16) => |a, net| Ok(ContainerAddr::Tcp(a.into()));
-    (&str, u16) => |a, net| Ok(ContainerAddr::Tcp(TcpAddr::new(Host::parse(a.0)?, a.1)));
-    (String, u16) => |a, net| Ok(ContainerAddr::Tcp(TcpAddr::new(Host::parse(&a.0)?, a.1)));
-    &Path => |a, net| Ok(ContainerAddr::Unix(UnixAddr::new(a)?));
-    PathBuf => |a, net| Ok(ContainerAddr::Unix(UnixAddr::new(a)?));
-    &PathBuf => |a, net| Ok(ContainerAddr::Unix(UnixAddr::new(a.as_path())?));
-    &str => |a, net| ContainerAddr::parse(a, net);
-    String => |a, net| ContainerAddr::parse(&a, net);
-    &String => |a, net| ContainerAddr::parse(a, net);
+    &str => |a, schemes| schemes.resolve(a);
+    String => |a, schemes| schemes.resolve(&a);
+    &String => |a, schemes| schemes.resolve(a);
+    #[cfg(feature = "tcp")] SocketAddr => |a, schemes| tcp(a.into());
+    #[cfg(feature = "tcp")] SocketAddrV4 => |a, schemes| tcp(a.into());
+    #[cfg(feature = "tcp")] SocketAddrV6 => |a, schemes| tcp(a.into());
+    #[cfg(feature = "tcp")] (IpAddr, u16) => |a, schemes| tcp(a.into());
+    #[cfg(feature = "tcp")] (Ipv4Addr, u16) => |a, schemes| tcp(a.into());
+    #[cfg(feature = "tcp")] (Ipv6Addr, u16) => |a, schemes| tcp(a.into());
+    #[cfg(feature = "tcp")] (&str, u16) => |a, schemes| host_port(a.0, a.1);
+    #[cfg(feature = "tcp")] (String, u16) => |a, schemes| host_port(&a.0, a.1);
+    #[cfg(all(unix, feature = "unix"))] &Path => |a, schemes| unix(a);
+    #[cfg(all(unix, feature = "unix"))] PathBuf => |a, schemes| unix(&a);
+    #[cfg(all(unix, feature = "unix"))] &PathBuf => |a, schemes| unix(a);
 }
 
 #[cfg(test)]

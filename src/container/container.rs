@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use transport_api::{Address, Server};
+use transport_api::{AnyServer, Server};
+#[cfg(feature = "tls")]
 use transport_tcp::TlsAddr;
 
 use super::addr::split_agent_url;
 use super::agents::{Registry, RootService};
-use super::server::{AnyServer, Erased};
-use super::{AgentInfo, ContainerAddr, ContainerError, ContainerOptions, IntoContainerAddr};
+use super::{
+    AgentInfo, ConnectOptions, ContainerAddr, ContainerError, ContainerOptions, IntoContainerAddr,
+};
 use crate::channel::{Codec, Json};
 use crate::clock::Clock;
 use crate::rpc::{self, Connection, Proxy, RpcError, Service};
@@ -27,7 +29,7 @@ struct Inner<C: Codec> {
     options: ContainerOptions<C>,
     registry: Arc<Registry<C>>,
     service: Arc<dyn Service<C>>,
-    server: Mutex<Option<Box<dyn AnyServer>>>,
+    server: Mutex<Option<AnyServer>>,
     outgoing: Mutex<BTreeMap<String, Slot<C>>>,
 }
 
@@ -93,16 +95,18 @@ impl<C: Codec> Clone for Container<C> {
 impl Container<Json> {
     /// Starts a container at `addr` with the default options ([`Json`],
     /// one connection attempt per `connect`, the process-wide local
-    /// network). The address's type picks the backend: see
-    /// [`IntoContainerAddr`]. For TCP port 0, the system picks a port and
-    /// the container's URLs carry it.
+    /// network). `addr` is any backend's [`Address`](transport_api::Address)
+    /// or a URL, socket address or path: see [`IntoContainerAddr`]. For TCP
+    /// port 0, the system picks a port and the container's URLs carry it.
     ///
     /// # Errors
     ///
-    /// [`ContainerError::InvalidAddress`] naming a malformed address;
+    /// [`ContainerError::InvalidAddress`] naming a malformed address or URL
+    /// (an unknown scheme; a `tls://` URL without
+    /// [`ContainerOptions::tls_server_config`]);
     /// [`ContainerError::Bind`] if the server cannot start (kind
     /// `AddrInUse`, …).
-    pub async fn create(addr: impl IntoContainerAddr) -> Result<Self, ContainerError> {
+    pub async fn create<M>(addr: impl IntoContainerAddr<M>) -> Result<Self, ContainerError> {
         Container::create_with(addr, ContainerOptions::new()).await
     }
 }
@@ -113,19 +117,16 @@ impl<C: Codec> Container<C> {
     /// # Errors
     ///
     /// As [`create`](Container::create).
-    pub async fn create_with(
-        addr: impl IntoContainerAddr,
+    pub async fn create_with<M>(
+        addr: impl IntoContainerAddr<M>,
         options: ContainerOptions<C>,
     ) -> Result<Self, ContainerError> {
-        let addr = addr.into_container_addr(options.get_local_network())?;
+        let addr = addr.into_container_addr(options.get_schemes())?;
+        #[cfg(feature = "tls")]
+        check_tls_server(&addr)?;
         let registry = Arc::new(Registry::new());
         let service: Arc<dyn Service<C>> = Arc::new(RootService::new(Arc::clone(&registry)));
-        let (server, real) = match &addr {
-            ContainerAddr::Local(a) => bind(a, &service, &registry, &options).await?,
-            ContainerAddr::Tcp(a) => bind(a, &service, &registry, &options).await?,
-            ContainerAddr::Unix(a) => bind(a, &service, &registry, &options).await?,
-            ContainerAddr::Tls(a) => bind(a, &service, &registry, &options).await?,
-        };
+        let (server, real) = bind(&addr, &service, &registry, &options).await?;
         Ok(Container {
             inner: Arc::new(Inner {
                 url: real.to_string(),
@@ -139,7 +140,9 @@ impl<C: Codec> Container<C> {
         })
     }
 
-    /// The container's address (for TCP port 0, with the real port).
+    /// The container's address (for TCP port 0, with the real port);
+    /// [`downcast_ref`](transport_api::AnyAddress::downcast_ref) gives the
+    /// backend's own address type.
     pub fn addr(&self) -> &ContainerAddr {
         &self.inner.addr
     }
@@ -194,7 +197,8 @@ impl<C: Codec> Container<C> {
     }
 
     /// Connects to the agent at `url` (`tcp://127.0.0.1:5555/0`, …) and
-    /// returns a proxy for it, after checking with the remote container's
+    /// returns a proxy for it; the URL's scheme picks the backend (see
+    /// [`Schemes`](super::Schemes)), after checking with the remote container's
     /// `validate_aid` that the agent exists (aiomas's `connect`). Retries a
     /// refused connection as [`ContainerOptions::connect_timeout`] says.
     ///
@@ -204,9 +208,12 @@ impl<C: Codec> Container<C> {
     ///
     /// # Errors
     ///
-    /// [`ContainerError::InvalidAddress`] for a malformed URL;
+    /// [`ContainerError::InvalidAddress`] for a malformed URL, an unknown
+    /// scheme, or a `tls://` URL without a TLS client configuration;
     /// [`ContainerError::Connect`] if the remote container cannot be reached
-    /// (kind `ConnectionRefused`, …) or `validate_aid` fails;
+    /// (kind `ConnectionRefused`, …; for TLS, kind `InvalidData` and a
+    /// message that says why the handshake or certificate was refused) or
+    /// `validate_aid` fails;
     /// [`ContainerError::AgentNotFound`] if it has no such agent;
     /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
     ///
@@ -234,9 +241,33 @@ impl<C: Codec> Container<C> {
         url: &str,
         timeout: Option<Duration>,
     ) -> Result<Proxy<C>, ContainerError> {
+        self.connect_with(url, &ConnectOptions::new().timeout(timeout))
+            .await
+    }
+
+    /// Like [`connect`](Self::connect), with [`ConnectOptions`] that differ
+    /// from the container's: its own retry timeout, its own TLS client
+    /// configuration (say, another certificate for this peer). They apply
+    /// when the connection is made; a cached connection to the same remote
+    /// container is reused as it is.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(
+        &self,
+        url: &str,
+        options: &ConnectOptions,
+    ) -> Result<Proxy<C>, ContainerError> {
+        let timeout = options
+            .get_timeout()
+            .unwrap_or_else(|| self.inner.options.get_connect_timeout());
         let (base, aid) = split_agent_url(url)?;
-        let addr = ContainerAddr::parse(base, self.inner.options.get_local_network())
-            .or_else(|e| self.tls_addr(base).ok_or(e))?;
+        let addr = self.remote_addr(base, options)?;
         let failed = |source| ContainerError::Connect {
             url: url.to_owned(),
             source,
@@ -265,14 +296,35 @@ impl<C: Codec> Container<C> {
         }
     }
 
-    /// For a TLS container, a `tls://host:port` URL with this container's
-    /// TLS configurations.
-    fn tls_addr(&self, base: &str) -> Option<ContainerAddr> {
-        let ContainerAddr::Tls(own) = &self.inner.addr else {
-            return None;
-        };
-        let tcp = transport_tcp::TcpAddr::from_host_port(base.strip_prefix("tls://")?).ok()?;
-        Some(ContainerAddr::Tls(tls_with_tcp(own, tcp)))
+    /// The address of the remote container at `base`, by its scheme; for
+    /// TLS, with the client configuration of `options`, else of the
+    /// container's options, else of its own `TlsAddr`.
+    fn remote_addr(
+        &self,
+        base: &str,
+        options: &ConnectOptions,
+    ) -> Result<ContainerAddr, ContainerError> {
+        let addr = self.inner.options.get_schemes().resolve(base)?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = addr.downcast_ref::<TlsAddr>() {
+            let own = self.inner.addr.downcast_ref::<TlsAddr>();
+            let config = options
+                .get_tls_client_config()
+                .or(tls.client_config())
+                .or(own.and_then(TlsAddr::client_config));
+            let Some(config) = config else {
+                return Err(ContainerError::invalid(
+                    base,
+                    "no TLS client configuration to connect with: set \
+                     ContainerOptions::tls_client_config or ConnectOptions::tls_client_config",
+                ));
+            };
+            let with = tls.clone().with_client_config(Arc::clone(config));
+            return Ok(ContainerAddr::new(with));
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = options; // only TLS has per-connect address settings
+        Ok(addr)
     }
 
     /// The cached connection to the container at `addr`, made if needed.
@@ -305,12 +357,7 @@ impl<C: Codec> Container<C> {
             .clone()
             .connect_timeout(timeout);
         let service = Arc::clone(&self.inner.service);
-        let conn = match addr {
-            ContainerAddr::Local(a) => Connection::open(a, service, options).await?,
-            ContainerAddr::Tcp(a) => Connection::open(a, service, options).await?,
-            ContainerAddr::Unix(a) => Connection::open(a, service, options).await?,
-            ContainerAddr::Tls(a) => Connection::open(a, service, options).await?,
-        };
+        let conn = Connection::open(addr, service, options).await?;
         if self.inner.registry.is_shut_down() {
             conn.close().await;
             return Err(shut());
@@ -379,17 +426,12 @@ impl<C: Codec> Container<C> {
 
 /// Starts the container's RPC server at `addr`; returns it and its real
 /// address.
-async fn bind<A, C>(
-    addr: &A,
+async fn bind<C: Codec>(
+    addr: &ContainerAddr,
     service: &Arc<dyn Service<C>>,
     registry: &Arc<Registry<C>>,
     options: &ContainerOptions<C>,
-) -> Result<(Box<dyn AnyServer>, ContainerAddr), ContainerError>
-where
-    A: Address + IntoContainerAddr,
-    A::Server: Server<Addr = A>,
-    C: Codec,
-{
+) -> Result<(AnyServer, ContainerAddr), ContainerError> {
     let reg = Arc::clone(registry);
     let on_connection = move |conn: Connection<C>| {
         if !reg.add_incoming(conn.clone()) {
@@ -410,22 +452,22 @@ where
         addr: addr.to_string(),
         source,
     })?;
-    let real = server
-        .addr()
-        .into_container_addr(options.get_local_network())?;
-    Ok((Box::new(Erased(server)), real))
+    let real = server.addr();
+    Ok((server, real))
 }
 
-/// `own`'s TLS configurations (not its handshake timeout) at `tcp`.
-fn tls_with_tcp(own: &TlsAddr, tcp: transport_tcp::TcpAddr) -> TlsAddr {
-    let mut addr = TlsAddr::new(tcp);
-    if let Some(c) = own.server_config() {
-        addr = addr.with_server_config(Arc::clone(c));
+/// A TLS container needs a server configuration: say so, naming the
+/// address, before trying to bind.
+#[cfg(feature = "tls")]
+fn check_tls_server(addr: &ContainerAddr) -> Result<(), ContainerError> {
+    match addr.downcast_ref::<TlsAddr>() {
+        Some(tls) if tls.server_config().is_none() => Err(ContainerError::invalid(
+            &addr.to_string(),
+            "a TLS container needs a server configuration: set \
+             ContainerOptions::tls_server_config or TlsAddr::with_server_config",
+        )),
+        _ => Ok(()),
     }
-    if let Some(c) = own.client_config() {
-        addr = addr.with_client_config(Arc::clone(c));
-    }
-    addr
 }
 
 impl<C: Codec> fmt::Debug for Container<C> {

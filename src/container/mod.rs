@@ -1,8 +1,9 @@
 //! Containers of agents (aiomas's `agent` module).
 //!
 //! A [`Container`] is a server at one address — a local queue, TCP, a Unix
-//! socket or TLS, picked by the address's type ([`IntoContainerAddr`]) —
-//! with agents registered in it. An agent is a [`Service`](crate::rpc::Service)
+//! socket, TLS, or any other backend's [`Address`](transport_api::Address),
+//! given as the address itself or as a URL ([`IntoContainerAddr`],
+//! [`Schemes`]) — with agents registered in it. An agent is a [`Service`](crate::rpc::Service)
 //! (usually a [`Router`](crate::rpc::Router) of methods) and a class name;
 //! agents get ids `"0"`, `"1"`, … and URLs `<container URL>/<id>`
 //! (`tcp://127.0.0.1:5555/0`, `ipc://[/tmp/c.sock]/0`, `local://c/0`).
@@ -11,18 +12,28 @@
 //! container's agent, after asking that container (root method
 //! `validate_aid`) whether the agent exists. One connection per remote
 //! container is cached and shared by all proxies to it, and either side
-//! may call the other over it. [`Container::shutdown`] closes everything;
+//! may call the other over it. The URL's scheme picks the backend, so a
+//! container reaches containers on any backend its [`Schemes`] know;
+//! [`Container::connect_with`] takes [`ConnectOptions`] (a retry timeout,
+//! a TLS client configuration) for one connect. [`Container::shutdown`] closes everything;
 //! calls in flight then fail with a connection error.
 //!
 //! The default codec is JSON, as in aiomas, so Rust and Python aiomas
 //! containers can call each other over TCP; set another with
 //! [`ContainerOptions::codec`].
 //!
+//! # Features
+//!
+//! `local://` queues always work. The crate features `tcp`, `tls` and
+//! `unix` (all on by default) add `tcp://`, `tls://` and `ipc://` (Unix
+//! domain sockets, on Unix); without them the crate builds without
+//! sockets or rustls.
+//!
 //! Map of the module: `container` ([`Container`]), `addr`
-//! ([`ContainerAddr`], [`IntoContainerAddr`]), `agents` ([`AgentInfo`],
-//! the root service), `options` ([`ContainerOptions`]), `error`
-//! ([`ContainerError`]), `server` (private: a backend-independent server
-//! handle).
+//! ([`ContainerAddr`], [`IntoContainerAddr`] and its [`marker`]s),
+//! `schemes` ([`Schemes`]: URLs to addresses), `agents` ([`AgentInfo`],
+//! the root service), `options` ([`ContainerOptions`],
+//! [`ConnectOptions`]), `error` ([`ContainerError`]).
 
 mod addr;
 mod agents;
@@ -30,10 +41,11 @@ mod agents;
 mod container;
 mod error;
 mod options;
-mod server;
+mod schemes;
 
-pub use addr::{ContainerAddr, IntoContainerAddr};
+pub use addr::{marker, ContainerAddr, IntoContainerAddr};
 pub use agents::AgentInfo;
 pub use container::Container;
 pub use error::ContainerError;
-pub use options::ContainerOptions;
+pub use options::{ConnectOptions, ContainerOptions};
+pub use schemes::{Resolver, Schemes};

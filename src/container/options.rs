@@ -1,17 +1,24 @@
-//! [`ContainerOptions`]: codec, connection settings and the local network.
+//! [`ContainerOptions`]: codec, connection settings, URL schemes and TLS
+//! configurations; [`ConnectOptions`] for one `connect`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use transport_api::AnyAddress;
 use transport_local::LocalNetwork;
+#[cfg(feature = "tls")]
+use transport_tcp::tls::rustls::{ClientConfig, ServerConfig};
 
+use super::Schemes;
 use crate::channel::{ChannelOptions, Codec, Json};
 use crate::clock::{Clock, RealClock};
 
 /// How a [`Container`](super::Container) talks: its codec, its channels'
 /// settings (maximum frame size, …), how long
-/// [`connect`](super::Container::connect) retries a refused connection, and
-/// where `local://` URLs are resolved.
+/// [`connect`](super::Container::connect) retries a refused connection,
+/// how URLs are resolved ([`Schemes`]: where `local://` queues live, your
+/// own schemes) and, with the feature `tls`, the TLS configurations of
+/// `tls://` URLs.
 ///
 /// The default codec is [`Json`], as in aiomas, so that containers can talk
 /// to Python aiomas containers; choose
@@ -30,7 +37,7 @@ use crate::clock::{Clock, RealClock};
 #[derive(Debug, Clone)]
 pub struct ContainerOptions<C = Json> {
     channel: ChannelOptions<C>,
-    network: LocalNetwork,
+    schemes: Schemes,
     clock: Arc<dyn Clock>,
     shutdown_grace: Duration,
 }
@@ -42,7 +49,7 @@ impl ContainerOptions<Json> {
     pub fn new() -> Self {
         ContainerOptions {
             channel: ChannelOptions::with_codec(Json),
-            network: LocalNetwork::global().clone(),
+            schemes: Schemes::new(LocalNetwork::global().clone()),
             clock: Arc::new(RealClock::new()),
             shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
         }
@@ -78,7 +85,7 @@ impl<C: Codec> ContainerOptions<C> {
     pub fn codec<D: Codec>(self, codec: D) -> ContainerOptions<D> {
         ContainerOptions {
             channel: self.channel.codec(codec),
-            network: self.network,
+            schemes: self.schemes,
             clock: self.clock,
             shutdown_grace: self.shutdown_grace,
         }
@@ -103,7 +110,65 @@ impl<C: Codec> ContainerOptions<C> {
     /// The network in which `local://` URLs are resolved (by default the
     /// process-wide one).
     pub fn local_network(mut self, network: LocalNetwork) -> Self {
-        self.network = network;
+        self.schemes.set_network(network);
+        self
+    }
+
+    /// Registers the URL scheme `name` (what comes before `://`):
+    /// `resolver` turns a URL of that scheme into an address, of any
+    /// backend. The container then resolves such URLs for
+    /// [`Container::create`](super::Container::create) and
+    /// [`connect`](super::Container::connect) with it. A scheme registered
+    /// under a built-in name (`local`, `tcp`, `tls`, `ipc`) replaces the
+    /// built-in one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use agentwire::api::AnyAddress;
+    /// use agentwire::{Container, ContainerOptions};
+    /// use transport_local::LocalNetwork;
+    ///
+    /// // `queue://name` is a local queue in a network of our own.
+    /// let net = LocalNetwork::new();
+    /// let queues = net.clone();
+    /// let options = ContainerOptions::new().scheme("queue", move |url: &str| {
+    ///     let name = url.strip_prefix("queue://").unwrap_or_default();
+    ///     Ok(AnyAddress::new(queues.get_queue(name)?))
+    /// });
+    /// let c = Container::create_with("queue://q", options).await?;
+    /// // The address a queue prints is its own `local://` URL.
+    /// assert_eq!(c.url(), "local://q");
+    /// assert!(net.get_queue("q")?.server().is_some());
+    /// # c.shutdown().await; Ok(()) }
+    /// ```
+    pub fn scheme<F>(mut self, name: impl Into<String>, resolver: F) -> Self
+    where
+        F: Fn(&str) -> transport_api::Result<AnyAddress> + Send + Sync + 'static,
+    {
+        self.schemes.add(name.into(), Arc::new(resolver));
+        self
+    }
+
+    /// The server configuration of a container created at a `tls://`
+    /// URL (`Container::create("tls://127.0.0.1:0")`). With a
+    /// configuration that requires client certificates
+    /// ([`server_config_with_client_auth`](transport_tcp::tls::server_config_with_client_auth)),
+    /// only peers presenting a trusted one can connect (mutual TLS).
+    #[cfg(feature = "tls")]
+    pub fn tls_server_config(mut self, config: Arc<ServerConfig>) -> Self {
+        self.schemes.set_tls_server(config);
+        self
+    }
+
+    /// The client configuration for `tls://` agent URLs: the roots the
+    /// container trusts, and for mutual TLS the certificate it presents
+    /// ([`client_config_with_cert`](transport_tcp::tls::client_config_with_cert)).
+    /// Any container can have one, also one that does not itself listen on
+    /// TLS; [`ConnectOptions::tls_client_config`] overrides it for one
+    /// connect.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_config(mut self, config: Arc<ClientConfig>) -> Self {
+        self.schemes.set_tls_client(config);
         self
     }
 
@@ -132,6 +197,79 @@ impl<C: Codec> ContainerOptions<C> {
 
     /// The local network.
     pub fn get_local_network(&self) -> &LocalNetwork {
-        &self.network
+        self.schemes.network()
+    }
+
+    /// The URL schemes, with which URLs are resolved.
+    pub fn get_schemes(&self) -> &Schemes {
+        &self.schemes
+    }
+
+    /// The TLS server configuration, if set.
+    #[cfg(feature = "tls")]
+    pub fn get_tls_server_config(&self) -> Option<&Arc<ServerConfig>> {
+        self.schemes.tls_server()
+    }
+
+    /// The TLS client configuration, if set.
+    #[cfg(feature = "tls")]
+    pub fn get_tls_client_config(&self) -> Option<&Arc<ClientConfig>> {
+        self.schemes.tls_client()
+    }
+}
+
+/// Settings for one [`Container::connect_with`](super::Container::connect_with)
+/// that differ from the container's [`ContainerOptions`]: the retry
+/// timeout and, with the feature `tls`, the TLS client configuration.
+///
+/// They apply when a connection is made: a connection to the same remote
+/// container that is already cached (by the container's URL) is reused as
+/// it is.
+///
+/// ```
+/// use std::time::Duration;
+/// use agentwire::ConnectOptions;
+/// let once = ConnectOptions::new().timeout(Some(Duration::ZERO));
+/// assert_eq!(once.get_timeout(), Some(Some(Duration::ZERO)));
+/// assert_eq!(ConnectOptions::new().get_timeout(), None);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    timeout: Option<Option<Duration>>,
+    #[cfg(feature = "tls")]
+    tls_client: Option<Arc<ClientConfig>>,
+}
+
+impl ConnectOptions {
+    /// Nothing overridden: the container's options apply.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long to retry a refused connection, instead of
+    /// [`ContainerOptions::connect_timeout`] (`Some(Duration::ZERO)`: one
+    /// attempt; `None`: forever).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The TLS client configuration for a `tls://` URL, instead of
+    /// [`ContainerOptions::tls_client_config`].
+    #[cfg(feature = "tls")]
+    pub fn tls_client_config(mut self, config: Arc<ClientConfig>) -> Self {
+        self.tls_client = Some(config);
+        self
+    }
+
+    /// The retry timeout, if overridden.
+    pub fn get_timeout(&self) -> Option<Option<Duration>> {
+        self.timeout
+    }
+
+    /// The TLS client configuration, if overridden.
+    #[cfg(feature = "tls")]
+    pub fn get_tls_client_config(&self) -> Option<&Arc<ClientConfig>> {
+        self.tls_client.as_ref()
     }
 }

@@ -38,7 +38,6 @@ mod serve;
 pub use args::{Args, FromArgs, NoKwargs};
 pub use connection::{start_server, Connection};
 pub use error::RpcError;
-pub(crate) use handler::BoxFuture;
 pub use handler::Handler;
 pub use proxy::Proxy;
 pub use router::{Router, Service};

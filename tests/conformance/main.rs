@@ -1,7 +1,9 @@
 //! The conformance kit, run against every backend in this repository and
-//! against a backend defined here, outside the crates, through the public API.
+//! against a backend defined here, outside the crates, through the public API,
+//! and against each of them behind the type-erased `AnyAddress`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod erased;
 mod local;
 mod sockets;
 #[path = "../tcp/support.rs"]

@@ -4,7 +4,6 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use agentwire::container::ContainerAddr;
 use agentwire::{Container, ContainerError, ContainerOptions};
 use transport_local::LocalNetwork;
 use transport_tcp::{TcpAddr, UnixAddr};
@@ -148,7 +147,11 @@ async fn malformed_addresses_are_errors_naming_them() {
             );
         }
         c.shutdown().await;
-        assert!(ContainerAddr::parse("tcp://127.0.0.1:1", &LocalNetwork::new()).is_ok());
+        let resolved = ContainerOptions::new()
+            .get_schemes()
+            .resolve("tcp://127.0.0.1:1")
+            .expect("a tcp URL");
+        assert!(resolved.downcast_ref::<TcpAddr>().is_some());
     })
     .await;
 }

@@ -1,14 +1,17 @@
 //! Container tests: creation from every address type, agents, connect and
 //! `validate_aid`, connection caching, shutdown — the same scenarios on
-//! local queues, TCP and Unix sockets — and interoperability with the real
-//! aiomas 2.0.1 over TCP.
+//! local queues, TCP, Unix sockets, (mutual) TLS and a backend defined in
+//! the tests — containers on different backends, TLS specifics, and
+//! interoperability with the real aiomas 2.0.1 over TCP.
 
 mod addresses;
 mod aiomas;
 mod clock;
+mod mixed;
 mod robust;
 mod scenarios;
 mod support;
+mod tls;
 
 use support::Backend;
 
@@ -31,6 +34,16 @@ macro_rules! on_every_backend {
             async fn unix() {
                 support::run($name(Backend::unix())).await;
             }
+
+            #[tokio::test]
+            async fn tls() {
+                support::run($name(Backend::Tls)).await;
+            }
+
+            #[tokio::test]
+            async fn wrapped() {
+                support::run($name(Backend::wrapped())).await;
+            }
         }
     )*};
 }
@@ -38,8 +51,34 @@ macro_rules! on_every_backend {
 use robust::*;
 use scenarios::*;
 
+/// A scenario on local queues, TCP and Unix sockets only (it talks to the
+/// container through a raw transport of that backend).
+macro_rules! on_local_and_sockets {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn local() {
+                support::run($name(Backend::local())).await;
+            }
+
+            #[tokio::test]
+            async fn tcp() {
+                support::run($name(Backend::Tcp)).await;
+            }
+
+            #[tokio::test]
+            async fn unix() {
+                support::run($name(Backend::unix())).await;
+            }
+        }
+    )*};
+}
+
+on_local_and_sockets!(shutdown_with_a_peer_that_does_not_read);
+
 on_every_backend!(
-    shutdown_with_a_peer_that_does_not_read,
     connect_after_restarts,
     agents_and_urls,
     connect_and_call,

@@ -112,6 +112,7 @@ pub async fn shutdown_with_a_peer_that_does_not_read(backend: Backend) {
             let addr: transport_tcp::UnixAddr = b.url().parse().expect("ipc url");
             deaf_peer(addr, frames).await.1
         }
+        other => panic!("this scenario runs on local queues, TCP and Unix sockets, not {other:?}"),
     };
     for _ in 0..3 {
         started.recv().await.expect("a hold handler runs");

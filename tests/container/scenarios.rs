@@ -13,7 +13,7 @@ use crate::support::{calc, Backend};
 pub async fn agents_and_urls(backend: Backend) {
     let c = backend.container("a").await;
     let url = c.url().to_owned();
-    if let Backend::Tcp = backend {
+    if let Backend::Tcp | Backend::Tls = backend {
         assert!(!url.ends_with(":0"), "the real port: {url}");
     }
     let first = c.register("Calc", calc()).expect("register");
@@ -198,7 +198,7 @@ pub async fn connect_retries_until_the_container_exists(backend: Backend) {
     let a = backend.container("a").await;
     let b_url = match &backend {
         // TCP: take a free port for the late container.
-        Backend::Tcp => {
+        Backend::Tcp | Backend::Tls => {
             let probe = backend.container("probe").await;
             let url = probe.url().to_owned();
             probe.shutdown().await;

@@ -1,5 +1,7 @@
-//! Helpers for the container tests: one container factory per backend, a
-//! `Calc` agent, the aiomas (Python) helper.
+//! Helpers for the container tests: one container factory per backend
+//! (local queues, TCP, Unix sockets, TLS, and the third-party-style
+//! `wrapped` backend reached through a scheme), a `Calc` agent, the aiomas
+//! (Python) helper, test certificates.
 
 #![allow(dead_code)]
 
@@ -8,12 +10,19 @@ pub mod aiomas;
 #[path = "../shared/backends.rs"]
 mod backends;
 pub use backends::{run, TempDir};
+#[path = "../tcp/support.rs"]
+pub mod pki;
+#[path = "../shared/wrapped.rs"]
+pub mod wrapped;
 
 use std::convert::Infallible;
 
+use agentwire::api::AnyAddress;
 use agentwire::rpc::Router;
 use agentwire::{Container, ContainerOptions};
 use transport_local::LocalNetwork;
+
+use wrapped::WrappedAddr;
 
 /// Where a scenario's containers live.
 #[derive(Debug)]
@@ -21,6 +30,11 @@ pub enum Backend {
     Local(LocalNetwork),
     Tcp,
     Unix(TempDir),
+    /// TLS with the test PKI, server and client certificates both ways.
+    Tls,
+    /// The `wrapped` backend of tests/shared/wrapped.rs, in a network of
+    /// its own.
+    Wrapped(LocalNetwork),
 }
 
 impl Backend {
@@ -32,11 +46,17 @@ impl Backend {
         Backend::Unix(TempDir::new())
     }
 
+    pub fn wrapped() -> Self {
+        Backend::Wrapped(LocalNetwork::new())
+    }
+
     /// The options every container of the scenario uses.
     pub fn options(&self) -> ContainerOptions {
         match self {
             Backend::Local(net) => ContainerOptions::new().local_network(net.clone()),
-            _ => ContainerOptions::new(),
+            Backend::Tls => mtls_options(),
+            Backend::Wrapped(net) => wrapped_scheme(ContainerOptions::new(), net),
+            Backend::Tcp | Backend::Unix(_) => ContainerOptions::new(),
         }
     }
 
@@ -46,6 +66,8 @@ impl Backend {
             Backend::Local(_) => format!("local://{name}"),
             Backend::Tcp => "tcp://127.0.0.1:0".to_owned(),
             Backend::Unix(dir) => format!("ipc://[{}]", dir.path().join(name).display()),
+            Backend::Tls => "tls://127.0.0.1:0".to_owned(),
+            Backend::Wrapped(_) => format!("wrapped://{name}"),
         }
     }
 
@@ -55,6 +77,22 @@ impl Backend {
             .await
             .expect("container starts")
     }
+}
+
+/// `options` that resolve `wrapped://name` URLs to queues of `net`.
+pub fn wrapped_scheme(options: ContainerOptions, net: &LocalNetwork) -> ContainerOptions {
+    let net = net.clone();
+    options.scheme("wrapped", move |url: &str| {
+        Ok(AnyAddress::new(WrappedAddr::parse(url, &net)?))
+    })
+}
+
+/// Options for TLS containers that require and present client
+/// certificates of the test PKI (mutual TLS).
+pub fn mtls_options() -> ContainerOptions {
+    ContainerOptions::new()
+        .tls_server_config(pki::mtls_server_config(pki::pki()))
+        .tls_client_config(pki::client_config_with_cert(pki::pki(), &pki::pki().client))
 }
 
 /// The `Calc` agent of `tests/aiomas/peer.py`, in Rust: `add`, `echo`,

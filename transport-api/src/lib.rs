@@ -16,6 +16,9 @@
 //! - [`server`] — the [`Server`] trait and the [`ConnectionTracker`] backends
 //!   build `wait_closed` on;
 //! - [`address`] — the [`Address`] trait, [`create_server`], [`create_connection`];
+//! - [`any`] — [`AnyAddress`], any backend's address behind one type (with
+//!   [`AnyServer`] and [`AnyTransport`]), for code that picks its backend at
+//!   run time;
 //! - [`endpoint`] — [`Endpoint`], peer and local address info;
 //! - [`flow`] — [`WriteBufferLimits`] and the [`FlowControl`] state machine;
 //! - [`stream`] — [`TransportStream`], any connection as a tokio
@@ -49,6 +52,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod address;
+pub mod any;
 pub mod endpoint;
 pub mod error;
 pub mod flow;
@@ -61,6 +65,7 @@ pub mod transport;
 pub mod conformance;
 
 pub use address::{create_connection, create_server, Address};
+pub use any::{AnyAddress, AnyServer, AnyTransport};
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use flow::{FlowControl, FlowEvent, WriteBufferLimits};

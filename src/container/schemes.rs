@@ -1,0 +1,260 @@
+//! [`Schemes`]: how a container turns URLs into addresses.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use transport_api::AnyAddress;
+use transport_local::LocalNetwork;
+#[cfg(feature = "tls")]
+use transport_tcp::tls::rustls::{ClientConfig, ServerConfig};
+
+use super::ContainerError;
+
+/// A scheme's resolver: turns a URL of that scheme into an address.
+pub type Resolver = Arc<dyn Fn(&str) -> transport_api::Result<AnyAddress> + Send + Sync>;
+
+/// The built-in schemes: name, whether this build has it, the feature
+/// that gives it.
+const BUILT_IN: &[(&str, bool, &str)] = &[
+    ("local", true, ""),
+    ("tcp", cfg!(feature = "tcp"), "tcp"),
+    ("tls", cfg!(feature = "tls"), "tls"),
+    ("ipc", cfg!(all(unix, feature = "unix")), "unix (on Unix)"),
+];
+
+/// The registry of URL schemes a container resolves URLs with — its own
+/// address given as a string, and the agent URLs it
+/// [`connect`](super::Container::connect)s to.
+///
+/// Built in: `local://queue-id` (a queue of the options'
+/// [`LocalNetwork`]), and with the crate features of the same names
+/// `tcp://host:port`, `tls://host:port` (with the TLS configurations of
+/// the options) and `ipc://[/path/to.sock]`. Add your own with
+/// [`ContainerOptions::scheme`](super::ContainerOptions::scheme); one
+/// registered under a built-in name replaces the built-in.
+///
+/// ```
+/// use agentwire::ContainerOptions;
+/// use transport_local::{LocalNetwork, LocalQueue};
+///
+/// let options = ContainerOptions::new().local_network(LocalNetwork::new());
+/// let addr = options.get_schemes().resolve("local://a")?;
+/// assert_eq!(addr.to_string(), "local://a");
+/// assert!(addr.downcast_ref::<LocalQueue>().is_some());
+///
+/// let err = options.get_schemes().resolve("carrier-pigeon://x").unwrap_err();
+/// assert!(err.to_string().contains("carrier-pigeon://x"));
+/// assert!(err.to_string().contains("local"));
+/// # Ok::<(), agentwire::ContainerError>(())
+/// ```
+#[derive(Clone)]
+pub struct Schemes {
+    network: LocalNetwork,
+    custom: BTreeMap<String, Resolver>,
+    #[cfg(feature = "tls")]
+    tls_server: Option<Arc<ServerConfig>>,
+    #[cfg(feature = "tls")]
+    tls_client: Option<Arc<ClientConfig>>,
+}
+
+impl Schemes {
+    pub(crate) fn new(network: LocalNetwork) -> Self {
+        Schemes {
+            network,
+            custom: BTreeMap::new(),
+            #[cfg(feature = "tls")]
+            tls_server: None,
+            #[cfg(feature = "tls")]
+            tls_client: None,
+        }
+    }
+
+    pub(crate) fn set_network(&mut self, network: LocalNetwork) {
+        self.network = network;
+    }
+
+    pub(crate) fn network(&self) -> &LocalNetwork {
+        &self.network
+    }
+
+    pub(crate) fn add(&mut self, name: String, resolver: Resolver) {
+        self.custom.insert(name, resolver);
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls_server(&mut self, config: Arc<ServerConfig>) {
+        self.tls_server = Some(config);
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls_client(&mut self, config: Arc<ClientConfig>) {
+        self.tls_client = Some(config);
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_server(&self) -> Option<&Arc<ServerConfig>> {
+        self.tls_server.as_ref()
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_client(&self) -> Option<&Arc<ClientConfig>> {
+        self.tls_client.as_ref()
+    }
+
+    /// The schemes this registry knows: the built-in ones of this build,
+    /// then the registered ones, each once.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = BUILT_IN
+            .iter()
+            .filter(|(_, on, _)| *on)
+            .map(|(name, _, _)| *name)
+            .collect();
+        for name in self.custom.keys() {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// Whether `scheme` is known.
+    pub fn contains(&self, scheme: &str) -> bool {
+        self.names().contains(&scheme)
+    }
+
+    /// The address `url` (`<scheme>://<address>`) stands for, by its
+    /// scheme.
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::InvalidAddress`] naming `url`: not a URL, an
+    /// unknown scheme (the reason lists the known ones), or an address
+    /// the scheme's resolver rejects.
+    pub fn resolve(&self, url: &str) -> Result<AnyAddress, ContainerError> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(ContainerError::invalid(
+                url,
+                format!(
+                    "expected a URL <scheme>://<address>; known schemes: {}",
+                    self.names().join(", ")
+                ),
+            ));
+        };
+        if let Some(resolver) = self.custom.get(scheme) {
+            return resolver(url).map_err(|e| resolver_error(url, e));
+        }
+        match scheme {
+            "local" => {
+                let queue = self
+                    .network
+                    .get_queue(rest)
+                    .map_err(|e| resolver_error(url, e))?;
+                Ok(AnyAddress::new(queue))
+            }
+            #[cfg(feature = "tcp")]
+            "tcp" => {
+                let addr: transport_tcp::TcpAddr =
+                    url.parse().map_err(|e| resolver_error(url, e))?;
+                Ok(AnyAddress::new(addr))
+            }
+            #[cfg(feature = "tls")]
+            "tls" => {
+                let mut addr: transport_tcp::TlsAddr =
+                    url.parse().map_err(|e| resolver_error(url, e))?;
+                if let Some(config) = &self.tls_server {
+                    addr = addr.with_server_config(Arc::clone(config));
+                }
+                if let Some(config) = &self.tls_client {
+                    addr = addr.with_client_config(Arc::clone(config));
+                }
+                Ok(AnyAddress::new(addr))
+            }
+            #[cfg(all(unix, feature = "unix"))]
+            "ipc" => {
+                let addr: transport_tcp::UnixAddr =
+                    url.parse().map_err(|e| resolver_error(url, e))?;
+                Ok(AnyAddress::new(addr))
+            }
+            other => {
+                let mut reason = format!(
+                    "unknown scheme {other:?}; known schemes: {}",
+                    self.names().join(", ")
+                );
+                if let Some((_, _, feature)) = BUILT_IN.iter().find(|(n, _, _)| *n == other) {
+                    reason.push_str(&format!(
+                        " (agentwire was built without the feature {feature})"
+                    ));
+                }
+                Err(ContainerError::invalid(url, reason))
+            }
+        }
+    }
+}
+
+/// A resolver's error as an invalid address naming `url`.
+fn resolver_error(url: &str, err: transport_api::Error) -> ContainerError {
+    match err {
+        transport_api::Error::InvalidAddress { reason, .. } => ContainerError::invalid(url, reason),
+        other => ContainerError::invalid(url, other.to_string()),
+    }
+}
+
+impl fmt::Debug for Schemes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Schemes");
+        d.field("names", &self.names())
+            .field("network", &self.network);
+        #[cfg(feature = "tls")]
+        d.field("tls_server_config", &self.tls_server.is_some())
+            .field("tls_client_config", &self.tls_client.is_some());
+        d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schemes() -> Schemes {
+        Schemes::new(LocalNetwork::new())
+    }
+
+    #[test]
+    fn built_ins_then_registered_names() {
+        let mut s = schemes();
+        s.add(
+            "mine".into(),
+            Arc::new(|url: &str| Err(transport_api::Error::invalid_address(url, "never"))),
+        );
+        s.add(
+            "local".into(),
+            Arc::new(|_: &str| Err(transport_api::Error::Closed)),
+        );
+        let names = s.names();
+        assert_eq!(names.first(), Some(&"local"));
+        assert_eq!(names.last(), Some(&"mine"));
+        assert_eq!(names.iter().filter(|n| **n == "local").count(), 1);
+        assert!(s.contains("mine") && !s.contains("nope"));
+    }
+
+    #[test]
+    fn registered_resolvers_replace_built_ins_and_errors_name_the_url() {
+        let mut s = schemes();
+        assert!(s.resolve("local://q").is_ok());
+        s.add(
+            "local".into(),
+            Arc::new(|_: &str| Err(transport_api::Error::Closed)),
+        );
+        let err = s.resolve("local://q").expect_err("replaced");
+        assert!(
+            matches!(&err, ContainerError::InvalidAddress { input, .. } if input == "local://q"),
+            "{err:?}"
+        );
+        for bad in ["nothing", "nope://x"] {
+            let err = s.resolve(bad).expect_err(bad);
+            let msg = err.to_string();
+            assert!(msg.contains(bad) && msg.contains("local"), "{msg}");
+        }
+    }
+}
