@@ -53,23 +53,34 @@ impl Coalescer {
     /// Appends `data` (at most [`COALESCE_MAX`] bytes) to the run. If the run
     /// had no room for it, the full run is returned, to be queued before
     /// anything that follows.
+    #[inline]
     pub(crate) fn push(&mut self, data: &[u8]) -> Option<Bytes> {
+        // The common case, once per small write: there is room.
+        if self.run.capacity() - self.run.len() >= data.len() {
+            self.run.extend_from_slice(data);
+            return None;
+        }
+        self.push_new_run(data)
+    }
+
+    /// [`push`](Self::push) when the run has no room left.
+    #[cold]
+    #[inline(never)]
+    fn push_new_run(&mut self, data: &[u8]) -> Option<Bytes> {
         let mut full = None;
-        if self.run.capacity() - self.run.len() < data.len() {
-            if !self.run.is_empty() {
-                full = Some(self.run.split().freeze());
-                self.size = (self.size * 2).min(RUN_MAX);
-                self.grew = true;
-            }
-            let size = self.size.max(data.len());
-            if self.allocated == size {
-                // Takes the allocation back if the driver has dropped every
-                // run cut from it, or makes a new one of the same size.
-                self.run.reserve(size);
-            } else {
-                self.run = BytesMut::with_capacity(size);
-                self.allocated = size;
-            }
+        if !self.run.is_empty() {
+            full = Some(self.run.split().freeze());
+            self.size = (self.size * 2).min(RUN_MAX);
+            self.grew = true;
+        }
+        let size = self.size.max(data.len());
+        if self.allocated == size {
+            // Takes the allocation back if the driver has dropped every
+            // run cut from it, or makes a new one of the same size.
+            self.run.reserve(size);
+        } else {
+            self.run = BytesMut::with_capacity(size);
+            self.allocated = size;
         }
         self.run.extend_from_slice(data);
         full
