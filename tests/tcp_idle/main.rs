@@ -1,11 +1,12 @@
 //! What an idle connection costs: the live heap of many TCP (and Unix)
-//! connections, both ends, after one small request and its echo.
+//! connections, both ends, after one small request and its echo, and again
+//! after a burst of traffic (buffers grown by it must shrink back).
 //!
 //! A counting global allocator measures the heap before the connections are
-//! opened and once every one of them is idle again (its request echoed back,
-//! both write buffers empty, every driver task waiting). The difference per
-//! connection covers both ends: driver tasks, shared state, buffers, socket
-//! registrations and the client handles this test keeps.
+//! opened and each time every one of them is idle again (all it sent echoed
+//! back, both write buffers empty, every driver task waiting). The
+//! difference per connection covers both ends: driver tasks, shared state,
+//! buffers, socket registrations and the client handles this test keeps.
 //!
 //! The binary has a single `#[test]`, so no other test allocates while it
 //! measures. TLS is measured and printed too (rustls keeps buffers of its
@@ -40,6 +41,16 @@ const BUDGET: usize = 64 * 1024;
 /// The one request each client sends (and gets back).
 const REQUEST: &[u8] = b"one small request, echoed back\n";
 
+/// A small write of the burst: copied into the write buffer's runs.
+static SMALL: [u8; 4096] = [7; 4096];
+/// A large write of the burst: queued as it is.
+static LARGE: [u8; 64 * 1024] = [8; 64 * 1024];
+/// Writes of the burst each client sends after its request.
+const BURST_SMALL: usize = 32;
+const BURST_LARGE: usize = 2;
+/// Bytes of one burst.
+const BURST: usize = BURST_SMALL * SMALL.len() + BURST_LARGE * LARGE.len();
+
 /// Echoes what it receives.
 #[derive(Default)]
 struct Echo(Option<SharedTransport>);
@@ -56,11 +67,23 @@ impl Protocol for Echo {
     }
 }
 
-/// What all clients received, and a signal once it is everything.
+/// What all clients received, and a signal once it is all they sent.
 #[derive(Default)]
 struct Progress {
     received: AtomicUsize,
+    expected: AtomicUsize,
     all_echoed: Notify,
+}
+
+impl Progress {
+    /// Expects `n` more bytes, and waits until they all came back.
+    async fn echoed(&self, n: usize) {
+        self.expected.fetch_add(n, Ordering::SeqCst);
+        let notified = self.all_echoed.notified();
+        if self.received.load(Ordering::SeqCst) < self.expected.load(Ordering::SeqCst) {
+            within("every echo", notified).await;
+        }
+    }
 }
 
 /// Counts the bytes echoed back to it; keeps nothing else.
@@ -70,21 +93,31 @@ impl Protocol for Client {
     fn connection_made(&mut self, _: SharedTransport) {}
 
     fn data_received(&mut self, data: Bytes) {
-        let before = self.0.received.fetch_add(data.len(), Ordering::SeqCst);
-        if before + data.len() == CONNECTIONS * REQUEST.len() {
+        let received = self.0.received.fetch_add(data.len(), Ordering::SeqCst) + data.len();
+        if received == self.0.expected.load(Ordering::SeqCst) {
             self.0.all_echoed.notify_one();
         }
     }
 }
 
+/// The live heap per idle connection (both ends), measured twice.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    /// After one small request and its echo.
+    after_request: usize,
+    /// After a burst of [`BURST`] bytes more, echoed too.
+    after_burst: usize,
+}
+
 /// Opens [`CONNECTIONS`] connections to a server at `addr`, sends one
-/// request on each, waits until all are idle and returns the live heap they
-/// add, per connection (both ends).
-async fn idle_cost<A: Address>(addr: A, client_addr: impl Fn(&A::Server) -> A) -> usize {
+/// request on each, and then a burst; measures the live heap they add once
+/// all are idle after each.
+async fn idle_cost<A: Address>(addr: A, client_addr: impl Fn(&A::Server) -> A) -> Cost {
     let server = addr.create_server(Echo::default).await.unwrap();
     let client_addr = client_addr(&server);
     let progress = Arc::new(Progress::default());
     let mut transports = Vec::with_capacity(CONNECTIONS);
+    let per_connection = |before: usize| HEAP.allocated().saturating_sub(before) / CONNECTIONS;
 
     let before = HEAP.allocated();
     for _ in 0..CONNECTIONS {
@@ -97,26 +130,45 @@ async fn idle_cost<A: Address>(addr: A, client_addr: impl Fn(&A::Server) -> A) -
         t.write(Bytes::from_static(REQUEST)).unwrap();
         transports.push(t);
     }
-    within("every echo", progress.all_echoed.notified()).await;
-    // Every byte came back, so both write buffers are empty; let each
-    // driver finish its round and go back to waiting.
-    for _ in 0..4 {
-        tokio::task::yield_now().await;
+    progress.echoed(CONNECTIONS * REQUEST.len()).await;
+    settle(&transports).await;
+    let after_request = per_connection(before);
+
+    for t in &transports {
+        for _ in 0..BURST_SMALL {
+            t.write(Bytes::from_static(&SMALL)).unwrap();
+        }
+        for _ in 0..BURST_LARGE {
+            t.write(Bytes::from_static(&LARGE)).unwrap();
+        }
     }
-    assert!(transports.iter().all(|t| t.write_buffer_size() == 0));
-    let after = HEAP.allocated();
+    progress.echoed(CONNECTIONS * BURST).await;
+    settle(&transports).await;
+    let after_burst = per_connection(before);
 
     for t in &transports {
         t.close();
     }
     server.close();
     within("wait_closed", server.wait_closed()).await;
-    after.saturating_sub(before) / CONNECTIONS
+    Cost {
+        after_request,
+        after_burst,
+    }
+}
+
+/// Everything came back, so both write buffers are empty; lets each driver
+/// finish its round and go back to waiting.
+async fn settle<T: Transport>(transports: &[T]) {
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    assert!(transports.iter().all(|t| t.write_buffer_size() == 0));
 }
 
 /// Runs `measure` on a fresh single-threaded runtime, which it drops after:
 /// nothing of one measurement is left for the next.
-fn on_runtime<F: std::future::Future<Output = usize>>(measure: impl FnOnce() -> F) -> usize {
+fn on_runtime<F: std::future::Future<Output = Cost>>(measure: impl FnOnce() -> F) -> Cost {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -135,10 +187,23 @@ fn idle_connections_are_small() {
             s.addr().with_client_config(client.clone())
         })
     });
-    eprintln!(
-        "idle heap per connection, both ends: tcp {tcp} B, unix {unix} B, tls {tls} B \
-         (budget {BUDGET} B for tcp and unix)"
-    );
-    assert!(tcp <= BUDGET, "an idle TCP connection keeps {tcp} B");
-    assert!(unix <= BUDGET, "an idle Unix connection keeps {unix} B");
+    eprintln!("idle heap per connection, both ends (budget {BUDGET} B for tcp and unix):");
+    for (kind, cost) in [("tcp", tcp), ("unix", unix), ("tls", tls)] {
+        eprintln!(
+            "  {kind:4}: {} B after one request, {} B after a {BURST} B burst",
+            cost.after_request, cost.after_burst
+        );
+    }
+    for (kind, cost) in [("TCP", tcp), ("Unix", unix)] {
+        assert!(
+            cost.after_request <= BUDGET,
+            "an idle {kind} connection keeps {} B after one request",
+            cost.after_request
+        );
+        assert!(
+            cost.after_burst <= BUDGET,
+            "an idle {kind} connection keeps {} B after a burst",
+            cost.after_burst
+        );
+    }
 }
