@@ -171,6 +171,9 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
                 Ok(received) => progress |= received,
                 Err(ending) => return Round::End(ending),
             }
+        } else {
+            // Not reading (paused, or after EOF): no need for a large buffer.
+            self.rbuf.idle();
         }
 
         if progress {
