@@ -10,8 +10,14 @@
 //!    queue is empty or the socket is full, then flushes (TLS records);
 //! 5. once everything is sent: on `close`, shuts the socket down and ends;
 //!    on `write_eof`, shuts down the writing half;
-//! 6. receives: one read into the reusable buffer, delivered as one
+//! 6. receives: one read into the read buffer, delivered as one
 //!    `data_received` chunk (discarded after `close`), or the peer's EOF.
+//!
+//! Buffers follow the load: the read buffer grows while reads fill it and
+//! shrinks when they do not (see `read_buf`), and when a round finds
+//! nothing to read or nothing left to send, what a burst made large (the
+//! read buffer, the chunk queue, the write coalescing buffer) is released,
+//! so an idle connection holds little memory.
 //!
 //! Wake-ups come from the socket (read or write readiness, registered by the
 //! polls that returned `Pending`) and from the transport handles (a write,
@@ -29,17 +35,14 @@ use tokio::io::AsyncRead;
 use tokio_util::io::poll_read_buf;
 use transport_api::{Error, Protocol, ProtocolHandle};
 
-use super::state::Shared;
+use super::read_buf::{ReadBuffer, READ_MIN};
+use super::state::{Shared, QUEUE_KEEP};
 use super::stream::Stream;
 
 /// Rounds per poll before the driver yields to other tasks.
 const MAX_ROUNDS: usize = 64;
 /// Chunks handed to one vectored write.
 const MAX_IOV: usize = 64;
-/// The read buffer grows by this much when it runs low.
-const READ_CHUNK: usize = 64 * 1024;
-/// A read needs at least this much free room in the read buffer.
-const MIN_READ_ROOM: usize = 8 * 1024;
 
 /// How a connection ended.
 #[derive(Debug)]
@@ -79,8 +82,8 @@ pub(crate) struct Driver<S, P> {
     pub(crate) protocol: ProtocolHandle<P>,
     /// Chunks taken from the shared state, not yet (fully) sent.
     out: VecDeque<Bytes>,
-    /// Reused for every read; filled parts are split off and handed out.
-    pub(crate) rbuf: BytesMut,
+    /// Read into; filled parts are split off and handed out.
+    pub(crate) rbuf: ReadBuffer,
     /// Bytes were written since the last flush (TLS buffers records).
     need_flush: bool,
     /// The peer sent EOF.
@@ -98,7 +101,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
             shared,
             protocol,
             out: VecDeque::new(),
-            rbuf: BytesMut::new(),
+            rbuf: ReadBuffer::new(),
             need_flush: false,
             read_eof: false,
             eof_sent: false,
@@ -168,6 +171,9 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
                 Ok(received) => progress |= received,
                 Err(ending) => return Round::End(ending),
             }
+        } else {
+            // Not reading (paused, or after EOF): no need for a large buffer.
+            self.rbuf.idle();
         }
 
         if progress {
@@ -207,6 +213,10 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
                 Poll::Pending => return Ok(()),
             }
         }
+        if self.out.capacity() > QUEUE_KEEP {
+            // Everything taken was sent: give back what a burst made large.
+            self.out = VecDeque::new();
+        }
         if self.need_flush {
             match Pin::new(&mut self.stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.need_flush = false,
@@ -220,11 +230,11 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
     /// One read. Returns whether anything happened, or how the connection
     /// ended. After `close`, received data is discarded.
     fn poll_receive(&mut self, cx: &mut Context<'_>, closing: bool) -> Result<bool, Ending> {
-        if self.rbuf.capacity() - self.rbuf.len() < MIN_READ_ROOM {
-            self.rbuf.reserve(READ_CHUNK);
-        }
-        match poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.rbuf) {
-            Poll::Pending => Ok(false),
+        match poll_read_buf(Pin::new(&mut self.stream), cx, self.rbuf.prepare()) {
+            Poll::Pending => {
+                self.rbuf.idle();
+                Ok(false)
+            }
             Poll::Ready(Ok(0)) => {
                 self.read_eof = true;
                 if closing {
@@ -237,11 +247,11 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
                 }
                 Ok(true)
             }
-            Poll::Ready(Ok(_)) => {
+            Poll::Ready(Ok(n)) => {
                 if closing {
-                    self.rbuf.clear();
+                    self.rbuf.discard(n);
                 } else {
-                    let chunk = self.rbuf.split().freeze();
+                    let chunk = self.rbuf.filled(n);
                     self.protocol.with(|p| p.data_received(chunk));
                 }
                 Ok(true)
@@ -261,8 +271,8 @@ pub(crate) fn poll_discard<S: AsyncRead + Unpin>(
 ) -> Poll<()> {
     loop {
         buf.clear();
-        if buf.capacity() < MIN_READ_ROOM {
-            buf.reserve(MIN_READ_ROOM);
+        if buf.capacity() < READ_MIN {
+            buf.reserve(READ_MIN);
         }
         match poll_read_buf(Pin::new(&mut *stream), cx, buf) {
             Poll::Pending => return Poll::Pending,

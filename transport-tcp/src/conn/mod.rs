@@ -2,7 +2,9 @@
 //!
 //! - `state`: what transport handles and the driver share (the write buffer,
 //!   flags, flow control, wakers);
+//! - `coalesce`: the write buffer's run of small writes copied together;
 //! - `driver`: the task that owns the socket and the protocol;
+//! - `read_buf`: the driver's read buffer, sized by what reads bring;
 //! - `stream`: the socket types a driver runs on.
 //!
 //! A connection's life, all in its own task ([`run`]): `connection_made`,
@@ -11,7 +13,9 @@
 //! may linger for up to [`LINGER`] reading (and discarding) until the peer's
 //! EOF, so that unread data does not turn our close into a reset.
 
+mod coalesce;
 mod driver;
+mod read_buf;
 mod state;
 mod stream;
 
@@ -92,13 +96,14 @@ async fn run<S: Stream, P: Protocol>(
     let Driver {
         mut stream,
         protocol,
-        mut rbuf,
+        rbuf,
         ..
     } = driver;
     drop(protocol);
     drop(token);
     drop(guard);
     if ending.drain {
+        let mut rbuf = rbuf.into_inner();
         let discard = poll_fn(|cx| driver::poll_discard(&mut stream, &mut rbuf, cx));
         let _ = tokio::time::timeout(LINGER, discard).await;
     }

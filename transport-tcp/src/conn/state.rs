@@ -11,16 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits};
 
-/// Writes up to this size are copied into one contiguous run (so a burst of
-/// small messages leaves as one buffer); larger ones are queued as they are.
-const COALESCE_MAX: usize = 4096;
+use super::coalesce::Coalescer;
 
-/// How much room the coalescing buffer reserves at a time. Once the driver has
-/// sent a frozen run and dropped it, the next reservation reuses its memory.
-const TAIL_CHUNK: usize = 64 * 1024;
+/// A chunk queue (here and in the driver) that has grown past this many
+/// entries is given back once it is empty.
+pub(crate) const QUEUE_KEEP: usize = 64;
 
 /// What kind of socket a connection runs on, and what it can do.
 #[derive(Debug, Clone)]
@@ -39,7 +37,7 @@ struct State {
     /// Data waiting for the driver, oldest first.
     queue: VecDeque<Bytes>,
     /// Small writes copied together, after everything in `queue`.
-    tail: BytesMut,
+    tail: Coalescer,
     /// Unsent bytes: `queue`, `tail` and what the driver took but has not
     /// handed to the OS yet.
     buffered: usize,
@@ -76,11 +74,10 @@ impl State {
         if len == 0 {
             return;
         }
-        if len <= COALESCE_MAX {
-            if self.tail.capacity() - self.tail.len() < len {
-                self.tail.reserve(TAIL_CHUNK.max(len));
+        if Coalescer::takes(len) {
+            if let Some(full) = self.tail.push(&data) {
+                self.queue.push_back(full);
             }
-            self.tail.extend_from_slice(&data);
         } else {
             self.freeze_tail();
             self.queue.push_back(data.into_owned());
@@ -90,8 +87,16 @@ impl State {
 
     /// Moves the coalesced run, if any, to the end of the queue.
     fn freeze_tail(&mut self) {
-        if !self.tail.is_empty() {
-            self.queue.push_back(self.tail.split().freeze());
+        if let Some(run) = self.tail.take() {
+            self.queue.push_back(run);
+        }
+    }
+
+    /// Everything written was sent: gives back what a burst made large.
+    fn drained(&mut self) {
+        self.tail.drained();
+        if self.queue.is_empty() && self.queue.capacity() > QUEUE_KEEP {
+            self.queue = VecDeque::new();
         }
     }
 }
@@ -207,8 +212,8 @@ impl Shared {
             return;
         }
         st.aborted = true;
-        st.queue.clear();
-        st.tail.clear();
+        st.queue = VecDeque::new();
+        st.tail.release();
         st.buffered = 0;
         self.buffered.store(0, Ordering::Relaxed);
         self.wake_all(st);
@@ -310,6 +315,9 @@ impl Shared {
         let mut st = self.lock();
         st.buffered = st.buffered.saturating_sub(n);
         let buffered = st.buffered;
+        if buffered == 0 {
+            st.drained();
+        }
         self.buffered.store(buffered, Ordering::Relaxed);
         let _ = st.flow.update(buffered);
         let waker = if st.flow.can_write(buffered) {
@@ -334,8 +342,8 @@ impl Shared {
     pub(crate) fn finish(&self) {
         let mut st = self.lock();
         st.finished = true;
-        st.queue.clear();
-        st.tail.clear();
+        st.queue = VecDeque::new();
+        st.tail.release();
         st.buffered = 0;
         self.buffered.store(0, Ordering::Relaxed);
         st.driver_waker = None;
