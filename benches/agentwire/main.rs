@@ -15,7 +15,8 @@
 //! marked `OVER` above its ceiling.
 //!
 //! Modules: `local`, `tcp` (transport rates), `transfer` (their measured
-//! side), `rpc` (agentwire RPC rows and their raw baselines), `footprint` (the `_bytes` rows), `heap`
+//! side), `rpc` (agentwire RPC rows and their raw baselines), `tarpc_rows`
+//! (tarpc on the same baselines), `footprint` (the `_bytes` rows), `heap`
 //! (the counting allocator), `report` (medians, table, JSON).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -24,6 +25,7 @@ mod heap;
 mod local;
 mod report;
 mod rpc;
+mod tarpc_rows;
 mod tcp;
 mod transfer;
 
@@ -143,6 +145,7 @@ fn main() {
         .into_iter()
         .chain(tcp::scenarios())
         .chain(rpc::scenarios())
+        .chain(tarpc_rows::scenarios())
         .map(Bench::Rate)
         .chain(footprint::footprints().into_iter().map(Bench::Bytes))
         .filter(|b| filters.is_empty() || filters.iter().any(|f| b.name().contains(f.as_str())))
