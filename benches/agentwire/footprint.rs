@@ -30,6 +30,8 @@ const AGENTS: usize = 10_000;
 const FLOOD: usize = 100_000;
 /// The longest a flood may take; then it is measured as it stands.
 const FLOOD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest an idle-connection or agent round may take.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(60);
 /// A flood ends early once the client wrote everything and for this long
 /// the server handled no request and the heap made no new peak (today's
 /// server stops reading while its refusals are not read).
@@ -61,10 +63,23 @@ pub fn footprints() -> Vec<Footprint> {
     ]
 }
 
+/// Runs one round on a fresh runtime, giving up after [`ROUND_TIMEOUT`]:
+/// then the row reads infinite bytes (`OVER`), and the run goes on.
+fn bounded(name: &str, round: impl std::future::Future<Output = f64>) -> f64 {
+    runtime().block_on(async {
+        tokio::time::timeout(ROUND_TIMEOUT, round)
+            .await
+            .unwrap_or_else(|_| {
+                eprintln!("  {name}: gave up after {ROUND_TIMEOUT:?}");
+                f64::INFINITY
+            })
+    })
+}
+
 /// Opens [`IDLE_CONNECTIONS`] RPC connections over TCP, one call each, and
 /// returns the heap they hold per connection (client and server side).
 fn idle_tcp_connection() -> f64 {
-    runtime().block_on(async {
+    bounded("tcp_idle_conn_bytes", async {
         let options = ChannelOptions::new();
         let server = serve_add(&loopback(), options.clone()).await;
         let addr = server.addr();
@@ -89,7 +104,7 @@ fn idle_tcp_connection() -> f64 {
 /// Registers [`AGENTS`] one-method agents in a container and returns the
 /// heap it holds per agent (the returned `AgentInfo`s are dropped).
 fn agent() -> f64 {
-    runtime().block_on(async {
+    bounded("agents_10k_bytes", async {
         let options = ContainerOptions::new()
             .codec(Bincode)
             .local_network(LocalNetwork::new());
@@ -162,6 +177,7 @@ fn flood() -> f64 {
             let mut stream = TcpStream::connect(addr).unwrap();
             stream.set_nodelay(true).unwrap();
             stream.set_write_timeout(Some(FLOOD_TIMEOUT)).unwrap();
+            stream.set_read_timeout(Some(FLOOD_TIMEOUT)).unwrap();
             check_one(&mut stream);
             let _ = ready_tx.send(());
             if go_rx.recv().is_ok() {
@@ -170,10 +186,14 @@ fn flood() -> f64 {
             }
             stream
         });
-        tokio::time::timeout(FLOOD_TIMEOUT, ready_rx)
-            .await
-            .expect("flood client ready")
-            .expect("flood client ready");
+        if !matches!(
+            tokio::time::timeout(FLOOD_TIMEOUT, ready_rx).await,
+            Ok(Ok(()))
+        ) {
+            eprintln!("  flood: the client could not make a first call");
+            server.close();
+            return (f64::INFINITY, client);
+        }
         let start = Instant::now();
         let before = heap::live();
         heap::reset_peak();

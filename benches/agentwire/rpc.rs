@@ -22,17 +22,14 @@ use transport_local::LocalNetwork;
 
 use crate::tcp::{loopback, raw_pair};
 use crate::transfer::{decode_all, runtime};
-use crate::Scenario;
+use crate::{Scenario, ROUNDS};
 
 /// Calls per round over local queues (and the mpsc baseline).
-pub const LOCAL_CALLS: usize = 64 * 1_000;
+pub const LOCAL_CALLS: usize = 64 * 2_000;
 /// Calls per round over TCP (and the raw TCP baselines).
-pub const TCP_CALLS: usize = 64 * 300;
+pub const TCP_CALLS: usize = 64 * 600;
 /// Calls outstanding in the `_c64` rows.
 pub const C64: usize = 64;
-/// Rounds of the RPC rows: fewer than the transport rows, to keep the
-/// whole run short.
-pub const RPC_ROUNDS: usize = 5;
 /// Payload of the raw TCP baselines' frames.
 const PAYLOAD: usize = 64;
 
@@ -46,7 +43,7 @@ pub fn scenarios() -> Vec<Scenario> {
             baseline: mpsc_c1,
             baseline_name: MPSC_C1,
             floor: Some(0.25),
-            rounds: RPC_ROUNDS,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "rpc_local_c64",
@@ -56,7 +53,7 @@ pub fn scenarios() -> Vec<Scenario> {
             baseline: mpsc_c64,
             baseline_name: MPSC_C64,
             floor: Some(0.35),
-            rounds: RPC_ROUNDS,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "rpc_local_json_c1",
@@ -66,7 +63,7 @@ pub fn scenarios() -> Vec<Scenario> {
             baseline: mpsc_c1,
             baseline_name: MPSC_C1,
             floor: None,
-            rounds: RPC_ROUNDS,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "rpc_local_json_c64",
@@ -76,7 +73,7 @@ pub fn scenarios() -> Vec<Scenario> {
             baseline: mpsc_c64,
             baseline_name: MPSC_C64,
             floor: None,
-            rounds: RPC_ROUNDS,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "rpc_tcp_c1",
@@ -86,7 +83,7 @@ pub fn scenarios() -> Vec<Scenario> {
             baseline: tcp_ping_pong,
             baseline_name: TCP_C1,
             floor: Some(0.85),
-            rounds: RPC_ROUNDS,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "rpc_tcp_c64",
@@ -96,7 +93,7 @@ pub fn scenarios() -> Vec<Scenario> {
             baseline: tcp_pipelined,
             baseline_name: TCP_C64,
             floor: Some(0.40),
-            rounds: RPC_ROUNDS,
+            rounds: ROUNDS,
         },
     ]
 }

@@ -17,11 +17,10 @@ use tarpc::{client, context, serde_transport};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::rpc::{
-    self, drive, Caller, C64, LOCAL_CALLS, MPSC_C1, MPSC_C64, RPC_ROUNDS, TCP_C1, TCP_C64,
-    TCP_CALLS,
+    self, drive, Caller, C64, LOCAL_CALLS, MPSC_C1, MPSC_C64, TCP_C1, TCP_C64, TCP_CALLS,
 };
 use crate::transfer::runtime;
-use crate::Scenario;
+use crate::{Scenario, ROUNDS};
 
 pub fn scenarios() -> Vec<Scenario> {
     // The baselines are the `rpc_*` rows' own.
@@ -33,7 +32,7 @@ pub fn scenarios() -> Vec<Scenario> {
         baseline,
         baseline_name,
         floor: None,
-        rounds: RPC_ROUNDS,
+        rounds: ROUNDS,
     };
     vec![
         row(
