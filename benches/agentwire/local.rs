@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use transport_local::LocalNetwork;
 
 use crate::transfer::{runtime, transfer, Count};
-use crate::Scenario;
+use crate::{Scenario, ROUNDS};
 
 const SMALL: usize = 64;
 const MESSAGES: usize = 400_000;
@@ -26,6 +26,8 @@ pub fn scenarios() -> Vec<Scenario> {
             measured: || oneway(SMALL, MESSAGES),
             baseline: mpsc_baseline,
             baseline_name: "tokio unbounded mpsc of 64 B Bytes",
+            floor: None,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "local_bulk_64KiB",
@@ -34,6 +36,8 @@ pub fn scenarios() -> Vec<Scenario> {
             measured: || oneway(BULK, BULK_TOTAL / BULK),
             baseline: duplex_baseline,
             baseline_name: "tokio::io::duplex, 64 KiB writes",
+            floor: None,
+            rounds: ROUNDS,
         },
     ]
 }

@@ -1,5 +1,6 @@
 //! agentwire's benchmark: each scenario and its raw baseline, measured in the
-//! same run on a current-thread runtime, several rounds each, interleaved.
+//! same run on a current-thread runtime, several rounds each, interleaved;
+//! and heap footprints, counted by the global allocator.
 //!
 //! ```sh
 //! cargo bench --bench agentwire            # a table
@@ -9,19 +10,30 @@
 //!
 //! Progress goes to stderr; the table (or JSON) to stdout. A ratio is the
 //! scenario's median rate over the baseline's median rate: 1.0 means as fast
-//! as the raw baseline.
+//! as the raw baseline; a row with a floor is marked `BELOW` when its ratio
+//! is under it. A `_bytes` row is a median of heap bytes (lower is better),
+//! marked `OVER` above its ceiling.
+//!
+//! Modules: `local`, `tcp` (transport rates), `transfer` (their measured
+//! side), `rpc` (agentwire RPC rows and their raw baselines), `tarpc_rows`
+//! (tarpc on the same baselines), `footprint` (the `_bytes` rows), `heap`
+//! (the counting allocator), `report` (medians, table, JSON).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod footprint;
+mod heap;
 mod local;
 mod report;
+mod rpc;
+mod tarpc_rows;
 mod tcp;
 mod transfer;
 
 use std::time::Duration;
 
-use report::{Measure, Row};
+use report::{Measure, Row, Value};
 
-/// Rounds per scenario (and per baseline).
+/// Rounds per scenario (and per baseline), unless it says otherwise.
 const ROUNDS: usize = 7;
 
 /// A benchmark scenario: a name, a unit, and two ways to do the same work.
@@ -35,6 +47,92 @@ pub(crate) struct Scenario {
     pub(crate) baseline: fn() -> Duration,
     /// What the baseline is, for the table.
     pub(crate) baseline_name: &'static str,
+    /// The least acceptable ratio, if any.
+    pub(crate) floor: Option<f64>,
+    /// Rounds of each side.
+    pub(crate) rounds: usize,
+}
+
+/// A heap footprint: bytes per something, lower is better.
+#[derive(Debug)]
+pub(crate) struct Footprint {
+    pub(crate) name: &'static str,
+    /// One round: the bytes it found.
+    pub(crate) measured: fn() -> f64,
+    /// The most acceptable bytes.
+    pub(crate) ceiling: f64,
+    /// What is counted, for the table.
+    pub(crate) what: &'static str,
+    pub(crate) rounds: usize,
+}
+
+/// Either kind of row.
+#[derive(Debug)]
+enum Bench {
+    Rate(Scenario),
+    Bytes(Footprint),
+}
+
+impl Bench {
+    fn name(&self) -> &'static str {
+        match self {
+            Bench::Rate(s) => s.name,
+            Bench::Bytes(f) => f.name,
+        }
+    }
+
+    fn run(&self) -> Row {
+        match self {
+            Bench::Rate(s) => rate(s),
+            Bench::Bytes(f) => bytes(f),
+        }
+    }
+}
+
+fn rate(s: &Scenario) -> Row {
+    eprintln!(
+        "{}: {} rounds against {}",
+        s.name, s.rounds, s.baseline_name
+    );
+    // Warm up both paths once, then interleave so drift hits both alike.
+    (s.measured)();
+    (s.baseline)();
+    let mut measured = Measure::default();
+    let mut baseline = Measure::default();
+    for round in 0..s.rounds {
+        measured.add(s.work / (s.measured)().as_secs_f64());
+        baseline.add(s.work / (s.baseline)().as_secs_f64());
+        eprint!("  round {}/{}\r", round + 1, s.rounds);
+    }
+    eprintln!();
+    Row {
+        scenario: s.name,
+        value: Value::Rate {
+            unit: s.unit,
+            rate: measured.median(),
+            baseline: baseline.median(),
+            baseline_name: s.baseline_name,
+            floor: s.floor,
+        },
+    }
+}
+
+fn bytes(f: &Footprint) -> Row {
+    eprintln!("{}: {} rounds, {}", f.name, f.rounds, f.what);
+    let mut measured = Measure::default();
+    for round in 0..f.rounds {
+        measured.add((f.measured)());
+        eprint!("  round {}/{}\r", round + 1, f.rounds);
+    }
+    eprintln!();
+    Row {
+        scenario: f.name,
+        value: Value::Bytes {
+            bytes: measured.median(),
+            ceiling: f.ceiling,
+            what: f.what,
+        },
+    }
 }
 
 fn main() {
@@ -43,34 +141,17 @@ fn main() {
     // `cargo bench` passes `--bench`; anything else not a flag filters.
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
 
-    let scenarios: Vec<Scenario> = local::scenarios()
+    let benches: Vec<Bench> = local::scenarios()
         .into_iter()
         .chain(tcp::scenarios())
-        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
+        .chain(rpc::scenarios())
+        .chain(tarpc_rows::scenarios())
+        .map(Bench::Rate)
+        .chain(footprint::footprints().into_iter().map(Bench::Bytes))
+        .filter(|b| filters.is_empty() || filters.iter().any(|f| b.name().contains(f.as_str())))
         .collect();
 
-    let mut rows = Vec::new();
-    for s in &scenarios {
-        eprintln!("{}: {} rounds against {}", s.name, ROUNDS, s.baseline_name);
-        // Warm up both paths once, then interleave so drift hits both alike.
-        (s.measured)();
-        (s.baseline)();
-        let mut measured = Measure::default();
-        let mut baseline = Measure::default();
-        for round in 0..ROUNDS {
-            measured.add(s.work / (s.measured)().as_secs_f64());
-            baseline.add(s.work / (s.baseline)().as_secs_f64());
-            eprint!("  round {}/{ROUNDS}\r", round + 1);
-        }
-        eprintln!();
-        rows.push(Row {
-            scenario: s.name,
-            unit: s.unit,
-            rate: measured.median(),
-            baseline: baseline.median(),
-            baseline_name: s.baseline_name,
-        });
-    }
+    let rows: Vec<Row> = benches.iter().map(Bench::run).collect();
     if json {
         for row in &rows {
             println!("{}", row.json());

@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 use transport_tcp::TcpAddr;
 
 use crate::transfer::{decode_all, runtime, transfer, Count};
-use crate::Scenario;
+use crate::{Scenario, ROUNDS};
 
 const PAYLOAD: usize = 64;
 const MESSAGES: usize = 400_000;
@@ -28,6 +28,8 @@ pub fn scenarios() -> Vec<Scenario> {
             measured: framed_transport,
             baseline: || framed_raw(None),
             baseline_name: "raw TcpStream, BufWriter-batched framing",
+            floor: None,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "tcp_bulk_64KiB",
@@ -36,6 +38,8 @@ pub fn scenarios() -> Vec<Scenario> {
             measured: bulk_transport,
             baseline: || bulk_raw(None),
             baseline_name: "raw TcpStream, 64 KiB writes",
+            floor: None,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "tcp_oneway_64B_tuned",
@@ -44,6 +48,8 @@ pub fn scenarios() -> Vec<Scenario> {
             measured: framed_transport,
             baseline: || framed_raw(Some(TUNED_SNDBUF)),
             baseline_name: "the same, 128 KiB SO_SNDBUF",
+            floor: None,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "tcp_oneway_64B_batched",
@@ -52,6 +58,8 @@ pub fn scenarios() -> Vec<Scenario> {
             measured: framed_transport_batched,
             baseline: || framed_raw(Some(TUNED_SNDBUF)),
             baseline_name: "raw, 128 KiB SO_SNDBUF; 64 messages per writelines",
+            floor: None,
+            rounds: ROUNDS,
         },
         Scenario {
             name: "tcp_bulk_64KiB_tuned",
@@ -60,6 +68,8 @@ pub fn scenarios() -> Vec<Scenario> {
             measured: bulk_transport,
             baseline: || bulk_raw(Some(TUNED_SNDBUF)),
             baseline_name: "the same, 128 KiB SO_SNDBUF",
+            floor: None,
+            rounds: ROUNDS,
         },
     ]
 }
@@ -82,7 +92,7 @@ fn message() -> Bytes {
     Bytes::from_static(&MESSAGE)
 }
 
-fn loopback() -> TcpAddr {
+pub(crate) fn loopback() -> TcpAddr {
     "tcp://127.0.0.1:0".parse().unwrap()
 }
 
@@ -110,7 +120,7 @@ const TUNED_SNDBUF: u32 = 128 * 1024;
 
 /// A connected loopback pair of raw streams, TCP_NODELAY on both, with the
 /// writer's send buffer set if asked.
-async fn raw_pair(sndbuf: Option<u32>) -> (TcpStream, TcpStream) {
+pub(crate) async fn raw_pair(sndbuf: Option<u32>) -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();

@@ -17,12 +17,11 @@
 #[allow(dead_code)]
 mod tcp_support;
 
-use std::alloc::System;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cap::Cap;
+use peak_alloc::PeakAlloc;
 use tokio::sync::Notify;
 use transport_api::{Address, Protocol, Server, SharedTransport, Transport};
 
@@ -30,7 +29,7 @@ use tcp_support::{client_config, pki, server_config, tcp0, tls_server_addr, unix
 
 /// Counts the live heap (bytes allocated and not yet freed).
 #[global_allocator]
-static HEAP: Cap<System> = Cap::new(System, usize::MAX);
+static HEAP: PeakAlloc = PeakAlloc;
 
 /// Connections opened per measurement.
 const CONNECTIONS: usize = 200;
@@ -117,9 +116,9 @@ async fn idle_cost<A: Address>(addr: A, client_addr: impl Fn(&A::Server) -> A) -
     let client_addr = client_addr(&server);
     let progress = Arc::new(Progress::default());
     let mut transports = Vec::with_capacity(CONNECTIONS);
-    let per_connection = |before: usize| HEAP.allocated().saturating_sub(before) / CONNECTIONS;
+    let per_connection = |before: usize| HEAP.current_usage().saturating_sub(before) / CONNECTIONS;
 
-    let before = HEAP.allocated();
+    let before = HEAP.current_usage();
     for _ in 0..CONNECTIONS {
         let (t, _) = within(
             "connect",
