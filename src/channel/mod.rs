@@ -24,8 +24,9 @@
 //! - [`options`]: [`ChannelOptions`], a channel's settings;
 //! - `channel`: [`Channel`]; `request`: [`Request`], an incoming request;
 //! - [`error`]: [`ChannelError`] and its `io::ErrorKind` mapping;
-//! - `shared`, `protocol`, `connect` (private): the per-connection state,
-//!   the frame handler behind a channel, connecting with retries.
+//! - `shared`, `protocol`, `connect`, `slots` (private): the per-connection
+//!   state, the frame handler behind a channel, connecting with retries, a
+//!   semaphore with a lock-free fast path.
 //!
 //! # Limits and safety
 //!
@@ -75,6 +76,7 @@ pub mod options;
 mod protocol;
 mod request;
 mod shared;
+mod slots;
 
 pub use self::channel::Channel;
 pub use codec::{Bincode, Codec, Json};

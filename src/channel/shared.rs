@@ -1,18 +1,21 @@
 //! The state one connection's [`Channel`](super::Channel) handles, incoming
 //! [`Request`](super::Request)s and its protocol share.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::poll_fn;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::{oneshot, watch, Semaphore, SemaphorePermit};
-use transport_api::{SharedTransport, TransportExt};
+use tokio::sync::{oneshot, watch};
+use transport_api::SharedTransport;
 
 use super::frame::{finish_frame, HEADER_LEN};
+use super::slots::{Slot, Slots};
 use super::{ChannelError, ChannelOptions, Codec, Message, MessageKind, Result};
 
 /// A reply as it arrives: its content still encoded.
@@ -32,10 +35,11 @@ struct State {
     origin: String,
     /// The id of our next request; every id below it was used.
     next_id: u64,
-    /// Requests sent (or about to be) whose caller still waits, by id.
-    /// Ordered, so that failing them all on connection loss wakes them in a
-    /// deterministic order.
-    pending: BTreeMap<u64, ReplySender>,
+    /// Requests sent (or about to be) whose caller still waits, by id. A
+    /// hash map keeps its memory between requests (a B-tree allocated a
+    /// node for every request on an idle channel); on connection loss the
+    /// waiters are failed in id order, so the order stays deterministic.
+    pending: HashMap<u64, ReplySender, BuildHasherDefault<IdHasher>>,
     /// Received requests waiting for `recv` (at most `max_queued`).
     queue: VecDeque<Message>,
     /// Requests that arrived while `queue` was full, in order. Only what
@@ -55,6 +59,28 @@ struct State {
     lost: Option<ChannelError>,
 }
 
+/// Hashes request ids (sequential `u64`s) with one multiplication
+/// (Fibonacci hashing): no randomness, so nothing about the map depends on
+/// the run.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// One connection's shared channel state.
 pub(crate) struct Shared<C> {
     pub(crate) codec: C,
@@ -68,11 +94,10 @@ pub(crate) struct Shared<C> {
     /// Slots for our requests waiting for replies
     /// ([`ChannelOptions::max_pending_requests`]); closed on connection
     /// loss.
-    window: Semaphore,
+    window: Slots,
     /// Serialises writers, so that one at a time waits for the transport to
-    /// become writable (transports keep a single write waker) and frames go
-    /// out in the order their writers arrived.
-    write_gate: tokio::sync::Mutex<()>,
+    /// become writable (transports keep a single write waker).
+    write_gate: Slots,
     lost_tx: watch::Sender<bool>,
     /// Handlers the RPC serving loop runs now, and the most it ever ran.
     running: AtomicUsize,
@@ -88,8 +113,8 @@ impl<C: Codec> Shared<C> {
             max_pending: options.get_max_pending_requests(),
             max_queued: options.get_max_queued_requests(),
             state: Mutex::new(State::default()),
-            window: Semaphore::new(options.get_max_pending_requests()),
-            write_gate: tokio::sync::Mutex::new(()),
+            window: Slots::new(options.get_max_pending_requests()),
+            write_gate: Slots::new(1),
             lost_tx: watch::channel(false).0,
             running: AtomicUsize::new(0),
             peak_running: AtomicUsize::new(0),
@@ -132,22 +157,24 @@ impl<C: Codec> Shared<C> {
         }
     }
 
-    /// The transport, if the channel is usable: not lost, not closing here,
-    /// and not closing in the transport (the peer may have closed it while
-    /// its `connection_lost` is still on the way).
+    /// The transport, if the channel is usable (not lost, not closing here).
     fn usable_transport(&self) -> Result<SharedTransport> {
         let state = self.lock();
         match &state.transport {
-            Some(t) if state.lost.is_none() && !state.closing && !t.is_closing() => Ok(t.clone()),
-            Some(_) if state.lost.is_none() && !state.closing => {
-                Err(ChannelError::lost(Some(ChannelError::Closed)))
-            }
+            Some(t) if state.lost.is_none() && !state.closing => Ok(t.clone()),
             _ => Err(Self::unusable(&state, None)),
         }
     }
 
+    /// Whether the channel is usable: also not closing in the transport
+    /// (the peer may have closed it while its `connection_lost` is still on
+    /// the way).
     pub(crate) fn check_usable(&self) -> Result<()> {
-        self.usable_transport().map(drop)
+        let transport = self.usable_transport()?;
+        if transport.is_closing() {
+            return Err(ChannelError::lost(Some(ChannelError::Closed)));
+        }
+        Ok(())
     }
 
     /// Encodes a message into a whole frame.
@@ -168,13 +195,24 @@ impl<C: Codec> Shared<C> {
     /// Cancel safe: if the future is dropped before it completes, nothing
     /// was written.
     pub(crate) async fn send(&self, frame: Bytes) -> Result<()> {
-        let _gate = self.write_gate.lock().await;
+        let Some(_gate) = self.write_gate.acquire().await else {
+            return Err(Self::unusable(&self.lock(), None));
+        };
         let transport = self.usable_transport()?;
-        if let Err(e) = transport.writable().await {
+        let mut waited = false;
+        let ready = poll_fn(|cx| {
+            let ready = transport.poll_write_ready(cx);
+            waited |= ready.is_pending();
+            ready
+        })
+        .await;
+        if let Err(e) = ready {
             return Err(Self::unusable(&self.lock(), Some(e)));
         }
-        // Closed while we waited?
-        self.check_usable()?;
+        if waited {
+            // Closed while we waited?
+            self.usable_transport()?;
+        }
         transport
             .write(frame)
             .map_err(|e| Self::unusable(&self.lock(), Some(e)))
@@ -191,16 +229,11 @@ impl<C: Codec> Shared<C> {
 
     /// Waits for a slot for one more request waiting for its reply.
     ///
-    /// Cancel safe (the semaphore queues fairly and forgets a dropped
-    /// waiter).
-    pub(crate) async fn reserve(&self) -> Result<SemaphorePermit<'_>> {
-        match self.window.try_acquire() {
-            Ok(permit) => Ok(permit),
-            Err(_) => self
-                .window
-                .acquire()
-                .await
-                .map_err(|_| Self::unusable(&self.lock(), None)),
+    /// Cancel safe.
+    pub(crate) async fn reserve(&self) -> Result<Slot<'_>> {
+        match self.window.acquire().await {
+            Some(slot) => Ok(slot),
+            None => Err(Self::unusable(&self.lock(), None)),
         }
     }
 
@@ -331,13 +364,14 @@ impl<C: Codec> Shared<C> {
         };
         let err = ChannelError::lost(cause);
         state.lost = Some(err.clone());
-        let pending = std::mem::take(&mut state.pending);
+        let mut pending: Vec<(u64, ReplySender)> = state.pending.drain().collect();
+        pending.sort_unstable_by_key(|(id, _)| *id);
         state.queue.clear();
         state.held.clear();
         let waker = state.recv_waker.take();
         let transport = state.transport.take();
         drop(state);
-        for tx in pending.into_values() {
+        for (_, tx) in pending {
             let _ = tx.send(Err(err.clone()));
         }
         if let Some(w) = waker {
@@ -345,6 +379,7 @@ impl<C: Codec> Shared<C> {
         }
         drop(transport);
         self.window.close();
+        self.write_gate.close();
         self.lost_tx.send_replace(true);
     }
 

@@ -242,8 +242,10 @@ impl<'de, C: Codec> Visitor<'de> for RouteSeed<'_, C> {
         match seq.next_element_seed(Resolve(service))? {
             Some(handler) => {
                 *self.out = Some(handler);
-                // Stop here: the handler decodes the rest, typed.
-                Err(de::Error::custom("path read"))
+                // Stop here: the handler decodes the rest, typed. (A
+                // self-describing codec may then complain about the
+                // elements left: that error is ignored.)
+                Ok(())
             }
             None => Err(de::Error::invalid_length(0, &self)),
         }

@@ -2,20 +2,23 @@
 //! runs their handlers, at most a bounded number at once, inside the loop's
 //! own task (so they end with it).
 
-use std::future::poll_fn;
+use std::cell::Cell;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::handler::dispatch;
+use super::handler::{dispatch, BoxFuture};
 use super::Service;
 use crate::channel::{Channel, Codec, Request};
 
-tokio::task_local! {
-    /// The handlers' slots of the connection whose handler is being polled.
-    static SERVING: Arc<Slots>;
+thread_local! {
+    /// The slots of the connection whose handler is being polled on this
+    /// thread, if any (set by [`Handling::poll`]).
+    static SERVING: Cell<Option<Arc<Slots>>> = const { Cell::new(None) };
 }
 
 /// How many of one connection's running handlers wait for the reply to an
@@ -35,14 +38,15 @@ pub(crate) struct AwaitingReply(Option<Arc<Slots>>);
 
 impl AwaitingReply {
     pub(crate) fn enter() -> Self {
-        AwaitingReply(
-            SERVING
-                .try_with(|slots| {
-                    slots.waiting.fetch_add(1, Ordering::Relaxed);
-                    Arc::clone(slots)
-                })
-                .ok(),
-        )
+        AwaitingReply(SERVING.with(|current| {
+            let slots = current.take();
+            let mine = slots.as_ref().map(|s| {
+                s.waiting.fetch_add(1, Ordering::Relaxed);
+                Arc::clone(s)
+            });
+            current.set(slots);
+            mine
+        }))
     }
 }
 
@@ -51,6 +55,37 @@ impl Drop for AwaitingReply {
         if let Some(slots) = &self.0 {
             slots.waiting.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// One running handler: its future, polled with its connection's slots in
+/// [`SERVING`] (a task-local without tokio's per-poll bookkeeping).
+struct Handling {
+    answer: BoxFuture<'static, ()>,
+    slots: Option<Arc<Slots>>,
+}
+
+/// Puts back what [`SERVING`] held before a handler's poll, also if the
+/// poll unwinds.
+struct Restore<'a> {
+    handling: &'a mut Handling,
+    previous: Option<Arc<Slots>>,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        self.handling.slots = SERVING.with(|current| current.replace(self.previous.take()));
+    }
+}
+
+impl Future for Handling {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let handling = &mut *self;
+        let previous = SERVING.with(|current| current.replace(handling.slots.take()));
+        let restore = Restore { handling, previous };
+        restore.handling.answer.as_mut().poll(cx)
     }
 }
 
@@ -92,9 +127,16 @@ pub(crate) async fn serve<C: Codec>(channel: Channel<C>, service: Arc<dyn Servic
                 match shared.poll_recv(cx) {
                     Poll::Ready(Ok(msg)) => {
                         let request = Request::new(channel.clone(), msg.id, msg.content);
-                        let answer = dispatch(&*service, request);
-                        running.push(SERVING.scope(Arc::clone(&slots), answer));
-                        shared.set_running(running.len());
+                        let mut handling = Handling {
+                            answer: dispatch(&*service, request),
+                            slots: Some(Arc::clone(&slots)),
+                        };
+                        // Most handlers finish at once: only those that
+                        // wait go into the set.
+                        if Pin::new(&mut handling).poll(cx).is_pending() {
+                            running.push(handling);
+                            shared.set_running(running.len());
+                        }
                         progressed = true;
                     }
                     Poll::Ready(Err(_)) => return Poll::Ready(()),

@@ -106,27 +106,32 @@ where
         .expect("flooder connects");
     let _flooder_transport = deaf_rx.recv().await.expect("connected");
     let flooded = conn_rx.recv().await.expect("server side of the flood");
-    let args = serde_json::json!([1, 2]);
+    // Replies large enough (100,000 x ~270 B) that the kernel's socket
+    // buffers cannot take them all.
+    let args = serde_json::json!(["x".repeat(256)]);
     let check = |flooded: &Connection| {
         assert!(flooded.peak_running_handlers() <= LIMIT);
         assert!(flooded.channel().queued_requests() <= QUEUE);
     };
     for id in 0..FLOOD {
         flooder
-            .write(request_frame(id, "add", &args))
+            .write(request_frame(id, "echo", &args))
             .expect("flood write");
         if id % 1000 == 0 {
             tokio::task::yield_now().await;
             check(&flooded);
         }
     }
+    // The server reaches its limits (every handler waits to write its
+    // reply, the queue is full) and stays there.
+    while flooded.running_handlers() < LIMIT || flooded.channel().queued_requests() < QUEUE {
+        tokio::task::yield_now().await;
+        check(&flooded);
+    }
     for _ in 0..200 {
         tokio::task::yield_now().await;
         check(&flooded);
     }
-    // The server is at its limits: every handler waits to write its reply.
-    assert_eq!(flooded.running_handlers(), LIMIT);
-    assert_eq!(flooded.channel().queued_requests(), QUEUE);
 
     // Another client is served meanwhile.
     let other = Connection::open(&addr, Arc::new(Router::<Json>::new()), json())

@@ -1,0 +1,148 @@
+//! [`Slots`]: a counting semaphore whose uncontended path is one atomic
+//! operation each way.
+//!
+//! tokio's `Semaphore` (and so its `Mutex`) takes a lock to release a
+//! permit, on every release; a channel takes and gives back two permits per
+//! request (its write gate and its window of pending requests), so that
+//! lock showed up in every round trip. Here a release only touches the
+//! waiters when some task waits.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+/// Up to `max` holders at once; more wait, woken as slots free up (not
+/// strictly in arrival order).
+#[derive(Debug)]
+pub(crate) struct Slots {
+    max: usize,
+    used: AtomicUsize,
+    /// Tasks that may be waiting in `acquire`: a release wakes one only when
+    /// this is above zero.
+    waiting: AtomicUsize,
+    notify: Notify,
+    closed: AtomicBool,
+}
+
+/// A slot, given back on drop.
+#[derive(Debug)]
+pub(crate) struct Slot<'a>(&'a Slots);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Counts a task in `waiting` until dropped (also when its `acquire` is
+/// cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Slots {
+    pub(crate) fn new(max: usize) -> Self {
+        Slots {
+            max: max.max(1),
+            used: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn try_acquire(&self) -> Option<Slot<'_>> {
+        let mut used = self.used.load(Ordering::SeqCst);
+        while used < self.max {
+            match self.used.compare_exchange_weak(
+                used,
+                used + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return Some(Slot(self)),
+                Err(now) => used = now,
+            }
+        }
+        None
+    }
+
+    fn release(&self) {
+        self.used.fetch_sub(1, Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Waits for a free slot; `None` once [`close`](Self::close)d.
+    ///
+    /// Cancel safe: a task dropped after it was woken passes the wake-up
+    /// on (tokio's `Notified` does).
+    pub(crate) async fn acquire(&self) -> Option<Slot<'_>> {
+        loop {
+            if self.closed.load(Ordering::SeqCst) {
+                return None;
+            }
+            if let Some(slot) = self.try_acquire() {
+                return Some(slot);
+            }
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let _waiting = Waiting(&self.waiting);
+            // A release between our failed try and `waiting` going up did
+            // not wake us: look again before sleeping.
+            if self.used.load(Ordering::SeqCst) < self.max || self.closed.load(Ordering::SeqCst) {
+                continue;
+            }
+            notified.await;
+        }
+    }
+
+    /// Fails every waiting and later `acquire`.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn holders_are_bounded_and_waiters_wake() {
+        let slots = std::sync::Arc::new(Slots::new(2));
+        let a = slots.acquire().await.expect("open");
+        let b = slots.acquire().await.expect("open");
+        let waiter = tokio::spawn({
+            let slots = std::sync::Arc::clone(&slots);
+            async move { slots.acquire().await.is_some() }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(a);
+        assert!(waiter.await.expect("no panic"));
+        drop(b);
+        slots.close();
+        assert!(slots.acquire().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn close_wakes_waiters() {
+        let slots = std::sync::Arc::new(Slots::new(1));
+        let _held = slots.acquire().await.expect("open");
+        let waiter = tokio::spawn({
+            let slots = std::sync::Arc::clone(&slots);
+            async move { slots.acquire().await.is_none() }
+        });
+        tokio::task::yield_now().await;
+        slots.close();
+        assert!(waiter.await.expect("no panic"));
+    }
+}
