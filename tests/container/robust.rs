@@ -158,3 +158,68 @@ pub async fn connect_after_restarts(backend: Backend) {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Two containers at a tight limit (two handlers per connection) whose
+/// agents call each other back, 50 calls each way at once: all complete, as
+/// a handler waiting for its own call's reply frees its slot (the calls go
+/// out over one connection and come back over the other).
+pub async fn agents_calling_back_at_the_limit(backend: Backend) {
+    const CALLS: i64 = 50;
+    let tight = |options: agentwire::ContainerOptions| {
+        let channel = options
+            .get_channel_options()
+            .clone()
+            .max_concurrent_requests(2)
+            .max_queued_requests(4);
+        options.channel_options(channel)
+    };
+    let a = Container::create_with(backend.url("a").as_str(), tight(backend.options()))
+        .await
+        .expect("a starts");
+    let b = Container::create_with(backend.url("b").as_str(), tight(backend.options()))
+        .await
+        .expect("b starts");
+    /// `leaf(n)` is `n + 1`; `outer(n)` asks the other container's leaf.
+    fn agent(home: Container, other_leaf: String) -> Router {
+        Router::new()
+            .method(
+                "leaf",
+                |(n,): (i64,)| async move { Ok::<_, Infallible>(n + 1) },
+            )
+            .method("outer", move |(n,): (i64,)| {
+                let (home, other_leaf) = (home.clone(), other_leaf.clone());
+                async move {
+                    let leaf = home.connect(&other_leaf).await.map_err(|e| e.to_string())?;
+                    leaf.call::<_, i64>("leaf", (n,))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+    }
+    let a_url = format!("{}/0", a.url());
+    let b_url = format!("{}/0", b.url());
+    a.register("Pinger", agent(a.clone(), b_url.clone()))
+        .expect("register");
+    b.register("Pinger", agent(b.clone(), a_url.clone()))
+        .expect("register");
+    let to_b = a.connect(&b_url).await.expect("a connects to b");
+    let to_a = b.connect(&a_url).await.expect("b connects to a");
+    let from_a = (0..CALLS).map(|n| {
+        let p = to_b.clone();
+        async move { p.call::<_, i64>("outer", (n,)).await }
+    });
+    let from_b = (0..CALLS).map(|n| {
+        let p = to_a.clone();
+        async move { p.call::<_, i64>("outer", (n,)).await }
+    });
+    let (x, y) = tokio::join!(
+        futures_util::future::join_all(from_a),
+        futures_util::future::join_all(from_b)
+    );
+    for (n, (x, y)) in x.into_iter().zip(y).enumerate() {
+        assert_eq!(x.expect("a's call"), n as i64 + 1);
+        assert_eq!(y.expect("b's call"), n as i64 + 1);
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
