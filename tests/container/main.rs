@@ -15,66 +15,46 @@ mod tls;
 
 use support::Backend;
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {$(
+/// One scenario as a module with a test per backend.
+macro_rules! scenario_on {
+    ($name:ident: $($backend:ident => $make:expr),*) => {
         mod $name {
             use super::*;
-
-            #[tokio::test]
-            async fn local() {
-                support::run($name(Backend::local())).await;
-            }
-
-            #[tokio::test]
-            async fn tcp() {
-                support::run($name(Backend::Tcp)).await;
-            }
-
-            #[tokio::test]
-            async fn unix() {
-                support::run($name(Backend::unix())).await;
-            }
-
-            #[tokio::test]
-            async fn tls() {
-                support::run($name(Backend::Tls)).await;
-            }
-
-            #[tokio::test]
-            async fn wrapped() {
-                support::run($name(Backend::wrapped())).await;
-            }
+            $(
+                #[tokio::test]
+                async fn $backend() {
+                    support::run($name($make)).await;
+                }
+            )*
         }
+    };
+}
+
+/// Scenarios on every backend.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        scenario_on!($name:
+            local => Backend::local(),
+            tcp => Backend::Tcp,
+            unix => Backend::unix(),
+            tls => Backend::Tls,
+            wrapped => Backend::wrapped());
+    )*};
+}
+
+/// Scenarios on local queues, TCP and Unix sockets only (they talk to the
+/// container through a raw transport of that backend).
+macro_rules! on_local_and_sockets {
+    ($($name:ident),* $(,)?) => {$(
+        scenario_on!($name:
+            local => Backend::local(),
+            tcp => Backend::Tcp,
+            unix => Backend::unix());
     )*};
 }
 
 use robust::*;
 use scenarios::*;
-
-/// A scenario on local queues, TCP and Unix sockets only (it talks to the
-/// container through a raw transport of that backend).
-macro_rules! on_local_and_sockets {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn local() {
-                support::run($name(Backend::local())).await;
-            }
-
-            #[tokio::test]
-            async fn tcp() {
-                support::run($name(Backend::Tcp)).await;
-            }
-
-            #[tokio::test]
-            async fn unix() {
-                support::run($name(Backend::unix())).await;
-            }
-        }
-    )*};
-}
 
 on_local_and_sockets!(shutdown_with_a_peer_that_does_not_read);
 

@@ -6,40 +6,14 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentwire::channel::{Codec, Json, MessageKind};
 use agentwire::rpc::Router;
 use agentwire::Container;
 use bytes::Bytes;
 use tokio::sync::mpsc;
-use transport_api::{Address, Protocol, SharedTransport, Transport};
+use transport_api::{Address, SharedTransport, Transport};
 
+use crate::support::raw_peer::{request_frame, Deaf};
 use crate::support::{calc, Backend};
-
-/// A peer that never reads: it pauses reading as soon as it is connected.
-struct Deaf(mpsc::UnboundedSender<SharedTransport>);
-
-impl Protocol for Deaf {
-    fn connection_made(&mut self, transport: SharedTransport) {
-        transport.pause_reading();
-        let _ = self.0.send(transport);
-    }
-    fn data_received(&mut self, _: Bytes) {}
-}
-
-/// A request frame of aiomas's JSON format: `[0, id, [path, args, {}]]`.
-fn request_frame(id: u64, path: &str, args: serde_json::Value) -> Bytes {
-    let mut payload = Vec::new();
-    Json.encode_message(
-        MessageKind::Request,
-        id,
-        &(path, args, serde_json::Map::new()),
-        &mut payload,
-    )
-    .expect("encodes");
-    let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&payload);
-    Bytes::from(frame)
-}
 
 /// Connects a [`Deaf`] peer to `addr` and sends it `frames`.
 async fn deaf_peer<A: Address>(addr: A, frames: Vec<Bytes>) -> (A::Transport, SharedTransport) {
@@ -80,7 +54,7 @@ pub async fn shutdown_with_a_peer_that_does_not_read(backend: Backend) {
         });
     b.register("Stubborn", agent).expect("register");
     let mut frames: Vec<Bytes> = (0..3)
-        .map(|id| request_frame(id, "agents/0/hold", serde_json::json!([])))
+        .map(|id| request_frame(id, "agents/0/hold", &serde_json::json!([])))
         .collect();
     let replies: u64 = match backend {
         // Three small replies that the peer never takes.
@@ -98,7 +72,7 @@ pub async fn shutdown_with_a_peer_that_does_not_read(backend: Backend) {
     } else {
         serde_json::json!([])
     };
-    frames.extend((0..replies).map(|id| request_frame(100 + id, path, args.clone())));
+    frames.extend((0..replies).map(|id| request_frame(100 + id, path, &args)));
     let _peer = match &backend {
         Backend::Local(net) => {
             let queue = net.get_queue("b").expect("queue");

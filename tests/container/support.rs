@@ -9,6 +9,8 @@
 pub mod aiomas;
 #[path = "../shared/backends.rs"]
 mod backends;
+#[path = "../shared/raw_peer.rs"]
+pub mod raw_peer;
 pub use backends::{run, TempDir};
 #[path = "../tcp/support.rs"]
 pub mod pki;

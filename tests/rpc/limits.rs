@@ -8,14 +8,14 @@
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 
-use agentwire::channel::{ChannelOptions, Codec, Json, MessageKind};
+use agentwire::channel::{ChannelOptions, Json};
 use agentwire::rpc::{self, Connection, Router, RpcError};
-use bytes::Bytes;
 use futures_util::future::join_all;
 use tokio::sync::{mpsc, watch};
-use transport_api::{Address, Protocol, Server, SharedTransport, Transport};
+use transport_api::{Address, Server, Transport};
 
 use crate::support::calc;
+use crate::support::raw_peer::{request_frame, Deaf};
 
 fn json() -> ChannelOptions<Json> {
     ChannelOptions::new().codec(Json)
@@ -45,32 +45,6 @@ where
     assert_eq!(conn.channel().pending_requests(), 0);
     conn.close().await;
     server.close();
-}
-
-/// A protocol that never reads: it pauses reading at once.
-struct Deaf(mpsc::UnboundedSender<SharedTransport>);
-
-impl Protocol for Deaf {
-    fn connection_made(&mut self, transport: SharedTransport) {
-        transport.pause_reading();
-        let _ = self.0.send(transport);
-    }
-    fn data_received(&mut self, _: Bytes) {}
-}
-
-/// A request frame of aiomas's JSON format: `[0, id, [path, args, {}]]`.
-fn request_frame(id: u64, path: &str, args: &serde_json::Value) -> Bytes {
-    let mut payload = Vec::new();
-    Json.encode_message(
-        MessageKind::Request,
-        id,
-        &(path, args, serde_json::Map::new()),
-        &mut payload,
-    )
-    .expect("encodes");
-    let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&payload);
-    Bytes::from(frame)
 }
 
 /// A peer floods 100,000 requests and never reads the replies: the server

@@ -5,6 +5,8 @@
 #[path = "../shared/backends.rs"]
 mod backends;
 pub use backends::*;
+#[path = "../shared/raw_peer.rs"]
+pub mod raw_peer;
 
 use std::convert::Infallible;
 
