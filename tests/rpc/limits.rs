@@ -21,6 +21,21 @@ fn json() -> ChannelOptions<Json> {
     ChannelOptions::new().codec(Json)
 }
 
+/// Serves `router` at `addr` and connects a client that serves nothing.
+async fn serve_and_connect<A>(addr: &A, router: Router<Json>) -> (A::Server, Connection)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    let server = rpc::start_server(addr, Arc::new(router), json(), |_| {})
+        .await
+        .expect("server starts");
+    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json())
+        .await
+        .expect("connects");
+    (server, conn)
+}
+
 /// 10,000 concurrent calls from one client with default options: every one
 /// is answered (the client's window and the server's backpressure slow the
 /// burst down; nothing is refused).
@@ -29,12 +44,7 @@ where
     A: Address,
     A::Server: Server<Addr = A>,
 {
-    let server = rpc::start_server(&addr, Arc::new(calc::<Json>()), json(), |_| {})
-        .await
-        .expect("server starts");
-    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json())
-        .await
-        .expect("connects");
+    let (server, conn) = serve_and_connect(&addr, calc::<Json>()).await;
     let calls = (0..10_000i64).map(|i| {
         let conn = conn.clone();
         async move { (i, conn.call::<_, i64>("add", (i, 1)).await) }
@@ -141,12 +151,7 @@ where
             }
         })
         .method("ping", |(): ()| async move { Ok::<_, Infallible>("pong") });
-    let server = rpc::start_server(&addr, Arc::new(router), json(), |_| {})
-        .await
-        .expect("server starts");
-    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json())
-        .await
-        .expect("connects");
+    let (server, conn) = serve_and_connect(&addr, router).await;
     let calls: Vec<_> = (0..10_000)
         .map(|_| {
             let conn = conn.clone();
@@ -204,12 +209,7 @@ where
         .method("add", |(a, b): (i64, i64)| async move {
             Ok::<_, Infallible>(a + b)
         });
-    let server = rpc::start_server(&addr, Arc::new(router), json(), |_| {})
-        .await
-        .expect("server starts");
-    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json())
-        .await
-        .expect("connects");
+    let (server, conn) = serve_and_connect(&addr, router).await;
     for (path, args, says) in [
         ("panic_now", serde_json::json!([]), "boom before the future"),
         (
