@@ -28,3 +28,16 @@ fn handles_are_send_and_sync() {
     is::<agentwire::rpc::Router>();
     is::<agentwire::rpc::RpcError>();
 }
+
+/// The bounds under true concurrency: the same scenarios on a multi-thread
+/// runtime (callers, drivers and serving loops on different threads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_on_a_multi_thread_runtime() {
+    support::run(limits::ten_thousand_concurrent_calls(support::local())).await;
+    support::run(limits::ten_thousand_concurrent_calls(support::tcp())).await;
+    support::run(limits::callbacks_at_the_limit(support::local())).await;
+    support::run(limits::callbacks_at_the_limit(support::tcp())).await;
+    support::run(limits::dropped_calls_are_forgotten(support::tcp())).await;
+    support::run(limits::panicking_handlers(support::local())).await;
+    support::run(limits::flood_without_reading(support::tcp())).await;
+}

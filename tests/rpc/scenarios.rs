@@ -121,6 +121,26 @@ where
         .await
         .expect_err("malformed");
     assert!(err.to_string().contains("malformed RPC request"), "{err}");
+    // Other shapes a peer may send: each an error reply naming the problem.
+    for (content, says) in [
+        (json!([123, [], {}]), "malformed RPC request"),
+        (json!([]), "malformed RPC request"),
+        (json!(["add"]), "bad arguments for \"add\""),
+        (
+            json!(["add", "not a list", {}]),
+            "bad arguments for \"add\"",
+        ),
+        (json!(["add", [1, 2], []]), "bad arguments for \"add\""),
+        (json!(["math/nope/deeper", [], {}]), "no such method"),
+        (json!(["", [], {}]), "no such method"),
+    ] {
+        let err = conn
+            .channel()
+            .request::<_, serde_json::Value>(&content)
+            .await
+            .expect_err("an error reply");
+        assert!(err.to_string().contains(says), "{content}: {err}");
+    }
     // A result of the wrong type is a decode error, here.
     let err = conn
         .call::<_, String>("add", (1, 2))
