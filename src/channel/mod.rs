@@ -24,9 +24,10 @@
 //! - [`options`]: [`ChannelOptions`], a channel's settings;
 //! - `channel`: [`Channel`]; `request`: [`Request`], an incoming request;
 //! - [`error`]: [`ChannelError`] and its `io::ErrorKind` mapping;
-//! - `shared`, `protocol`, `connect`, `slots` (private): the per-connection
-//!   state, the frame handler behind a channel, connecting with retries, a
-//!   semaphore with a lock-free fast path.
+//! - `shared`, `protocol`, `connect`, `slots`, `ids` (private): the
+//!   per-connection state, the frame handler behind a channel, connecting
+//!   with retries, a semaphore with a lock-free fast path, the hasher of
+//!   pending request ids.
 //!
 //! # Limits and safety
 //!
@@ -75,6 +76,7 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod framed;
+mod ids;
 pub mod options;
 mod protocol;
 mod request;

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::poll_fn;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -15,6 +15,7 @@ use tokio::sync::{oneshot, watch};
 use transport_api::SharedTransport;
 
 use super::frame::{finish_frame, HEADER_LEN};
+use super::ids::IdHasher;
 use super::slots::{Slot, Slots};
 use super::{ChannelError, ChannelOptions, Codec, Message, MessageKind, Result};
 
@@ -57,28 +58,6 @@ struct State {
     paused_for_refusals: bool,
     /// Set once the connection is lost: the error every call now gets.
     lost: Option<ChannelError>,
-}
-
-/// Hashes request ids (sequential `u64`s) with one multiplication
-/// (Fibonacci hashing): no randomness, so nothing about the map depends on
-/// the run.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 /// One connection's shared channel state.
