@@ -56,6 +56,16 @@ pub fn scenarios() -> Vec<Scenario> {
             rounds: ROUNDS,
         },
         Scenario {
+            name: "channel_local_c1",
+            unit: "call/s",
+            work: LOCAL_CALLS as f64,
+            measured: channel_local_c1,
+            baseline: mpsc_c1,
+            baseline_name: MPSC_C1,
+            floor: None,
+            rounds: ROUNDS,
+        },
+        Scenario {
             name: "rpc_local_json_c1",
             unit: "call/s",
             work: LOCAL_CALLS as f64,
@@ -181,6 +191,46 @@ where
 fn agentwire_local<C: Codec>(codec: C, concurrency: usize) -> Duration {
     let addr = LocalNetwork::new().get_queue("rpc").unwrap();
     agentwire_calls(addr, codec, concurrency, LOCAL_CALLS)
+}
+
+/// The channel under the RPC, alone: a request `x` answered with `x + 1`
+/// by a loop that receives and replies (what the RPC layer adds is the
+/// difference to `rpc_local_c1`).
+fn channel_local_c1() -> Duration {
+    use agentwire::channel::Channel;
+
+    #[derive(Clone)]
+    struct Raw(Channel<Bincode>);
+
+    impl Caller for Raw {
+        async fn call(&self, x: u64) -> u64 {
+            self.0.request::<_, u64>(&x).await.unwrap()
+        }
+    }
+
+    let addr = LocalNetwork::new().get_queue("channel").unwrap();
+    runtime().block_on(async {
+        let options = ChannelOptions::new();
+        let server = Channel::start_server(
+            &addr,
+            |channel: Channel<Bincode>| async move {
+                while let Ok(request) = channel.recv().await {
+                    let x: u64 = request.content().unwrap();
+                    let _ = request.reply(&(x + 1)).await;
+                }
+            },
+            options.clone(),
+        )
+        .await
+        .unwrap();
+        let channel = Channel::open_connection(&server.addr(), options)
+            .await
+            .unwrap();
+        let elapsed = drive(Raw(channel.clone()), 1, LOCAL_CALLS).await;
+        channel.close().await;
+        server.close();
+        elapsed
+    })
 }
 
 fn agentwire_tcp(concurrency: usize) -> Duration {

@@ -5,15 +5,17 @@
 //! guards both sides, so close/abort/flow decisions see one consistent state.
 //! Each side's driver owns (a handle to) that side's protocol and delivers its
 //! events one at a time, in a fixed priority order, which is what makes
-//! delivery deterministic on a current-thread runtime.
+//! delivery deterministic on a current-thread runtime. A driver with nothing
+//! to deliver leaves its waker in its side's state, under the same lock as
+//! everything it waits on.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 use transport_api::{
     ConnectionToken, Error, FlowControl, FlowEvent, Protocol, ProtocolHandle, Result,
     WriteBufferLimits,
@@ -43,6 +45,8 @@ struct Side {
     /// `connection_lost` has been chosen for delivery; the side is done.
     finished: bool,
     write_waker: Option<Waker>,
+    /// This side's driver, waiting for its next event.
+    driver_waker: Option<Waker>,
 }
 
 impl Side {
@@ -74,7 +78,6 @@ enum Event {
 /// One local connection: both sides' state and their wake-ups.
 pub(crate) struct Conn {
     sides: Mutex<[Side; 2]>,
-    wake: [Notify; 2],
     /// The queue served (`local://id`) and this connection's number on it.
     pub(crate) queue_id: String,
     pub(crate) number: u64,
@@ -107,7 +110,6 @@ impl Conn {
         };
         Conn {
             sides: Mutex::new([side(), side()]),
-            wake: [Notify::new(), Notify::new()],
             queue_id,
             number,
         }
@@ -144,27 +146,26 @@ impl Conn {
         fill(peer);
         let wake_peer = was_empty && !peer.inbox.is_empty();
         let pause = me.flow.update(peer.inbox_bytes).is_some();
+        let peer_driver = wake_peer.then(|| peer.driver_waker.take()).flatten();
+        let my_driver = pause.then(|| me.driver_waker.take()).flatten();
         drop(sides);
-        if wake_peer {
-            self.wake[1 - side].notify_one();
-        }
-        if pause {
-            self.wake[side].notify_one();
-        }
+        peer_driver
+            .into_iter()
+            .chain(my_driver)
+            .for_each(Waker::wake);
         Ok(())
     }
 
     pub(crate) fn close(&self, side: usize) {
         let mut sides = self.lock();
-        let (me, peer) = pair(&mut sides, side);
+        let me = &mut sides[side];
         if me.is_shut() {
             return;
         }
         me.closing = true;
         // Writers waiting on either side learn that writing is over.
-        let wakers = [me.write_waker.take(), peer.write_waker.take()];
+        let wakers = Self::all_wakers(&mut sides);
         drop(sides);
-        self.wake_both();
         wakers.into_iter().flatten().for_each(Waker::wake);
     }
 
@@ -180,15 +181,21 @@ impl Conn {
             peer.clear_inbox();
             peer.reset = true;
         }
-        let wakers = [me.write_waker.take(), peer.write_waker.take()];
+        let wakers = Self::all_wakers(&mut sides);
         drop(sides);
-        self.wake_both();
         wakers.into_iter().flatten().for_each(Waker::wake);
     }
 
-    fn wake_both(&self) {
-        self.wake[0].notify_one();
-        self.wake[1].notify_one();
+    /// Both drivers' wakers, then both writers' (in this order), to wake
+    /// once the lock is released.
+    fn all_wakers(sides: &mut [Side; 2]) -> [Option<Waker>; 4] {
+        let [a, b] = sides;
+        [
+            a.driver_waker.take(),
+            b.driver_waker.take(),
+            a.write_waker.take(),
+            b.write_waker.take(),
+        ]
     }
 
     pub(crate) fn is_closing(&self, side: usize) -> bool {
@@ -216,13 +223,9 @@ impl Conn {
         } else {
             me.write_waker.take()
         };
+        let driver = changed.then(|| me.driver_waker.take()).flatten();
         drop(sides);
-        if changed {
-            self.wake[side].notify_one();
-        }
-        if let Some(w) = waker {
-            w.wake();
-        }
+        driver.into_iter().chain(waker).for_each(Waker::wake);
     }
 
     pub(crate) fn poll_write_ready(&self, side: usize, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -246,9 +249,10 @@ impl Conn {
         let me = &mut sides[side];
         let resumed = me.reading_paused && reading;
         me.reading_paused = !reading;
+        let driver = resumed.then(|| me.driver_waker.take()).flatten();
         drop(sides);
-        if resumed {
-            self.wake[side].notify_one();
+        if let Some(w) = driver {
+            w.wake();
         }
     }
 
@@ -258,7 +262,9 @@ impl Conn {
 
     /// Picks the next event for `side`'s protocol, in a fixed order:
     /// our abort, flow changes, a reset by the peer, data, then the end.
-    fn next_event(&self, side: usize) -> Option<Event> {
+    /// With nothing to deliver, the driver's waker is kept (under the same
+    /// lock as the state it waits on, so no change goes unnoticed).
+    fn poll_next_event(&self, side: usize, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let mut sides = self.lock();
         let (me, peer) = pair(&mut sides, side);
         let mut wake_peer = false;
@@ -305,7 +311,11 @@ impl Conn {
             if (me.closing && my_writes_delivered) || peer_done {
                 break 'pick Some(Event::Lost(None));
             }
-            None
+            match &mut me.driver_waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
         };
         let lost = matches!(event, Some(Event::Lost(_)));
         if lost {
@@ -314,12 +324,14 @@ impl Conn {
             peer_waker = peer.write_waker.take();
         }
         let my_waker = if lost { me.write_waker.take() } else { None };
+        let peer_driver = wake_peer.then(|| peer.driver_waker.take()).flatten();
         drop(sides);
-        if wake_peer {
-            self.wake[1 - side].notify_one();
-        }
-        peer_waker.into_iter().chain(my_waker).for_each(Waker::wake);
-        event
+        peer_driver
+            .into_iter()
+            .chain(peer_waker)
+            .chain(my_waker)
+            .for_each(Waker::wake);
+        Poll::Ready(event)
     }
 
     /// Delivers `side`'s events to its protocol until `connection_lost`.
@@ -330,7 +342,7 @@ impl Conn {
         token: Option<ConnectionToken>,
     ) {
         loop {
-            match self.next_event(side) {
+            match poll_fn(|cx| self.poll_next_event(side, cx)).await {
                 Some(Event::Data(data)) => protocol.with(|p| p.data_received(data)),
                 Some(Event::Flow(FlowEvent::Pause)) => protocol.with(|p| p.pause_writing()),
                 Some(Event::Flow(FlowEvent::Resume)) => protocol.with(|p| p.resume_writing()),
@@ -338,7 +350,8 @@ impl Conn {
                     protocol.with(|p| p.connection_lost(err));
                     break;
                 }
-                None => self.wake[side].notified().await,
+                // Finished: nothing more will come.
+                None => break,
             }
         }
         drop(token);
