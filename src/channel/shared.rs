@@ -66,8 +66,6 @@ pub(crate) struct Shared<C> {
     pub(crate) max_frame_size: usize,
     /// How many received requests an RPC connection handles at once.
     pub(crate) max_concurrent: usize,
-    /// The size of `window`.
-    pub(crate) max_pending: usize,
     max_queued: usize,
     state: Mutex<State>,
     /// Slots for our requests waiting for replies
@@ -89,7 +87,6 @@ impl<C: Codec> Shared<C> {
             codec: options.get_codec().clone(),
             max_frame_size: options.get_max_frame_size(),
             max_concurrent: options.get_max_concurrent_requests(),
-            max_pending: options.get_max_pending_requests(),
             max_queued: options.get_max_queued_requests(),
             state: Mutex::new(State::default()),
             window: Slots::new(options.get_max_pending_requests()),
@@ -204,6 +201,11 @@ impl<C: Codec> Shared<C> {
         if let Ok(t) = self.usable_transport() {
             let _ = t.write(frame);
         }
+    }
+
+    /// How many of our requests may wait for replies at once.
+    pub(crate) fn max_pending(&self) -> usize {
+        self.window.capacity()
     }
 
     /// Waits for a slot for one more request waiting for its reply.

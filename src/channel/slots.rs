@@ -55,6 +55,11 @@ impl Slots {
         }
     }
 
+    /// How many holders there may be at once.
+    pub(crate) fn capacity(&self) -> usize {
+        self.max
+    }
+
     fn try_acquire(&self) -> Option<Slot<'_>> {
         let mut used = self.used.load(Ordering::SeqCst);
         while used < self.max {

@@ -108,7 +108,7 @@ pub(crate) async fn serve<C: Codec>(channel: Channel<C>, service: Arc<dyn Servic
         return;
     }
     let limit = shared.max_concurrent;
-    let cap = limit.saturating_add(shared.max_pending);
+    let cap = limit.saturating_add(shared.max_pending());
     let slots = Arc::new(Slots::default());
     let mut running = FuturesUnordered::new();
     poll_fn(|cx| {
