@@ -211,9 +211,10 @@ impl<C: Codec> Container<C> {
     /// [`ContainerError::InvalidAddress`] for a malformed URL, an unknown
     /// scheme, or a `tls://` URL without a TLS client configuration;
     /// [`ContainerError::Connect`] if the remote container cannot be reached
-    /// (kind `ConnectionRefused`, …; for TLS, kind `InvalidData` and a
-    /// message that says why the handshake or certificate was refused) or
-    /// `validate_aid` fails;
+    /// (kind `ConnectionRefused`, …; a refused TLS handshake is kind
+    /// `InvalidData`, and a client certificate that a TLS 1.3 server refuses
+    /// after the handshake is a lost connection, kind `ConnectionReset`;
+    /// both with a message saying why) or `validate_aid` fails;
     /// [`ContainerError::AgentNotFound`] if it has no such agent;
     /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
     ///
