@@ -17,15 +17,32 @@
 //! - [`container`] — [`Container`]s of agents, addressed by URL.
 #![warn(missing_docs, missing_debug_implementations)]
 
+// The attributes write `::agentwire::…` paths, which must resolve here too.
+#[allow(unused_extern_crates)]
+extern crate self as agentwire;
+
 pub mod channel;
 pub mod clock;
 pub mod container;
 pub mod rpc;
 
+pub use agentwire_macros::{agent, serializable};
 pub use channel::{Channel, ChannelError, ChannelOptions};
-pub use container::{ConnectOptions, Container, ContainerError, ContainerOptions};
+pub use container::{
+    Agent, AgentContext, AgentHandle, AgentRef, ConnectOptions, Container, ContainerError,
+    ContainerOptions,
+};
 pub use rpc::{Proxy, Router, RpcError};
 pub use transport_api as api;
 pub use transport_local as local;
 #[cfg(any(feature = "tcp", feature = "unix"))]
 pub use transport_tcp as tcp;
+
+/// What the code written by [`agent`] and [`serializable`] refers to; not
+/// an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+    pub use std::convert::Infallible;
+    pub use std::sync::Arc;
+}

@@ -85,6 +85,24 @@ impl<C: Codec> Registry<C> {
         (state.agents.len() - 1).to_string()
     }
 
+    /// Adds an agent that serves nothing yet (see
+    /// [`set_service`](Self::set_service)); returns its id.
+    pub(crate) fn reserve(&self, class_name: String) -> String {
+        self.add(class_name, Arc::new(crate::rpc::Router::<C>::new()))
+    }
+
+    /// Sets the service of the agent `aid`.
+    pub(crate) fn set_service(&self, aid: &str, service: Arc<dyn Service<C>>) {
+        let mut state = self.lock();
+        if let Some(agent) = aid
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| state.agents.get_mut(i))
+        {
+            agent.service = service;
+        }
+    }
+
     /// The agent with id `aid` (canonical decimal only: `"0"`, not `"00"`).
     fn agent(&self, aid: &str) -> Option<(String, Arc<dyn Service<C>>)> {
         let index: usize = aid.parse().ok()?;

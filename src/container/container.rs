@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,18 +13,19 @@ use transport_api::{AnyServer, Server};
 use transport_tcp::TlsAddr;
 
 use super::addr::split_agent_url;
+use super::agent::{Agent, AgentContext, AgentHandle};
 use super::agents::{Registry, RootService};
 use super::{
     AgentInfo, ConnectOptions, ContainerAddr, ContainerError, ContainerOptions, IntoContainerAddr,
 };
 use crate::channel::{Codec, Json};
 use crate::clock::Clock;
-use crate::rpc::{self, Connection, Proxy, RpcError, Service};
+use crate::rpc::{self, Connection, Proxy, RpcError, Service, WireConfig};
 
 /// One cached connection per remote container, by its URL.
 type Slot<C> = Arc<tokio::sync::Mutex<Option<Connection<C>>>>;
 
-struct Inner<C: Codec> {
+pub(crate) struct Inner<C: Codec> {
     addr: ContainerAddr,
     url: String,
     options: ContainerOptions<C>,
@@ -31,6 +33,8 @@ struct Inner<C: Codec> {
     service: Arc<dyn Service<C>>,
     server: Mutex<Option<AnyServer>>,
     outgoing: Mutex<BTreeMap<String, Slot<C>>>,
+    /// Serializers and identity of this container's connections.
+    wire: WireConfig,
 }
 
 impl<C: Codec> Drop for Inner<C> {
@@ -126,7 +130,11 @@ impl<C: Codec> Container<C> {
         check_tls_server(&addr)?;
         let registry = Arc::new(Registry::new());
         let service: Arc<dyn Service<C>> = Arc::new(RootService::new(Arc::clone(&registry)));
-        let (server, real) = bind(&addr, &service, &registry, &options).await?;
+        let wire = WireConfig {
+            serializers: Arc::new(options.wire_serializers()),
+            home: next_container_id(),
+        };
+        let (server, real) = bind(&addr, &service, &registry, &options, &wire).await?;
         Ok(Container {
             inner: Arc::new(Inner {
                 url: real.to_string(),
@@ -136,8 +144,13 @@ impl<C: Codec> Container<C> {
                 service,
                 server: Mutex::new(Some(server)),
                 outgoing: Mutex::new(BTreeMap::new()),
+                wire,
             }),
         })
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner<C>>) -> Self {
+        Container { inner }
     }
 
     /// The container's address (for TCP port 0, with the real port);
@@ -189,6 +202,72 @@ impl<C: Codec> Container<C> {
             id,
             class_name,
         ))
+    }
+
+    /// Registers a typed agent (a type with an [`agent`](crate::agent)
+    /// `impl` block) under its class name; returns its handle, which
+    /// derefs to the agent. Ids are given as by [`register`](Self::register).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use agentwire::{agent, Container};
+    ///
+    /// struct Calc;
+    ///
+    /// #[agent]
+    /// impl Calc {
+    ///     #[expose]
+    ///     async fn add(&self, a: i64, b: i64) -> i64 {
+    ///         a + b
+    ///     }
+    /// }
+    ///
+    /// let container = Container::create("local://calc-doc").await?;
+    /// let calc = container.register_agent(Calc)?;
+    /// let proxy: CalcProxy = container.connect(calc.url()).await?.into();
+    /// assert_eq!(proxy.add(1, 2).await?, 3);
+    /// container.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
+    pub fn register_agent<A: Agent>(&self, agent: A) -> Result<AgentHandle<A, C>, ContainerError> {
+        self.register_agent_with(|_| agent)
+    }
+
+    /// Registers the typed agent that `make` returns, given the agent's
+    /// [`AgentContext`] (its id and URL, the container, the clock) to keep:
+    /// aiomas's `Agent.__init__(self, container)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
+    pub fn register_agent_with<A: Agent>(
+        &self,
+        make: impl FnOnce(AgentContext<C>) -> A,
+    ) -> Result<AgentHandle<A, C>, ContainerError> {
+        if self.inner.registry.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
+        let id = self.inner.registry.reserve(A::CLASS_NAME.to_owned());
+        let info = AgentInfo::new(
+            format!("{}/{id}", self.inner.url),
+            id.clone(),
+            A::CLASS_NAME.to_owned(),
+        );
+        let context = AgentContext::new(
+            info,
+            self.inner.wire.home,
+            Arc::downgrade(&self.inner),
+            Arc::clone(self.clock()),
+        );
+        let agent = Arc::new(make(context.clone()));
+        self.inner
+            .registry
+            .set_service(&id, Arc::new(A::router::<C>(Arc::clone(&agent))));
+        Ok(AgentHandle::new(agent, context))
     }
 
     /// How many agents are registered.
@@ -358,7 +437,7 @@ impl<C: Codec> Container<C> {
             .clone()
             .connect_timeout(timeout);
         let service = Arc::clone(&self.inner.service);
-        let conn = Connection::open(addr, service, options).await?;
+        let conn = Connection::open_with(addr, service, options, &self.inner.wire).await?;
         if self.inner.registry.is_shut_down() {
             conn.close().await;
             return Err(shut());
@@ -432,6 +511,7 @@ async fn bind<C: Codec>(
     service: &Arc<dyn Service<C>>,
     registry: &Arc<Registry<C>>,
     options: &ContainerOptions<C>,
+    wire: &WireConfig,
 ) -> Result<(AnyServer, ContainerAddr), ContainerError> {
     let reg = Arc::clone(registry);
     let on_connection = move |conn: Connection<C>| {
@@ -442,10 +522,11 @@ async fn bind<C: Codec>(
             }
         }
     };
-    let server = rpc::start_server(
+    let server = rpc::start_server_with(
         addr,
         Arc::clone(service),
         options.get_channel_options().clone(),
+        wire.clone(),
         on_connection,
     )
     .await
@@ -479,4 +560,10 @@ impl<C: Codec> fmt::Debug for Container<C> {
             .field("shut_down", &self.inner.registry.is_shut_down())
             .finish()
     }
+}
+
+/// A new container's id (never 0, which is "no container").
+fn next_container_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

@@ -36,6 +36,7 @@
 //! [`ConnectOptions`]), `error` ([`ContainerError`]).
 
 mod addr;
+mod agent;
 mod agents;
 #[allow(clippy::module_inception)]
 mod container;
@@ -44,6 +45,7 @@ mod options;
 mod schemes;
 
 pub use addr::{marker, ContainerAddr, IntoContainerAddr};
+pub use agent::{Agent, AgentContext, AgentHandle, AgentRef};
 pub use agents::AgentInfo;
 pub use container::Container;
 pub use error::ContainerError;

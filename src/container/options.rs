@@ -12,6 +12,7 @@ use transport_tcp::tls::rustls::{ClientConfig, ServerConfig};
 use super::Schemes;
 use crate::channel::{ChannelOptions, Codec, Json};
 use crate::clock::{Clock, RealClock};
+use crate::rpc::{Serializable, Serializers};
 
 /// How a [`Container`](super::Container) talks: its codec, its channels'
 /// settings (maximum frame size, …), how long
@@ -40,6 +41,7 @@ pub struct ContainerOptions<C = Json> {
     schemes: Schemes,
     clock: Arc<dyn Clock>,
     shutdown_grace: Duration,
+    serializers: Serializers,
 }
 
 impl ContainerOptions<Json> {
@@ -52,6 +54,7 @@ impl ContainerOptions<Json> {
             schemes: Schemes::new(LocalNetwork::global().clone()),
             clock: Arc::new(RealClock::new()),
             shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
+            serializers: Serializers::new(),
         }
     }
 }
@@ -63,6 +66,32 @@ impl Default for ContainerOptions<Json> {
 }
 
 impl<C: Codec> ContainerOptions<C> {
+    /// Adds a custom type that travels as aiomas's `{"__type__": [typeid,
+    /// data]}` (a [`serializable`](crate::serializable) type): aiomas's
+    /// `extra_serializers`. Type ids follow aiomas's container: 0 is its
+    /// date serializer, then these in the order added, then agent
+    /// references; the peer must add the same types in the same order.
+    ///
+    /// # Panics
+    ///
+    /// If `T` was added already.
+    #[must_use]
+    pub fn serializer<T: Serializable>(mut self) -> Self {
+        self.serializers = self.serializers.add::<T>();
+        self
+    }
+
+    /// The custom types added with [`serializer`](Self::serializer).
+    pub fn get_serializers(&self) -> &Serializers {
+        &self.serializers
+    }
+
+    /// The serializers of the container's connections: aiomas's date
+    /// serializer first, then the custom types.
+    pub(crate) fn wire_serializers(&self) -> Serializers {
+        Serializers::for_container(&self.serializers)
+    }
+
     /// How long [`shutdown`](super::Container::shutdown) lets connections
     /// flush by default.
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -88,6 +117,7 @@ impl<C: Codec> ContainerOptions<C> {
             schemes: self.schemes,
             clock: self.clock,
             shutdown_grace: self.shutdown_grace,
+            serializers: self.serializers,
         }
     }
 

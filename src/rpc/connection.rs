@@ -2,7 +2,7 @@
 //! and [`start_server`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -11,14 +11,18 @@ use transport_api::Address;
 
 use super::args::{ArgsSer, NoKwargs};
 use super::serve::serve;
+use super::wire::{with_wire, InWire, Wire};
+use super::Serializers;
 use super::{Args, Proxy, RpcError, Service};
 use crate::channel::{Channel, ChannelOptions, Codec, Json};
 
-struct Inner<C: Codec> {
+pub(crate) struct Inner<C: Codec> {
     channel: Channel<C>,
     /// The serving loop of a connection we opened: it ends with the last
     /// handle (a server's loop owns a handle itself and ends with the peer).
     serving: Option<AbortHandle>,
+    /// What encoding and decoding this connection's values needs.
+    wire: Arc<Wire>,
 }
 
 impl<C: Codec> Drop for Inner<C> {
@@ -52,7 +56,7 @@ impl<C: Codec> Drop for Inner<C> {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::convert::Infallible;
-/// use std::sync::Arc;
+/// use std::sync::{Arc, Weak};
 /// use agentwire::channel::{ChannelOptions, Json};
 /// use agentwire::rpc::{self, Connection, Router};
 /// use transport_local::LocalNetwork;
@@ -89,13 +93,25 @@ impl<C: Codec> Connection<C> {
     ///
     /// Outside a tokio runtime.
     pub fn new(channel: Channel<C>, service: Arc<dyn Service<C>>) -> Self {
-        let task = tokio::spawn(serve(channel.clone(), service));
-        Connection {
-            inner: Arc::new(Inner {
+        Connection::with_wire(channel, service, &WireConfig::default())
+    }
+
+    /// [`new`](Self::new) with `config`'s serializers and agents.
+    pub(crate) fn with_wire(
+        channel: Channel<C>,
+        service: Arc<dyn Service<C>>,
+        config: &WireConfig,
+    ) -> Self {
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner<C>>| {
+            let wire = config.wire(weak.clone());
+            let task = tokio::spawn(serve(channel.clone(), service, Arc::clone(&wire)));
+            Inner {
                 channel,
                 serving: Some(task.abort_handle()),
-            }),
-        }
+                wire,
+            }
+        });
+        Connection { inner }
     }
 
     /// Connects to `addr` (retrying as `options` say), serving `service` to
@@ -111,10 +127,20 @@ impl<C: Codec> Connection<C> {
         service: Arc<dyn Service<C>>,
         options: ChannelOptions<C>,
     ) -> Result<Self, RpcError> {
+        Connection::open_with(addr, service, options, &WireConfig::default()).await
+    }
+
+    /// [`open`](Self::open) with `config`'s serializers and agents.
+    pub(crate) async fn open_with<A: Address>(
+        addr: &A,
+        service: Arc<dyn Service<C>>,
+        options: ChannelOptions<C>,
+        config: &WireConfig,
+    ) -> Result<Self, RpcError> {
         let channel = Channel::open_connection(addr, options)
             .await
             .map_err(|source| RpcError::Connection { source })?;
-        Ok(Connection::new(channel, service))
+        Ok(Connection::with_wire(channel, service, config))
     }
 
     /// Calls `path` with positional `args` (a tuple, see [`Args`]) and no
@@ -160,17 +186,21 @@ impl<C: Codec> Connection<C> {
         R: DeserializeOwned,
     {
         let channel = &self.inner.channel;
+        let wire = &self.inner.wire;
+        let content = (path, ArgsSer(&args), kwargs);
         let raw = channel
-            .request_raw(&(path, ArgsSer(&args), kwargs))
+            .request_raw(&InWire {
+                wire,
+                value: &content,
+            })
             .await
             .map_err(|e| RpcError::from_call(path, e))?;
-        channel
-            .codec()
-            .decode_content(&raw)
-            .map_err(|source| RpcError::Decode {
+        with_wire(wire, || channel.codec().decode_content(&raw)).map_err(|source| {
+            RpcError::Decode {
                 path: path.to_owned(),
                 source,
-            })
+            }
+        })
     }
 
     /// A proxy for the methods under `prefix` (`"agents/0"`: its `add` is
@@ -242,17 +272,34 @@ where
     C: Codec,
     F: Fn(Connection<C>) + Send + Sync + 'static,
 {
+    start_server_with(addr, service, options, WireConfig::default(), on_connection).await
+}
+
+/// [`start_server`] with `config`'s serializers and agents.
+pub(crate) async fn start_server_with<A, C, F>(
+    addr: &A,
+    service: Arc<dyn Service<C>>,
+    options: ChannelOptions<C>,
+    config: WireConfig,
+    on_connection: F,
+) -> Result<A::Server, RpcError>
+where
+    A: Address,
+    C: Codec,
+    F: Fn(Connection<C>) + Send + Sync + 'static,
+{
     let on_channel = move |channel: Channel<C>| {
-        let conn = Connection {
-            inner: Arc::new(Inner {
-                channel: channel.clone(),
-                serving: None,
-            }),
-        };
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner<C>>| Inner {
+            channel: channel.clone(),
+            serving: None,
+            wire: config.wire(weak.clone()),
+        });
+        let wire = Arc::clone(&inner.wire);
+        let conn = Connection { inner };
         on_connection(conn.clone());
         let service = Arc::clone(&service);
         async move {
-            serve(channel, service).await;
+            serve(channel, service, wire).await;
             drop(conn);
         }
     };
@@ -266,5 +313,34 @@ impl<C: Codec> fmt::Debug for Connection<C> {
         f.debug_struct("Connection")
             .field("channel", &self.inner.channel)
             .finish()
+    }
+}
+
+/// The serializers and agents of the connections a container (or a plain
+/// RPC user) makes.
+#[derive(Clone, Default)]
+pub(crate) struct WireConfig {
+    pub(crate) serializers: Arc<Serializers>,
+    /// The container whose agents the connections serve (0: none).
+    pub(crate) home: u64,
+}
+
+impl WireConfig {
+    fn wire<C: Codec>(&self, conn: Weak<Inner<C>>) -> Arc<Wire> {
+        Arc::new(Wire {
+            serializers: Arc::clone(&self.serializers),
+            home: self.home,
+            conn: Box::new(conn),
+        })
+    }
+}
+
+impl<C: Codec> Connection<C> {
+    /// The connection of a wire (see [`Wire::conn`]).
+    pub(crate) fn of_wire(wire: &Wire) -> Option<Connection<C>> {
+        let weak = wire.conn.downcast_ref::<Weak<Inner<C>>>()?;
+        Some(Connection {
+            inner: weak.upgrade()?,
+        })
     }
 }

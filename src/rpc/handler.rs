@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde::{Deserializer, Serialize};
 
 use super::args::{ArgsDe, NoKwargs};
+use super::params::{NamedSeed, Params};
 use super::{FromArgs, Service};
 use crate::channel::{Codec, Json, Request};
 
@@ -63,33 +64,81 @@ where
 {
     fn call(&self, request: Request<C>) -> BoxFuture<'static, ()> {
         // The path was read for routing: skip it without a copy.
-        let (_, ArgsDe(args), kwargs) = match request.content::<(SkipStr, ArgsDe<A>, K)>() {
-            Ok(call) => call,
-            Err(e) => {
-                return Box::pin(async move {
-                    let text = format!("bad arguments for {:?}: {e}", path_of(&request));
-                    let _ = request.fail(text).await;
-                })
-            }
-        };
-        // A panic is an error reply, whether the function panics before it
-        // returns its future or the future panics when polled.
-        let fut = match catch_unwind(AssertUnwindSafe(|| (self.f)(args, kwargs))) {
-            Ok(fut) => fut,
-            Err(panic) => {
-                return Box::pin(async move {
-                    let _ = fail_panicked(request, panic).await;
-                })
-            }
-        };
-        Box::pin(async move {
-            let _ = match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(Ok(value)) => request.reply(&value).await,
-                Ok(Err(e)) => request.fail(e).await,
-                Err(panic) => fail_panicked(request, panic).await,
-            };
-        })
+        match request.content::<(SkipStr, ArgsDe<A>, K)>() {
+            Ok((_, ArgsDe(args), kwargs)) => run(|args| (self.f)(args, kwargs), args, request),
+            Err(e) => bad_arguments(request, e),
+        }
     }
+}
+
+struct NamedHandler<F, P> {
+    f: F,
+    names: &'static [&'static str],
+    _params: PhantomData<fn() -> P>,
+}
+
+impl<C, F, P, R, E, Fut> Call<C> for NamedHandler<F, P>
+where
+    C: Codec,
+    P: Params,
+    F: Fn(P::Values) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, E>> + Send + 'static,
+    R: Serialize + Send + Sync + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    fn call(&self, request: Request<C>) -> BoxFuture<'static, ()> {
+        let seed = NamedSeed::<P> {
+            names: self.names,
+            _params: PhantomData,
+        };
+        let values = match request
+            .channel()
+            .codec()
+            .decode_content_seed(request.raw_content(), seed)
+        {
+            Ok(values) => values,
+            Err(e) => return bad_arguments(request, e),
+        };
+        run(&self.f, values, request)
+    }
+}
+
+/// Answers `request` with an error naming its path and `error`.
+fn bad_arguments<C: Codec>(
+    request: Request<C>,
+    error: impl fmt::Display + Send + 'static,
+) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let text = format!("bad arguments for {:?}: {error}", path_of(&request));
+        let _ = request.fail(text).await;
+    })
+}
+
+/// Runs `f(args)` and answers `request` with its result; a panic, before
+/// or inside the future, is an error reply.
+fn run<C, A, F, Fut, R, E>(f: F, args: A, request: Request<C>) -> BoxFuture<'static, ()>
+where
+    C: Codec,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = Result<R, E>> + Send + 'static,
+    R: Serialize + Send + Sync + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    let fut = match catch_unwind(AssertUnwindSafe(|| f(args))) {
+        Ok(fut) => fut,
+        Err(panic) => {
+            return Box::pin(async move {
+                let _ = fail_panicked(request, panic).await;
+            })
+        }
+    };
+    Box::pin(async move {
+        let _ = match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(Ok(value)) => request.reply(&value).await,
+            Ok(Err(e)) => request.fail(e).await,
+            Err(panic) => fail_panicked(request, panic).await,
+        };
+    })
 }
 
 /// The text of a panic's payload (a `&str` or `String` for `panic!` with a
@@ -161,6 +210,53 @@ impl<C: Codec> Handler<C> {
         Handler(Arc::new(FnHandler {
             f,
             _types: PhantomData,
+        }))
+    }
+}
+
+impl<C: Codec> Handler<C> {
+    /// A handler for `f`, whose parameters are named `names` and typed by
+    /// `P` (a tuple of [`Required`](super::Required) and
+    /// [`Optional`](super::Optional)): the caller may pass each by position
+    /// or by name, as in Python, and leave out optional ones; see
+    /// [`params`](super::Params). This is what typed agents' methods are.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use agentwire::rpc::{Handler, Optional, Required};
+    ///
+    /// let greet: Handler = Handler::named::<(Required<String>, Optional<String>), _, _, _, _>(
+    ///     &["name", "greeting"],
+    ///     |(name, greeting)| async move {
+    ///         Ok::<_, Infallible>(format!("{}, {name}", greeting.as_deref().unwrap_or("Hello")))
+    ///     },
+    /// );
+    /// # let _ = greet;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `names` does not have one name per parameter (a programming
+    /// error; the `agent` macro always gets it right).
+    pub fn named<P, R, E, F, Fut>(names: &'static [&'static str], f: F) -> Self
+    where
+        P: Params,
+        F: Fn(P::Values) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+        R: Serialize + Send + Sync + 'static,
+        E: fmt::Display + Send + 'static,
+    {
+        assert_eq!(
+            names.len(),
+            P::COUNT,
+            "Handler::named: {} names for {} parameters",
+            names.len(),
+            P::COUNT
+        );
+        Handler(Arc::new(NamedHandler {
+            f,
+            names,
+            _params: PhantomData::<fn() -> P>,
         }))
     }
 }
@@ -310,7 +406,7 @@ impl<'de> Visitor<'de> for PathSeed<'_> {
 
 /// A string read and dropped without a copy (the path, already routed).
 /// Unlike `IgnoredAny`, it works with codecs that are not self-describing.
-struct SkipStr;
+pub(crate) struct SkipStr;
 
 impl<'de> Deserialize<'de> for SkipStr {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::de::{self, DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::wire::deserialize_reference;
 use super::{Args, Connection, RpcError};
 use crate::channel::{Codec, Json};
 
@@ -43,6 +44,12 @@ impl<C: Codec> Proxy<C> {
         self.url = Some(url);
         self.class_name = Some(class_name);
         self
+    }
+
+    /// A proxy for the sub-service `name` of this one (its methods are at
+    /// `<prefix>/<name>/<method>`), over the same connection.
+    pub fn sub(&self, name: &str) -> Proxy<C> {
+        Proxy::new(self.conn.clone(), self.path(name))
     }
 
     fn path(&self, method: &str) -> String {
@@ -126,5 +133,29 @@ impl<C: Codec> fmt::Debug for Proxy<C> {
             .field("url", &self.url)
             .field("class_name", &self.class_name)
             .finish()
+    }
+}
+
+/// A proxy arrives where the peer sent a reference to one of its objects
+/// (aiomas's `{"__type__": [typeid, "agents/0"]}`): it calls that object
+/// back over the connection it came on.
+impl<'de, C: Codec> Deserialize<'de> for Proxy<C> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (path, wire) = deserialize_reference(deserializer)?;
+        let conn = Connection::of_wire(&wire)
+            .ok_or_else(|| de::Error::custom("the connection of an agent reference is gone"))?;
+        Ok(Proxy::new(conn, path))
+    }
+}
+
+/// A proxy cannot be sent: aiomas sends only a container's own objects
+/// (the peer would take the path for one of the sender's). Send the agent's
+/// URL instead, or an agent's own handle.
+impl<C: Codec> Serialize for Proxy<C> {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(format_args!(
+            "a proxy (to {:?}) cannot be sent, only a container's own agents can; send its URL",
+            self.url.as_deref().unwrap_or(&self.prefix)
+        )))
     }
 }

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::handler::{dispatch, BoxFuture};
+use super::wire::Wire;
 use super::Service;
 use crate::channel::{Channel, Codec, Request};
 
@@ -23,9 +24,21 @@ thread_local! {
 
 /// How many of one connection's running handlers wait for the reply to an
 /// RPC call of their own (on any connection).
-#[derive(Debug, Default)]
 struct Slots {
     waiting: AtomicUsize,
+    /// The connection's wire, for the values its handlers decode and
+    /// encode.
+    wire: Arc<Wire>,
+}
+
+/// The wire of the connection whose handler is running on this thread.
+pub(crate) fn serving_wire() -> Option<Arc<Wire>> {
+    SERVING.with(|current| {
+        let slots = current.take();
+        let wire = slots.as_ref().map(|s| Arc::clone(&s.wire));
+        current.set(slots);
+        wire
+    })
 }
 
 /// Marks the current handler (if the current future is one) as waiting for
@@ -78,6 +91,25 @@ impl Drop for Restore<'_> {
     }
 }
 
+impl Handling {
+    /// Routes `request` and decodes its arguments, with `slots` in
+    /// [`SERVING`] (the values may need the connection's wire).
+    fn start<C: Codec>(service: &dyn Service<C>, request: Request<C>, slots: &Arc<Slots>) -> Self {
+        let previous = SERVING.with(|current| current.replace(Some(Arc::clone(slots))));
+        let mut handling = Handling {
+            answer: Box::pin(std::future::ready(())),
+            slots: None,
+        };
+        let restore = Restore {
+            handling: &mut handling,
+            previous,
+        };
+        restore.handling.answer = dispatch(service, request);
+        drop(restore);
+        handling
+    }
+}
+
 impl Future for Handling {
     type Output = ();
 
@@ -101,7 +133,11 @@ const ROUNDS_PER_POLL: usize = 32;
 /// slot of a connection's window of pending requests); in all at most that
 /// limit plus `max_pending_requests`. At the limit no request is taken from the channel's
 /// queue, which fills and pauses reading: backpressure reaches the peer.
-pub(crate) async fn serve<C: Codec>(channel: Channel<C>, service: Arc<dyn Service<C>>) {
+pub(crate) async fn serve<C: Codec>(
+    channel: Channel<C>,
+    service: Arc<dyn Service<C>>,
+    wire: Arc<Wire>,
+) {
     let shared = Arc::clone(channel.shared());
     // This loop is the only receiver: a `recv` elsewhere gets `RecvBusy`.
     if shared.begin_recv().is_err() {
@@ -109,7 +145,10 @@ pub(crate) async fn serve<C: Codec>(channel: Channel<C>, service: Arc<dyn Servic
     }
     let limit = shared.max_concurrent;
     let cap = limit.saturating_add(shared.max_pending());
-    let slots = Arc::new(Slots::default());
+    let slots = Arc::new(Slots {
+        waiting: AtomicUsize::new(0),
+        wire,
+    });
     let mut running = FuturesUnordered::new();
     poll_fn(|cx| {
         for _ in 0..ROUNDS_PER_POLL {
@@ -127,10 +166,7 @@ pub(crate) async fn serve<C: Codec>(channel: Channel<C>, service: Arc<dyn Servic
                 match shared.poll_recv(cx) {
                     Poll::Ready(Ok(msg)) => {
                         let request = Request::new(channel.clone(), msg.id, msg.content);
-                        let mut handling = Handling {
-                            answer: dispatch(&*service, request),
-                            slots: Some(Arc::clone(&slots)),
-                        };
+                        let mut handling = Handling::start(&*service, request, &slots);
                         // Most handlers finish at once: only those that
                         // wait go into the set.
                         if Pin::new(&mut handling).poll(cx).is_pending() {

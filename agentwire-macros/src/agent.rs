@@ -1,0 +1,269 @@
+//! Reading an `#[agent]` `impl` block: its exposed methods, their
+//! parameters and results, and its sub-services.
+
+use proc_macro2::TokenStream;
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, FnArg, GenericArgument, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Pat,
+    PathArguments, ReturnType, Type,
+};
+
+/// An `impl` block marked `#[agent]`, read.
+pub(crate) struct AgentImpl {
+    /// The block, without the `#[expose]`/`#[service]` attributes.
+    pub(crate) item: ItemImpl,
+    /// The type's name (`Calc`).
+    pub(crate) ident: Ident,
+    /// What `validate_aid` answers.
+    pub(crate) class_name: String,
+    pub(crate) methods: Vec<Exposed>,
+    pub(crate) services: Vec<SubService>,
+}
+
+/// An `#[expose]` method.
+pub(crate) struct Exposed {
+    pub(crate) ident: Ident,
+    /// Its name on the wire.
+    pub(crate) wire: String,
+    pub(crate) is_async: bool,
+    pub(crate) params: Vec<Param>,
+    pub(crate) output: Output,
+    /// Its doc comments, for the client's method.
+    pub(crate) docs: Vec<Attribute>,
+}
+
+/// One parameter of an exposed method.
+pub(crate) struct Param {
+    pub(crate) ident: Ident,
+    /// Its name on the wire (keyword arguments): the identifier without `r#`.
+    pub(crate) name: String,
+    pub(crate) ty: Type,
+    /// `T` if the type is `Option<T>` (the caller may leave it out).
+    pub(crate) optional: Option<Type>,
+}
+
+/// What an exposed method returns.
+pub(crate) enum Output {
+    /// `T` (or nothing: `()`).
+    Plain(Type),
+    /// `Result<T, E>`: `T` is the reply, `E` (a `Display`) a remote error.
+    Result(Type),
+}
+
+/// A `#[service]` method: `fn name(&self) -> Arc<T>`.
+pub(crate) struct SubService {
+    pub(crate) ident: Ident,
+    pub(crate) wire: String,
+    /// `T`, an agent type.
+    pub(crate) agent: Type,
+}
+
+pub(crate) fn agent(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut item: ItemImpl = syn::parse2(item)?;
+    if let Some((_, path, _)) = &item.trait_ {
+        return Err(syn::Error::new(
+            path.span(),
+            "#[agent] goes on the type's own `impl` block, not on a trait impl",
+        ));
+    }
+    if !item.generics.params.is_empty() {
+        return Err(syn::Error::new(
+            item.generics.span(),
+            "#[agent] does not support generic agent types yet",
+        ));
+    }
+    let ident = type_ident(&item.self_ty)?;
+    let mut class_name = ident.to_string();
+    if !attr.is_empty() {
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("name") {
+                class_name = meta.value()?.parse::<LitStr>()?.value();
+                Ok(())
+            } else {
+                Err(meta.error("expected `name = \"ClassName\"`"))
+            }
+        });
+        syn::parse::Parser::parse2(parser, attr)?;
+    }
+    let mut methods = Vec::new();
+    let mut services = Vec::new();
+    for member in &mut item.items {
+        let ImplItem::Fn(f) = member else { continue };
+        if let Some(wire) = take_marker(&mut f.attrs, "expose", &f.sig.ident)? {
+            methods.push(exposed(f, wire)?);
+        } else if let Some(wire) = take_marker(&mut f.attrs, "service", &f.sig.ident)? {
+            services.push(sub_service(f, wire)?);
+        }
+    }
+    let mut names: Vec<&str> = methods.iter().map(|m| m.wire.as_str()).collect();
+    names.extend(services.iter().map(|s| s.wire.as_str()));
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(syn::Error::new(
+            item.self_ty.span(),
+            format!("two exposed methods or services are named {:?}", pair[0]),
+        ));
+    }
+    Ok(crate::expand::expand(&AgentImpl {
+        item,
+        ident,
+        class_name,
+        methods,
+        services,
+    }))
+}
+
+/// The name of the agent type (`Calc` in `impl Calc`).
+fn type_ident(ty: &Type) -> syn::Result<Ident> {
+    if let Type::Path(path) = ty {
+        if path.qself.is_none() {
+            if let Some(last) = path.path.segments.last() {
+                return Ok(last.ident.clone());
+            }
+        }
+    }
+    Err(syn::Error::new(ty.span(), "#[agent] needs a named type"))
+}
+
+/// Removes the attribute `#[marker]` / `#[marker(name = "…")]` from
+/// `attrs`; its wire name if it was there.
+fn take_marker(
+    attrs: &mut Vec<Attribute>,
+    marker: &str,
+    ident: &Ident,
+) -> syn::Result<Option<String>> {
+    let Some(index) = attrs.iter().position(|a| a.path().is_ident(marker)) else {
+        return Ok(None);
+    };
+    let attr = attrs.remove(index);
+    let mut wire = ident.unraw().to_string();
+    if let syn::Meta::List(_) = attr.meta {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                wire = meta.value()?.parse::<LitStr>()?.value();
+                Ok(())
+            } else {
+                Err(meta.error("expected `name = \"wire_name\"`"))
+            }
+        })?;
+    }
+    if wire.is_empty() || wire.contains('/') {
+        return Err(syn::Error::new(
+            attr.span(),
+            "an RPC name is not empty and has no '/'",
+        ));
+    }
+    Ok(Some(wire))
+}
+
+use syn::ext::IdentExt;
+
+fn check_receiver(f: &ImplItemFn, what: &str) -> syn::Result<()> {
+    match f.sig.inputs.first() {
+        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => Ok(()),
+        _ => Err(syn::Error::new(
+            f.sig.span(),
+            format!("{what} takes `&self` (an agent is shared by the calls it serves)"),
+        )),
+    }
+}
+
+fn exposed(f: &ImplItemFn, wire: String) -> syn::Result<Exposed> {
+    check_receiver(f, "an exposed method")?;
+    if !f.sig.generics.params.is_empty() {
+        return Err(syn::Error::new(
+            f.sig.generics.span(),
+            "an exposed method cannot be generic: its types are what the wire carries",
+        ));
+    }
+    let mut params = Vec::new();
+    for input in f.sig.inputs.iter().skip(1) {
+        let FnArg::Typed(typed) = input else { continue };
+        let Pat::Ident(pat) = &*typed.pat else {
+            return Err(syn::Error::new(
+                typed.pat.span(),
+                "an exposed method's parameters are plain names (they are its keywords)",
+            ));
+        };
+        if let Type::Reference(r) = &*typed.ty {
+            return Err(syn::Error::new(
+                r.span(),
+                "an exposed method takes owned values (`String`, not `&str`)",
+            ));
+        }
+        params.push(Param {
+            ident: pat.ident.clone(),
+            name: pat.ident.unraw().to_string(),
+            ty: (*typed.ty).clone(),
+            optional: generic_of(&typed.ty, "Option"),
+        });
+    }
+    if params.len() > 8 {
+        return Err(syn::Error::new(
+            f.sig.inputs.span(),
+            "an exposed method takes at most 8 parameters",
+        ));
+    }
+    let output = match &f.sig.output {
+        ReturnType::Default => Output::Plain(syn::parse_quote!(())),
+        ReturnType::Type(_, ty) => match generic_of(ty, "Result") {
+            Some(ok) => Output::Result(ok),
+            None => Output::Plain((**ty).clone()),
+        },
+    };
+    Ok(Exposed {
+        ident: f.sig.ident.clone(),
+        wire,
+        is_async: f.sig.asyncness.is_some(),
+        params,
+        output,
+        docs: f
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("doc"))
+            .cloned()
+            .collect(),
+    })
+}
+
+fn sub_service(f: &ImplItemFn, wire: String) -> syn::Result<SubService> {
+    check_receiver(f, "a #[service] method")?;
+    let agent = match &f.sig.output {
+        ReturnType::Type(_, ty) => generic_of(ty, "Arc"),
+        ReturnType::Default => None,
+    };
+    let Some(agent) = agent else {
+        return Err(syn::Error::new(
+            f.sig.span(),
+            "a #[service] method returns `Arc<T>`, where `T` is an #[agent] type",
+        ));
+    };
+    if f.sig.inputs.len() != 1 || f.sig.asyncness.is_some() {
+        return Err(syn::Error::new(
+            f.sig.span(),
+            "a #[service] method is `fn name(&self) -> Arc<T>` (called once, when the agent is registered)",
+        ));
+    }
+    Ok(SubService {
+        ident: f.sig.ident.clone(),
+        wire,
+        agent,
+    })
+}
+
+/// `T` if `ty` is `Name<T, …>` (by the last path segment: `Option<T>`,
+/// `std::result::Result<T, E>`, `io::Result<T>`).
+fn generic_of(ty: &Type, name: &str) -> Option<Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,168 @@
+//! The code an `#[agent]` block becomes: the block itself, its
+//! `agentwire::Agent` impl (the router of its methods) and its typed client.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::agent::{AgentImpl, Exposed, Output};
+
+pub(crate) fn expand(agent: &AgentImpl) -> TokenStream {
+    let item = &agent.item;
+    let ident = &agent.ident;
+    let self_ty = &agent.item.self_ty;
+    let proxy = format_ident!("{}Proxy", ident);
+    let class_name = &agent.class_name;
+    let handlers = agent.methods.iter().map(handler);
+    let services = agent.services.iter().map(|s| {
+        let wire = &s.wire;
+        let method = &s.ident;
+        let sub = &s.agent;
+        quote! {
+            let router = router.service(
+                #wire,
+                <#sub as ::agentwire::Agent>::router::<C>(this.#method()),
+            );
+        }
+    });
+    let client_methods = agent.methods.iter().map(client_method);
+    let client_services = agent.services.iter().map(|s| {
+        let wire = &s.wire;
+        let method = &s.ident;
+        let sub = &s.agent;
+        let doc = format!("The client of the sub-service `{wire}`.");
+        quote! {
+            #[doc = #doc]
+            pub fn #method(&self) -> <#sub as ::agentwire::Agent>::Proxy<C> {
+                ::core::convert::From::from(self.0.sub(#wire))
+            }
+        }
+    });
+    let proxy_doc = format!(
+        "The typed client of the agent [`{ident}`]: one async method per exposed method \
+         (from `Container::connect(url)` with `.into()`, or received as an agent reference)."
+    );
+    quote! {
+        #item
+
+        impl ::agentwire::Agent for #self_ty {
+            const CLASS_NAME: &'static str = #class_name;
+            type Proxy<C: ::agentwire::channel::Codec> = #proxy<C>;
+
+            fn router<C: ::agentwire::channel::Codec>(
+                this: ::agentwire::__private::Arc<Self>,
+            ) -> ::agentwire::rpc::Router<C> {
+                let router = ::agentwire::rpc::Router::new();
+                #(#handlers)*
+                #(#services)*
+                let _ = &this;
+                router
+            }
+        }
+
+        #[doc = #proxy_doc]
+        #[derive(Clone, Debug)]
+        pub struct #proxy<C: ::agentwire::channel::Codec = ::agentwire::channel::Json>(
+            ::agentwire::rpc::Proxy<C>,
+        );
+
+        impl<C: ::agentwire::channel::Codec> #proxy<C> {
+            #(#client_methods)*
+            #(#client_services)*
+
+            /// The untyped proxy underneath (for dynamic calls).
+            pub fn proxy(&self) -> &::agentwire::rpc::Proxy<C> {
+                &self.0
+            }
+        }
+
+        impl<C: ::agentwire::channel::Codec> ::core::convert::From<::agentwire::rpc::Proxy<C>>
+            for #proxy<C>
+        {
+            fn from(proxy: ::agentwire::rpc::Proxy<C>) -> Self {
+                #proxy(proxy)
+            }
+        }
+
+        impl<'de, C: ::agentwire::channel::Codec> ::agentwire::__private::serde::Deserialize<'de>
+            for #proxy<C>
+        {
+            fn deserialize<D: ::agentwire::__private::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::core::result::Result<Self, D::Error> {
+                <::agentwire::rpc::Proxy<C> as ::agentwire::__private::serde::Deserialize<'de>>::deserialize(
+                    deserializer,
+                )
+                .map(#proxy)
+            }
+        }
+    }
+}
+
+/// `router.handler("name", Handler::named(…))` for one method.
+fn handler(m: &Exposed) -> TokenStream {
+    let wire = &m.wire;
+    let method = &m.ident;
+    let idents: Vec<_> = m.params.iter().map(|p| &p.ident).collect();
+    let names = m.params.iter().map(|p| &p.name);
+    let kinds = m.params.iter().map(|p| match &p.optional {
+        Some(inner) => quote!(::agentwire::rpc::Optional<#inner>),
+        None => {
+            let ty = &p.ty;
+            quote!(::agentwire::rpc::Required<#ty>)
+        }
+    });
+    let call = if m.is_async {
+        quote!(this.#method(#(#idents),*).await)
+    } else {
+        quote!(this.#method(#(#idents),*))
+    };
+    let body = match &m.output {
+        Output::Plain(_) => {
+            quote!(::core::result::Result::<_, ::agentwire::__private::Infallible>::Ok(#call))
+        }
+        Output::Result(_) => call,
+    };
+    quote! {
+        let router = router.handler(#wire, {
+            let this = ::agentwire::__private::Arc::clone(&this);
+            ::agentwire::rpc::Handler::named::<(#(#kinds,)*), _, _, _, _>(
+                &[#(#names),*],
+                move |(#(#idents,)*)| {
+                    let this = ::agentwire::__private::Arc::clone(&this);
+                    async move { #body }
+                },
+            )
+        });
+    }
+}
+
+/// The typed client's method for one exposed method.
+fn client_method(m: &Exposed) -> TokenStream {
+    let wire = &m.wire;
+    let method = &m.ident;
+    let idents: Vec<_> = m.params.iter().map(|p| &p.ident).collect();
+    let tys = m.params.iter().map(|p| &p.ty);
+    let ok = match &m.output {
+        Output::Plain(t) | Output::Result(t) => t,
+    };
+    let docs = if m.docs.is_empty() {
+        let doc = format!("Calls the agent's `{wire}`.");
+        quote!(#[doc = #doc])
+    } else {
+        let docs = &m.docs;
+        quote!(#(#docs)*)
+    };
+    quote! {
+        #docs
+        ///
+        /// # Errors
+        ///
+        /// The remote error if the method fails; a connection error if the
+        /// agent cannot be reached.
+        pub async fn #method(&self, #(#idents: #tys),*)
+            -> ::core::result::Result<#ok, ::agentwire::RpcError>
+        {
+            self.0.call(#wire, (#(#idents,)*)).await
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Typed agents: `#[agent]` impl blocks, their typed clients, parameters
+//! by name, agent contexts and sub-services; agent references and custom
+//! `__type__` types between Rust containers; and both with the real aiomas.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod refs;
+mod typed;
