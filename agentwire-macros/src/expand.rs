@@ -83,6 +83,16 @@ pub(crate) fn expand(agent: &AgentImpl) -> TokenStream {
             }
         }
 
+        /// Sending a proxy is an error naming it (see `agentwire::rpc::Proxy`).
+        impl<C: ::agentwire::channel::Codec> ::agentwire::__private::serde::Serialize for #proxy<C> {
+            fn serialize<S: ::agentwire::__private::serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::core::result::Result<S::Ok, S::Error> {
+                ::agentwire::__private::serde::Serialize::serialize(&self.0, serializer)
+            }
+        }
+
         impl<'de, C: ::agentwire::channel::Codec> ::agentwire::__private::serde::Deserialize<'de>
             for #proxy<C>
         {
@@ -141,9 +151,27 @@ fn client_method(m: &Exposed) -> TokenStream {
     let wire = &m.wire;
     let method = &m.ident;
     let idents: Vec<_> = m.params.iter().map(|p| &p.ident).collect();
-    let tys = m.params.iter().map(|p| &p.ty);
+    // What is sent for a parameter that receives a proxy is a reference
+    // to one of the caller's agents; what arrives for a result that sends
+    // an agent is a proxy.
+    let tys = m.params.iter().map(|p| {
+        if last_ident(&p.ty).is_some_and(|i| i.ends_with("Proxy")) {
+            quote!(::agentwire::AgentRef)
+        } else {
+            let ty = &p.ty;
+            quote!(#ty)
+        }
+    });
     let ok = match &m.output {
         Output::Plain(t) | Output::Result(t) => t,
+    };
+    let ok = match last_ident(ok).as_deref() {
+        Some("AgentRef") => quote!(::agentwire::rpc::Proxy<C>),
+        Some("AgentHandle") => match first_generic(ok) {
+            Some(agent) => quote!(<#agent as ::agentwire::Agent>::Proxy<C>),
+            None => quote!(::agentwire::rpc::Proxy<C>),
+        },
+        _ => quote!(#ok),
     };
     let docs = if m.docs.is_empty() {
         let doc = format!("Calls the agent's `{wire}`.");
@@ -165,4 +193,24 @@ fn client_method(m: &Exposed) -> TokenStream {
             self.0.call(#wire, (#(#idents,)*)).await
         }
     }
+}
+
+/// The last identifier of a path type (`Proxy` in `rpc::Proxy<C>`).
+fn last_ident(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
+
+/// The first type argument of a path type (`A` in `AgentHandle<A, C>`).
+fn first_generic(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(p) = ty else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
 }
