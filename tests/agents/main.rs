@@ -3,5 +3,7 @@
 //! `__type__` types between Rust containers; and both with the real aiomas.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aiomas;
 mod refs;
+mod support;
 mod typed;

@@ -9,7 +9,7 @@ use agentwire::local::LocalNetwork;
 use agentwire::rpc::Proxy;
 use agentwire::{agent, serializable, AgentContext, Container, ContainerOptions, RpcError};
 
-struct Pinger;
+pub(crate) struct Pinger;
 
 #[agent]
 impl Pinger {
@@ -20,9 +20,9 @@ impl Pinger {
 }
 
 /// Keeps the proxies it is given and calls them back.
-struct Hub {
-    ctx: AgentContext<Json>,
-    members: Mutex<Vec<PingerProxy>>,
+pub(crate) struct Hub {
+    pub(crate) ctx: AgentContext<Json>,
+    pub(crate) members: Mutex<Vec<PingerProxy>>,
 }
 
 #[agent]
@@ -147,9 +147,9 @@ async fn only_a_containers_own_agents_can_be_sent_over_its_connections() {
 
 #[serializable]
 #[derive(Debug, Clone, PartialEq)]
-struct Point {
-    x: f64,
-    y: f64,
+pub(crate) struct Point {
+    pub(crate) x: f64,
+    pub(crate) y: f64,
 }
 
 #[serializable]
@@ -159,7 +159,7 @@ enum Shape {
     Dot(Point),
 }
 
-struct Geometry;
+pub(crate) struct Geometry;
 
 #[agent]
 impl Geometry {

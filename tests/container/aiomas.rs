@@ -1,59 +1,12 @@
 //! Interoperability with the real aiomas 2.0.1 (tests/aiomas/peer.py) over
 //! TCP with the JSON codec, both ways.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use agentwire::Container;
 
 use crate::support::{self, aiomas};
-
-/// Kills the Python process when the test ends, however it ends.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn peer(args: &[&str]) -> Kill {
-    let child = Command::new(aiomas::python())
-        .current_dir(aiomas::fixtures_dir())
-        .arg("peer.py")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python starts");
-    Kill(child)
-}
-
-/// The lines the process prints, read on a thread of their own.
-fn lines(child: &mut Kill) -> mpsc::Receiver<String> {
-    let stdout = child.0.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use aiomas::{free_port, lines, peer};
 
 /// A Rust container calls a Python aiomas agent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

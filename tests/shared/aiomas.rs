@@ -6,10 +6,10 @@
 //! lock); parallel processes each build in a temporary directory and rename
 //! it into place, so nobody sees a half-made environment.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Mutex};
 
 /// The directory holding `requirements.txt` and `aiomas_compat.py`.
 pub fn fixtures_dir() -> PathBuf {
@@ -136,4 +136,55 @@ pub fn run_script(script: &str, stdin: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Kills the Python process when the test ends, however it ends.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `script` (in `tests/aiomas`) with `args` in the venv's Python.
+pub fn script(script: &str, args: &[&str]) -> Kill {
+    let child = Command::new(python())
+        .current_dir(fixtures_dir())
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    Kill(child)
+}
+
+/// The lines the process prints, read on a thread of their own.
+pub fn lines(child: &mut Kill) -> mpsc::Receiver<String> {
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `peer.py` with `args`.
+pub fn peer(args: &[&str]) -> Kill {
+    script("peer.py", args)
 }

@@ -1,0 +1,236 @@
+//! Typed agents and the real aiomas 2.0.1 (`tests/aiomas/agents.py`), over
+//! TCP: Python calls Rust agents by position and by keyword, agents pass
+//! themselves both ways and are called back, custom types travel as
+//! aiomas's `@serializable`; and the `calc_server` example serves aiomas.
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use agentwire::{agent, Container, ContainerOptions};
+use serde_json::{json, Value};
+
+use crate::refs::{Geometry, Hub, HubProxy, Pinger, Point};
+use crate::support::aiomas::{self, free_port, lines, peer, script, Kill};
+
+/// The Calc that Python calls: numbers as Python has them, any value,
+/// errors, and optional parameters.
+struct Calc;
+
+#[agent]
+impl Calc {
+    #[expose]
+    async fn add(&self, a: Number, b: Number) -> Number {
+        match (a, b) {
+            (Number::Int(a), Number::Int(b)) => Number::Int(a + b),
+            (a, b) => Number::Float(a.as_f64() + b.as_f64()),
+        }
+    }
+
+    #[expose]
+    async fn echo(&self, value: Value) -> Value {
+        value
+    }
+
+    #[expose]
+    async fn greet(&self, name: String, greeting: Option<String>) -> String {
+        format!("{}, {name}!", greeting.as_deref().unwrap_or("Hello"))
+    }
+
+    #[expose]
+    async fn fail(&self, message: String) -> Result<(), String> {
+        Err(message)
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    fn as_f64(&self) -> f64 {
+        match *self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+fn options() -> ContainerOptions {
+    // Type ids as in agents.py: 0 date, 1 Point, 2 agent references.
+    ContainerOptions::new().serializer::<Point>()
+}
+
+/// Waits (off the runtime) for the process to end or `limit` lines, up to
+/// 60 s; the lines it printed.
+async fn output(mut child: Kill, limit: usize) -> Vec<String> {
+    let rx = lines(&mut child);
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => out.push(line),
+                Err(_) => break,
+            }
+        }
+        drop(child);
+        out
+    })
+    .await
+    .expect("reader")
+}
+
+/// The checks `agents.py call` printed, by name.
+fn checks(lines: &[String]) -> serde_json::Map<String, Value> {
+    lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+            (v["check"].as_str().expect("check").to_owned(), v)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_calls_typed_rust_agents_by_position_and_keyword() {
+    tokio::task::spawn_blocking(aiomas::python)
+        .await
+        .expect("venv");
+    let c = Container::create_with(("127.0.0.1", 0), options())
+        .await
+        .unwrap();
+    c.register_agent(Calc).unwrap();
+    let hub = c
+        .register_agent_with(|ctx| Hub {
+            ctx,
+            members: Mutex::new(Vec::new()),
+        })
+        .unwrap();
+    c.register_agent(Geometry).unwrap();
+    let out = output(script("agents.py", &["call", c.url(), "json"]), 15).await;
+    let checks = checks(&out);
+    let ok = |name: &str| match checks.get(name) {
+        Some(v) if v.get("ok").is_some() => (v["ok"].clone(), v["type"].clone()),
+        other => panic!("{name}: {other:?} (all: {out:#?})"),
+    };
+    let error = |name: &str| match checks.get(name).and_then(|v| v.get("error")) {
+        Some(Value::String(e)) => e.clone(),
+        other => panic!("{name}: expected an error, got {other:?} (all: {out:#?})"),
+    };
+    assert_eq!(ok("add_int"), (json!(3), json!("int")));
+    assert_eq!(ok("add_float"), (json!(2.75), json!("float")));
+    assert_eq!(ok("add_kw"), (json!(42), json!("int")));
+    assert_eq!(ok("echo_kw").0, json!({"a": [1, 2.5, "x", null, true]}));
+    assert_eq!(ok("greet_omitted").0, json!("Hello, Ada!"));
+    assert_eq!(ok("greet_kw").0, json!("Hi, Ada!"));
+    let unknown = error("unknown_kw");
+    assert!(
+        unknown.contains("unexpected keyword argument \"salutation\""),
+        "{unknown}"
+    );
+    let missing = error("missing");
+    assert!(
+        missing.contains("missing required argument \"name\""),
+        "{missing}"
+    );
+    assert!(error("fail").contains("boom"));
+    // Python passed its own agent; the Rust hub called it back.
+    assert_eq!(ok("subscribe_python_agent").0, json!(42));
+    assert_eq!(hub.members.lock().unwrap().len(), 1);
+    // aiomas's @serializable Point, both ways.
+    assert_eq!(ok("mid"), (json!({"Point": [2.0, 3.0]}), json!("Point")));
+    // NaN and the infinities, as Python's json writes them, both ways.
+    assert_eq!(ok("add_nan"), (json!("nan"), json!("float")));
+    assert_eq!(ok("add_inf"), (json!("inf"), json!("float")));
+    assert_eq!(ok("add_ninf"), (json!("-inf"), json!("float")));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_agent_passes_itself_to_a_python_agent_which_calls_it_back() {
+    tokio::task::spawn_blocking(aiomas::python)
+        .await
+        .expect("venv");
+    let port = free_port().to_string();
+    let mut child = script("agents.py", &["serve", "127.0.0.1", &port, "json"]);
+    let rx = lines(&mut child);
+    let ready = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .expect("reader")
+        .expect("agents.py prints READY");
+    let base = ready
+        .strip_prefix("READY ")
+        .expect("READY url")
+        .trim()
+        .to_owned();
+
+    let c = Container::create_with(("127.0.0.1", 0), options())
+        .await
+        .unwrap();
+    let pinger = c.register_agent(Pinger).unwrap();
+    // A typed client of the Python hub, from the Rust `Hub`'s definition.
+    let hub: HubProxy = c.connect(&format!("{base}/0")).await.unwrap().into();
+    assert_eq!(hub.subscribe(pinger.reference()).await.unwrap(), 42);
+    let geometry: crate::refs::GeometryProxy =
+        c.connect(&format!("{base}/1")).await.unwrap().into();
+    let mid = geometry
+        .mid(Point { x: 1.0, y: 1.0 }, Point { x: 3.0, y: 5.0 })
+        .await
+        .unwrap();
+    assert_eq!(mid, Point { x: 2.0, y: 3.0 });
+    c.shutdown().await;
+    drop(child);
+}
+
+/// `cargo run --example calc_server`, called by aiomas's `peer.py`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_calc_server_example_serves_aiomas() {
+    tokio::task::spawn_blocking(aiomas::python)
+        .await
+        .expect("venv");
+    let exe = calc_server();
+    let mut server = Kill(
+        Command::new(&exe)
+            .arg("tcp://127.0.0.1:0")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("calc_server starts"),
+    );
+    let rx = lines(&mut server);
+    let ready = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .expect("reader")
+        .expect("calc_server prints READY");
+    let url = ready
+        .strip_prefix("READY ")
+        .expect("READY url")
+        .trim()
+        .to_owned();
+    assert!(
+        url.starts_with("tcp://127.0.0.1:") && url.ends_with("/0"),
+        "{url}"
+    );
+    let out = output(peer(&["call", &url]), 2).await;
+    assert_eq!(out, ["add 3", "echo {'a': [1, 2.5, 'x', None, True]}"]);
+    drop(server);
+}
+
+/// The `calc_server` example's binary, built if `cargo test` did not build
+/// it (a run of this test target alone).
+fn calc_server() -> std::path::PathBuf {
+    let deps = std::env::current_exe().expect("test exe");
+    let dir = deps.parent().and_then(|d| d.parent()).expect("target dir");
+    let exe = dir.join("examples").join("calc_server");
+    if !exe.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "calc_server"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --example calc_server");
+    }
+    exe
+}
