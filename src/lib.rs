@@ -14,7 +14,73 @@
 //! - [`rpc`] — aiomas's RPC: `[path, args, kwargs]` calls routed to typed
 //!   async handlers, [`Connection`](rpc::Connection)s and
 //!   [`Proxy`]s;
-//! - [`container`] — [`Container`]s of agents, addressed by URL.
+//! - [`container`] — [`Container`]s of agents, addressed by URL;
+//! - [`agent`] and [`serializable`] — agents as Rust types, custom types on
+//!   the wire (the `agentwire-macros` crate).
+//!
+//! # Agents
+//!
+//! An agent is a Rust type; exposing a method is one attribute, as
+//! aiomas's `@expose`:
+//!
+//! ```
+//! # use agentwire::agent;
+//! struct Calc;
+//!
+//! #[agent]
+//! impl Calc {
+//!     #[expose]
+//!     async fn add(&self, a: i64, b: i64) -> i64 {
+//!         a + b
+//!     }
+//! }
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let container = agentwire::Container::create("local://lib-doc").await?;
+//! let calc = container.register_agent(Calc)?; // agent "0", class "Calc"
+//! let proxy: CalcProxy = container.connect(calc.url()).await?.into();
+//! assert_eq!(proxy.add(1, 2).await?, 3);
+//! # container.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The typed client `CalcProxy` is written from the same definition, so a
+//! misspelt method does not compile:
+//!
+//! ```compile_fail,E0599
+//! # use agentwire::agent;
+//! # struct Calc;
+//! # #[agent]
+//! # impl Calc {
+//! #     #[expose]
+//! #     async fn add(&self, a: i64, b: i64) -> i64 {
+//! #         a + b
+//! #     }
+//! # }
+//! # async fn f(proxy: CalcProxy) {
+//! proxy.ad(1, 2).await; // no method `ad`
+//! # }
+//! ```
+//!
+//! Nor do arguments of the wrong type:
+//!
+//! ```compile_fail,E0308
+//! # use agentwire::agent;
+//! # struct Calc;
+//! # #[agent]
+//! # impl Calc {
+//! #     #[expose]
+//! #     async fn add(&self, a: i64, b: i64) -> i64 {
+//! #         a + b
+//! #     }
+//! # }
+//! # async fn f(proxy: CalcProxy) {
+//! proxy.add("1", 2).await; // `a` is an i64
+//! # }
+//! ```
+//!
+//! Python callers may pass parameters by position or by keyword, and leave
+//! out trailing `Option` ones; see [`macro@agent`] and
+//! [`Container::register_agent`].
 #![warn(missing_docs, missing_debug_implementations)]
 
 // The attributes write `::agentwire::…` paths, which must resolve here too.

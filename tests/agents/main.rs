@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod aiomas;
+mod auction;
 mod refs;
 mod support;
 mod typed;
