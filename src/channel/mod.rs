@@ -85,9 +85,9 @@ mod shared;
 mod slots;
 
 pub use self::channel::Channel;
-pub use codec::{Bincode, Codec, Json};
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPack;
+pub use codec::{Bincode, Codec, Json};
 pub use envelope::{Message, MessageKind};
 pub use error::{ChannelError, Result};
 pub use frame::{encode_frame, FrameDecoder, DEFAULT_MAX_FRAME_SIZE};

@@ -1,7 +1,7 @@
 //! Property tests: framing under any chunking, and decoders fed random
 //! bytes.
 
-use agentwire::channel::{encode_frame, Bincode, Codec, FrameDecoder, Json, MessageKind};
+use agentwire::channel::{encode_frame, Bincode, Codec, FrameDecoder, Json, MessageKind, MsgPack};
 use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -114,12 +114,17 @@ proptest! {
         let decoded = [
             Json.decode_message(Bytes::copy_from_slice(&bytes)),
             Bincode.decode_message(Bytes::copy_from_slice(&bytes)),
+            MsgPack.decode_message(Bytes::copy_from_slice(&bytes)),
         ];
         for msg in decoded.into_iter().flatten() {
             let _ = Json.decode_content::<(String, Vec<u8>, i64)>(&msg.content);
             let _ = Bincode.decode_content::<(String, Vec<u8>, i64)>(&msg.content);
             let _ = Bincode.decode_content::<Vec<String>>(&msg.content);
+            let _ = MsgPack.decode_content::<(String, Vec<u8>, i64)>(&msg.content);
+            let _ = MsgPack.decode_content::<Vec<String>>(&msg.content);
         }
+        let _ = MsgPack.decode_content::<serde_json::Value>(&bytes);
+        let _ = MsgPack.decode_content::<(String, serde_bytes::ByteBuf, std::collections::BTreeMap<String, f64>)>(&bytes);
         let _ = Bincode.decode_content::<(String, Vec<u8>, std::collections::BTreeMap<String, u64>)>(&bytes);
         let _ = Json.decode_content::<serde_json::Value>(&bytes);
     }
@@ -132,6 +137,7 @@ proptest! {
     ) {
         round_trip(&Json, kind, id, &content)?;
         round_trip(&Bincode, kind, id, &content)?;
+        round_trip(&MsgPack, kind, id, &content)?;
     }
 }
 
@@ -273,5 +279,90 @@ proptest! {
             let _ = Json.decode_content::<std::collections::HashMap<String, f64>>(&msg.content);
             let _ = Json.decode_content::<(String, Vec<u8>, i64)>(&msg.content);
         }
+    }
+}
+
+/// MessagePack values of every kind, nested, for the MsgPack round trip.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Nested {
+    name: String,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+    ints: Vec<i64>,
+    big: u64,
+    ratio: f64,
+    map: std::collections::BTreeMap<String, Vec<Option<i32>>>,
+    tag: Tag,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Tag {
+    Unit,
+    Wrapped(String),
+    Pair(i8, bool),
+}
+
+fn nested() -> impl Strategy<Value = Nested> {
+    (
+        ".*",
+        vec(any::<u8>(), 0..300),
+        vec(any::<i64>(), 0..20),
+        any::<u64>(),
+        any::<f64>().prop_filter("NaN is not equal to itself", |f| !f.is_nan()),
+        proptest::collection::btree_map(
+            ".{0,8}",
+            vec(proptest::option::of(any::<i32>()), 0..4),
+            0..4,
+        ),
+        prop_oneof![
+            Just(Tag::Unit),
+            ".{0,5}".prop_map(Tag::Wrapped),
+            (any::<i8>(), any::<bool>()).prop_map(|(a, b)| Tag::Pair(a, b)),
+        ],
+    )
+        .prop_map(|(name, data, ints, big, ratio, map, tag)| Nested {
+            name,
+            data,
+            ints,
+            big,
+            ratio,
+            map,
+            tag,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Structs (as maps), bytes, enums, options and maps with string keys
+    /// round-trip through MsgPack, exactly (floats are binary).
+    #[test]
+    fn msgpack_nested_values_round_trip(value in nested(), id in any::<u64>()) {
+        let mut buf = Vec::new();
+        MsgPack.encode_message(MessageKind::Result, id, &value, &mut buf).expect("encodes");
+        let msg = MsgPack.decode_message(Bytes::from(buf.clone())).expect("decodes");
+        prop_assert_eq!(msg.id, id);
+        let back: Nested = MsgPack.decode_content(&msg.content).expect("content");
+        prop_assert_eq!(&back, &value);
+        // Every strict prefix is an error, never a panic or a partial value.
+        let cut = buf.len() / 2;
+        prop_assert!(MsgPack.decode_message(Bytes::copy_from_slice(&buf[..cut])).is_err());
+    }
+
+    /// A claimed length (string, bytes, array, map) far beyond the frame is
+    /// an error, without allocating what it claims.
+    #[test]
+    fn msgpack_lying_lengths_are_errors(marker in prop_oneof![
+        Just(0xdbu8), Just(0xc6), Just(0xdd), Just(0xdf),
+    ], claim in 1_000u32.., tail in vec(any::<u8>(), 0..64)) {
+        let mut content = vec![marker];
+        content.extend_from_slice(&claim.to_be_bytes());
+        content.extend_from_slice(&tail);
+        let mut payload = vec![0x93, 0x01, 0x01];
+        payload.extend_from_slice(&content);
+        prop_assert!(MsgPack.decode_message(Bytes::from(payload)).is_err());
+        prop_assert!(MsgPack.decode_content::<serde_json::Value>(&content).is_err());
+        prop_assert!(MsgPack.decode_content::<Vec<u8>>(&content).is_err());
+        prop_assert!(MsgPack.decode_content::<String>(&content).is_err());
     }
 }

@@ -104,7 +104,12 @@ impl<'de> Deserialize<'de> for Any {
 }
 
 fn map<const N: usize>(entries: [(&str, Any); N]) -> Any {
-    Any::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    Any::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 /// The `Echo` agent of codec_peer.py, in Rust, plus `value` (a
@@ -350,7 +355,10 @@ async fn rust_calls_json_aiomas_with_nan() {
         );
         let back: (f64, f64, Vec<f64>) = proxy.call("echo", (&values,)).await.expect("echo");
         assert!(back.0.is_nan());
-        assert_eq!((back.1, back.2), (f64::INFINITY, vec![f64::NEG_INFINITY, 1.5]));
+        assert_eq!(
+            (back.1, back.2),
+            (f64::INFINITY, vec![f64::NEG_INFINITY, 1.5])
+        );
     })
     .await;
 }

@@ -99,14 +99,15 @@ impl Codec for MsgPack {
     }
 
     fn decode_message(&self, payload: Bytes) -> Result<Message> {
-        let envelope = |e: String| ChannelError::codec(NAME, "decode a message", Malformed::Envelope(e));
+        let envelope =
+            |e: String| ChannelError::codec(NAME, "decode a message", Malformed::Envelope(e));
         let mut rd: &[u8] = &payload;
         let len = rmp::decode::read_array_len(&mut rd).map_err(|e| envelope(e.to_string()))?;
         if len != 3 {
             return Err(envelope(format!("an array of {len}")));
         }
-        let code: u64 = rmp::decode::read_int(&mut rd)
-            .map_err(|e| envelope(format!("the kind: {e}")))?;
+        let code: u64 =
+            rmp::decode::read_int(&mut rd).map_err(|e| envelope(format!("the kind: {e}")))?;
         let id: u64 =
             rmp::decode::read_int(&mut rd).map_err(|e| envelope(format!("the id: {e}")))?;
         let start = payload.len() - rd.len();
@@ -178,11 +179,9 @@ fn value_len(buf: &[u8]) -> std::result::Result<usize, Malformed> {
         };
         // (bytes of data to skip, values inside)
         let (skip, inner): (u64, u64) = match Marker::from_u8(byte) {
-            Marker::FixPos(_)
-            | Marker::FixNeg(_)
-            | Marker::Null
-            | Marker::True
-            | Marker::False => (0, 0),
+            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => {
+                (0, 0)
+            }
             Marker::U8 | Marker::I8 => (1, 0),
             Marker::U16 | Marker::I16 => (2, 0),
             Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
@@ -238,7 +237,11 @@ mod tests {
             encode(
                 MessageKind::Request,
                 1,
-                &("agents/0/add", (1, 2), std::collections::BTreeMap::<String, i64>::new())
+                &(
+                    "agents/0/add",
+                    (1, 2),
+                    std::collections::BTreeMap::<String, i64>::new()
+                )
             ),
             b"\x93\x00\x01\x93\xacagents/0/add\x92\x01\x02\x80"
         );

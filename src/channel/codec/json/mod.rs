@@ -162,11 +162,7 @@ impl Codec for Json {
             }
             Some((text, markers)) => {
                 let mut de = serde_json::Deserializer::from_slice(&text);
-                let ctx = Ctx {
-                    base: text.as_ptr() as usize,
-                    markers: &markers,
-                };
-                seed.deserialize(Lenient::new(&mut de, ctx))
+                seed.deserialize(Lenient::new(&mut de, Ctx::new(&text, &markers)))
             }
         }
         .map_err(|e| ChannelError::codec(NAME, "decode message content", e))
@@ -177,11 +173,7 @@ impl Codec for Json {
 /// [`Lenient`] deserializer, and checks nothing but whitespace follows.
 fn lenient<T: DeserializeOwned>(text: &[u8], markers: &scan::Markers) -> serde_json::Result<T> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let ctx = Ctx {
-        base: text.as_ptr() as usize,
-        markers,
-    };
-    let value = T::deserialize(Lenient::new(&mut de, ctx))?;
+    let value = T::deserialize(Lenient::new(&mut de, Ctx::new(text, markers)))?;
     de.end()?;
     Ok(value)
 }

@@ -11,7 +11,8 @@
 //!
 //! A `serde_json::Value` cannot hold a non-finite number (it would turn it
 //! into `null`): reading one into a `Value` is an error that names it, and
-//! only that decode fails.
+//! only that decode fails. A `RawValue` read on this path holds the
+//! sanitized text (the markers), not the original.
 
 use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
@@ -26,13 +27,29 @@ use super::scan::Markers;
 /// Where the sanitized text is and where its markers are.
 #[derive(Clone, Copy)]
 pub(super) struct Ctx<'m> {
-    pub(super) base: usize,
-    pub(super) markers: &'m Markers,
+    /// The sanitized text's address and length.
+    base: usize,
+    len: usize,
+    markers: &'m Markers,
 }
 
-impl Ctx<'_> {
+impl<'m> Ctx<'m> {
+    pub(super) fn new(text: &[u8], markers: &'m Markers) -> Self {
+        Ctx {
+            base: text.as_ptr() as usize,
+            len: text.len(),
+            markers,
+        }
+    }
+
+    /// The value `s` stands for, if it is a marker: a string borrowed from
+    /// the sanitized text where a token was. (Strings from elsewhere, such
+    /// as a deserializer's own names, lie outside the text.)
     fn marker(&self, s: &str) -> Option<f64> {
         let offset = (s.as_ptr() as usize).checked_sub(self.base)?;
+        if offset.checked_add(s.len())? > self.len {
+            return None;
+        }
         self.markers.at(offset)
     }
 }
