@@ -72,18 +72,28 @@ fn create() -> Result<PathBuf, String> {
     }
     let tmp = venv.with_extension(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    run(Command::new("python3").args(["-m", "venv"]).arg(&tmp))?;
-    run(Command::new(python_in(&tmp))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(&requirements))?;
-    std::fs::copy(&requirements, tmp.join(STAMP)).map_err(|e| format!("stamp: {e}"))?;
+    let made = run(Command::new("python3").args(["-m", "venv"]).arg(&tmp))
+        .and_then(|()| {
+            run(Command::new(python_in(&tmp))
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(&requirements))
+        })
+        .and_then(|()| {
+            std::fs::copy(&requirements, tmp.join(STAMP))
+                .map(drop)
+                .map_err(|e| format!("stamp: {e}"))
+        });
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     // A venv made from other requirements is moved aside (atomically, so
     // only one process does it) and removed.
     if venv.exists() && !up_to_date(&venv) {
