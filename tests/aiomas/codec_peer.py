@@ -42,6 +42,10 @@ class Echo(aiomas.Agent):
     def add(self, a, b):
         return a + b
 
+    @aiomas.expose
+    def fail(self, message):
+        raise ValueError(message)
+
 
 # (method, args, codecs that can carry them): JSON has no bytes.
 CALLS = [
@@ -53,6 +57,7 @@ CALLS = [
     ('echo', ({'a': {'b': [1, -2.5, 'x', None, True]}, 'n': {}},), 'JSON'),
     ('nan', (float('nan'), float('inf'), float('-inf')), 'JSON MsgPack'),
     ('value', (float('nan'),), 'JSON'),
+    ('fail', ('boom ✓',), 'JSON MsgPack'),
     ('add', (20, 22), 'JSON MsgPack'),
 ]
 

@@ -132,6 +132,9 @@ fn echo<C: Codec>() -> Router<C> {
         .method("value", |(v,): (serde_json::Value,)| async move {
             Ok::<_, Infallible>(v)
         })
+        .method("fail", |(msg,): (String,)| async move {
+            Err::<(), _>(format!("ValueError: {msg}"))
+        })
 }
 
 /// Kills the Python process when the test ends, however it ends.
@@ -213,6 +216,7 @@ async fn msgpack_aiomas_calls_rust() {
             "echo bytes:b'\\x00\\xffbytes'",
             "echo {'a': {'b': (int:1, float:-2.5, str:'x', bytes:b'y', NoneType:None, bool:True)}, 'n': {}}",
             "nan (float('nan'), float('inf'), float('-inf'))",
+            "fail ERROR ValueError: boom ✓",
             "add int:42",
         ]
     );
@@ -224,7 +228,7 @@ async fn msgpack_aiomas_calls_rust() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_aiomas_calls_rust_with_nan() {
     let out = aiomas_calls_rust(Json, "JSON").await;
-    assert_eq!(out.len(), 7, "{out:#?}");
+    assert_eq!(out.len(), 8, "{out:#?}");
     assert_eq!(
         out[..5],
         [
@@ -240,7 +244,8 @@ async fn json_aiomas_calls_rust_with_nan() {
         "{}",
         out[5]
     );
-    assert_eq!(out[6], "add int:42", "the connection goes on");
+    assert_eq!(out[6], "fail ERROR ValueError: boom ✓");
+    assert_eq!(out[7], "add int:42", "the connection goes on");
 }
 
 /// A Rust container (`codec`) calls a Python aiomas `Echo` agent served
@@ -340,6 +345,14 @@ async fn rust_calls_msgpack_aiomas() {
             seen,
             "(bytes:b'raw', {'x': int:3, 'y': float:-0.5}, int:18446744073709551615, float('nan'))"
         );
+        // An exception comes back as a remote error; the connection goes on.
+        let err = proxy
+            .call::<_, ()>("fail", ("boom ✓",))
+            .await
+            .expect_err("fail");
+        let message = err.remote_message().expect("a remote error");
+        assert!(message.contains("ValueError: boom ✓"), "{message}");
+        assert_eq!(add(Any::Int(20), Any::Int(22)).await.expect("add"), Any::Int(42));
     })
     .await;
 }

@@ -39,6 +39,10 @@ const MAX_DEPTH: usize = 128;
 /// (`{"__type__": [typeid, data]}`) are maps with string keys, which
 /// round-trip like any other.
 ///
+/// A `serde_json::Value` target takes what JSON can hold: Python `bytes`
+/// are an error for that decode (use a type with a byte-string case), and,
+/// as serde_json does, a NaN or infinite float becomes `null` (use `f64`).
+///
 /// It reads what it writes and what Python writes. Decoding never panics
 /// and never allocates more than the input's size suggests: strings and byte
 /// strings are borrowed from the frame, a claimed length beyond the frame is
