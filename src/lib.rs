@@ -7,7 +7,7 @@
 //! - [`local`] — the deterministic in-process backend (`transport-local`);
 //! - `tcp` — TCP, TLS and Unix domain sockets (`transport-tcp`; features
 //!   `tcp`, `tls`, `unix`, on by default);
-//! - [`channel`] — length-prefixed frames, codecs (bincode, aiomas's JSON) and
+//! - [`channel`] — length-prefixed frames, codecs (bincode, aiomas's JSON and MsgPack) and
 //!   request/reply [`Channel`]s over any of them;
 //! - [`clock`] — real time, or an [`ExternalClock`](clock::ExternalClock)
 //!   set from outside, for co-simulation;

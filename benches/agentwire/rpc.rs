@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentwire::channel::{Bincode, ChannelOptions, Codec, Json};
+use agentwire::channel::{Bincode, ChannelOptions, Codec, Json, MsgPack};
 use agentwire::rpc::{self, Connection, Router};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -80,6 +80,26 @@ pub fn scenarios() -> Vec<Scenario> {
             unit: "call/s",
             work: LOCAL_CALLS as f64,
             measured: || agentwire_local(Json, C64),
+            baseline: mpsc_c64,
+            baseline_name: MPSC_C64,
+            floor: None,
+            rounds: ROUNDS,
+        },
+        Scenario {
+            name: "rpc_local_msgpack_c1",
+            unit: "call/s",
+            work: LOCAL_CALLS as f64,
+            measured: || agentwire_local(MsgPack, 1),
+            baseline: mpsc_c1,
+            baseline_name: MPSC_C1,
+            floor: None,
+            rounds: ROUNDS,
+        },
+        Scenario {
+            name: "rpc_local_msgpack_c64",
+            unit: "call/s",
+            work: LOCAL_CALLS as f64,
+            measured: || agentwire_local(MsgPack, C64),
             baseline: mpsc_c64,
             baseline_name: MPSC_C64,
             floor: None,

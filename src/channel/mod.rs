@@ -20,7 +20,8 @@
 //! - [`framed`]: [`FramedProtocol`], framing as a transport `Protocol`, and
 //!   the [`FrameHandler`] it feeds;
 //! - [`envelope`]: [`MessageKind`] and [`Message`], the decoded envelope;
-//! - [`codec`]: the [`Codec`] trait, [`Bincode`] and [`Json`];
+//! - [`codec`]: the [`Codec`] trait, [`Bincode`], [`Json`] and (feature
+//!   `msgpack`) `MsgPack`;
 //! - [`options`]: [`ChannelOptions`], a channel's settings;
 //! - `channel`: [`Channel`]; `request`: [`Request`], an incoming request;
 //! - [`error`]: [`ChannelError`] and its `io::ErrorKind` mapping;
@@ -84,6 +85,8 @@ mod shared;
 mod slots;
 
 pub use self::channel::Channel;
+#[cfg(feature = "msgpack")]
+pub use codec::MsgPack;
 pub use codec::{Bincode, Codec, Json};
 pub use envelope::{Message, MessageKind};
 pub use error::{ChannelError, Result};

@@ -2,76 +2,129 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::{Clock, Sleep};
+pub use super::error::ClockError;
+use super::timer::{Callback, TimerHandle, TimerKey};
+use super::{date_after, Clock, DateTime, Sleep, Utc};
 
-/// Setting an [`ExternalClock`] went wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClockError {
-    /// Time can only move forward.
-    #[error(
-        "an external clock cannot go back in time: it is at {now:?}, {requested:?} was asked for"
-    )]
-    Backwards {
-        /// The clock's time.
-        now: Duration,
-        /// The time that was asked for.
-        requested: Duration,
-    },
+/// What waits in an external clock's queue.
+enum Waiter {
+    /// A task in [`Clock::sleep_until`].
+    Sleeper(oneshot::Sender<()>),
+    /// A call from [`Clock::call_at`] or [`Clock::call_in`].
+    Call(Callback),
 }
 
-#[derive(Default)]
 struct State {
     now: Duration,
-    /// Sleepers by (deadline, order of going to sleep): ties wake in the
-    /// order they slept.
-    sleepers: BTreeMap<(Duration, u64), oneshot::Sender<()>>,
+    /// The date at time zero (aiomas's `utc_start`, less `init_time`).
+    epoch: DateTime<Utc>,
+    /// Sleepers and calls by (deadline, order of scheduling): ties come due
+    /// in the order they were scheduled.
+    queue: BTreeMap<TimerKey, Waiter>,
     next_seq: u64,
+}
+
+impl State {
+    /// Puts `waiter` in the queue at `deadline`, after those already there.
+    fn enqueue(&mut self, deadline: Duration, waiter: Waiter) -> TimerKey {
+        let key = (deadline, self.next_seq);
+        self.next_seq += 1;
+        self.queue.insert(key, waiter);
+        key
+    }
 }
 
 /// A clock whose time is set from outside (aiomas's `ExternalClock`), for
 /// co-simulation: an agent's `sleep` returns when the simulation says that
 /// much time has passed, not when the wall clock does.
 ///
-/// [`set_time`](Self::set_time) wakes every sleeper whose deadline has come,
-/// in deadline order, ties in the order they went to sleep; on a
-/// current-thread runtime, tasks parked on those sleeps resume in that order.
-/// Cheap to clone; clones share the time.
+/// [`set_time`](Self::set_time) handles everything whose deadline has come,
+/// in deadline order, ties in the order they were scheduled: it wakes each
+/// sleeper (on a current-thread runtime, tasks parked on those sleeps resume
+/// in that order, once `set_time` has returned) and runs each call of
+/// [`call_at`](Clock::call_at) / [`call_in`](Clock::call_in) right there, on
+/// the caller of `set_time`, with no runtime needed.
+///
+/// Its date ([`utcnow`](Clock::utcnow)) is its start date plus its time, as
+/// aiomas's `ExternalClock(utc_start, init_time)` has it. Cheap to clone;
+/// clones share the time.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
-/// use agentwire::clock::{Clock, ExternalClock};
+/// use agentwire::clock::{Clock, DateTime, ExternalClock};
 ///
-/// let clock = ExternalClock::new();
+/// let start: DateTime<_> = "2016-01-01T00:00:00Z".parse().unwrap();
+/// let clock = ExternalClock::from_date(start);
 /// let wake = clock.sleep(Duration::from_secs(10));
 /// let sleeper = tokio::spawn(wake);
-/// clock.set_time(Duration::from_secs(10)).unwrap();
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let l = log.clone();
+/// clock.call_in(Duration::from_secs(5), Box::new(move || l.lock().unwrap().push("5 s"))).unwrap();
+///
+/// clock.set_time(Duration::from_secs(10)).unwrap(); // runs the call
 /// sleeper.await.unwrap(); // returns: the clock reached 10 s
-/// assert_eq!(clock.time(), Duration::from_secs(10));
+/// assert_eq!(*log.lock().unwrap(), ["5 s"]);
+/// assert_eq!(clock.utcnow().to_rfc3339(), "2016-01-01T00:00:10+00:00");
 /// # }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ExternalClock {
     state: Arc<Mutex<State>>,
 }
 
+impl Default for ExternalClock {
+    fn default() -> Self {
+        Self::from_date(DateTime::<Utc>::UNIX_EPOCH)
+    }
+}
+
 impl ExternalClock {
-    /// A clock at time zero.
+    /// A clock at time zero, whose date starts at the Unix epoch
+    /// (1970-01-01T00:00:00Z).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A clock at `time`.
+    /// A clock at `time`, whose date at time zero is the Unix epoch.
     pub fn starting_at(time: Duration) -> Self {
         let clock = Self::new();
         clock.lock().now = time;
         clock
+    }
+
+    /// A clock at time zero whose date is `utc_start` (aiomas's
+    /// `ExternalClock(utc_start)`).
+    pub fn from_date(utc_start: DateTime<Utc>) -> Self {
+        Self::from_date_at(utc_start, Duration::ZERO)
+    }
+
+    /// A clock at `init_time` whose date then is `utc_start` (aiomas's
+    /// `ExternalClock(utc_start, init_time)`): `utcnow()` is `utc_start`
+    /// plus [`time`](Clock::time).
+    pub fn from_date_at(utc_start: DateTime<Utc>, init_time: Duration) -> Self {
+        // aiomas adds the whole time to utc_start: keep that, with time zero
+        // at `utc_start - init_time`.
+        let epoch = chrono::TimeDelta::from_std(init_time)
+            .ok()
+            .and_then(|d| utc_start.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        ExternalClock {
+            state: Arc::new(Mutex::new(State {
+                now: init_time,
+                epoch,
+                queue: BTreeMap::new(),
+                next_seq: 0,
+            })),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -79,8 +132,13 @@ impl ExternalClock {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Moves the clock to `time` and wakes, in order, every sleeper whose
-    /// deadline is at or before it. Setting the current time again is fine.
+    /// Moves the clock to `time` and handles, in order, everything whose
+    /// deadline is at or before it: sleepers are woken, calls are run here.
+    /// Setting the current time again is fine.
+    ///
+    /// A call may schedule others or set the time itself (the clock is not
+    /// locked while it runs). If a call panics, the calls due after it still
+    /// run, and then `set_time` resumes the first panic.
     ///
     /// # Errors
     ///
@@ -96,25 +154,75 @@ impl ExternalClock {
         }
         state.now = time;
         // Everything strictly before (time, u64::MAX) is due.
-        let later = state.sleepers.split_off(&(time, u64::MAX));
-        let due = std::mem::replace(&mut state.sleepers, later);
+        let later = state.queue.split_off(&(time, u64::MAX));
+        let due = std::mem::replace(&mut state.queue, later);
         drop(state);
-        for (_, waker) in due {
-            // A dropped sleeper is simply gone.
-            let _ = waker.send(());
+        let mut panic = None;
+        for (_, waiter) in due {
+            match waiter {
+                // A dropped sleeper is simply gone.
+                Waiter::Sleeper(waker) => {
+                    let _ = waker.send(());
+                }
+                Waiter::Call(f) => {
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                        panic.get_or_insert(p);
+                    }
+                }
+            }
         }
-        Ok(())
+        match panic {
+            Some(p) => resume_unwind(p),
+            None => Ok(()),
+        }
     }
 
     /// The number of tasks sleeping on this clock.
     pub fn sleepers(&self) -> usize {
-        self.lock().sleepers.len()
+        self.lock()
+            .queue
+            .values()
+            .filter(|w| matches!(w, Waiter::Sleeper(_)))
+            .count()
     }
 
-    /// The earliest deadline anyone sleeps until, if any: where a
-    /// co-simulation can step to next.
+    /// The number of calls scheduled and not yet run or cancelled.
+    pub fn pending_calls(&self) -> usize {
+        self.lock()
+            .queue
+            .values()
+            .filter(|w| matches!(w, Waiter::Call(_)))
+            .count()
+    }
+
+    /// The earliest deadline anyone sleeps until or a call is scheduled
+    /// for, if any: where a co-simulation can step to next.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.lock().sleepers.keys().next().map(|(t, _)| *t)
+        self.lock().queue.keys().next().map(|(t, _)| *t)
+    }
+
+    /// Removes the call at `key`; whether it was there.
+    pub(crate) fn cancel_call(&self, key: TimerKey) -> bool {
+        let mut state = self.lock();
+        match state.queue.remove(&key) {
+            Some(Waiter::Call(f)) => {
+                drop(state);
+                // Its captures are dropped outside the lock.
+                drop(f);
+                true
+            }
+            Some(other) => {
+                // Not a call (cannot happen: keys are unique); put it back.
+                state.queue.insert(key, other);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the call at `key` is still waiting.
+    pub(crate) fn has_call(&self, key: TimerKey) -> bool {
+        matches!(self.lock().queue.get(&key), Some(Waiter::Call(_)))
     }
 }
 
@@ -129,9 +237,7 @@ impl Clock for ExternalClock {
             return Box::pin(std::future::ready(()));
         }
         let (tx, rx) = oneshot::channel();
-        let key = (deadline, state.next_seq);
-        state.next_seq += 1;
-        state.sleepers.insert(key, tx);
+        let key = state.enqueue(deadline, Waiter::Sleeper(tx));
         drop(state);
         let mut sleeper = Sleeper {
             clock: self.clone(),
@@ -144,18 +250,53 @@ impl Clock for ExternalClock {
             let _ = (&mut sleeper.woken).await;
         })
     }
+
+    fn utcnow(&self) -> DateTime<Utc> {
+        let state = self.lock();
+        date_after(state.epoch, state.now)
+    }
+
+    /// Runs `f` inside the [`set_time`](ExternalClock::set_time) that
+    /// reaches `time`, in order with everything else due then.
+    fn call_at(&self, time: Duration, f: Callback) -> Result<TimerHandle, ClockError> {
+        let mut state = self.lock();
+        if time <= state.now {
+            return Err(ClockError::InThePast {
+                now: state.now,
+                requested: time,
+            });
+        }
+        let key = state.enqueue(time, Waiter::Call(f));
+        Ok(TimerHandle::external(self.clone(), key))
+    }
+
+    /// Runs `f` inside the [`set_time`](ExternalClock::set_time) that
+    /// reaches the clock's time plus `delay`; a zero delay is an error
+    /// ([`ClockError::ZeroDelay`]), as in aiomas.
+    fn call_in(&self, delay: Duration, f: Callback) -> Result<TimerHandle, ClockError> {
+        if delay.is_zero() {
+            return Err(ClockError::ZeroDelay);
+        }
+        let mut state = self.lock();
+        let time = state.now.saturating_add(delay);
+        let key = state.enqueue(time, Waiter::Call(f));
+        Ok(TimerHandle::external(self.clone(), key))
+    }
 }
 
 /// One task's sleep; forgets itself when dropped before it was woken.
 struct Sleeper {
     clock: ExternalClock,
-    key: (Duration, u64),
+    key: TimerKey,
     woken: oneshot::Receiver<()>,
 }
 
 impl Drop for Sleeper {
     fn drop(&mut self) {
-        self.clock.lock().sleepers.remove(&self.key);
+        let mut state = self.clock.lock();
+        if let Some(Waiter::Sleeper(_)) = state.queue.get(&self.key) {
+            state.queue.remove(&self.key);
+        }
     }
 }
 
@@ -164,7 +305,8 @@ impl fmt::Debug for ExternalClock {
         let state = self.lock();
         f.debug_struct("ExternalClock")
             .field("time", &state.now)
-            .field("sleepers", &state.sleepers.len())
+            .field("date", &date_after(state.epoch, state.now))
+            .field("queued", &state.queue.len())
             .finish()
     }
 }

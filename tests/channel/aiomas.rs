@@ -311,3 +311,88 @@ async fn talks_to_real_aiomas_over_tcp() {
     assert!(status.success());
     server.close();
 }
+
+const NON_FINITE_SCRIPT: &str = r#"
+import json, math, sys
+import aiomas_compat  # patches asyncio for aiomas 2.0.1 on Python 3.10+
+import aiomas
+codec = aiomas.codecs.JSON()
+nan, inf = float('nan'), float('inf')
+theirs = codec.encode((1, 5, [nan, inf, -inf, 'NaN', [1.5, nan], {'k': -inf, 'Infinity': 'x'}]))
+kind, id, c = codec.decode(bytes.fromhex(sys.stdin.read().strip()))
+ok = (kind, id) == (1, 5) and math.isnan(c[0]) and c[1] == inf and c[2] == -inf \
+    and c[3] == 'NaN' and c[4][0] == 1.5 and math.isnan(c[4][1]) \
+    and c[5] == {'k': -inf, 'Infinity': 'x'}
+print(json.dumps({'theirs': theirs.hex(), 'ours_ok': ok}))
+"#;
+
+/// NaN, Infinity and -Infinity: we write the bytes aiomas's `JSON` codec
+/// (Python's `json`) writes, aiomas reads ours, we read theirs, and the
+/// words inside strings stay strings.
+#[test]
+fn non_finite_floats_match_real_aiomas() {
+    type Content = (
+        f64,
+        f64,
+        f64,
+        String,
+        (f64, f64),
+        std::collections::BTreeMap<String, Value>,
+    );
+    let mut map = std::collections::BTreeMap::new();
+    map.insert("Infinity".to_owned(), json!("x"));
+    let ours = {
+        // A map whose float value is non-finite: a struct does it.
+        #[derive(serde::Serialize)]
+        struct Map {
+            k: f64,
+            #[serde(rename = "Infinity")]
+            infinity: &'static str,
+        }
+        let content = (
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            "NaN",
+            (1.5, f64::NAN),
+            Map {
+                k: f64::NEG_INFINITY,
+                infinity: "x",
+            },
+        );
+        let mut buf = Vec::new();
+        Json.encode_message(MessageKind::Result, 5, &content, &mut buf)
+            .expect("encodes");
+        buf
+    };
+    let out: Value = serde_json::from_str(&aiomas::run_script(NON_FINITE_SCRIPT, &hex(&ours)))
+        .expect("json output");
+    assert_eq!(out["ours_ok"], json!(true), "aiomas reads ours");
+    let theirs = unhex(out["theirs"].as_str().expect("hex"));
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs),
+        "the same bytes"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&theirs),
+        r#"[1, 5, [NaN, Infinity, -Infinity, "NaN", [1.5, NaN], {"k": -Infinity, "Infinity": "x"}]]"#
+    );
+
+    let msg = Json
+        .decode_message(Bytes::from(theirs))
+        .expect("the envelope decodes");
+    // The map's values as f64 (a Value cannot hold -Infinity).
+    let (a, b, c, s, (d, e), _): (f64, f64, f64, String, (f64, f64), serde::de::IgnoredAny) =
+        Json.decode_content(&msg.content).expect("content");
+    assert!(a.is_nan() && e.is_nan());
+    assert_eq!(
+        (b, c, s.as_str(), d),
+        (f64::INFINITY, f64::NEG_INFINITY, "NaN", 1.5)
+    );
+    let err = Json
+        .decode_content::<Content>(&msg.content)
+        .expect_err("-Infinity in a Value");
+    assert!(err.to_string().contains("-Infinity"), "{err}");
+    let _ = map;
+}

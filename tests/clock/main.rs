@@ -1,12 +1,15 @@
-//! Clocks: the external clock's ordering and errors, and the real clock.
+//! Clocks: the external clock's ordering and errors, the real clock, and
+//! aiomas's scheduled calls and dates on both (`calls`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod calls;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentwire::clock::{Clock, ClockError, ExternalClock, RealClock};
 
-fn secs(s: u64) -> Duration {
+pub(crate) fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 

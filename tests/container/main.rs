@@ -2,11 +2,13 @@
 //! `validate_aid`, connection caching, shutdown — the same scenarios on
 //! local queues, TCP, Unix sockets, (mutual) TLS and a backend defined in
 //! the tests — containers on different backends, TLS specifics, and
-//! interoperability with the real aiomas 2.0.1 over TCP.
+//! interoperability with the real aiomas 2.0.1 over TCP (JSON; MsgPack and
+//! NaN/Infinity in `codecs`).
 
 mod addresses;
 mod aiomas;
 mod clock;
+mod codecs;
 mod mixed;
 mod robust;
 mod scenarios;

@@ -2,9 +2,11 @@
 //!
 //! The virtual environment is created once, under the cargo target dir
 //! (`target/tmp/aiomas-venv`), from `tests/aiomas/requirements.txt` in the
-//! repository. Tests in parallel threads share one creation (a process-wide
-//! lock); parallel processes each build in a temporary directory and rename
-//! it into place, so nobody sees a half-made environment.
+//! repository, and made again when that file changes (the venv keeps a copy
+//! of the requirements it was made from). Tests in parallel threads share
+//! one creation (a process-wide lock); parallel processes each build in a
+//! temporary directory and rename it into place, so nobody sees a half-made
+//! environment.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,16 @@ fn venv_dir() -> PathBuf {
 
 fn python_in(venv: &Path) -> PathBuf {
     venv.join("bin").join("python")
+}
+
+/// The copy of the requirements a venv was made from.
+const STAMP: &str = "agentwire-requirements.txt";
+
+/// Whether `venv` was made from the current requirements.
+fn up_to_date(venv: &Path) -> bool {
+    let current = std::fs::read(fixtures_dir().join("requirements.txt"));
+    let made_from = std::fs::read(venv.join(STAMP));
+    matches!((current, made_from), (Ok(a), Ok(b)) if a == b)
 }
 
 fn works(python: &Path) -> bool {
@@ -51,7 +63,7 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 fn create() -> Result<PathBuf, String> {
     let venv = venv_dir();
-    if works(&python_in(&venv)) {
+    if up_to_date(&venv) && works(&python_in(&venv)) {
         return Ok(python_in(&venv));
     }
     let requirements = fixtures_dir().join("requirements.txt");
@@ -60,23 +72,42 @@ fn create() -> Result<PathBuf, String> {
     }
     let tmp = venv.with_extension(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    run(Command::new("python3").args(["-m", "venv"]).arg(&tmp))?;
-    run(Command::new(python_in(&tmp))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(&requirements))?;
+    let made = run(Command::new("python3").args(["-m", "venv"]).arg(&tmp))
+        .and_then(|()| {
+            run(Command::new(python_in(&tmp))
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(&requirements))
+        })
+        .and_then(|()| {
+            std::fs::copy(&requirements, tmp.join(STAMP))
+                .map(drop)
+                .map_err(|e| format!("stamp: {e}"))
+        });
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    // A venv made from other requirements is moved aside (atomically, so
+    // only one process does it) and removed.
+    if venv.exists() && !up_to_date(&venv) {
+        let stale = venv.with_extension(format!("stale-{}", std::process::id()));
+        if std::fs::rename(&venv, &stale).is_ok() {
+            let _ = std::fs::remove_dir_all(&stale);
+        }
+    }
     // venvs hard-code their own path: move only if nobody was faster, and
     // then use the final location's interpreter.
     if std::fs::rename(&tmp, &venv).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    if works(&python_in(&venv)) {
+    if up_to_date(&venv) && works(&python_in(&venv)) {
         Ok(python_in(&venv))
     } else if works(&python_in(&tmp)) {
         Ok(python_in(&tmp))

@@ -1,5 +1,6 @@
-//! The [`Codec`] trait and the codecs: [`Bincode`] (the default) and
-//! [`Json`] (aiomas's wire format).
+//! The [`Codec`] trait and the codecs: [`Bincode`] (the default), [`Json`]
+//! (aiomas's wire format) and, with the `msgpack` feature (on by default),
+//! [`MsgPack`] (aiomas's `MsgPack`).
 //!
 //! A codec turns an envelope `(kind, id, content)` into a frame payload and
 //! back. Decoding is two-step: [`Codec::decode_message`] reads the kind and
@@ -9,6 +10,8 @@
 
 mod bincode;
 mod json;
+#[cfg(feature = "msgpack")]
+mod msgpack;
 
 use std::fmt;
 
@@ -18,6 +21,8 @@ use serde::Serialize;
 
 pub use self::bincode::Bincode;
 pub use self::json::Json;
+#[cfg(feature = "msgpack")]
+pub use self::msgpack::MsgPack;
 
 use super::{Message, MessageKind, Result};
 
