@@ -29,6 +29,7 @@
 
 mod args;
 mod connection;
+mod date;
 mod error;
 mod handler;
 mod params;
@@ -40,6 +41,7 @@ mod wire;
 pub use args::{Args, FromArgs, NoKwargs};
 pub use connection::{start_server, Connection};
 pub(crate) use connection::{start_server_with, WireConfig};
+pub use date::Date;
 pub use error::RpcError;
 pub use handler::Handler;
 pub use params::{Optional, Param, Params, Required};

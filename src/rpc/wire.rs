@@ -25,6 +25,8 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::Date;
+
 /// The key of aiomas's custom-type maps.
 pub(crate) const TYPE_KEY: &str = "__type__";
 
@@ -61,7 +63,7 @@ impl Serializers {
 
     /// A container's: aiomas's date serializer (type id 0), then `extra`.
     pub(crate) fn for_container(extra: &Serializers) -> Self {
-        let mut all = Serializers::new().add_type::<AiomasDate>();
+        let mut all = Serializers::new().add_type::<Date>();
         all.types.extend(extra.types.iter().copied());
         all
     }
@@ -78,7 +80,7 @@ impl Serializers {
     }
 
     /// The type id of `T`, if it was added.
-    fn typeid_of<T: 'static>(&self) -> Option<u64> {
+    pub(crate) fn typeid_of<T: 'static>(&self) -> Option<u64> {
         let id = TypeId::of::<T>();
         let index = self.types.iter().position(|(t, _)| *t == id)?;
         u64::try_from(index).ok()
@@ -107,9 +109,6 @@ impl fmt::Debug for Serializers {
             .finish()
     }
 }
-
-/// The place of aiomas's date serializer, the first of a container's.
-struct AiomasDate;
 
 /// What encoding and decoding a connection's values needs beyond its codec.
 pub(crate) struct Wire {
@@ -164,7 +163,7 @@ impl<T: Serialize + ?Sized> Serialize for InWire<'_, T> {
 }
 
 /// Writes `{"__type__": [typeid, data]}`.
-fn write_typed<S: Serializer, V: Serialize + ?Sized>(
+pub(crate) fn write_typed<S: Serializer, V: Serialize + ?Sized>(
     serializer: S,
     typeid: u64,
     data: &V,
@@ -185,7 +184,7 @@ fn write_typed<S: Serializer, V: Serialize + ?Sized>(
 
 /// Reads `{"__type__": [typeid, data]}`; `check` says whether `typeid` is
 /// the one expected (or why not).
-fn read_typed<'de, D, V>(
+pub(crate) fn read_typed<'de, D, V>(
     deserializer: D,
     what: &'static str,
     check: impl FnOnce(u64) -> Result<(), String>,
@@ -321,11 +320,11 @@ pub fn deserialize_typed<'de, T: 'static, V: Deserialize<'de>, D: Deserializer<'
     })
 }
 
-fn no_wire(name: &str) -> String {
+pub(crate) fn no_wire(name: &str) -> String {
     format!("{name} travels as {{\"__type__\": …}}, which only an RPC call's values can hold")
 }
 
-fn not_registered(name: &str) -> String {
+pub(crate) fn not_registered(name: &str) -> String {
     format!("no serializer for {name} on this connection: add it with ContainerOptions::serializer")
 }
 

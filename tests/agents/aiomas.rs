@@ -7,10 +7,12 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use agentwire::channel::{Codec, Json, MsgPack};
+use agentwire::rpc::Date;
 use agentwire::{agent, Container, ContainerOptions};
 use serde_json::{json, Value};
 
-use crate::refs::{Geometry, Hub, HubProxy, Pinger, Point};
+use crate::refs::{Geometry, GeometryProxy, Hub, HubProxy, Pinger, Point};
 use crate::support::aiomas::{self, free_port, lines, peer, script, Kill};
 
 /// The Calc that Python calls: numbers as Python has them, any value,
@@ -94,23 +96,32 @@ fn checks(lines: &[String]) -> serde_json::Map<String, Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_calls_typed_rust_agents_by_position_and_keyword() {
+/// Python calls a Rust container's typed agents (`agents.py call`), with
+/// `codec`; with JSON it also passes its own agent to the Rust hub.
+async fn python_calls_typed_rust_agents<C: Codec>(codec: C, name: &str) {
     tokio::task::spawn_blocking(aiomas::python)
         .await
         .expect("venv");
-    let c = Container::create_with(("127.0.0.1", 0), options())
+    let json = name == "json";
+    let opts = options().codec(codec);
+    let c = Container::create_with(("127.0.0.1", 0), opts)
         .await
         .unwrap();
     c.register_agent(Calc).unwrap();
-    let hub = c
-        .register_agent_with(|ctx| Hub {
+    c.register_agent(Geometry).unwrap();
+    // Its parameter is a `PingerProxy`, of the JSON codec.
+    let hub = json.then(|| {
+        let c: &dyn std::any::Any = &c;
+        let c = c
+            .downcast_ref::<Container<Json>>()
+            .expect("a JSON container");
+        c.register_agent_with(|ctx| Hub {
             ctx,
             members: Mutex::new(Vec::new()),
         })
-        .unwrap();
-    c.register_agent(Geometry).unwrap();
-    let out = output(script("agents.py", &["call", c.url(), "json"]), 15).await;
+        .unwrap()
+    });
+    let out = output(script("agents.py", &["call", c.url(), name]), usize::MAX).await;
     let checks = checks(&out);
     let ok = |name: &str| match checks.get(name) {
         Some(v) if v.get("ok").is_some() => (v["ok"].clone(), v["type"].clone()),
@@ -137,12 +148,18 @@ async fn python_calls_typed_rust_agents_by_position_and_keyword() {
         "{missing}"
     );
     assert!(error("fail").contains("boom"));
-    // Python passed its own agent; the Rust hub called it back.
-    assert_eq!(ok("subscribe_python_agent").0, json!(42));
-    assert_eq!(hub.members.lock().unwrap().len(), 1);
-    // aiomas's @serializable Point, both ways.
+    // aiomas's @serializable Point and its dates, both ways.
     assert_eq!(ok("mid"), (json!({"Point": [2.0, 3.0]}), json!("Point")));
-    // NaN and the infinities, as Python's json writes them, both ways.
+    assert_eq!(
+        ok("later"),
+        (json!({"date": "2016-01-03T00:00:00+00:00"}), json!("Arrow"))
+    );
+    if let Some(hub) = hub {
+        // Python passed its own agent; the Rust hub called it back.
+        assert_eq!(ok("subscribe_python_agent").0, json!(42));
+        assert_eq!(hub.members.lock().unwrap().len(), 1);
+    }
+    // NaN and the infinities, as Python writes them, both ways.
     assert_eq!(ok("add_nan"), (json!("nan"), json!("float")));
     assert_eq!(ok("add_inf"), (json!("inf"), json!("float")));
     assert_eq!(ok("add_ninf"), (json!("-inf"), json!("float")));
@@ -150,12 +167,22 @@ async fn python_calls_typed_rust_agents_by_position_and_keyword() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rust_agent_passes_itself_to_a_python_agent_which_calls_it_back() {
+async fn python_calls_typed_rust_agents_with_json() {
+    python_calls_typed_rust_agents(Json, "json").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_calls_typed_rust_agents_with_msgpack() {
+    python_calls_typed_rust_agents(MsgPack, "msgpack").await;
+}
+
+/// Starts `agents.py serve` with `codec`; its base URL.
+async fn python_container(codec: &str) -> (Kill, String) {
     tokio::task::spawn_blocking(aiomas::python)
         .await
         .expect("venv");
     let port = free_port().to_string();
-    let mut child = script("agents.py", &["serve", "127.0.0.1", &port, "json"]);
+    let mut child = script("agents.py", &["serve", "127.0.0.1", &port, codec]);
     let rx = lines(&mut child);
     let ready = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
         .await
@@ -166,21 +193,45 @@ async fn a_rust_agent_passes_itself_to_a_python_agent_which_calls_it_back() {
         .expect("READY url")
         .trim()
         .to_owned();
+    (child, base)
+}
 
-    let c = Container::create_with(("127.0.0.1", 0), options())
-        .await
-        .unwrap();
-    let pinger = c.register_agent(Pinger).unwrap();
-    // A typed client of the Python hub, from the Rust `Hub`'s definition.
-    let hub: HubProxy = c.connect(&format!("{base}/0")).await.unwrap().into();
-    assert_eq!(hub.subscribe(pinger.reference()).await.unwrap(), 42);
-    let geometry: crate::refs::GeometryProxy =
-        c.connect(&format!("{base}/1")).await.unwrap().into();
+/// Rust calls Python's `Geometry` with custom types and dates.
+async fn rust_calls_python_with_custom_types<C: Codec>(c: &Container<C>, base: &str) {
+    let geometry: GeometryProxy<C> = c.connect(&format!("{base}/0")).await.unwrap().into();
     let mid = geometry
         .mid(Point { x: 1.0, y: 1.0 }, Point { x: 3.0, y: 5.0 })
         .await
         .unwrap();
     assert_eq!(mid, Point { x: 2.0, y: 3.0 });
+    let start = "2016-01-01T00:00:00Z".parse().unwrap();
+    let later = geometry.later(Date(start), 3).await.unwrap();
+    assert_eq!(later.to_string(), "2016-01-04T00:00:00+00:00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_agent_passes_itself_to_a_python_agent_which_calls_it_back() {
+    let (child, base) = python_container("json").await;
+    let c = Container::create_with(("127.0.0.1", 0), options())
+        .await
+        .unwrap();
+    let pinger = c.register_agent(Pinger).unwrap();
+    // A typed client of the Python hub, from the Rust `Hub`'s definition.
+    let hub: HubProxy = c.connect(&format!("{base}/1")).await.unwrap().into();
+    assert_eq!(hub.subscribe(pinger.reference()).await.unwrap(), 42);
+    rust_calls_python_with_custom_types(&c, &base).await;
+    c.shutdown().await;
+    drop(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_calls_python_with_custom_types_over_msgpack() {
+    let (child, base) = python_container("msgpack").await;
+    let opts = options().codec(MsgPack);
+    let c = Container::create_with(("127.0.0.1", 0), opts)
+        .await
+        .unwrap();
+    rust_calls_python_with_custom_types(&c, &base).await;
     c.shutdown().await;
     drop(child);
 }

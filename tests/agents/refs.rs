@@ -5,8 +5,9 @@
 use std::sync::Mutex;
 
 use agentwire::channel::{Bincode, Codec, Json};
+use agentwire::clock::chrono;
 use agentwire::local::LocalNetwork;
-use agentwire::rpc::Proxy;
+use agentwire::rpc::{Date, Proxy};
 use agentwire::{agent, serializable, AgentContext, Container, ContainerOptions, RpcError};
 
 pub(crate) struct Pinger;
@@ -169,6 +170,11 @@ impl Geometry {
             x: (a.x + b.x) / 2.0,
             y: (a.y + b.y) / 2.0,
         }
+    }
+
+    #[expose]
+    async fn later(&self, date: Date, days: i64) -> Date {
+        Date(date.0 + chrono::Duration::days(days))
     }
 
     #[expose]
