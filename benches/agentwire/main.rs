@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo bench --bench agentwire            # a table
 //! cargo bench --bench agentwire -- --json  # one JSON object per line
+//! cargo bench --bench agentwire -- =rpc_local_c1  # that row alone
 //! cargo bench --bench agentwire -- local   # only scenarios whose name contains "local"
 //! ```
 //!
@@ -135,6 +136,15 @@ fn bytes(f: &Footprint) -> Row {
     }
 }
 
+/// Whether the row `name` is selected by `filter`: a part of its name, or
+/// `=name` for that row alone.
+fn matches(name: &str, filter: &str) -> bool {
+    match filter.strip_prefix('=') {
+        Some(exact) => name == exact,
+        None => name.contains(filter),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
@@ -148,7 +158,7 @@ fn main() {
         .chain(tarpc_rows::scenarios())
         .map(Bench::Rate)
         .chain(footprint::footprints().into_iter().map(Bench::Bytes))
-        .filter(|b| filters.is_empty() || filters.iter().any(|f| b.name().contains(f.as_str())))
+        .filter(|b| filters.is_empty() || filters.iter().any(|f| matches(b.name(), f)))
         .collect();
 
     let rows: Vec<Row> = benches.iter().map(Bench::run).collect();

@@ -58,18 +58,28 @@ pub fn encode_frame(payload: &[u8], max_frame_size: usize) -> Result<Bytes> {
 /// reserved for it and the rest is the payload.
 pub(crate) fn finish_frame(mut buf: Vec<u8>, max_frame_size: usize) -> Result<Bytes> {
     let size = buf.len().saturating_sub(HEADER_LEN);
-    let max = max_frame_size.min(MAX_HEADER_LENGTH);
-    let header = match u32::try_from(size) {
-        Ok(len) if size <= max && buf.len() >= HEADER_LEN => len.to_be_bytes(),
-        _ => {
-            return Err(ChannelError::FrameTooLarge {
-                size: size as u64,
-                max,
-            })
-        }
-    };
-    buf[..HEADER_LEN].copy_from_slice(&header);
+    let header = header(size, max_frame_size)?;
+    if let Some(head) = buf.get_mut(..HEADER_LEN) {
+        head.copy_from_slice(&header);
+    }
     Ok(Bytes::from(buf))
+}
+
+/// The header of a frame whose payload is `size` bytes long.
+///
+/// # Errors
+///
+/// [`ChannelError::FrameTooLarge`] if `size` is above `max_frame_size` (or
+/// than the header can describe).
+pub(crate) fn header(size: usize, max_frame_size: usize) -> Result<[u8; HEADER_LEN]> {
+    let max = max_frame_size.min(MAX_HEADER_LENGTH);
+    match u32::try_from(size) {
+        Ok(len) if size <= max => Ok(len.to_be_bytes()),
+        _ => Err(ChannelError::FrameTooLarge {
+            size: size as u64,
+            max,
+        }),
+    }
 }
 
 enum State {

@@ -79,6 +79,7 @@ pub mod frame;
 pub mod framed;
 mod ids;
 pub mod options;
+mod outgoing;
 mod protocol;
 mod request;
 mod shared;

@@ -14,8 +14,8 @@ use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 use transport_api::SharedTransport;
 
-use super::frame::{finish_frame, HEADER_LEN};
 use super::ids::IdHasher;
+use super::outgoing;
 use super::slots::{Slot, Slots};
 use super::{ChannelError, ChannelOptions, Codec, Message, MessageKind, Result};
 
@@ -160,10 +160,9 @@ impl<C: Codec> Shared<C> {
         id: u64,
         content: &T,
     ) -> Result<Bytes> {
-        let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(&[0; HEADER_LEN]);
-        self.codec.encode_message(kind, id, content, &mut buf)?;
-        finish_frame(buf, self.max_frame_size)
+        outgoing::frame(self.max_frame_size, |buf| {
+            self.codec.encode_message(kind, id, content, buf)
+        })
     }
 
     /// Writes a frame once the transport accepts writes (backpressure).

@@ -95,18 +95,12 @@ impl Handling {
     /// Routes `request` and decodes its arguments, with `slots` in
     /// [`SERVING`] (the values may need the connection's wire).
     fn start<C: Codec>(service: &dyn Service<C>, request: Request<C>, slots: &Arc<Slots>) -> Self {
+        // `dispatch` catches the panics of routing and decoding, so this
+        // always puts back what SERVING held.
         let previous = SERVING.with(|current| current.replace(Some(Arc::clone(slots))));
-        let mut handling = Handling {
-            answer: Box::pin(std::future::ready(())),
-            slots: None,
-        };
-        let restore = Restore {
-            handling: &mut handling,
-            previous,
-        };
-        restore.handling.answer = dispatch(service, request);
-        drop(restore);
-        handling
+        let answer = dispatch(service, request);
+        let slots = SERVING.with(|current| current.replace(previous));
+        Handling { answer, slots }
     }
 }
 
