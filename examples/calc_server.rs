@@ -27,13 +27,7 @@ impl Calc {
     /// `a + b`: ints stay ints (an overflow is an error), floats stay floats.
     #[expose]
     async fn add(&self, a: Number, b: Number) -> Result<Number, String> {
-        match (a, b) {
-            (Number::Int(a), Number::Int(b)) => a
-                .checked_add(b)
-                .map(Number::Int)
-                .ok_or_else(|| format!("{a} + {b} overflows a 64-bit integer")),
-            (a, b) => Ok(Number::Float(a.as_f64() + b.as_f64())),
-        }
+        Number::add(a, b)
     }
 
     /// Any value, back as it came.
@@ -52,12 +46,23 @@ impl Calc {
 /// A number as Python has them.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
-enum Number {
+pub enum Number {
     Int(i64),
     Float(f64),
 }
 
 impl Number {
+    /// `a + b`, an int if both are.
+    pub fn add(a: Number, b: Number) -> Result<Number, String> {
+        match (a, b) {
+            (Number::Int(a), Number::Int(b)) => a
+                .checked_add(b)
+                .map(Number::Int)
+                .ok_or_else(|| format!("{a} + {b} overflows a 64-bit integer")),
+            (a, b) => Ok(Number::Float(a.as_f64() + b.as_f64())),
+        }
+    }
+
     fn as_f64(&self) -> f64 {
         match *self {
             Number::Int(i) => i as f64,

@@ -125,7 +125,10 @@ mod tests {
             buf.extend_from_slice(b"four");
             Ok(())
         });
-        assert!(matches!(too_large, Err(ChannelError::FrameTooLarge { size: 4, max: 3 })));
+        assert!(matches!(
+            too_large,
+            Err(ChannelError::FrameTooLarge { size: 4, max: 3 })
+        ));
         let next = frame(16, |buf| {
             buf.extend_from_slice(b"ok");
             Ok(())

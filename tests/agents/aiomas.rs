@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::refs::{Geometry, GeometryProxy, Hub, HubProxy, Pinger, Point};
 use crate::support::aiomas::{self, free_port, lines, peer, script, Kill};
+use calc_server::Number;
 
 /// The Calc that Python calls: numbers as Python has them, any value,
 /// errors, and optional parameters.
@@ -22,11 +23,8 @@ struct Calc;
 #[agent]
 impl Calc {
     #[expose]
-    async fn add(&self, a: Number, b: Number) -> Number {
-        match (a, b) {
-            (Number::Int(a), Number::Int(b)) => Number::Int(a + b),
-            (a, b) => Number::Float(a.as_f64() + b.as_f64()),
-        }
+    async fn add(&self, a: Number, b: Number) -> Result<Number, String> {
+        Number::add(a, b)
     }
 
     #[expose]
@@ -45,21 +43,11 @@ impl Calc {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-enum Number {
-    Int(i64),
-    Float(f64),
-}
-
-impl Number {
-    fn as_f64(&self) -> f64 {
-        match *self {
-            Number::Int(i) => i as f64,
-            Number::Float(f) => f,
-        }
-    }
-}
+/// The `calc_server` example, for its `Number` (and to check it builds
+/// into the tests).
+#[allow(dead_code)]
+#[path = "../../examples/calc_server.rs"]
+mod calc_server;
 
 fn options() -> ContainerOptions {
     // Type ids as in agents.py: 0 date, 1 Point, 2 agent references.
