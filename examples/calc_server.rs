@@ -27,7 +27,7 @@ impl Calc {
     /// `a + b`: ints stay ints (an overflow is an error), floats stay floats.
     #[expose]
     async fn add(&self, a: Number, b: Number) -> Result<Number, String> {
-        Number::add(a, b)
+        Number::sum(a, b)
     }
 
     /// Any value, back as it came.
@@ -47,13 +47,15 @@ impl Calc {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Number {
+    /// A Python int (within 64 bits).
     Int(i64),
+    /// A Python float.
     Float(f64),
 }
 
 impl Number {
     /// `a + b`, an int if both are.
-    pub fn add(a: Number, b: Number) -> Result<Number, String> {
+    pub fn sum(a: Number, b: Number) -> Result<Number, String> {
         match (a, b) {
             (Number::Int(a), Number::Int(b)) => a
                 .checked_add(b)

@@ -24,7 +24,7 @@ struct Calc;
 impl Calc {
     #[expose]
     async fn add(&self, a: Number, b: Number) -> Result<Number, String> {
-        Number::add(a, b)
+        Number::sum(a, b)
     }
 
     #[expose]
