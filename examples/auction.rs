@@ -44,7 +44,7 @@ impl Auctioneer {
 }
 
 struct Bidder {
-    ctx: AgentContext<agentwire::channel::Json>,
+    ctx: AgentContext,
     name: String,
     /// Cost per unit of size.
     rate: u32,

@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 
 use super::container::Inner;
 use super::{AgentInfo, Container, ContainerError};
-use crate::channel::Codec;
+use crate::channel::{Codec, Json};
 use crate::clock::Clock;
 use crate::rpc::{Proxy, Router};
 
@@ -33,7 +33,7 @@ pub trait Agent: Send + Sync + Sized + 'static {
 /// `agent.container`): its id and URL, its container and the container's
 /// clock. [`Container::register_agent_with`] hands it to the function that
 /// makes the agent, to keep in a field.
-pub struct AgentContext<C: Codec> {
+pub struct AgentContext<C: Codec = Json> {
     info: AgentInfo,
     home: u64,
     /// Weak: the container holds its agents.
@@ -163,7 +163,7 @@ impl Serialize for AgentRef {
 /// A registered agent: the agent itself (`Deref`s to it) and its
 /// [`AgentContext`]. Sent as an argument or result, it is a reference to
 /// the agent ([`AgentRef`]).
-pub struct AgentHandle<A, C: Codec> {
+pub struct AgentHandle<A, C: Codec = Json> {
     agent: Arc<A>,
     context: AgentContext<C>,
 }

@@ -22,7 +22,7 @@ impl Pinger {
 
 /// Keeps the proxies it is given and calls them back.
 pub(crate) struct Hub {
-    pub(crate) ctx: AgentContext<Json>,
+    pub(crate) ctx: AgentContext,
     pub(crate) members: Mutex<Vec<PingerProxy>>,
 }
 

@@ -232,7 +232,7 @@ async fn typed_agents_work_with_bincode_too() {
 
 /// An agent that keeps its context: it knows its URL and calls others.
 struct Relay {
-    ctx: AgentContext<agentwire::channel::Json>,
+    ctx: AgentContext,
     calls: AtomicI64,
 }
 
