@@ -1,0 +1,147 @@
+//! [`Recorder`]: every event of a simulation, in order; and [`Trace`], what
+//! it recorded, with its JSON Lines form.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::event::{Event, EventKind};
+
+/// Records events with a sequence number and the clock's time, and emits
+/// each as a `tracing` event (target `agentwire_debug`, level `DEBUG`).
+/// Cheap to clone; clones share the record.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Event>> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends an event at time `time`; returns its sequence number.
+    pub fn record(&self, time: Duration, kind: EventKind) -> u64 {
+        let mut events = self.lock();
+        let seq = events.len() as u64;
+        let event = Event {
+            seq,
+            t_us: u64::try_from(time.as_micros()).unwrap_or(u64::MAX),
+            kind,
+        };
+        tracing::debug!(target: "agentwire_debug", seq, t_us = event.t_us, "{event}");
+        events.push(event);
+        seq
+    }
+
+    /// How many events were recorded.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// A copy of what was recorded so far.
+    pub fn trace(&self) -> Trace {
+        Trace {
+            events: self.lock().clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("events", &self.len())
+            .finish()
+    }
+}
+
+/// A recorded run: its events in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The events, by sequence number.
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    /// The trace as JSON Lines: one event per line, each a JSON object
+    /// with `seq`, `t_us`, `event` and the event's fields. The same run
+    /// gives the same bytes.
+    pub fn to_json_lines(&self) -> String {
+        let mut out = String::new();
+        for event in &self.events {
+            // Serialising these plain structs cannot fail.
+            if let Ok(line) = serde_json::to_string(event) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Reads a trace back from [`to_json_lines`](Self::to_json_lines)'s
+    /// form (empty lines are skipped).
+    ///
+    /// # Errors
+    ///
+    /// The JSON error of the first bad line, with its line number.
+    pub fn from_json_lines(text: &str) -> Result<Trace, String> {
+        let mut events = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+            events.push(event);
+        }
+        Ok(Trace { events })
+    }
+
+    /// The participants, in the order they first appear.
+    pub fn participants(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let mut add = |n: &String| {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        };
+        for e in &self.events {
+            match &e.kind {
+                EventKind::Connect { from, to, .. }
+                | EventKind::Refused { from, to, .. }
+                | EventKind::Send { from, to, .. } => {
+                    add(from);
+                    add(to);
+                }
+                _ => {}
+            }
+        }
+        names
+    }
+
+    /// The `Send` events: one per message that entered a link.
+    pub fn messages(&self) -> impl Iterator<Item = &Event> {
+        self.events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Send { .. }))
+    }
+}
+
+impl fmt::Display for Trace {
+    /// One event per line, for people.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.events {
+            writeln!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
