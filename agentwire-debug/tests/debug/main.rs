@@ -2,5 +2,11 @@
 //! TCP): simulated time, seeds, faults, rules, traces, pictures, the
 //! determinism checker.
 
+mod check;
+mod faults;
 mod latency;
+mod pictures;
+mod rules;
+mod seeds;
 mod support;
+mod tcp;

@@ -12,7 +12,6 @@ use agentwire_debug::{Link, Sim};
 use transport_local::LocalNetwork;
 
 pub struct World {
-    pub sim: Sim,
     pub containers: Vec<Container>,
     pub agents: Vec<AgentInfo>,
     /// How many times each agent's `echo` ran.
@@ -66,7 +65,6 @@ pub async fn world_at(
     base: ContainerOptions,
 ) -> World {
     let mut w = World {
-        sim: sim.clone(),
         containers: Vec::new(),
         agents: Vec::new(),
         echoes: Vec::new(),
