@@ -75,7 +75,7 @@ pub fn to_svg(trace: &Trace) -> String {
         let Some(row) = row_of[i] else { continue };
         if last_t != Some(e.t_us) {
             last_t = Some(e.t_us);
-            let ms = e.t_us as f64 / 1000.0;
+            let ms = (e.t_us as f64 / 100.0).round() / 10.0;
             let _ = writeln!(
                 s,
                 r##"<text class="tick" x="{tx}" y="{ty}" text-anchor="end" fill="#555">{ms}</text><line x1="{l1}" y1="{ly}" x2="{l2}" y2="{ly}" stroke="#999"/>"##,
