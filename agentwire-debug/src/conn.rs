@@ -9,6 +9,7 @@
 //! for the connection's driver task, which sleeps on the simulation's
 //! clock until the head is due (and the link not held).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
@@ -22,7 +23,7 @@ use agentwire::channel::MessageKind;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::event::{EventKind, MessageInfo};
+use crate::event::{kind_name, EventKind, MessageInfo};
 use crate::frames::Reassembler;
 use crate::rules::{Action, MessageView};
 use crate::sim::{Sim, SimInner};
@@ -97,7 +98,7 @@ struct ConnState {
 pub(crate) struct ConnShared {
     id: OnceLock<u64>,
     from: Arc<str>,
-    to: String,
+    to: Arc<str>,
     to_url: String,
     sim: Arc<SimInner>,
     inner: OnceLock<SharedTransport>,
@@ -116,10 +117,10 @@ pub(crate) async fn connect<A: Address, P: Protocol>(
 ) -> Result<(SimTransport, ProtocolHandle<P>)> {
     let inner = &sim.inner;
     let to_url = addr.to_string();
-    let to = inner.name_of(&to_url);
+    let to: Arc<str> = inner.name_of(&to_url).into();
     if let Some(reason) = inner.refusal(node, &to) {
         inner.record(EventKind::Refused {
-            from: node.to_string(),
+            from: Arc::clone(node),
             to,
             reason: reason.clone(),
         });
@@ -154,8 +155,8 @@ pub(crate) async fn connect<A: Address, P: Protocol>(
         Ok(_) => Ok((SimTransport { conn }, user)),
         Err(e) => {
             inner.record(EventKind::Refused {
-                from: node.to_string(),
-                to: conn.to.clone(),
+                from: Arc::clone(node),
+                to: Arc::clone(&conn.to),
                 reason: e.to_string(),
             });
             Err(e)
@@ -184,11 +185,12 @@ impl ConnShared {
         lock(&self.state)
     }
 
-    fn ends(&self, dir: usize) -> (String, String) {
+    fn ends(&self, dir: usize) -> (Arc<str>, Arc<str>) {
+        let (a, b) = (Arc::clone(&self.from), Arc::clone(&self.to));
         if dir == OUT {
-            (self.from.to_string(), self.to.clone())
+            (a, b)
         } else {
-            (self.to.clone(), self.from.to_string())
+            (b, a)
         }
     }
 
@@ -236,7 +238,7 @@ impl ConnShared {
             _ => None,
         };
         Some(MessageInfo {
-            kind: env.kind.to_string(),
+            kind: Cow::Borrowed(kind_name(env.kind)),
             id: env.id,
             path,
             agent,
@@ -250,18 +252,18 @@ impl ConnShared {
         let info = self.describe(dir, &frame);
         let msg = sim.next_msg();
         let conn = self.id();
-        sim.record(EventKind::Send {
-            conn,
-            msg,
-            from: sender.clone(),
-            to: receiver.clone(),
-            bytes: frame.len(),
-            info: info.clone(),
-        });
         let verdict = sim.judge(&MessageView {
             from: &sender,
             to: &receiver,
             info: info.as_ref(),
+        });
+        sim.record(EventKind::Send {
+            conn,
+            msg,
+            from: Arc::clone(&sender),
+            to: Arc::clone(&receiver),
+            bytes: frame.len(),
+            info,
         });
         if let Some(reason) = verdict.partitioned {
             sim.record(EventKind::Drop {
@@ -298,7 +300,7 @@ impl ConnShared {
                 Action::Reorder => reorder = true,
             }
         }
-        let held = sim.is_held(&self.from, &self.to);
+        let held = verdict.held;
         let now = sim.now();
         let instant = verdict.link.is_instant() && extra.is_zero();
         let mut run_now = Vec::new();
@@ -402,8 +404,8 @@ impl ConnShared {
             What::Lost(error) => {
                 sim.record(EventKind::Lost {
                     conn,
-                    from: self.from.to_string(),
-                    to: self.to.clone(),
+                    from: Arc::clone(&self.from),
+                    to: Arc::clone(&self.to),
                     error: error.as_ref().map(ToString::to_string),
                 });
                 {
@@ -602,8 +604,8 @@ impl Protocol for SimProtocol {
         let _ = conn.id.set(id);
         conn.sim.record(EventKind::Connect {
             conn: id,
-            from: conn.from.to_string(),
-            to: conn.to.clone(),
+            from: Arc::clone(&conn.from),
+            to: Arc::clone(&conn.to),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             // The driver ends with the connection (after `connection_lost`).

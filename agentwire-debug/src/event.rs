@@ -1,15 +1,28 @@
 //! [`Event`]: one entry of a trace, and [`MessageInfo`], what a trace says
 //! about a channel/RPC message.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+/// The name of a message kind in traces: `"request"`, `"result"`,
+/// `"exception"`.
+pub(crate) fn kind_name(kind: agentwire::channel::MessageKind) -> &'static str {
+    use agentwire::channel::MessageKind;
+    match kind {
+        MessageKind::Request => "request",
+        MessageKind::Result => "result",
+        MessageKind::Exception => "exception",
+    }
+}
 
 /// What a trace knows about one channel/RPC frame: the decoded envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageInfo {
     /// `"request"`, `"result"` or `"exception"`.
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// The envelope's id (a reply carries its request's id).
     pub id: u64,
     /// The request's path (`agents/0/add`); for a reply, the path of the
@@ -48,16 +61,16 @@ pub enum EventKind {
         /// The connection's number.
         conn: u64,
         /// The connecting endpoint.
-        from: String,
+        from: Arc<str>,
         /// The endpoint connected to.
-        to: String,
+        to: Arc<str>,
     },
     /// A new connection from `from` to `to` was refused by the simulation.
     Refused {
         /// The connecting endpoint.
-        from: String,
+        from: Arc<str>,
         /// The endpoint it wanted.
-        to: String,
+        to: Arc<str>,
         /// Why (`refuse`, the partition).
         reason: String,
     },
@@ -68,9 +81,9 @@ pub enum EventKind {
         /// The message's number in the trace (deliveries and drops name it).
         msg: u64,
         /// Sender.
-        from: String,
+        from: Arc<str>,
         /// Receiver.
-        to: String,
+        to: Arc<str>,
         /// Size on the wire, with the frame header.
         bytes: usize,
         /// The decoded envelope, for channel frames.
@@ -84,9 +97,9 @@ pub enum EventKind {
         /// The message's number.
         msg: u64,
         /// Sender.
-        from: String,
+        from: Arc<str>,
         /// Receiver.
-        to: String,
+        to: Arc<str>,
     },
     /// Message `msg` was lost.
     Drop {
@@ -95,9 +108,9 @@ pub enum EventKind {
         /// The message's number.
         msg: u64,
         /// Sender.
-        from: String,
+        from: Arc<str>,
         /// Receiver.
-        to: String,
+        to: Arc<str>,
         /// Why: the rule's name, or the partition.
         reason: String,
     },
@@ -121,9 +134,9 @@ pub enum EventKind {
         /// The connection.
         conn: u64,
         /// The connecting endpoint.
-        from: String,
+        from: Arc<str>,
         /// The endpoint connected to.
-        to: String,
+        to: Arc<str>,
         /// The error, if it did not close cleanly.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         error: Option<String>,

@@ -109,9 +109,9 @@ impl Trace {
     /// The participants, in the order they first appear.
     pub fn participants(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        let mut add = |n: &String| {
-            if !names.contains(n) {
-                names.push(n.clone());
+        let mut add = |n: &std::sync::Arc<str>| {
+            if !names.iter().any(|x| **x == **n) {
+                names.push(n.to_string());
             }
         };
         for e in &self.events {

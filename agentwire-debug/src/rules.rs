@@ -150,7 +150,7 @@ impl Rule {
             return false;
         }
         if let Some(kind) = self.kind {
-            let name = kind.to_string();
+            let name = crate::event::kind_name(kind);
             if msg.info.map_or(true, |i| i.kind != name) {
                 return false;
             }

@@ -60,7 +60,6 @@ pub(crate) struct SimState {
     urls: BTreeMap<String, String>,
     conns: BTreeMap<u64, Weak<ConnShared>>,
     next_conn: u64,
-    next_msg: u64,
 }
 
 /// What the simulation decided for one message, before timing.
@@ -69,6 +68,7 @@ pub(crate) struct Verdict {
     pub(crate) rule: Option<(String, Action)>,
     pub(crate) link: Link,
     pub(crate) jitter: Duration,
+    pub(crate) held: bool,
 }
 
 pub(crate) struct SimInner {
@@ -81,6 +81,7 @@ pub(crate) struct SimInner {
     state: Mutex<SimState>,
     faults: watch::Sender<u64>,
     pub(crate) activity: AtomicU64,
+    next_msg: AtomicU64,
 }
 
 impl SimInner {
@@ -138,9 +139,7 @@ impl SimInner {
     }
 
     pub(crate) fn next_msg(&self) -> u64 {
-        let mut s = self.lock();
-        s.next_msg += 1;
-        s.next_msg
+        self.next_msg.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Why a new connection from `a` to `b` is refused, if it is.
@@ -155,7 +154,8 @@ impl SimInner {
     }
 
     pub(crate) fn is_held(&self, a: &str, b: &str) -> bool {
-        self.lock().held.contains(&pair(a, b))
+        let s = self.lock();
+        !s.held.is_empty() && s.held.contains(&pair(a, b))
     }
 
     pub(crate) fn partitioned(&self, a: &str, b: &str) -> Option<String> {
@@ -183,11 +183,15 @@ impl SimInner {
                 }
             }
         }
-        let link = s
-            .links
-            .get(&pair(view.from, view.to))
-            .copied()
-            .unwrap_or(s.default_link);
+        let link = if s.links.is_empty() {
+            s.default_link
+        } else {
+            s.links
+                .get(&pair(view.from, view.to))
+                .copied()
+                .unwrap_or(s.default_link)
+        };
+        let held = !s.held.is_empty() && s.held.contains(&pair(view.from, view.to));
         let jitter_ns = u64::try_from(link.get_jitter().as_nanos()).unwrap_or(u64::MAX);
         let jitter = if jitter_ns > 0 {
             Duration::from_nanos(s.rng.below_or_eq(jitter_ns))
@@ -199,11 +203,15 @@ impl SimInner {
             rule,
             link,
             jitter,
+            held,
         }
     }
 }
 
 fn partition_between(groups: &[BTreeSet<String>], a: &str, b: &str) -> Option<String> {
+    if groups.is_empty() {
+        return None;
+    }
     let ga = groups.iter().position(|g| g.contains(a))?;
     let gb = groups.iter().position(|g| g.contains(b))?;
     (ga != gb).then(|| format!("partitioned: {}", describe(groups)))
@@ -301,8 +309,8 @@ impl SimBuilder {
                     urls: BTreeMap::new(),
                     conns: BTreeMap::new(),
                     next_conn: 0,
-                    next_msg: 0,
                 }),
+                next_msg: AtomicU64::new(0),
                 faults,
                 activity: AtomicU64::new(0),
             }),
@@ -354,7 +362,7 @@ impl fmt::Debug for SimBuilder {
 /// let echo = b.register("Echo", Router::new()
 ///     .method("echo", |s: (String,)| async move { Ok::<_, std::convert::Infallible>(s.0) }))?;
 /// let said: String = sim.run(async {
-///     let proxy = a.connect(echo.url()).await?;
+///     let proxy = a.connect(echo.url()).await.expect("connects");
 ///     proxy.call("echo", ("hi",)).await
 /// }).await?;
 /// assert_eq!(said, "hi");

@@ -102,7 +102,7 @@ mod tests {
         let j = summarizer(Json)(payload(&Json, MessageKind::Request, &body)).expect("json");
         assert_eq!(j.path.as_deref(), Some("agents/0/add"));
         assert_eq!(j.id, 7);
-        assert!(j.content.contains("[1,2]"), "{}", j.content);
+        assert!(j.content.contains("[1, 2]"), "{}", j.content);
         let body = ("agents/0/add", (1u64, 2u64), ());
         let b = summarizer(Bincode)(payload(&Bincode, MessageKind::Request, &body)).expect("bc");
         assert_eq!(b.path.as_deref(), Some("agents/0/add"));

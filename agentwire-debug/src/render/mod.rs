@@ -19,7 +19,7 @@ pub(crate) fn label(info: Option<&MessageInfo>, bytes: usize) -> String {
         None => format!("{bytes} bytes"),
         Some(i) => {
             let path = i.path.as_deref().unwrap_or("?");
-            match i.kind.as_str() {
+            match &*i.kind {
                 "request" => format!("{path} #{}", i.id),
                 "exception" => format!("✗ {path} #{}", i.id),
                 _ => format!("↩ {path} #{}", i.id),

@@ -101,7 +101,7 @@ pub fn to_svg(trace: &Trace) -> String {
             } => {
                 let (x0, x1) = (x(from), x(to));
                 let text = esc(&label(info.as_ref(), *bytes));
-                let color = match info.as_ref().map(|i| i.kind.as_str()) {
+                let color = match info.as_ref().map(|i| &*i.kind) {
                     Some("request") => "#1f4e79",
                     Some("exception") => "#c0392b",
                     _ => "#2e7d32",

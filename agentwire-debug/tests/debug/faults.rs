@@ -57,7 +57,7 @@ async fn a_partition_stalls_live_links_refuses_new_ones_and_heals() {
     assert!(trace
         .events
         .iter()
-        .any(|e| matches!(&e.kind, EventKind::Refused { from, to, .. } if from == "b" && to == "d")));
+        .any(|e| matches!(&e.kind, EventKind::Refused { from, to, .. } if &**from == "b" && &**to == "d")));
     w.shutdown().await;
 }
 

@@ -130,7 +130,7 @@ async fn delay_and_reorder_and_user_code() {
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Deliver { msg, to, .. } if to == "b" => trace.messages().find_map(|s| match &s.kind {
+            EventKind::Deliver { msg, to, .. } if &**to == "b" => trace.messages().find_map(|s| match &s.kind {
                 EventKind::Send { msg: m, info: Some(i), .. } if m == msg && i.path.as_deref() == Some("agents/0/echo") => {
                     Some(i.content.clone())
                 }
