@@ -10,7 +10,7 @@
 //! clock until the head is due (and the link not held).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -32,6 +32,8 @@ use crate::sim::{Sim, SimInner};
 const OUT: usize = 0;
 /// Server to client.
 const IN: usize = 1;
+/// Request paths remembered per direction, to label their replies.
+const MAX_PATHS: usize = 4096;
 
 /// The user's protocol, reached through its handle.
 trait Deliver: Send + Sync {
@@ -86,8 +88,9 @@ struct ConnState {
     stash: [Option<Item>; 2],
     /// Someone executes an item of this direction right now.
     executing: [bool; 2],
-    /// Paths of requests sent per direction, by id, to label replies.
-    paths: [BTreeMap<u64, String>; 2],
+    /// Paths of requests sent per direction, by id, to label replies
+    /// (the latest [`MAX_PATHS`]).
+    paths: [VecDeque<(u64, String)>; 2],
     /// Bytes waiting in the outgoing queue.
     out_bytes: usize,
     closing: bool,
@@ -218,11 +221,19 @@ impl ConnShared {
             match env.kind {
                 MessageKind::Request => {
                     if let Some(p) = &env.path {
-                        s.paths[dir].insert(env.id, p.clone());
+                        let paths = &mut s.paths[dir];
+                        if paths.len() >= MAX_PATHS {
+                            paths.pop_front();
+                        }
+                        paths.push_back((env.id, p.clone()));
                     }
                     env.path.clone()
                 }
-                _ => s.paths[1 - dir].remove(&env.id),
+                _ => {
+                    let paths = &mut s.paths[1 - dir];
+                    let at = paths.iter().rposition(|(id, _)| *id == env.id);
+                    at.and_then(|i| paths.remove(i)).map(|(_, p)| p)
+                }
             }
         };
         let agent = match (&env.kind, &path) {
@@ -257,7 +268,8 @@ impl ConnShared {
             to: &receiver,
             info: info.as_ref(),
         });
-        sim.record(EventKind::Send {
+        let now = sim.now();
+        sim.record_at(now, EventKind::Send {
             conn,
             msg,
             from: Arc::clone(&sender),
@@ -301,7 +313,6 @@ impl ConnShared {
             }
         }
         let held = verdict.held;
-        let now = sim.now();
         let instant = verdict.link.is_instant() && extra.is_zero();
         let mut run_now = Vec::new();
         {
@@ -351,17 +362,28 @@ impl ConnShared {
                 s.queues[dir].extend(items);
             }
         }
-        if !run_now.is_empty() {
+        if run_now.is_empty() {
+            // Queued: the driver must look (a permit is kept if it is busy).
+            self.wake.notify_one();
+        } else {
             for item in run_now {
-                self.execute(dir, item);
+                self.execute(dir, item, now);
             }
-            self.state().executing[dir] = false;
+            let queued = {
+                let mut s = self.state();
+                s.executing[dir] = false;
+                !s.queues[dir].is_empty()
+            };
+            // Queued behind us meanwhile (another thread): the driver
+            // skipped them while we executed.
+            if queued {
+                self.wake.notify_one();
+            }
         }
-        self.wake.notify_one();
     }
 
     /// Carries out one item; called with `executing[dir]` set by the caller.
-    fn execute(&self, dir: usize, item: Item) {
+    fn execute(&self, dir: usize, item: Item, now: Duration) {
         let sim = &self.sim;
         let conn = self.id();
         match item.what {
@@ -371,7 +393,7 @@ impl ConnShared {
                     self.state().out_bytes -= bytes.len();
                 }
                 if let Some(reason) = sim.partitioned(&sender, &receiver) {
-                    sim.record(EventKind::Drop {
+                    sim.record_at(now, EventKind::Drop {
                         conn,
                         msg,
                         from: sender,
@@ -380,7 +402,7 @@ impl ConnShared {
                     });
                     return;
                 }
-                sim.record(EventKind::Deliver {
+                sim.record_at(now, EventKind::Deliver {
                     conn,
                     msg,
                     from: sender,
@@ -402,7 +424,7 @@ impl ConnShared {
                 }
             }
             What::Lost(error) => {
-                sim.record(EventKind::Lost {
+                sim.record_at(now, EventKind::Lost {
                     conn,
                     from: Arc::clone(&self.from),
                     to: Arc::clone(&self.to),
@@ -488,7 +510,7 @@ impl ConnShared {
             }
         };
         if let Some(item) = run_now {
-            self.execute(IN, item);
+            self.execute(IN, item, now);
             self.done_executing(IN);
         }
         self.wake.notify_one();
@@ -573,7 +595,7 @@ async fn drive(conn: Arc<ConnShared>) {
         let held = conn.sim.is_held(&conn.from, &conn.to);
         match conn.next_step(now, held) {
             Step::Run(dir, item) => {
-                conn.execute(dir, item);
+                conn.execute(dir, item, now);
                 conn.done_executing(dir);
             }
             Step::Done => return,

@@ -33,8 +33,8 @@ pub struct MessageInfo {
     /// one (`agents/<id>/…`) and its container's URL is known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub agent: Option<String>,
-    /// A short form of the content (JSON text, cut at 60 characters; for
-    /// binary codecs, its size).
+    /// A short form of the content (JSON text, cut at 60 characters; empty
+    /// for binary codecs).
     pub content: String,
 }
 

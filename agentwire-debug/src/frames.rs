@@ -39,7 +39,13 @@ impl Reassembler {
         // Fast path: nothing held back, and `data` holds whole frames.
         while self.buf.is_empty() {
             match self.frame_len(&data) {
-                Some(n) if n <= data.len() => out.push(data.split_to(n)),
+                // One whole frame: pass the buffer as it is (splitting
+                // would turn a `Vec`-backed `Bytes` into a shared one).
+                Some(n) if n == data.len() => {
+                    out.push(data);
+                    return;
+                }
+                Some(n) if n < data.len() => out.push(data.split_to(n)),
                 Some(_) => break,
                 None if self.raw => {
                     if !data.is_empty() {

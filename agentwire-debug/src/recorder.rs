@@ -12,8 +12,17 @@ use crate::event::{Event, EventKind};
 /// Cheap to clone; clones share the record.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    events: Arc<Mutex<Vec<Event>>>,
+    events: Arc<Mutex<Chunks>>,
 }
+
+/// Events in chunks of [`CHUNK`]: appending never moves what is stored.
+#[derive(Default)]
+struct Chunks {
+    chunks: Vec<Vec<Event>>,
+    len: usize,
+}
+
+const CHUNK: usize = 16 * 1024;
 
 impl Recorder {
     /// An empty recorder.
@@ -21,39 +30,56 @@ impl Recorder {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Event>> {
+    fn lock(&self) -> MutexGuard<'_, Chunks> {
         self.events.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends an event at time `time`; returns its sequence number.
     pub fn record(&self, time: Duration, kind: EventKind) -> u64 {
         let mut events = self.lock();
-        let seq = events.len() as u64;
+        let seq = events.len as u64;
         let event = Event {
             seq,
             t_us: u64::try_from(time.as_micros()).unwrap_or(u64::MAX),
             kind,
         };
         tracing::debug!(target: "agentwire_debug", seq, t_us = event.t_us, "{event}");
-        events.push(event);
+        if events.chunks.last().is_none_or_full() {
+            events.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(last) = events.chunks.last_mut() {
+            last.push(event);
+        }
+        events.len += 1;
         seq
     }
 
     /// How many events were recorded.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().len
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().len == 0
     }
 
     /// A copy of what was recorded so far.
     pub fn trace(&self) -> Trace {
+        let events = self.lock();
         Trace {
-            events: self.lock().clone(),
+            events: events.chunks.iter().flatten().cloned().collect(),
         }
+    }
+}
+
+trait FullExt {
+    fn is_none_or_full(&self) -> bool;
+}
+
+impl FullExt for Option<&Vec<Event>> {
+    fn is_none_or_full(&self) -> bool {
+        self.map_or(true, |c| c.len() >= CHUNK)
     }
 }
 

@@ -94,8 +94,12 @@ impl SimInner {
     }
 
     pub(crate) fn record(&self, kind: EventKind) {
+        self.record_at(self.now(), kind);
+    }
+
+    pub(crate) fn record_at(&self, now: Duration, kind: EventKind) {
         self.activity.fetch_add(1, Ordering::Relaxed);
-        self.recorder.record(self.now(), kind);
+        self.recorder.record(now, kind);
     }
 
     pub(crate) fn faults(&self) -> watch::Receiver<u64> {

@@ -37,7 +37,8 @@ pub(crate) fn summarizer<C: Codec>(codec: C) -> Summarizer {
         let content = if text {
             short(&String::from_utf8_lossy(&msg.content))
         } else {
-            format!("<{} bytes>", msg.content.len())
+            // Binary: nothing short to show (the size is in the event).
+            String::new()
         };
         Some(Envelope {
             kind: msg.kind,
