@@ -342,13 +342,10 @@ impl ConnShared {
                 if let Some(old) = s.stash[dir].take() {
                     items.insert(0, Item { due, ..old });
                 }
+                // This one waits; an earlier one waiting goes now.
                 s.stash[dir] = items.pop();
-                items.clear();
             } else if let Some(old) = s.stash[dir].take() {
                 items.push(Item { due, ..old });
-            }
-            if dir == OUT {
-                s.out_bytes += items.len() * frame.len();
             }
             let fast = due <= now
                 && !held
@@ -359,6 +356,9 @@ impl ConnShared {
                 s.executing[dir] = true;
                 run_now = items;
             } else {
+                if dir == OUT {
+                    s.out_bytes += items.len() * frame.len();
+                }
                 s.queues[dir].extend(items);
             }
         }
@@ -367,7 +367,7 @@ impl ConnShared {
             self.wake.notify_one();
         } else {
             for item in run_now {
-                self.execute(dir, item, now);
+                self.execute(dir, item, now, true);
             }
             let queued = {
                 let mut s = self.state();
@@ -383,16 +383,24 @@ impl ConnShared {
     }
 
     /// Carries out one item; called with `executing[dir]` set by the caller.
-    fn execute(&self, dir: usize, item: Item, now: Duration) {
+    /// `fresh`: straight from `admit` at the same instant (already judged,
+    /// never counted as queued).
+    fn execute(&self, dir: usize, item: Item, now: Duration, fresh: bool) {
         let sim = &self.sim;
         let conn = self.id();
         match item.what {
             What::Frame { bytes, msg } => {
                 let (sender, receiver) = self.ends(dir);
-                if dir == OUT {
-                    self.state().out_bytes -= bytes.len();
+                if dir == OUT && !fresh {
+                    let mut s = self.state();
+                    s.out_bytes = s.out_bytes.saturating_sub(bytes.len());
                 }
-                if let Some(reason) = sim.partitioned(&sender, &receiver) {
+                let partitioned = if fresh {
+                    None
+                } else {
+                    sim.partitioned(&sender, &receiver)
+                };
+                if let Some(reason) = partitioned {
                     sim.record_at(now, EventKind::Drop {
                         conn,
                         msg,
@@ -510,7 +518,7 @@ impl ConnShared {
             }
         };
         if let Some(item) = run_now {
-            self.execute(IN, item, now);
+            self.execute(IN, item, now, false);
             self.done_executing(IN);
         }
         self.wake.notify_one();
@@ -595,7 +603,7 @@ async fn drive(conn: Arc<ConnShared>) {
         let held = conn.sim.is_held(&conn.from, &conn.to);
         match conn.next_step(now, held) {
             Step::Run(dir, item) => {
-                conn.execute(dir, item, now);
+                conn.execute(dir, item, now, false);
                 conn.done_executing(dir);
             }
             Step::Done => return,
