@@ -26,14 +26,14 @@ pub struct Divergence {
     /// The index of the first event that differs.
     pub index: usize,
     /// Run 0's event there (`None`: run 0 had ended).
-    pub first: Option<Event>,
+    pub first: Option<Box<Event>>,
     /// The other run's event there (`None`: it had ended).
-    pub other: Option<Event>,
+    pub other: Option<Box<Event>>,
 }
 
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |e: &Option<Event>| match e {
+        let show = |e: &Option<Box<Event>>| match e {
             Some(e) => e.to_string(),
             None => "(trace ended)".to_owned(),
         };
@@ -121,8 +121,8 @@ where
             return Err(Divergence {
                 run,
                 index,
-                first: a,
-                other: b,
+                first: a.map(Box::new),
+                other: b.map(Box::new),
             });
         }
     }

@@ -269,14 +269,17 @@ impl ConnShared {
             info: info.as_ref(),
         });
         let now = sim.now();
-        sim.record_at(now, EventKind::Send {
-            conn,
-            msg,
-            from: Arc::clone(&sender),
-            to: Arc::clone(&receiver),
-            bytes: frame.len(),
-            info,
-        });
+        sim.record_at(
+            now,
+            EventKind::Send {
+                conn,
+                msg,
+                from: Arc::clone(&sender),
+                to: Arc::clone(&receiver),
+                bytes: frame.len(),
+                info,
+            },
+        );
         if let Some(reason) = verdict.partitioned {
             sim.record(EventKind::Drop {
                 conn,
@@ -401,21 +404,27 @@ impl ConnShared {
                     sim.partitioned(&sender, &receiver)
                 };
                 if let Some(reason) = partitioned {
-                    sim.record_at(now, EventKind::Drop {
+                    sim.record_at(
+                        now,
+                        EventKind::Drop {
+                            conn,
+                            msg,
+                            from: sender,
+                            to: receiver,
+                            reason,
+                        },
+                    );
+                    return;
+                }
+                sim.record_at(
+                    now,
+                    EventKind::Deliver {
                         conn,
                         msg,
                         from: sender,
                         to: receiver,
-                        reason,
-                    });
-                    return;
-                }
-                sim.record_at(now, EventKind::Deliver {
-                    conn,
-                    msg,
-                    from: sender,
-                    to: receiver,
-                });
+                    },
+                );
                 if dir == OUT {
                     if let Some(t) = self.inner() {
                         // A write after close loses the frame, as a
@@ -432,12 +441,15 @@ impl ConnShared {
                 }
             }
             What::Lost(error) => {
-                sim.record_at(now, EventKind::Lost {
-                    conn,
-                    from: Arc::clone(&self.from),
-                    to: Arc::clone(&self.to),
-                    error: error.as_ref().map(ToString::to_string),
-                });
+                sim.record_at(
+                    now,
+                    EventKind::Lost {
+                        conn,
+                        from: Arc::clone(&self.from),
+                        to: Arc::clone(&self.to),
+                        error: error.as_ref().map(ToString::to_string),
+                    },
+                );
                 {
                     let mut s = self.state();
                     s.finished = true;

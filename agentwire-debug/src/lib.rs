@@ -55,7 +55,9 @@ pub mod sim;
 mod summary;
 
 pub use address::{SimAddress, SimServer};
-pub use check::{assert_deterministic, check_determinism, check_determinism_on, Divergence, Flavor};
+pub use check::{
+    assert_deterministic, check_determinism, check_determinism_on, Divergence, Flavor,
+};
 pub use conn::SimTransport;
 pub use event::{Event, EventKind, MessageInfo};
 pub use link::Link;

@@ -108,7 +108,10 @@ mod tests {
         let b = summarizer(Bincode)(payload(&Bincode, MessageKind::Request, &body)).expect("bc");
         assert_eq!(b.path.as_deref(), Some("agents/0/add"));
         let r = summarizer(Json)(payload(&Json, MessageKind::Result, &3)).expect("result");
-        assert_eq!((r.kind, r.path, r.content.as_str()), (MessageKind::Result, None, "3"));
+        assert_eq!(
+            (r.kind, r.path, r.content.as_str()),
+            (MessageKind::Result, None, "3")
+        );
         assert!(summarizer(Json)(Bytes::from_static(b"nonsense")).is_none());
     }
 

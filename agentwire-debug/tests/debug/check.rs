@@ -20,7 +20,10 @@ async fn hash_ordered() -> Trace {
     let callers: HashMap<usize, ()> = (1..6).map(|i| (i, ())).collect();
     sim.run(async {
         for i in callers.keys() {
-            let proxy = w.containers[*i].connect(w.agent(0)).await.expect("connects");
+            let proxy = w.containers[*i]
+                .connect(w.agent(0))
+                .await
+                .expect("connects");
             let _: i64 = proxy.call("add", (1, 1)).await.expect("adds");
         }
     })
@@ -33,10 +36,16 @@ async fn hash_ordered() -> Trace {
 fn catches_a_nondeterministic_scenario_and_names_the_event() {
     let err = check_determinism(10, hash_ordered).expect_err("HashMap order varies");
     let text = err.to_string();
-    assert!(text.contains(&format!("at event index {}", err.index)), "{text}");
+    assert!(
+        text.contains(&format!("at event index {}", err.index)),
+        "{text}"
+    );
     let (first, other) = (err.first.expect("an event"), err.other.expect("an event"));
     assert_ne!(first, other);
-    assert!(text.contains(&first.to_string()) && text.contains(&other.to_string()), "{text}");
+    assert!(
+        text.contains(&first.to_string()) && text.contains(&other.to_string()),
+        "{text}"
+    );
 }
 
 /// Many callers at once on a multi-thread runtime: the interleaving (and

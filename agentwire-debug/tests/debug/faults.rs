@@ -54,10 +54,9 @@ async fn a_partition_stalls_live_links_refuses_new_ones_and_heals() {
         .filter(|e| matches!(&e.kind, EventKind::Drop { reason, .. } if reason.starts_with("partitioned")))
         .collect();
     assert_eq!(drops.len(), 1, "{trace}");
-    assert!(trace
-        .events
-        .iter()
-        .any(|e| matches!(&e.kind, EventKind::Refused { from, to, .. } if &**from == "b" && &**to == "d")));
+    assert!(trace.events.iter().any(
+        |e| matches!(&e.kind, EventKind::Refused { from, to, .. } if &**from == "b" && &**to == "d")
+    ));
     w.shutdown().await;
 }
 
@@ -110,7 +109,11 @@ async fn reset_fails_calls_in_flight_and_refuse_blocks_new_connections() {
         sim.release("a", "b");
         let err = a.connect(w.agent(1)).await.expect_err("refused");
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
-        assert!(chain(&err).contains("refuses new connections"), "{}", chain(&err));
+        assert!(
+            chain(&err).contains("refuses new connections"),
+            "{}",
+            chain(&err)
+        );
         sim.accept("a", "b");
         let again = a.connect(w.agent(1)).await.expect("accepted again");
         let sum: i64 = again.call("add", (1, 2)).await.expect("adds");

@@ -68,7 +68,10 @@ async fn bandwidth_spaces_frames_by_their_size() {
     let w = world(&sim, &["a", "b"]).await;
     sim.run(async {
         let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
-        let _: String = proxy.call("echo", ("x".repeat(500),)).await.expect("echoes");
+        let _: String = proxy
+            .call("echo", ("x".repeat(500),))
+            .await
+            .expect("echoes");
     })
     .await;
     let trace = sim.trace();

@@ -18,13 +18,20 @@ fn path_of(e: &agentwire_debug::Event) -> Option<&str> {
 #[tokio::test]
 async fn a_drop_rule_on_one_path_loses_exactly_those_messages() {
     let sim = sim(5, 10);
-    sim.add_rule(Rule::new("no echo", Action::Drop).path("agents/0/echo").kind(MessageKind::Request));
+    sim.add_rule(
+        Rule::new("no echo", Action::Drop)
+            .path("agents/0/echo")
+            .kind(MessageKind::Request),
+    );
     let w = world(&sim, &["a", "b"]).await;
     sim.run(async {
         let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
         for i in 0..3i64 {
             let lost = sim
-                .timeout(Duration::from_secs(1), proxy.call::<_, String>("echo", ("x",)))
+                .timeout(
+                    Duration::from_secs(1),
+                    proxy.call::<_, String>("echo", ("x",)),
+                )
                 .await;
             assert!(matches!(lost, Err(SimError::Timeout { .. })));
             let sum: i64 = proxy.call("add", (i, 1)).await.expect("adds");
@@ -71,9 +78,17 @@ async fn duplicates_run_twice_and_the_rpc_layer_ignores_the_second_reply() {
     let sim = sim(5, 10);
     // The request is delivered twice: the handler runs twice and two
     // replies come back with the same id.
-    sim.add_rule(Rule::new("twice", Action::Duplicate).path("agents/0/echo").kind(MessageKind::Request));
+    sim.add_rule(
+        Rule::new("twice", Action::Duplicate)
+            .path("agents/0/echo")
+            .kind(MessageKind::Request),
+    );
     // And every `add` reply is delivered twice.
-    sim.add_rule(Rule::new("twice back", Action::Duplicate).path("agents/0/add").kind(MessageKind::Result));
+    sim.add_rule(
+        Rule::new("twice back", Action::Duplicate)
+            .path("agents/0/add")
+            .kind(MessageKind::Result),
+    );
     let w = world(&sim, &["a", "b"]).await;
     sim.run(async {
         let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
@@ -96,14 +111,21 @@ async fn duplicates_run_twice_and_the_rpc_layer_ignores_the_second_reply() {
         .filter(|e| matches!(&e.kind, EventKind::Rule { action, .. } if action == "duplicate"))
         .count();
     assert_eq!(dups, 2 + 3);
-    assert!(!trace.events.iter().any(|e| matches!(e.kind, EventKind::Lost { .. })));
+    assert!(!trace
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Lost { .. })));
     w.shutdown().await;
 }
 
 #[tokio::test]
 async fn delay_and_reorder_and_user_code() {
     let sim = sim(5, 10);
-    sim.add_rule(Rule::new("slow add", Action::Delay(Duration::from_millis(30))).path("agents/0/add").kind(MessageKind::Request));
+    sim.add_rule(
+        Rule::new("slow add", Action::Delay(Duration::from_millis(30)))
+            .path("agents/0/add")
+            .kind(MessageKind::Request),
+    );
     sim.add_rule(Rule::custom("first echo last", |m| {
         // Only the request: a reply held back for a reply that never
         // follows would wait for the connection's end.
@@ -121,7 +143,10 @@ async fn delay_and_reorder_and_user_code() {
             proxy.call::<_, String>("echo", ("first",)),
             proxy.call::<_, String>("echo", ("second",)),
         );
-        assert_eq!((x.expect("first"), y.expect("second")), ("first".into(), "second".into()));
+        assert_eq!(
+            (x.expect("first"), y.expect("second")),
+            ("first".into(), "second".into())
+        );
     })
     .await;
     // "second" reached b before "first".
@@ -130,16 +155,25 @@ async fn delay_and_reorder_and_user_code() {
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Deliver { msg, to, .. } if &**to == "b" => trace.messages().find_map(|s| match &s.kind {
-                EventKind::Send { msg: m, info: Some(i), .. } if m == msg && i.path.as_deref() == Some("agents/0/echo") => {
-                    Some(i.content.clone())
-                }
-                _ => None,
-            }),
+            EventKind::Deliver { msg, to, .. } if &**to == "b" => {
+                trace.messages().find_map(|s| match &s.kind {
+                    EventKind::Send {
+                        msg: m,
+                        info: Some(i),
+                        ..
+                    } if m == msg && i.path.as_deref() == Some("agents/0/echo") => {
+                        Some(i.content.clone())
+                    }
+                    _ => None,
+                })
+            }
             _ => None,
         })
         .collect();
     assert_eq!(order.len(), 2, "{trace}");
-    assert!(order[0].contains("second") && order[1].contains("first"), "{order:?}");
+    assert!(
+        order[0].contains("second") && order[1].contains("first"),
+        "{order:?}"
+    );
     w.shutdown().await;
 }

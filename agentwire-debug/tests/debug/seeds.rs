@@ -68,7 +68,10 @@ fn run(seed: u64) -> String {
 #[test]
 fn twenty_runs_of_one_seed_give_byte_identical_traces() {
     let first = run(42);
-    assert!(first.contains("\"event\":\"drop\""), "the rule fired:\n{first}");
+    assert!(
+        first.contains("\"event\":\"drop\""),
+        "the rule fired:\n{first}"
+    );
     assert!(first.contains("\"event\":\"deliver\""));
     for i in 1..20 {
         let other = run(42);

@@ -10,13 +10,22 @@ async fn scenario(tcp: bool) -> Trace {
     let sim = sim(21, 25);
     let names = ["a", "b", "c"];
     let w = if tcp {
-        world_at(&sim, &names, |_| "tcp://127.0.0.1:0".to_owned(), ContainerOptions::new()).await
+        world_at(
+            &sim,
+            &names,
+            |_| "tcp://127.0.0.1:0".to_owned(),
+            ContainerOptions::new(),
+        )
+        .await
     } else {
         world(&sim, &names).await
     };
     sim.run(async {
         for (from, to) in [(0, 1), (1, 2), (2, 0), (0, 2)] {
-            let proxy = w.containers[from].connect(w.agent(to)).await.expect("connects");
+            let proxy = w.containers[from]
+                .connect(w.agent(to))
+                .await
+                .expect("connects");
             let said: String = proxy.call("echo", ("hello",)).await.expect("echoes");
             assert_eq!(said, "hello");
         }
