@@ -277,7 +277,7 @@ impl ConnShared {
                 from: Arc::clone(&sender),
                 to: Arc::clone(&receiver),
                 bytes: frame.len(),
-                info,
+                info: info.map(Box::new),
             },
         );
         if let Some(reason) = verdict.partitioned {

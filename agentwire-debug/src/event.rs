@@ -88,7 +88,7 @@ pub enum EventKind {
         bytes: usize,
         /// The decoded envelope, for channel frames.
         #[serde(flatten, skip_serializing_if = "Option::is_none", default)]
-        info: Option<MessageInfo>,
+        info: Option<Box<MessageInfo>>,
     },
     /// Message `msg` reached its receiver.
     Deliver {

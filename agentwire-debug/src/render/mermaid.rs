@@ -39,7 +39,7 @@ pub fn to_mermaid(trace: &Trace) -> String {
             EventKind::Send {
                 msg, bytes, info, ..
             } => {
-                sends.insert(*msg, clean(&label(info.as_ref(), *bytes)));
+                sends.insert(*msg, clean(&label(info.as_deref(), *bytes)));
             }
             EventKind::Deliver { msg, from, to, .. } => {
                 let text = sends.get(msg).cloned().unwrap_or_default();

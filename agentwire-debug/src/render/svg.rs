@@ -100,7 +100,7 @@ pub fn to_svg(trace: &Trace) -> String {
                 ..
             } => {
                 let (x0, x1) = (x(from), x(to));
-                let text = esc(&label(info.as_ref(), *bytes));
+                let text = esc(&label(info.as_deref(), *bytes));
                 let color = match info.as_ref().map(|i| &*i.kind) {
                     Some("request") => "#1f4e79",
                     Some("exception") => "#c0392b",
