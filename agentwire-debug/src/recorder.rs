@@ -10,24 +10,55 @@ use crate::event::{Event, EventKind};
 /// Records events with a sequence number and the clock's time, and emits
 /// each as a `tracing` event (target `agentwire_debug`, level `DEBUG`).
 /// Cheap to clone; clones share the record.
-#[derive(Clone, Default)]
+///
+/// Bounded: it keeps the first [`DEFAULT_MAX_EVENTS`] events (or as many
+/// as [`with_max_events`](Self::with_max_events) says) and counts the rest
+/// in [`overflow`](Self::overflow); every event still goes to `tracing`.
+#[derive(Clone)]
 pub struct Recorder {
     events: Arc<Mutex<Chunks>>,
 }
 
+/// How many events a recorder keeps unless told otherwise.
+pub const DEFAULT_MAX_EVENTS: usize = 4_000_000;
+
 /// Events in chunks of [`CHUNK`]: appending never moves what is stored.
-#[derive(Default)]
 struct Chunks {
     chunks: Vec<Vec<Event>>,
     len: usize,
+    max: usize,
+    overflow: u64,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::with_max_events(DEFAULT_MAX_EVENTS)
+    }
 }
 
 const CHUNK: usize = 16 * 1024;
 
 impl Recorder {
-    /// An empty recorder.
+    /// An empty recorder keeping up to [`DEFAULT_MAX_EVENTS`] events.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty recorder keeping up to `max` events.
+    pub fn with_max_events(max: usize) -> Self {
+        Recorder {
+            events: Arc::new(Mutex::new(Chunks {
+                chunks: Vec::new(),
+                len: 0,
+                max,
+                overflow: 0,
+            })),
+        }
+    }
+
+    /// How many events came after the recorder was full (not kept).
+    pub fn overflow(&self) -> u64 {
+        self.lock().overflow
     }
 
     fn lock(&self) -> MutexGuard<'_, Chunks> {
@@ -37,13 +68,17 @@ impl Recorder {
     /// Appends an event at time `time`; returns its sequence number.
     pub fn record(&self, time: Duration, kind: EventKind) -> u64 {
         let mut events = self.lock();
-        let seq = events.len as u64;
+        let seq = events.len as u64 + events.overflow;
         let event = Event {
             seq,
             t_us: u64::try_from(time.as_micros()).unwrap_or(u64::MAX),
             kind,
         };
         tracing::debug!(target: "agentwire_debug", seq, t_us = event.t_us, "{event}");
+        if events.len >= events.max {
+            events.overflow += 1;
+            return seq;
+        }
         if events.chunks.last().is_none_or_full() {
             events.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -54,7 +89,7 @@ impl Recorder {
         seq
     }
 
-    /// How many events were recorded.
+    /// How many events are kept.
     pub fn len(&self) -> usize {
         self.lock().len
     }

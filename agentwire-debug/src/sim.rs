@@ -239,9 +239,19 @@ pub struct SimBuilder {
     framed: bool,
     max_frame: usize,
     default_link: Link,
+    max_events: usize,
 }
 
 impl SimBuilder {
+    /// How many events the recorder keeps (default
+    /// [`DEFAULT_MAX_EVENTS`](crate::recorder::DEFAULT_MAX_EVENTS)); later
+    /// ones are counted in [`Recorder::overflow`] and still go to
+    /// `tracing`.
+    pub fn max_events(mut self, max: usize) -> Self {
+        self.max_events = max;
+        self
+    }
+
     /// The seed of every random choice (default 0).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -297,7 +307,7 @@ impl SimBuilder {
             inner: Arc::new(SimInner {
                 clock: self.clock.unwrap_or_else(|| Arc::new(RealClock::new())),
                 external: self.external,
-                recorder: Recorder::new(),
+                recorder: Recorder::with_max_events(self.max_events),
                 summarizer: self.summarizer,
                 framed: self.framed,
                 max_frame: self.max_frame,
@@ -390,6 +400,7 @@ impl Sim {
             framed: true,
             max_frame: DEFAULT_MAX_FRAME_SIZE,
             default_link: Link::new(),
+            max_events: crate::recorder::DEFAULT_MAX_EVENTS,
         }
     }
 

@@ -48,3 +48,21 @@ async fn json_lines_round_trip() {
     let err = Trace::from_json_lines("{\"seq\":0}\nnot json").expect_err("bad");
     assert!(err.starts_with("line 1"), "{err}");
 }
+
+#[tokio::test]
+async fn the_recorder_is_bounded() {
+    let sim = agentwire_debug::Sim::builder()
+        .seed(1)
+        .external_clock(agentwire::clock::ExternalClock::new())
+        .max_events(5)
+        .build();
+    let w = crate::support::world(&sim, &["a", "b"]).await;
+    sim.run(async {
+        let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
+        let _: i64 = proxy.call("add", (1, 2)).await.expect("adds");
+    })
+    .await;
+    assert_eq!(sim.trace().events.len(), 5);
+    assert!(sim.recorder().overflow() > 0);
+    w.shutdown().await;
+}
