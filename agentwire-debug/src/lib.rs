@@ -24,7 +24,8 @@
 //!
 //! Map of the crate:
 //!
-//! - [`sim`] — [`Sim`], [`SimBuilder`], [`Node`], [`SimError`];
+//! - [`sim`] — [`Sim`], [`SimError`]; [`builder`] — [`SimBuilder`];
+//!   [`node`] — [`Node`], a named endpoint (and its container options);
 //! - [`address`] — [`SimAddress`], [`SimServer`];
 //! - `conn` (private) — one simulated connection: [`SimTransport`] and the
 //!   protocol wrapper, the per-connection driver;
@@ -41,12 +42,14 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod address;
+pub mod builder;
 pub mod check;
 mod conn;
 pub mod drive;
 pub mod event;
 mod frames;
 pub mod link;
+pub mod node;
 pub mod recorder;
 pub mod render;
 pub mod rng;
@@ -55,14 +58,16 @@ pub mod sim;
 mod summary;
 
 pub use address::{SimAddress, SimServer};
+pub use builder::SimBuilder;
 pub use check::{
     assert_deterministic, check_determinism, check_determinism_on, Divergence, Flavor,
 };
 pub use conn::SimTransport;
 pub use event::{Event, EventKind, MessageInfo};
 pub use link::Link;
+pub use node::Node;
 pub use recorder::{Recorder, Trace};
 pub use render::{mermaid::to_mermaid, svg::to_svg};
 pub use rng::SimRng;
 pub use rules::{Action, MessageView, Rule};
-pub use sim::{Node, Sim, SimBuilder, SimError};
+pub use sim::{Sim, SimError};

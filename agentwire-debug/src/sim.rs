@@ -8,20 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use agentwire::api::{Address, AnyAddress};
-use agentwire::channel::{Codec, Json, DEFAULT_MAX_FRAME_SIZE};
-use agentwire::clock::{Clock, ExternalClock, RealClock};
-use agentwire::ContainerOptions;
+use agentwire::clock::{Clock, ExternalClock};
 use tokio::sync::watch;
 
-use crate::address::SimAddress;
 use crate::conn::ConnShared;
 use crate::event::EventKind;
+use crate::node::Node;
 use crate::recorder::{Recorder, Trace};
 use crate::rng::SimRng;
 use crate::rules::{Action, MessageView, Rule};
-use crate::summary::{summarizer, Summarizer};
+use crate::summary::Summarizer;
 use crate::Link;
+use crate::SimBuilder;
 
 /// A wait on the simulation's clock ran out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +34,7 @@ pub enum SimError {
 }
 
 /// An unordered pair of endpoint names.
-type Pair = (String, String);
+pub(crate) type Pair = (String, String);
 
 fn pair(a: &str, b: &str) -> Pair {
     if a <= b {
@@ -47,19 +45,19 @@ fn pair(a: &str, b: &str) -> Pair {
 }
 
 pub(crate) struct SimState {
-    rng: SimRng,
-    default_link: Link,
-    links: BTreeMap<Pair, Link>,
-    held: BTreeSet<Pair>,
-    refused: BTreeSet<Pair>,
-    partition: Vec<BTreeSet<String>>,
-    rules: Vec<Rule>,
+    pub(crate) rng: SimRng,
+    pub(crate) default_link: Link,
+    pub(crate) links: BTreeMap<Pair, Link>,
+    pub(crate) held: BTreeSet<Pair>,
+    pub(crate) refused: BTreeSet<Pair>,
+    pub(crate) partition: Vec<BTreeSet<String>>,
+    pub(crate) rules: Vec<Rule>,
     /// Server URL -> node name.
-    names: BTreeMap<String, String>,
+    pub(crate) names: BTreeMap<String, String>,
     /// Node name -> its server's URL.
-    urls: BTreeMap<String, String>,
-    conns: BTreeMap<u64, Weak<ConnShared>>,
-    next_conn: u64,
+    pub(crate) urls: BTreeMap<String, String>,
+    pub(crate) conns: BTreeMap<u64, Weak<ConnShared>>,
+    pub(crate) next_conn: u64,
 }
 
 /// What the simulation decided for one message, before timing.
@@ -78,10 +76,10 @@ pub(crate) struct SimInner {
     pub(crate) summarizer: Summarizer,
     pub(crate) framed: bool,
     pub(crate) max_frame: usize,
-    state: Mutex<SimState>,
-    faults: watch::Sender<u64>,
+    pub(crate) state: Mutex<SimState>,
+    pub(crate) faults: watch::Sender<u64>,
     pub(crate) activity: AtomicU64,
-    next_msg: AtomicU64,
+    pub(crate) next_msg: AtomicU64,
 }
 
 impl SimInner {
@@ -229,120 +227,6 @@ fn describe(groups: &[BTreeSet<String>]) -> String {
         .join(" | ")
 }
 
-/// Builds a [`Sim`].
-#[derive(Clone)]
-pub struct SimBuilder {
-    seed: u64,
-    clock: Option<Arc<dyn Clock>>,
-    external: Option<ExternalClock>,
-    summarizer: Summarizer,
-    framed: bool,
-    max_frame: usize,
-    default_link: Link,
-    max_events: usize,
-}
-
-impl SimBuilder {
-    /// How many events the recorder keeps (default
-    /// [`DEFAULT_MAX_EVENTS`](crate::recorder::DEFAULT_MAX_EVENTS)); later
-    /// ones are counted in [`Recorder::overflow`] and still go to
-    /// `tracing`.
-    pub fn max_events(mut self, max: usize) -> Self {
-        self.max_events = max;
-        self
-    }
-
-    /// The seed of every random choice (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Time is this clock's (default: a [`RealClock`]).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self.external = None;
-        self
-    }
-
-    /// Time is simulated: this [`ExternalClock`]'s. [`Sim::run`] moves it
-    /// forward whenever every task waits.
-    pub fn external_clock(mut self, clock: ExternalClock) -> Self {
-        self.clock = Some(Arc::new(clock.clone()));
-        self.external = Some(clock);
-        self
-    }
-
-    /// The codec the channels on the simulated links speak, to read their
-    /// envelopes in traces and rules (default [`Json`], the container's).
-    pub fn codec<C: Codec>(mut self, codec: C) -> Self {
-        self.summarizer = summarizer(codec);
-        self
-    }
-
-    /// Whether the byte streams are channel frames (the default). With
-    /// `false`, each chunk written is one message (no envelope).
-    pub fn framed(mut self, framed: bool) -> Self {
-        self.framed = framed;
-        self
-    }
-
-    /// The largest frame to reassemble (default the channel's 16 MiB); a
-    /// larger header turns that direction into raw chunks.
-    pub fn max_frame_size(mut self, max: usize) -> Self {
-        self.max_frame = max;
-        self
-    }
-
-    /// The link of every pair without one of its own.
-    pub fn default_link(mut self, link: Link) -> Self {
-        self.default_link = link;
-        self
-    }
-
-    /// The simulation.
-    pub fn build(self) -> Sim {
-        let (faults, _) = watch::channel(0);
-        Sim {
-            inner: Arc::new(SimInner {
-                clock: self.clock.unwrap_or_else(|| Arc::new(RealClock::new())),
-                external: self.external,
-                recorder: Recorder::with_max_events(self.max_events),
-                summarizer: self.summarizer,
-                framed: self.framed,
-                max_frame: self.max_frame,
-                state: Mutex::new(SimState {
-                    rng: SimRng::new(self.seed),
-                    default_link: self.default_link,
-                    links: BTreeMap::new(),
-                    held: BTreeSet::new(),
-                    refused: BTreeSet::new(),
-                    partition: Vec::new(),
-                    rules: Vec::new(),
-                    names: BTreeMap::new(),
-                    urls: BTreeMap::new(),
-                    conns: BTreeMap::new(),
-                    next_conn: 0,
-                }),
-                next_msg: AtomicU64::new(0),
-                faults,
-                activity: AtomicU64::new(0),
-            }),
-        }
-    }
-}
-
-impl fmt::Debug for SimBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimBuilder")
-            .field("seed", &self.seed)
-            .field("external_clock", &self.external.is_some())
-            .field("framed", &self.framed)
-            .field("default_link", &self.default_link)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A simulated network: the links between named endpoints ([`Node`]s),
 /// their faults, the message [`Rule`]s, one seed for every random choice,
 /// a clock, and a [`Recorder`] of everything that happens.
@@ -392,16 +276,7 @@ pub struct Sim {
 impl Sim {
     /// A builder: seed 0, real time, JSON envelopes, instant links.
     pub fn builder() -> SimBuilder {
-        SimBuilder {
-            seed: 0,
-            clock: None,
-            external: None,
-            summarizer: summarizer(Json),
-            framed: true,
-            max_frame: DEFAULT_MAX_FRAME_SIZE,
-            default_link: Link::new(),
-            max_events: crate::recorder::DEFAULT_MAX_EVENTS,
-        }
+        SimBuilder::default()
     }
 
     /// A simulation with `seed` and the builder's other defaults.
@@ -561,52 +436,5 @@ impl fmt::Debug for Sim {
             .field("clock", &self.inner.clock)
             .field("events", &self.inner.recorder.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// One named endpoint of a [`Sim`]: what listens and connects through
-/// it appears under its name in traces, links, rules and faults.
-#[derive(Clone)]
-pub struct Node {
-    sim: Sim,
-    name: Arc<str>,
-}
-
-impl Node {
-    /// The node's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// `inner` (any backend's address) wrapped: a server started on it is
-    /// this node; connections made to it go from this node through the
-    /// simulation.
-    pub fn address<A: Address>(&self, inner: A) -> SimAddress<A> {
-        SimAddress::new(inner, Arc::clone(&self.name), self.sim.clone())
-    }
-
-    /// `options` for a container that is this node: its `local://` and
-    /// `tcp://` URLs (its own and those it connects to) resolve to wrapped
-    /// addresses, and its clock is the simulation's.
-    pub fn container_options<C: Codec>(&self, options: ContainerOptions<C>) -> ContainerOptions<C> {
-        let net = options.get_local_network().clone();
-        let local = self.clone();
-        let tcp = self.clone();
-        options
-            .clock(self.sim.clock())
-            .scheme("local", move |url: &str| {
-                let id = url.strip_prefix("local://").unwrap_or(url);
-                Ok(AnyAddress::new(local.address(net.get_queue(id)?)))
-            })
-            .scheme("tcp", move |url: &str| {
-                let addr: agentwire::tcp::TcpAddr = url.parse()?;
-                Ok(AnyAddress::new(tcp.address(addr)))
-            })
-    }
-}
-
-impl fmt::Debug for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Node").field("name", &self.name).finish()
     }
 }

@@ -8,7 +8,7 @@ use crate::event::EventKind;
 use crate::Trace;
 
 fn clean(s: &str) -> String {
-    s.replace([';', '#', '\n'], " ")
+    s.replace([';', '\n'], " ").replace('#', "id ")
 }
 
 /// Renders `trace` as Mermaid text: a participant per endpoint, an arrow
