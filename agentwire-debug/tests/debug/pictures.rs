@@ -66,3 +66,44 @@ async fn the_recorder_is_bounded() {
     assert!(sim.recorder().overflow() > 0);
     w.shutdown().await;
 }
+
+/// Counts the `agentwire_debug` events a subscriber sees.
+struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for Count {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        meta.target() == "agentwire_debug"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == "agentwire_debug" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn every_recorded_event_is_a_tracing_event() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let trace = tracing::subscriber::with_default(Count(seen.clone()), || {
+        // Callsites other tests hit first cached "no subscriber wants
+        // this"; have them ask again.
+        tracing::callsite::rebuild_interest_cache();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(jittery(3))
+    });
+    assert!(!trace.events.is_empty());
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        trace.events.len()
+    );
+}
