@@ -17,7 +17,8 @@
 //!
 //! Modules: `local`, `tcp` (transport rates), `transfer` (their measured
 //! side), `rpc` (agentwire RPC rows and their raw baselines), `tarpc_rows`
-//! (tarpc on the same baselines), `footprint` (the `_bytes` rows), `heap`
+//! (tarpc on the same baselines), `traced` (the debugging toolkit's
+//! simulated links and recorder against `rpc_local_c1`), `footprint` (the `_bytes` rows), `heap`
 //! (the counting allocator), `report` (medians, table, JSON).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -28,6 +29,7 @@ mod report;
 mod rpc;
 mod tarpc_rows;
 mod tcp;
+mod traced;
 mod transfer;
 
 use std::time::Duration;
@@ -155,6 +157,7 @@ fn main() {
         .into_iter()
         .chain(tcp::scenarios())
         .chain(rpc::scenarios())
+        .chain(traced::scenarios())
         .chain(tarpc_rows::scenarios())
         .map(Bench::Rate)
         .chain(footprint::footprints().into_iter().map(Bench::Bytes))

@@ -39,7 +39,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "rpc_local_c1",
             unit: "call/s",
             work: LOCAL_CALLS as f64,
-            measured: || agentwire_local(Bincode, 1),
+            measured: rpc_local_c1,
             baseline: mpsc_c1,
             baseline_name: MPSC_C1,
             floor: Some(0.25),
@@ -206,6 +206,12 @@ where
         server.close();
         elapsed
     })
+}
+
+/// The `rpc_local_c1` row's measured side (also the baseline of
+/// `rpc_local_c1_traced`).
+pub fn rpc_local_c1() -> Duration {
+    agentwire_local(Bincode, 1)
 }
 
 fn agentwire_local<C: Codec>(codec: C, concurrency: usize) -> Duration {

@@ -1,0 +1,277 @@
+//! A frame's way in: reassembly, its envelope, the simulation's verdict,
+//! its due time; and carrying an item out.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentwire::channel::MessageKind;
+use bytes::Bytes;
+
+use super::control::ReadingExt;
+use super::{lock, ConnShared, Item, What, MAX_PATHS, OUT};
+use crate::event::{kind_name, EventKind, MessageInfo};
+use crate::rules::{Action, MessageView};
+
+impl ConnShared {
+    /// Bytes from one side: reassemble, judge and schedule each frame.
+    pub(super) fn feed(&self, dir: usize, data: Bytes) {
+        let mut frames = Vec::new();
+        lock(&self.rx[dir]).push(data, &mut frames);
+        for frame in frames {
+            self.admit(dir, frame);
+        }
+    }
+
+    /// The envelope of a frame, with the path of a reply's request.
+    pub(super) fn describe(&self, dir: usize, frame: &Bytes) -> Option<MessageInfo> {
+        if !self.sim.framed || frame.len() < 4 {
+            return None;
+        }
+        let env = (self.sim.summarizer)(frame.slice(4..))?;
+        let path = {
+            let mut s = self.state();
+            match env.kind {
+                MessageKind::Request => {
+                    if let Some(p) = &env.path {
+                        let paths = &mut s.paths[dir];
+                        if paths.len() >= MAX_PATHS {
+                            paths.pop_front();
+                        }
+                        paths.push_back((env.id, p.clone()));
+                    }
+                    env.path.clone()
+                }
+                _ => {
+                    let paths = &mut s.paths[1 - dir];
+                    let at = paths.iter().rposition(|(id, _)| *id == env.id);
+                    at.and_then(|i| paths.remove(i)).map(|(_, p)| p)
+                }
+            }
+        };
+        let agent = match (&env.kind, &path) {
+            (MessageKind::Request, Some(p)) => p.strip_prefix("agents/").and_then(|rest| {
+                let aid = rest.split('/').next()?;
+                let base = if dir == OUT {
+                    Some(self.to_url.clone())
+                } else {
+                    self.sim.url_of(&self.from)
+                }?;
+                Some(format!("{base}/{aid}"))
+            }),
+            _ => None,
+        };
+        Some(MessageInfo {
+            kind: Cow::Borrowed(kind_name(env.kind)),
+            id: env.id,
+            path,
+            agent,
+            content: env.content,
+        })
+    }
+
+    pub(super) fn admit(&self, dir: usize, frame: Bytes) {
+        let sim = &self.sim;
+        let (sender, receiver) = self.ends(dir);
+        let info = self.describe(dir, &frame);
+        let msg = sim.next_msg();
+        let conn = self.id();
+        let verdict = sim.judge(&MessageView {
+            from: &sender,
+            to: &receiver,
+            info: info.as_ref(),
+        });
+        let now = sim.now();
+        sim.record_at(
+            now,
+            EventKind::Send {
+                conn,
+                msg,
+                from: Arc::clone(&sender),
+                to: Arc::clone(&receiver),
+                bytes: frame.len(),
+                info: info.map(Box::new),
+            },
+        );
+        if let Some(reason) = verdict.partitioned {
+            sim.record(EventKind::Drop {
+                conn,
+                msg,
+                from: sender,
+                to: receiver,
+                reason,
+            });
+            return;
+        }
+        let mut extra = Duration::ZERO;
+        let mut copies = 1;
+        let mut reorder = false;
+        if let Some((rule, action)) = verdict.rule {
+            sim.record(EventKind::Rule {
+                msg,
+                rule: rule.clone(),
+                action: action.to_string(),
+            });
+            match action {
+                Action::Drop => {
+                    sim.record(EventKind::Drop {
+                        conn,
+                        msg,
+                        from: sender,
+                        to: receiver,
+                        reason: format!("rule {rule:?}"),
+                    });
+                    return;
+                }
+                Action::Delay(d) => extra = d,
+                Action::Duplicate => copies = 2,
+                Action::Reorder => reorder = true,
+            }
+        }
+        let held = verdict.held;
+        let instant = verdict.link.is_instant() && extra.is_zero();
+        let mut run_now = Vec::new();
+        {
+            let mut s = self.state();
+            if s.finished || (dir == OUT && s.closing && s.reset) {
+                return;
+            }
+            let due = if instant {
+                now.max(s.last[dir])
+            } else {
+                let start = now.max(s.busy[dir]);
+                let depart = start + verdict.link.transmit_time(frame.len());
+                s.busy[dir] = depart;
+                (depart + verdict.link.get_latency() + verdict.jitter + extra).max(s.last[dir])
+            };
+            s.last[dir] = due;
+            let mut items: Vec<Item> = (0..copies)
+                .map(|_| Item {
+                    due,
+                    what: What::Frame {
+                        bytes: frame.clone(),
+                        msg,
+                    },
+                })
+                .collect();
+            if reorder {
+                if let Some(old) = s.stash[dir].take() {
+                    items.insert(0, Item { due, ..old });
+                }
+                // This one waits; an earlier one waiting goes now.
+                s.stash[dir] = items.pop();
+            } else if let Some(old) = s.stash[dir].take() {
+                items.push(Item { due, ..old });
+            }
+            let fast = due <= now
+                && !held
+                && s.queues[dir].is_empty()
+                && !s.executing[dir]
+                && (dir == OUT || self.inner().is_none_or_reading());
+            if fast {
+                s.executing[dir] = true;
+                run_now = items;
+            } else {
+                if dir == OUT {
+                    s.out_bytes += items.len() * frame.len();
+                }
+                s.queues[dir].extend(items);
+            }
+        }
+        if run_now.is_empty() {
+            // Queued: the driver must look (a permit is kept if it is busy).
+            self.wake.notify_one();
+        } else {
+            for item in run_now {
+                self.execute(dir, item, now, true);
+            }
+            let queued = {
+                let mut s = self.state();
+                s.executing[dir] = false;
+                !s.queues[dir].is_empty()
+            };
+            // Queued behind us meanwhile (another thread): the driver
+            // skipped them while we executed.
+            if queued {
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// Carries out one item; called with `executing[dir]` set by the caller.
+    /// `fresh`: straight from `admit` at the same instant (already judged,
+    /// never counted as queued).
+    pub(super) fn execute(&self, dir: usize, item: Item, now: Duration, fresh: bool) {
+        let sim = &self.sim;
+        let conn = self.id();
+        match item.what {
+            What::Frame { bytes, msg } => {
+                let (sender, receiver) = self.ends(dir);
+                if dir == OUT && !fresh {
+                    let mut s = self.state();
+                    s.out_bytes = s.out_bytes.saturating_sub(bytes.len());
+                }
+                let partitioned = if fresh {
+                    None
+                } else {
+                    sim.partitioned(&sender, &receiver)
+                };
+                if let Some(reason) = partitioned {
+                    sim.record_at(
+                        now,
+                        EventKind::Drop {
+                            conn,
+                            msg,
+                            from: sender,
+                            to: receiver,
+                            reason,
+                        },
+                    );
+                    return;
+                }
+                sim.record_at(
+                    now,
+                    EventKind::Deliver {
+                        conn,
+                        msg,
+                        from: sender,
+                        to: receiver,
+                    },
+                );
+                if dir == OUT {
+                    if let Some(t) = self.inner() {
+                        // A write after close loses the frame, as a
+                        // closed socket would.
+                        let _ = t.write(bytes);
+                    }
+                } else {
+                    self.user.data(bytes);
+                }
+            }
+            What::Close => {
+                if let Some(t) = self.inner() {
+                    t.close();
+                }
+            }
+            What::Lost(error) => {
+                sim.record_at(
+                    now,
+                    EventKind::Lost {
+                        conn,
+                        from: Arc::clone(&self.from),
+                        to: Arc::clone(&self.to),
+                        error: error.as_ref().map(ToString::to_string),
+                    },
+                );
+                {
+                    let mut s = self.state();
+                    s.finished = true;
+                    s.queues[OUT].clear();
+                    s.out_bytes = 0;
+                }
+                sim.remove_conn(conn);
+                self.user.lost(error);
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The connection's driver and its control operations: the next due
+//! item, close, abort, reset, and the backend's `connection_lost`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentwire::api::{Error, SharedTransport};
+
+use super::{ConnShared, Item, What, IN, OUT};
+
+impl ConnShared {
+    /// The next item to execute, or when to look again.
+    fn next_step(&self, now: Duration, held: bool) -> Step {
+        let mut s = self.state();
+        let reading = self.inner().is_none_or_reading();
+        let mut wake_at: Option<Duration> = None;
+        for dir in [OUT, IN] {
+            if s.executing[dir] {
+                continue;
+            }
+            let Some(head) = s.queues[dir].front() else {
+                continue;
+            };
+            let control = !matches!(head.what, What::Frame { .. });
+            if head.due > now {
+                wake_at = Some(wake_at.map_or(head.due, |w| w.min(head.due)));
+                continue;
+            }
+            if !control && (held || (dir == IN && !reading)) {
+                continue;
+            }
+            if let Some(item) = s.queues[dir].pop_front() {
+                s.executing[dir] = true;
+                return Step::Run(dir, item);
+            }
+        }
+        if s.finished && s.queues.iter().all(VecDeque::is_empty) {
+            return Step::Done;
+        }
+        Step::Wait(wake_at)
+    }
+
+    fn done_executing(&self, dir: usize) {
+        self.state().executing[dir] = false;
+    }
+
+    /// The backend lost the connection: deliver that after what is still
+    /// on its way in (at once for a reset).
+    pub(super) fn lost(&self, error: Option<Error>) {
+        let now = self.sim.now();
+        let run_now = {
+            let mut s = self.state();
+            let error = if s.reset {
+                s.queues = Default::default();
+                s.stash = Default::default();
+                Some(Error::ConnectionReset)
+            } else {
+                error
+            };
+            for dir in [OUT, IN] {
+                if let Some(old) = s.stash[dir].take() {
+                    let due = s.last[dir];
+                    s.queues[dir].push_back(Item { due, ..old });
+                }
+            }
+            let due = now.max(s.last[IN]);
+            let item = Item {
+                due,
+                what: What::Lost(error),
+            };
+            if s.queues[IN].is_empty() && !s.executing[IN] {
+                s.executing[IN] = true;
+                Some(item)
+            } else {
+                s.queues[IN].push_back(item);
+                None
+            }
+        };
+        if let Some(item) = run_now {
+            self.execute(IN, item, now, false);
+            self.done_executing(IN);
+        }
+        self.wake.notify_one();
+    }
+
+    /// The simulation resets this connection.
+    pub(crate) fn reset(&self) {
+        {
+            let mut s = self.state();
+            s.reset = true;
+            s.closing = true;
+        }
+        if let Some(t) = self.inner() {
+            t.abort();
+        }
+    }
+
+    pub(super) fn close(&self) {
+        let close_now = {
+            let mut s = self.state();
+            if std::mem::replace(&mut s.closing, true) {
+                return;
+            }
+            if let Some(old) = s.stash[OUT].take() {
+                let due = s.last[OUT];
+                s.queues[OUT].push_back(Item { due, ..old });
+            }
+            if s.queues[OUT].is_empty() && !s.executing[OUT] {
+                true
+            } else {
+                let due = s.last[OUT];
+                s.queues[OUT].push_back(Item {
+                    due,
+                    what: What::Close,
+                });
+                false
+            }
+        };
+        if close_now {
+            if let Some(t) = self.inner() {
+                t.close();
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    pub(super) fn abort(&self) {
+        {
+            let mut s = self.state();
+            s.closing = true;
+            s.queues[OUT].clear();
+            s.stash[OUT] = None;
+            s.out_bytes = 0;
+        }
+        if let Some(t) = self.inner() {
+            t.abort();
+        }
+    }
+}
+
+enum Step {
+    Run(usize, Item),
+    Wait(Option<Duration>),
+    Done,
+}
+
+pub(super) trait ReadingExt {
+    fn is_none_or_reading(&self) -> bool;
+}
+
+impl ReadingExt for Option<&SharedTransport> {
+    fn is_none_or_reading(&self) -> bool {
+        self.map_or(true, |t| t.is_reading())
+    }
+}
+
+/// The connection's driver: executes queued items when they are due.
+pub(super) async fn drive(conn: Arc<ConnShared>) {
+    let mut faults = conn.sim.faults();
+    loop {
+        let now = conn.sim.now();
+        let held = conn.sim.is_held(&conn.from, &conn.to);
+        match conn.next_step(now, held) {
+            Step::Run(dir, item) => {
+                conn.execute(dir, item, now, false);
+                conn.done_executing(dir);
+            }
+            Step::Done => return,
+            Step::Wait(at) => {
+                let sleep = at.map(|t| conn.sim.clock.sleep_until(t));
+                tokio::select! {
+                    biased;
+                    _ = conn.wake.notified() => {}
+                    _ = faults.changed() => {}
+                    _ = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The debugging toolkit against real containers on local queues (and
+//! TCP): simulated time, seeds, faults, rules, traces, pictures, the
+//! determinism checker.
+
+mod check;
+mod faults;
+mod latency;
+mod pictures;
+mod rules;
+mod seeds;
+mod support;
+mod tcp;
