@@ -1,0 +1,7 @@
+//! transport-mqtt against real brokers: the conformance kit, bad input,
+//! a broker going away, a peer dying.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod brokers;
+mod conformance;
+mod support;
