@@ -29,3 +29,5 @@ pub use transport_api as api;
 pub use transport_local as local;
 #[cfg(any(feature = "tcp", feature = "unix"))]
 pub use transport_tcp as tcp;
+#[cfg(feature = "mqtt")]
+pub use transport_mqtt as mqtt;

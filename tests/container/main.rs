@@ -38,7 +38,8 @@ macro_rules! on_every_backend {
             tcp => Backend::Tcp,
             unix => Backend::unix(),
             tls => Backend::Tls,
-            wrapped => Backend::wrapped());
+            wrapped => Backend::wrapped(),
+            mqtt => Backend::mqtt());
     )*};
 }
 
