@@ -2,12 +2,14 @@
 //! `validate_aid`, connection caching, shutdown — the same scenarios on
 //! local queues, TCP, Unix sockets, (mutual) TLS and a backend defined in
 //! the tests — containers on different backends, TLS specifics, and
-//! interoperability with the real aiomas 2.0.1 over TCP.
+//! interoperability with the real aiomas 2.0.1 over TCP, containers in
+//! two processes through an MQTT broker.
 
 mod addresses;
 mod aiomas;
 mod clock;
 mod mixed;
+mod mqtt;
 mod robust;
 mod scenarios;
 mod support;
