@@ -307,6 +307,16 @@ impl Session {
                 }
             };
             let conn = self.routes().conns.get(&msg.dst).cloned();
+            if msg.kind == Kind::Ack {
+                let stray = match &conn {
+                    Some(c) => c.lock().peer.as_ref().is_some_and(|p| p.conn != msg.src),
+                    None => true,
+                };
+                if stray {
+                    self.reset_stray_ack(&msg);
+                    return;
+                }
+            }
             match conn {
                 Some(conn) => {
                     let kind = msg.kind;
@@ -330,6 +340,19 @@ impl Session {
             self.syn(topic, payload);
         } else {
             tracing::warn!(topic, "ignoring a message on a topic we did not subscribe to");
+        }
+    }
+
+    /// An ACK for a handshake we are not waiting for (a duplicate SYN, or a
+    /// replayed one, made the server start a connection that nobody will
+    /// use): reset that connection, as TCP answers an unexpected segment.
+    fn reset_stray_ack(&self, msg: &Msg) {
+        match std::str::from_utf8(&msg.payload) {
+            Ok(sid) if wire::valid_sid(sid) => {
+                tracing::warn!(server_conn = format_args!("{:016x}", msg.src), "resetting a connection from a stray ACK");
+                self.try_publish(wire::inbox_topic(sid), &Msg::new(Kind::Rst, msg.src, msg.dst, 0));
+            }
+            _ => tracing::warn!("ignoring an ACK with a bad session id"),
         }
     }
 
@@ -369,6 +392,15 @@ impl Session {
         };
         let reply_to = wire::inbox_topic(peer_sid);
         let mut routes = self.routes();
+        let duplicate = routes.conns.values().any(|c| {
+            c.lock()
+                .peer
+                .as_ref()
+                .is_some_and(|p| p.conn == msg.src && p.sid == peer_sid)
+        });
+        if duplicate {
+            return; // a QoS 1 duplicate of a SYN we answered
+        }
         let accept = match &routes.listener {
             Some(l) if l.serving && !routes.ended && routes.conns.len() < MAX_CONNS => {
                 Some((l.factory.clone(), l.tracker.track(), l.name.clone()))

@@ -76,11 +76,6 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// Whether the `mosquitto` binary is installed.
-    pub fn installed() -> bool {
-        Self::binary().is_some()
-    }
-
     fn binary() -> Option<PathBuf> {
         ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
             .iter()

@@ -4,4 +4,5 @@
 
 mod brokers;
 mod conformance;
+mod failures;
 mod support;
