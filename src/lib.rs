@@ -27,7 +27,7 @@ pub use container::{ConnectOptions, Container, ContainerError, ContainerOptions}
 pub use rpc::{Proxy, Router, RpcError};
 pub use transport_api as api;
 pub use transport_local as local;
-#[cfg(any(feature = "tcp", feature = "unix"))]
-pub use transport_tcp as tcp;
 #[cfg(feature = "mqtt")]
 pub use transport_mqtt as mqtt;
+#[cfg(any(feature = "tcp", feature = "unix"))]
+pub use transport_tcp as tcp;

@@ -15,7 +15,8 @@
 //! marked `OVER` above its ceiling.
 //!
 //! Modules: `local`, `tcp` (transport rates), `transfer` (their measured
-//! side), `rpc` (agentwire RPC rows and their raw baselines), `tarpc_rows`
+//! side), `rpc` (agentwire RPC rows and their raw baselines), `mqtt` (RPC
+//! through a broker against raw MQTT round trips), `tarpc_rows`
 //! (tarpc on the same baselines), `footprint` (the `_bytes` rows), `heap`
 //! (the counting allocator), `report` (medians, table, JSON).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -23,6 +24,7 @@
 mod footprint;
 mod heap;
 mod local;
+mod mqtt;
 mod report;
 mod rpc;
 mod tarpc_rows;
@@ -146,6 +148,7 @@ fn main() {
         .chain(tcp::scenarios())
         .chain(rpc::scenarios())
         .chain(tarpc_rows::scenarios())
+        .chain(mqtt::scenarios())
         .map(Bench::Rate)
         .chain(footprint::footprints().into_iter().map(Bench::Bytes))
         .filter(|b| filters.is_empty() || filters.iter().any(|f| b.name().contains(f.as_str())))

@@ -26,7 +26,12 @@ async fn agents_in_two_processes_call_each_other_through_the_broker() {
 
     let exe = std::env::current_exe().expect("this test binary");
     let mut child = Command::new(exe)
-        .args(["mqtt::mqtt_peer_process", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "mqtt::mqtt_peer_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(SERVE, format!("{base}/child"))
         .env(CALL, parent_agent.url())
         .stdin(Stdio::piped())
@@ -55,11 +60,21 @@ async fn agents_in_two_processes_call_each_other_through_the_broker() {
     .expect("reader");
     let child_url = child_url.expect("the helper printed its agent's URL");
     assert!(child_url.starts_with("mqtt://127.0.0.1:"), "{child_url}");
-    assert_eq!(called_back.as_deref(), Some("5"), "the helper's call to our agent");
+    assert_eq!(
+        called_back.as_deref(),
+        Some("5"),
+        "the helper's call to our agent"
+    );
 
-    let proxy = here.connect(&child_url).await.expect("connect to the other process");
+    let proxy = here
+        .connect(&child_url)
+        .await
+        .expect("connect to the other process");
     assert_eq!(proxy.call::<_, i64>("add", (40, 2)).await.expect("add"), 42);
-    let err = proxy.call::<_, ()>("fail", ("far away",)).await.expect_err("fails");
+    let err = proxy
+        .call::<_, ()>("fail", ("far away",))
+        .await
+        .expect_err("fails");
     assert!(err.remote_message().expect("remote").contains("far away"));
 
     // Closing its stdin tells the helper to shut down.
@@ -86,7 +101,9 @@ fn mqtt_peer_process() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let c = Container::create(serve.as_str()).await.expect("child container");
+        let c = Container::create(serve.as_str())
+            .await
+            .expect("child container");
         let agent = c.register("Calc", calc()).expect("register");
         println!("AGENT {}", agent.url());
         let parent = c.connect(&call).await.expect("connect to the parent");
@@ -95,7 +112,11 @@ fn mqtt_peer_process() {
         std::io::stdout().flush().expect("flush");
         tokio::task::spawn_blocking(|| {
             let mut buf = String::new();
-            while std::io::stdin().read_line(&mut buf).map(|n| n > 0).unwrap_or(false) {}
+            while std::io::stdin()
+                .read_line(&mut buf)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {}
         })
         .await
         .expect("stdin");

@@ -12,12 +12,12 @@ mod backends;
 #[path = "../shared/raw_peer.rs"]
 pub mod raw_peer;
 pub use backends::{run, TempDir};
+#[path = "../../transport-mqtt/tests/mqtt/brokers.rs"]
+pub mod brokers;
 #[path = "../tcp/support.rs"]
 pub mod pki;
 #[path = "../shared/wrapped.rs"]
 pub mod wrapped;
-#[path = "../../transport-mqtt/tests/mqtt/brokers.rs"]
-pub mod brokers;
 
 use std::convert::Infallible;
 
@@ -99,7 +99,11 @@ impl Backend {
 fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// `options` that resolve `wrapped://name` URLs to queues of `net`.

@@ -129,7 +129,10 @@ impl MqttAddr {
     ///
     /// [`Error::InvalidAddress`] for a bad name.
     pub fn with_name(&self, name: &str) -> Result<Self> {
-        check_name(&format!("{}://{}/{name}", self.scheme_str(), self.authority()), name)?;
+        check_name(
+            &format!("{}://{}/{name}", self.scheme_str(), self.authority()),
+            name,
+        )?;
         Ok(MqttAddr {
             name: name.into(),
             ..self.clone()
@@ -197,8 +200,14 @@ fn check_host(url: &str, host: &str) -> Result<()> {
     if bare.is_empty() {
         return Err(Error::invalid_address(url, "empty broker host"));
     }
-    if bare.chars().any(|c| c.is_whitespace() || "/?#@".contains(c)) {
-        return Err(Error::invalid_address(url, format!("bad broker host {host:?}")));
+    if bare
+        .chars()
+        .any(|c| c.is_whitespace() || "/?#@".contains(c))
+    {
+        return Err(Error::invalid_address(
+            url,
+            format!("bad broker host {host:?}"),
+        ));
     }
     Ok(())
 }
@@ -218,7 +227,10 @@ pub(crate) fn check_name(url: &str, name: &str) -> Result<()> {
         ));
     }
     if name.split('/').any(str::is_empty) {
-        return Err(Error::invalid_address(url, "empty topic level in the server name"));
+        return Err(Error::invalid_address(
+            url,
+            "empty topic level in the server name",
+        ));
     }
     if name.contains(['+', '#', '\0', '?']) {
         return Err(Error::invalid_address(
@@ -259,15 +271,17 @@ impl FromStr for MqttAddr {
         };
         let default_port = if tls { 8883 } else { 1883 };
         let (host, port) = split_host_port(url, hostport, default_port)?;
-        let mut addr = MqttAddr::new(host, port, name)
-            .map_err(|e| rename(e, url))?;
+        let mut addr = MqttAddr::new(host, port, name).map_err(|e| rename(e, url))?;
         addr.tls = tls;
         addr.credentials = credentials;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let number = || {
                 value.parse::<u64>().map_err(|_| {
-                    Error::invalid_address(url, format!("option {key} needs a number, got {value:?}"))
+                    Error::invalid_address(
+                        url,
+                        format!("option {key} needs a number, got {value:?}"),
+                    )
                 })
             };
             match key {
@@ -292,7 +306,10 @@ impl FromStr for MqttAddr {
 fn split_host_port<'a>(url: &str, hp: &'a str, default_port: u16) -> Result<(&'a str, u16)> {
     let (host, port) = if let Some(inner) = hp.strip_prefix('[') {
         let Some((host, after)) = inner.split_once(']') else {
-            return Err(Error::invalid_address(url, "unclosed '[' in the broker host"));
+            return Err(Error::invalid_address(
+                url,
+                "unclosed '[' in the broker host",
+            ));
         };
         match after.strip_prefix(':') {
             Some(port) => (host, Some(port)),
@@ -324,7 +341,13 @@ fn rename(err: Error, url: &str) -> Error {
 
 impl fmt::Display for MqttAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}/{}", self.scheme_str(), self.authority(), self.name)
+        write!(
+            f,
+            "{}://{}/{}",
+            self.scheme_str(),
+            self.authority(),
+            self.name
+        )
     }
 }
 

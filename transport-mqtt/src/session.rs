@@ -110,8 +110,11 @@ impl Session {
     pub(crate) async fn start(addr: &MqttAddr, listener: Option<Listener>) -> Result<Arc<Session>> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sid = format!("{:016x}", random_u64());
-        let mut options =
-            MqttOptions::new(format!("{}-{sid}", addr.client_id()), addr.host(), addr.port());
+        let mut options = MqttOptions::new(
+            format!("{}-{sid}", addr.client_id()),
+            addr.host(),
+            addr.port(),
+        );
         options
             .set_keep_alive(addr.keep_alive())
             .set_clean_session(true)
@@ -128,7 +131,12 @@ impl Session {
         if addr.is_tls() {
             options.set_transport(MqttTransport::tls_with_config(tls_config(addr)?));
         }
-        let (client, eventloop) = AsyncClient::new(options, 256);
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        // Small messages must not wait for Nagle's algorithm (a request and
+        // its reply would each wait for a delayed ACK).
+        let mut network = eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         let mut topics = vec![wire::inbox_topic(&sid)];
         if let Some(l) = &listener {
             topics.push(wire::server_topic(&l.name));
@@ -272,10 +280,7 @@ impl Session {
     }
 
     pub(crate) fn is_serving(&self) -> bool {
-        self.routes()
-            .listener
-            .as_ref()
-            .is_some_and(|l| l.serving)
+        self.routes().listener.as_ref().is_some_and(|l| l.serving)
     }
 
     /// Disconnects from the broker (cleanly: no last will).
@@ -339,7 +344,10 @@ impl Session {
         } else if topic.starts_with(&format!("{}/srv/", wire::PREFIX)) {
             self.syn(topic, payload);
         } else {
-            tracing::warn!(topic, "ignoring a message on a topic we did not subscribe to");
+            tracing::warn!(
+                topic,
+                "ignoring a message on a topic we did not subscribe to"
+            );
         }
     }
 
@@ -349,8 +357,14 @@ impl Session {
     fn reset_stray_ack(&self, msg: &Msg) {
         match std::str::from_utf8(&msg.payload) {
             Ok(sid) if wire::valid_sid(sid) => {
-                tracing::warn!(server_conn = format_args!("{:016x}", msg.src), "resetting a connection from a stray ACK");
-                self.try_publish(wire::inbox_topic(sid), &Msg::new(Kind::Rst, msg.src, msg.dst, 0));
+                tracing::warn!(
+                    server_conn = format_args!("{:016x}", msg.src),
+                    "resetting a connection from a stray ACK"
+                );
+                self.try_publish(
+                    wire::inbox_topic(sid),
+                    &Msg::new(Kind::Rst, msg.src, msg.dst, 0),
+                );
             }
             _ => tracing::warn!("ignoring an ACK with a bad session id"),
         }
@@ -432,10 +446,7 @@ impl Session {
         for conn in conns {
             conn.fail(Error::Io(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
-                format!(
-                    "lost the MQTT broker at {}: {err}",
-                    self.addr.broker_url()
-                ),
+                format!("lost the MQTT broker at {}: {err}", self.addr.broker_url()),
             )));
         }
     }

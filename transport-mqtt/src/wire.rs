@@ -112,7 +112,10 @@ impl Msg {
     /// Decodes a publish payload; the error says what is wrong with it.
     pub(crate) fn decode(mut data: Bytes) -> Result<Msg, String> {
         if data.len() < HEADER {
-            return Err(format!("{} bytes, shorter than the {HEADER}-byte header", data.len()));
+            return Err(format!(
+                "{} bytes, shorter than the {HEADER}-byte header",
+                data.len()
+            ));
         }
         if &data[..3] != b"aw\x01" {
             return Err("not an agentwire v1 message (bad magic)".into());

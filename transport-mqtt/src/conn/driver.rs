@@ -115,7 +115,9 @@ impl<P: Protocol> Driver<P> {
                 Some(at) => {
                     if tokio::time::timeout_at(at, notified).await.is_err() {
                         // The peer did not finish in time: reset.
-                        let _ = self.send(Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0)).await;
+                        let _ = self
+                            .send(Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0))
+                            .await;
                         return Err(None);
                     }
                 }
@@ -156,7 +158,9 @@ impl<P: Protocol> Driver<P> {
                     return Err(Some(e));
                 }
                 Next::Abort => {
-                    let _ = self.send(Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0)).await;
+                    let _ = self
+                        .send(Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0))
+                        .await;
                     return Err(None);
                 }
                 Next::Idle => break,
@@ -254,7 +258,12 @@ impl<P: Protocol> Driver<P> {
     async fn ending(&mut self) -> Result<(), Option<Error>> {
         let (drained, eof, closing, left) = {
             let st = self.conn.lock();
-            (st.queue.is_empty(), st.eof_requested, st.closing, st.window_left())
+            (
+                st.queue.is_empty(),
+                st.eof_requested,
+                st.closing,
+                st.window_left(),
+            )
         };
         if self.eof_sent && self.peer_eof {
             // Both sides half-closed: nothing more can happen.
@@ -268,13 +277,15 @@ impl<P: Protocol> Driver<P> {
         }
         if closing && !self.fin_sent {
             let fin = self.stream_msg(Kind::Fin);
-            self.conn.update_quietly(|st| st.sent_total += HEADER as u64);
+            self.conn
+                .update_quietly(|st| st.sent_total += HEADER as u64);
             self.fin_sent = true;
             self.deadline = Some(Instant::now() + LINGER);
             self.send(fin).await.map_err(Some)?;
         } else if eof && !self.eof_sent && !closing {
             let msg = self.stream_msg(Kind::Eof);
-            self.conn.update_quietly(|st| st.sent_total += HEADER as u64);
+            self.conn
+                .update_quietly(|st| st.sent_total += HEADER as u64);
             self.eof_sent = true;
             self.send(msg).await.map_err(Some)?;
             if self.peer_eof {

@@ -54,7 +54,10 @@ async fn run<P: Protocol>(
         // Server side: accept the handshake first.
         let mut ack = Msg::new(Kind::Ack, peer.conn, conn.id, WINDOW);
         ack.payload = bytes::Bytes::from(session.sid.clone().into_bytes());
-        if let Err(e) = session.publish(&wire::inbox_topic(&peer.sid), ack.encode()).await {
+        if let Err(e) = session
+            .publish(&wire::inbox_topic(&peer.sid), ack.encode())
+            .await
+        {
             conn.fail(e);
         }
     }
@@ -63,7 +66,12 @@ async fn run<P: Protocol>(
     if let Some(made) = made {
         let _ = made.send(());
     }
-    let mut driver = Driver::new(Arc::clone(&session), Arc::clone(&conn), protocol, peer.clone());
+    let mut driver = Driver::new(
+        Arc::clone(&session),
+        Arc::clone(&conn),
+        protocol,
+        peer.clone(),
+    );
     let error = driver.drive().await;
     conn.finish();
     driver.protocol.with(|p| p.connection_lost(error));

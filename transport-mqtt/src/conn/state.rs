@@ -117,7 +117,12 @@ impl fmt::Debug for Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(id: u64, local: Endpoint, peer_endpoint: Endpoint, peer: Option<Peer>) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        local: Endpoint,
+        peer_endpoint: Endpoint,
+        peer: Option<Peer>,
+    ) -> Self {
         let handshake = if peer.is_some() {
             Handshake::Accepted
         } else {
@@ -343,7 +348,10 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
         };
     };
     if msg.src != peer.conn {
-        return Err(format!("{:?} from connection {:016x}, not our peer", msg.kind, msg.src));
+        return Err(format!(
+            "{:?} from connection {:016x}, not our peer",
+            msg.kind, msg.src
+        ));
     }
     match msg.kind {
         Kind::Window => {

@@ -18,7 +18,10 @@ pub fn free_port() -> u16 {
 fn wait_listening(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start listening on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start listening on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -77,10 +80,14 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     fn binary() -> Option<PathBuf> {
-        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
+        [
+            "/usr/sbin/mosquitto",
+            "/usr/bin/mosquitto",
+            "/usr/local/sbin/mosquitto",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
     }
 
     /// Starts mosquitto on a free port; `None` when it is not installed.
@@ -91,7 +98,8 @@ impl Mosquitto {
     /// Starts mosquitto on `port` (to restart one on the port it had).
     pub fn start_on(port: u16) -> Option<Mosquitto> {
         let binary = Self::binary()?;
-        let dir = std::env::temp_dir().join(format!("agentwire-mosquitto-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("agentwire-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mosquitto temp dir");
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
@@ -103,6 +111,7 @@ impl Mosquitto {
                  max_packet_size 1048576\n\
                  max_queued_messages 100000\n\
                  max_inflight_messages 100\n\
+                 set_tcp_nodelay true\n\
                  log_dest stderr\n\
                  log_type error\n"
             ),
@@ -131,4 +140,37 @@ impl Drop for Mosquitto {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Starts an embedded rumqttd listening on `0.0.0.0:port` (for a broker in
+/// a network namespace of its own) and waits until it accepts.
+pub fn rumqttd_on_all_interfaces(port: u16) {
+    let config = serde_json::json!({
+        "id": 0,
+        "router": {
+            "id": 0,
+            "max_connections": 1000,
+            "max_outgoing_packet_count": 200,
+            "max_segment_size": 4 * 1024 * 1024,
+            "max_segment_count": 8,
+        },
+        "v4": {
+            "1": {
+                "name": "v4-1",
+                "listen": format!("0.0.0.0:{port}"),
+                "next_connection_delay_ms": 0,
+                "connections": {
+                    "connection_timeout_ms": 60000,
+                    "max_payload_size": 1024 * 1024,
+                    "max_inflight_count": 100,
+                    "dynamic_filters": true,
+                }
+            }
+        }
+    });
+    let config: rumqttd::Config = serde_json::from_value(config).expect("rumqttd config");
+    std::thread::spawn(move || {
+        let _ = rumqttd::Broker::new(config).start();
+    });
+    wait_listening(port, "rumqttd");
 }

@@ -35,7 +35,11 @@ impl Backend for OnBroker {
 async fn run(broker: &str, port: u16) {
     if let Err(failures) = run_all(&OnBroker { port }).await {
         let list: Vec<String> = failures.iter().map(ToString::to_string).collect();
-        panic!("mqtt on {broker}: {} scenario(s) failed:\n{}", list.len(), list.join("\n"));
+        panic!(
+            "mqtt on {broker}: {} scenario(s) failed:\n{}",
+            list.len(),
+            list.join("\n")
+        );
     }
     eprintln!("mqtt conformance: every scenario passed on {broker}");
 }

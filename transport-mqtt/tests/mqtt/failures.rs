@@ -21,10 +21,14 @@ const WAIT: Duration = Duration::from_secs(20);
 /// A foreign MQTT client: subscribed to everything under `agentwire/`, it
 /// reports the (topic, payload) of every message it sees.
 async fn foreign_client(port: u16) -> (AsyncClient, mpsc::Receiver<(String, Bytes)>) {
-    let mut options = MqttOptions::new(format!("foreign-{}", std::process::id()), "127.0.0.1", port);
+    let mut options =
+        MqttOptions::new(format!("foreign-{}", std::process::id()), "127.0.0.1", port);
     options.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
     let (client, mut eventloop) = AsyncClient::new(options, 64);
-    client.subscribe("agentwire/#", QoS::AtLeastOnce).await.expect("subscribe");
+    client
+        .subscribe("agentwire/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
     let (tx, rx) = mpsc::channel(10_000);
     let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
     let mut subscribed_tx = Some(subscribed_tx);
@@ -43,7 +47,10 @@ async fn foreign_client(port: u16) -> (AsyncClient, mpsc::Receiver<(String, Byte
             }
         }
     });
-    tokio::time::timeout(WAIT, subscribed_rx).await.expect("suback in time").expect("suback");
+    tokio::time::timeout(WAIT, subscribed_rx)
+        .await
+        .expect("suback in time")
+        .expect("suback");
     (client, rx)
 }
 
@@ -53,7 +60,10 @@ async fn garbage_on_our_topics_is_ignored(port: u16) {
         echo: true,
         ..Recorder::default()
     });
-    let server = addr(port, "garbage").create_server(accepted.factory()).await.expect("server");
+    let server = addr(port, "garbage")
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
     let (t, log) = connect(&server.addr()).await.expect("connect");
     let (bystander, bystander_log) = connect(&server.addr()).await.expect("connect");
     t.write(Bytes::from_static(b"first|")).expect("write");
@@ -69,16 +79,19 @@ async fn garbage_on_our_topics_is_ignored(port: u16) {
         }
         replays.push((topic, payload));
     }
-    assert!(topics.len() >= 3, "saw the server topic and two inboxes: {topics:?}");
+    assert!(
+        topics.len() >= 3,
+        "saw the server topic and two inboxes: {topics:?}"
+    );
     let mut header = b"aw\x01\x04".to_vec();
     header.extend_from_slice(&[0xff; 24]);
     let garbage: Vec<Bytes> = vec![
         Bytes::new(),
         Bytes::from_static(b"hello, is this a broker?"),
-        Bytes::from_static(b"aw\x01"),                    // truncated header
-        Bytes::from(header.clone()),                      // data for nobody
+        Bytes::from_static(b"aw\x01"), // truncated header
+        Bytes::from(header.clone()),   // data for nobody
         Bytes::from([&header[..], &[0u8; 600 * 1024][..]].concat()), // oversized
-        Bytes::from(vec![0xa5; 300 * 1024]),              // large random
+        Bytes::from(vec![0xa5; 300 * 1024]), // large random
         Bytes::from_static(b"aw\x01\x63\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), // unknown kind
     ];
     for topic in &topics {
@@ -102,20 +115,31 @@ async fn garbage_on_our_topics_is_ignored(port: u16) {
         expected.extend_from_slice(msg.as_bytes());
         t.write(Bytes::from(msg)).expect("write");
     }
-    log.wait_data(expected.len()).await.expect("echo after garbage");
+    log.wait_data(expected.len())
+        .await
+        .expect("echo after garbage");
     assert_eq!(log.data(), expected, "the stream was disturbed by garbage");
-    bystander.write(Bytes::from_static(b"still here")).expect("write");
-    bystander_log.wait_data(10).await.expect("the other connection");
+    bystander
+        .write(Bytes::from_static(b"still here"))
+        .expect("write");
+    bystander_log
+        .wait_data(10)
+        .await
+        .expect("the other connection");
     assert_eq!(bystander_log.data(), b"still here");
     // And new connections are accepted.
-    let (t2, log2) = connect(&server.addr()).await.expect("connect after garbage");
+    let (t2, log2) = connect(&server.addr())
+        .await
+        .expect("connect after garbage");
     t2.write(Bytes::from_static(b"new")).expect("write");
     log2.wait_data(3).await.expect("echo on a new connection");
     for t in [&t, &bystander, &t2] {
         t.close();
     }
     server.close();
-    tokio::time::timeout(WAIT, server.wait_closed()).await.expect("wait_closed");
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +166,8 @@ async fn cuttable_proxy(port: u16) -> (u16, tokio::sync::watch::Sender<bool>) {
         while let Ok((mut inbound, _)) = listener.accept().await {
             let mut cut = cut_rx.clone();
             tokio::spawn(async move {
-                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
                     return;
                 };
                 tokio::select! {
@@ -167,24 +192,40 @@ async fn lost_with(log: &Log) -> Option<ErrorKind> {
 async fn a_dead_peer_ends_its_connections(port: u16) {
     let accepted = Accepted::default();
     let server_addr = addr(port, "will");
-    let server = server_addr.create_server(accepted.factory()).await.expect("server");
+    let server = server_addr
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
     // The client reaches the broker through a proxy that we then cut: the
     // broker publishes its last will, the server's connection ends.
     let (proxy, cut) = cuttable_proxy(port).await;
-    let via_proxy: MqttAddr = format!("mqtt://127.0.0.1:{proxy}/{}?keep_alive_s=2", server_addr.name())
-        .parse()
-        .expect("addr");
+    let via_proxy: MqttAddr = format!(
+        "mqtt://127.0.0.1:{proxy}/{}?keep_alive_s=2",
+        server_addr.name()
+    )
+    .parse()
+    .expect("addr");
     let (t, client_log) = connect(&via_proxy).await.expect("connect");
     t.write(Bytes::from_static(b"hi")).expect("write");
     let server_log = accepted.wait_log(0).await.expect("accepted");
     server_log.wait_data(2).await.expect("data");
     cut.send_replace(true);
     let kind = lost_with(&server_log).await;
-    assert_eq!(kind, Some(ErrorKind::ConnectionAborted), "server side of a dead peer");
+    assert_eq!(
+        kind,
+        Some(ErrorKind::ConnectionAborted),
+        "server side of a dead peer"
+    );
     let kind = lost_with(&client_log).await;
-    assert_eq!(kind, Some(ErrorKind::ConnectionAborted), "client side without its broker");
+    assert_eq!(
+        kind,
+        Some(ErrorKind::ConnectionAborted),
+        "client side without its broker"
+    );
     server.close();
-    tokio::time::timeout(WAIT, server.wait_closed()).await.expect("wait_closed");
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +253,10 @@ async fn broker_restart_on_mosquitto() {
     };
     let port = broker.port;
     let accepted = Accepted::default();
-    let server = addr(port, "restart").create_server(accepted.factory()).await.expect("server");
+    let server = addr(port, "restart")
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
     let (t, client_log) = connect(&server.addr()).await.expect("connect");
     t.write(Bytes::from_static(b"before")).expect("write");
     let server_log = accepted.wait_log(0).await.expect("accepted");
@@ -222,7 +266,10 @@ async fn broker_restart_on_mosquitto() {
     for log in [&client_log, &server_log] {
         assert_eq!(lost_with(log).await, Some(ErrorKind::ConnectionAborted));
     }
-    assert!(t.write(Bytes::from_static(b"x")).is_err(), "write after the broker died");
+    assert!(
+        t.write(Bytes::from_static(b"x")).is_err(),
+        "write after the broker died"
+    );
     let refused = connect(&server.addr()).await;
     assert!(refused.is_err(), "connected without a broker");
 
@@ -233,7 +280,10 @@ async fn broker_restart_on_mosquitto() {
         match connect(&server.addr()).await {
             Ok(ok) => break ok,
             Err(e) => {
-                assert!(tokio::time::Instant::now() < deadline, "no new connection after the restart: {e}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no new connection after the restart: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -245,5 +295,7 @@ async fn broker_restart_on_mosquitto() {
     t2.close();
     log2.wait_lost().await.expect("closed");
     server.close();
-    tokio::time::timeout(WAIT, server.wait_closed()).await.expect("wait_closed");
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed");
 }
