@@ -97,7 +97,7 @@ fn broker() -> u16 {
         .unwrap();
         // The shell kills mosquitto when our end of its stdin closes, that
         // is, when the benchmark exits however it exits.
-        let child = std::process::Command::new("sh")
+        let mut child = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "{} -c {} & read _; kill $!",
@@ -107,7 +107,8 @@ fn broker() -> u16 {
             .stdin(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::mem::forget(child.stdin);
+        std::mem::forget(child.stdin.take());
+        std::thread::spawn(move || child.wait());
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "mosquitto did not start");
@@ -149,9 +150,9 @@ async fn raw_client(id: &str, topic: &str) -> (AsyncClient, mpsc::UnboundedRecei
         while let Ok(event) = eventloop.poll().await {
             match event {
                 Event::Incoming(Packet::Publish(p)) => {
-                    if tx.send(p.payload).is_err() {
-                        break;
-                    }
+                    // After the round the receiver is gone; the loop ends
+                    // when the client disconnects or is dropped.
+                    let _ = tx.send(p.payload);
                 }
                 Event::Incoming(Packet::SubAck(_)) => {
                     if let Some(r) = ready_tx.take() {
