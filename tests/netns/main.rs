@@ -307,21 +307,23 @@ fn across(net: &Net, url_a: &str, url_b: &str, pki: Option<&PathBuf>) {
     assert_eq!(b.expect("CALLED "), format!("{agent_a} 5"));
     a.finish();
     b.finish();
-    eprintln!("separate hosts: {agent_a} <-> {agent_b} ok");
+    say(&format!("separate hosts: {agent_a} <-> {agent_b} ok"));
 }
 
 #[test]
 fn agents_on_separate_hosts_over_tcp_tls_and_mqtt() {
     if let Some(why) = cannot_run() {
-        eprintln!("separate hosts (network namespaces): NOT RUN: {why}");
+        say(&format!(
+            "separate hosts (network namespaces): NOT RUN: {why}"
+        ));
         return;
     }
     let net = match Net::create() {
         Ok(net) => net,
         Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!(
+            say(&format!(
                 "separate hosts (network namespaces): NOT RUN: cannot create namespaces: {e}"
-            );
+            ));
             return;
         }
         Err(e) => panic!("cannot create network namespaces on CI: {e}"),
@@ -401,6 +403,11 @@ fn netns_helper() {
             .expect("stdin");
         c.shutdown().await;
     });
+}
+
+/// A line in the test output even when the harness captures output.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn wait_for_stdin_eof() {

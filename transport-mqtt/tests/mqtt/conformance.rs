@@ -8,7 +8,7 @@ use transport_api::Server;
 use transport_mqtt::{MqttAddr, MqttServer};
 
 use crate::brokers::{rumqttd, Mosquitto};
-use crate::support::addr;
+use crate::support::{addr, say};
 
 /// The kit's view of one broker.
 struct OnBroker {
@@ -41,7 +41,9 @@ async fn run(broker: &str, port: u16) {
             list.join("\n")
         );
     }
-    eprintln!("mqtt conformance: every scenario passed on {broker}");
+    say(&format!(
+        "mqtt conformance: every scenario passed on {broker}"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +54,7 @@ async fn conformance_on_rumqttd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_on_mosquitto() {
     let Some(broker) = Mosquitto::start() else {
-        eprintln!("mqtt conformance on mosquitto: NOT RUN, the mosquitto binary is not installed (apt-get install mosquitto)");
+        say("mqtt conformance on mosquitto: NOT RUN, the mosquitto binary is not installed (apt-get install mosquitto)");
         return;
     };
     run("mosquitto", broker.port).await;

@@ -14,7 +14,7 @@ use transport_api::{Address, Server, Transport};
 use transport_mqtt::MqttAddr;
 
 use crate::brokers::{rumqttd, Mosquitto};
-use crate::support::addr;
+use crate::support::{addr, say};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -150,7 +150,7 @@ async fn garbage_on_rumqttd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_mosquitto() {
     let Some(broker) = Mosquitto::start() else {
-        eprintln!("garbage on mosquitto: NOT RUN, mosquitto is not installed");
+        say("garbage on mosquitto: NOT RUN, mosquitto is not installed");
         return;
     };
     garbage_on_our_topics_is_ignored(broker.port).await;
@@ -236,7 +236,7 @@ async fn dead_peer_on_rumqttd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_peer_on_mosquitto() {
     let Some(broker) = Mosquitto::start() else {
-        eprintln!("dead peer on mosquitto: NOT RUN, mosquitto is not installed");
+        say("dead peer on mosquitto: NOT RUN, mosquitto is not installed");
         return;
     };
     a_dead_peer_ends_its_connections(broker.port).await;
@@ -248,7 +248,7 @@ async fn dead_peer_on_mosquitto() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_on_mosquitto() {
     let Some(mut broker) = Mosquitto::start() else {
-        eprintln!("broker restart: NOT RUN, mosquitto is not installed");
+        say("broker restart: NOT RUN, mosquitto is not installed");
         return;
     };
     let port = broker.port;

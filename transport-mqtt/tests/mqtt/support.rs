@@ -21,3 +21,11 @@ pub fn addr(port: u16, prefix: &str) -> MqttAddr {
         .expect("valid address")
         .with_connect_timeout(Duration::from_millis(1500))
 }
+
+/// Writes a line to the test output even when the harness captures output
+/// (it captures `eprintln!`, not the stderr handle itself): which brokers
+/// ran, and which did not and why.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
