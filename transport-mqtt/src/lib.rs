@@ -24,7 +24,8 @@
 //!   options;
 //! - `wire` (private): the message header, kinds and topics;
 //! - `session` (private): one MQTT client session (rumqttc), its event loop,
-//!   last wills, reconnection, routing incoming messages to connections;
+//!   last wills, reconnection; its `routing` submodule takes incoming
+//!   messages to their connections;
 //! - `conn` (private): a connection's shared state and its driver task,
 //!   which owns the protocol and delivers every event;
 //! - [`server`]: [`MqttServer`], and the [`Address`](transport_api::Address)
