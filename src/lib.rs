@@ -101,6 +101,8 @@ pub use container::{
 pub use rpc::{Proxy, Router, RpcError};
 pub use transport_api as api;
 pub use transport_local as local;
+#[cfg(feature = "mqtt")]
+pub use transport_mqtt as mqtt;
 #[cfg(any(feature = "tcp", feature = "unix"))]
 pub use transport_tcp as tcp;
 

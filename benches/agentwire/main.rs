@@ -16,7 +16,8 @@
 //! marked `OVER` above its ceiling.
 //!
 //! Modules: `local`, `tcp` (transport rates), `transfer` (their measured
-//! side), `rpc` (agentwire RPC rows and their raw baselines), `tarpc_rows`
+//! side), `rpc` (agentwire RPC rows and their raw baselines), `mqtt` (RPC
+//! through a broker against raw MQTT round trips), `tarpc_rows`
 //! (tarpc on the same baselines), `traced` (the debugging toolkit's
 //! simulated links and recorder against `rpc_local_c1`), `footprint` (the `_bytes` rows), `heap`
 //! (the counting allocator), `report` (medians, table, JSON).
@@ -25,6 +26,7 @@
 mod footprint;
 mod heap;
 mod local;
+mod mqtt;
 mod report;
 mod rpc;
 mod tarpc_rows;
@@ -159,6 +161,7 @@ fn main() {
         .chain(rpc::scenarios())
         .chain(traced::scenarios())
         .chain(tarpc_rows::scenarios())
+        .chain(mqtt::scenarios())
         .map(Bench::Rate)
         .chain(footprint::footprints().into_iter().map(Bench::Bytes))
         .filter(|b| filters.is_empty() || filters.iter().any(|f| matches(b.name(), f)))

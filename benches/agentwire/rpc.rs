@@ -191,7 +191,7 @@ impl<C: Codec> Caller for Agentwire<C> {
 }
 
 /// Times `calls` agentwire calls over one connection to a server at `addr`.
-fn agentwire_calls<A, C>(addr: A, codec: C, concurrency: usize, calls: usize) -> Duration
+pub fn agentwire_calls<A, C>(addr: A, codec: C, concurrency: usize, calls: usize) -> Duration
 where
     A: Address,
     A::Server: Server<Addr = A>,
@@ -343,13 +343,18 @@ pub fn tcp_pipelined() -> Duration {
 }
 
 fn raw_batches(batch: usize) -> Duration {
+    raw_batches_of(batch, TCP_CALLS)
+}
+
+/// Raw TCP, `calls` frames in batches of `batch`.
+pub fn raw_batches_of(batch: usize, calls: usize) -> Duration {
     runtime().block_on(async {
         let (mut client, server) = raw_pair(None).await;
         spawn_echo(server, batch);
         let requests = frames(batch);
         let mut replies = vec![0u8; requests.len()];
         let start = Instant::now();
-        for _ in 0..TCP_CALLS / batch {
+        for _ in 0..calls / batch {
             client.write_all(&requests).await.unwrap();
             client.read_exact(&mut replies).await.unwrap();
         }

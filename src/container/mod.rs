@@ -24,10 +24,11 @@
 //!
 //! # Features
 //!
-//! `local://` queues always work. The crate features `tcp`, `tls` and
-//! `unix` (all on by default) add `tcp://`, `tls://` and `ipc://` (Unix
-//! domain sockets, on Unix); without them the crate builds without
-//! sockets or rustls.
+//! `local://` queues always work. The crate features `tcp`, `tls`,
+//! `unix` and `mqtt` (all on by default) add `tcp://`, `tls://`, `ipc://`
+//! (Unix domain sockets, on Unix) and `mqtt://`/`mqtts://` (through an
+//! MQTT broker: agents at `mqtt://broker:port/<name>/<aid>`); without them
+//! the crate builds without sockets or rustls.
 //!
 //! Map of the module: `container` ([`Container`]), `addr`
 //! ([`ContainerAddr`], [`IntoContainerAddr`] and its [`marker`]s),

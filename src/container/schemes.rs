@@ -21,6 +21,8 @@ const BUILT_IN: &[(&str, bool, &str)] = &[
     ("tcp", cfg!(feature = "tcp"), "tcp"),
     ("tls", cfg!(feature = "tls"), "tls"),
     ("ipc", cfg!(all(unix, feature = "unix")), "unix (on Unix)"),
+    ("mqtt", cfg!(feature = "mqtt"), "mqtt"),
+    ("mqtts", cfg!(feature = "mqtt"), "mqtt"),
 ];
 
 /// The registry of URL schemes a container resolves URLs with — its own
@@ -30,7 +32,9 @@ const BUILT_IN: &[(&str, bool, &str)] = &[
 /// Built in: `local://queue-id` (a queue of the options'
 /// [`LocalNetwork`]), and with the crate features of the same names
 /// `tcp://host:port`, `tls://host:port` (with the TLS configurations of
-/// the options) and `ipc://[/path/to.sock]`. Add your own with
+/// the options), `ipc://[/path/to.sock]` and `mqtt://broker:port/<name>`
+/// (`mqtts://` with the options' TLS client configuration; see
+/// `transport_mqtt::MqttAddr` for credentials and options). Add your own with
 /// [`ContainerOptions::scheme`](super::ContainerOptions::scheme); one
 /// registered under a built-in name replaces the built-in.
 ///
@@ -174,6 +178,17 @@ impl Schemes {
             "ipc" => {
                 let addr: transport_tcp::UnixAddr =
                     url.parse().map_err(|e| resolver_error(url, e))?;
+                Ok(AnyAddress::new(addr))
+            }
+            #[cfg(feature = "mqtt")]
+            "mqtt" | "mqtts" => {
+                let addr: transport_mqtt::MqttAddr =
+                    url.parse().map_err(|e| resolver_error(url, e))?;
+                #[cfg(feature = "tls")]
+                let addr = match &self.tls_client {
+                    Some(config) if addr.is_tls() => addr.with_tls_config(Arc::clone(config)),
+                    _ => addr,
+                };
                 Ok(AnyAddress::new(addr))
             }
             other => {

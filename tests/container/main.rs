@@ -3,13 +3,15 @@
 //! local queues, TCP, Unix sockets, (mutual) TLS and a backend defined in
 //! the tests — containers on different backends, TLS specifics, and
 //! interoperability with the real aiomas 2.0.1 over TCP (JSON; MsgPack and
-//! NaN/Infinity in `codecs`).
+//! NaN/Infinity in `codecs`), containers in two processes through an MQTT
+//! broker.
 
 mod addresses;
 mod aiomas;
 mod clock;
 mod codecs;
 mod mixed;
+mod mqtt;
 mod robust;
 mod scenarios;
 mod support;
@@ -40,7 +42,8 @@ macro_rules! on_every_backend {
             tcp => Backend::Tcp,
             unix => Backend::unix(),
             tls => Backend::Tls,
-            wrapped => Backend::wrapped());
+            wrapped => Backend::wrapped(),
+            mqtt => Backend::mqtt());
     )*};
 }
 

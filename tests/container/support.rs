@@ -12,6 +12,8 @@ mod backends;
 #[path = "../shared/raw_peer.rs"]
 pub mod raw_peer;
 pub use backends::{run, TempDir};
+#[path = "../../transport-mqtt/tests/mqtt/brokers.rs"]
+pub mod brokers;
 #[path = "../tcp/support.rs"]
 pub mod pki;
 #[path = "../shared/wrapped.rs"]
@@ -37,6 +39,9 @@ pub enum Backend {
     /// The `wrapped` backend of tests/shared/wrapped.rs, in a network of
     /// its own.
     Wrapped(LocalNetwork),
+    /// Through the MQTT broker on this port (the embedded rumqttd), under
+    /// a name prefix of the scenario's own.
+    Mqtt(u16, String),
 }
 
 impl Backend {
@@ -52,13 +57,18 @@ impl Backend {
         Backend::Wrapped(LocalNetwork::new())
     }
 
+    /// Containers on the embedded rumqttd of this test process.
+    pub fn mqtt() -> Self {
+        Backend::Mqtt(brokers::rumqttd(), unique())
+    }
+
     /// The options every container of the scenario uses.
     pub fn options(&self) -> ContainerOptions {
         match self {
             Backend::Local(net) => ContainerOptions::new().local_network(net.clone()),
             Backend::Tls => mtls_options(),
             Backend::Wrapped(net) => wrapped_scheme(ContainerOptions::new(), net),
-            Backend::Tcp | Backend::Unix(_) => ContainerOptions::new(),
+            Backend::Tcp | Backend::Unix(_) | Backend::Mqtt(..) => ContainerOptions::new(),
         }
     }
 
@@ -70,6 +80,9 @@ impl Backend {
             Backend::Unix(dir) => format!("ipc://[{}]", dir.path().join(name).display()),
             Backend::Tls => "tls://127.0.0.1:0".to_owned(),
             Backend::Wrapped(_) => format!("wrapped://{name}"),
+            Backend::Mqtt(port, prefix) => {
+                format!("mqtt://127.0.0.1:{port}/containers/{prefix}/{name}")
+            }
         }
     }
 
@@ -79,6 +92,18 @@ impl Backend {
             .await
             .expect("container starts")
     }
+}
+
+/// A number no other scenario of this process uses (MQTT names are shared
+/// by every test on the broker).
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// `options` that resolve `wrapped://name` URLs to queues of `net`.

@@ -1,0 +1,394 @@
+//! [`Session`]: one MQTT client session to the broker, its event loop, and
+//! the routing of incoming messages to connections.
+//!
+//! A server has one session for itself and every connection it accepts; a
+//! client connection has a session of its own. Each session subscribes to
+//! its inbox, has a last will on its will topic, and subscribes to the will
+//! topics of the sessions its connections talk to, so that a peer that dies
+//! ends those connections with an error. When the broker goes away, every
+//! connection of the session ends with an error; a server's session then
+//! reconnects (backing off) and serves new connections once the broker is
+//! back.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
+    TlsConfiguration, Transport as MqttTransport,
+};
+use tokio::sync::watch;
+use transport_api::{ConnectionTracker, Error, ProtocolFactory, Result};
+
+use crate::conn::Conn;
+use crate::wire::{self, Msg};
+use crate::MqttAddr;
+
+mod routing;
+
+/// The largest MQTT packet we accept from the broker. Larger ones end the
+/// session (the MQTT client cannot skip them), so configure the broker's own
+/// limit (`max_packet_size` in mosquitto) at or below this.
+pub const MAX_INCOMING_PACKET: usize = 1024 * 1024;
+
+/// At most this many connections per server; SYNs beyond it are refused.
+const MAX_CONNS: usize = 16 * 1024;
+
+/// A random 64-bit number (std's per-process random hash keys, a clock and a
+/// counter; no cryptographic claims, just unguessable enough for ids).
+pub(crate) fn random_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let x = RandomState::new().hash_one((n, now, std::process::id()));
+    x.max(1)
+}
+
+/// What a server's session listens for.
+pub(crate) struct Listener {
+    pub(crate) name: String,
+    pub(crate) factory: ProtocolFactory,
+    pub(crate) tracker: ConnectionTracker,
+    pub(crate) serving: bool,
+}
+
+#[derive(Default)]
+pub(super) struct Routes {
+    conns: HashMap<u64, Arc<Conn>>,
+    /// Peer session id → how many of our connections talk to it.
+    wills: HashMap<String, usize>,
+    listener: Option<Listener>,
+    /// Disconnected (or about to): nothing new may start.
+    ended: bool,
+}
+
+/// What the event loop reports.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Status {
+    connected: bool,
+    /// SUBACKs received since the session started.
+    subacks: u64,
+    /// Why the session is gone for good.
+    down: Option<String>,
+}
+
+/// One MQTT session.
+pub(crate) struct Session {
+    pub(crate) sid: String,
+    pub(crate) client: AsyncClient,
+    pub(crate) addr: MqttAddr,
+    inbox: String,
+    routes: Mutex<Routes>,
+    status: watch::Sender<Status>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.sid)
+            .field("broker", &self.addr.broker_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Connects a new session to `addr`'s broker, subscribed to its inbox
+    /// (and, for a server, to the server's topic).
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` naming the broker when it cannot be reached in
+    /// the address's connect timeout; [`Error::NoRuntime`] outside tokio.
+    pub(crate) async fn start(addr: &MqttAddr, listener: Option<Listener>) -> Result<Arc<Session>> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let sid = format!("{:016x}", random_u64());
+        let mut options = MqttOptions::new(
+            format!("{}-{sid}", addr.client_id()),
+            addr.host(),
+            addr.port(),
+        );
+        options
+            .set_keep_alive(addr.keep_alive())
+            .set_clean_session(true)
+            .set_max_packet_size(MAX_INCOMING_PACKET, wire::HEADER + wire::MAX_DATA + 1024)
+            .set_last_will(LastWill::new(
+                wire::will_topic(&sid),
+                Bytes::from_static(b"gone"),
+                QoS::AtLeastOnce,
+                false,
+            ));
+        if let Some((user, password)) = addr.credentials() {
+            options.set_credentials(user, password);
+        }
+        if addr.is_tls() {
+            options.set_transport(MqttTransport::tls_with_config(tls_config(addr)?));
+        }
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        // Small messages must not wait for Nagle's algorithm (a request and
+        // its reply would each wait for a delayed ACK).
+        let mut network = eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
+        let mut topics = vec![wire::inbox_topic(&sid)];
+        if let Some(l) = &listener {
+            topics.push(wire::server_topic(&l.name));
+        }
+        let session = Arc::new(Session {
+            inbox: wire::inbox_topic(&sid),
+            sid,
+            client,
+            addr: addr.clone(),
+            routes: Mutex::new(Routes {
+                listener,
+                ..Routes::default()
+            }),
+            status: watch::Sender::new(Status::default()),
+        });
+        let wanted = topics.len() as u64;
+        for topic in topics {
+            session
+                .client
+                .try_subscribe(topic, QoS::AtLeastOnce)
+                .map_err(|e| Error::Io(io::Error::other(e)))?;
+        }
+        runtime.spawn(event_loop(Arc::clone(&session), eventloop));
+        let mut status = session.status.subscribe();
+        let wait = status.wait_for(|s| s.down.is_some() || s.subacks >= wanted);
+        let refused = |why: String| Error::ConnectionRefused {
+            addr: addr.broker_url(),
+            source: Some(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
+        };
+        match tokio::time::timeout(addr.connect_timeout() + addr.keep_alive(), wait).await {
+            Ok(Ok(s)) if s.down.is_none() => {}
+            Ok(Ok(s)) => return Err(refused(s.down.clone().unwrap_or_default())),
+            Ok(Err(_)) => return Err(refused("the MQTT event loop ended".into())),
+            Err(_) => {
+                session.end();
+                return Err(refused("no answer from the broker in time".into()));
+            }
+        }
+        Ok(session)
+    }
+
+    pub(super) fn routes(&self) -> MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes `msg` to `topic` (QoS 1).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the session's event loop is gone.
+    pub(crate) async fn publish(&self, topic: &str, payload: Bytes) -> Result<()> {
+        self.client
+            .publish_bytes(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Publishes without waiting; dropped if the request queue is full.
+    pub(super) fn try_publish(&self, topic: String, msg: &Msg) {
+        let _ = self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, false, msg.encode());
+    }
+
+    /// Registers a connection so that its messages reach it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the session has ended.
+    pub(crate) fn add_conn(&self, conn: &Arc<Conn>) -> Result<()> {
+        let mut routes = self.routes();
+        if routes.ended {
+            return Err(Error::Closed);
+        }
+        routes.conns.insert(conn.id, Arc::clone(conn));
+        Ok(())
+    }
+
+    /// Starts watching `peer`'s last will (counted per connection).
+    pub(crate) async fn watch_peer(&self, peer: &str) {
+        let first = {
+            let mut routes = self.routes();
+            let n = routes.wills.entry(peer.to_owned()).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            let _ = self
+                .client
+                .subscribe(wire::will_topic(peer), QoS::AtLeastOnce)
+                .await;
+        }
+    }
+
+    /// Forgets a finished connection (and its peer's will, if it was the
+    /// last one to that peer); ends the session if nothing is left in it.
+    pub(crate) async fn remove_conn(&self, id: u64, peer: Option<&str>) {
+        let (unwatch, end) = {
+            let mut routes = self.routes();
+            routes.conns.remove(&id);
+            let mut unwatch = false;
+            if let Some(peer) = peer {
+                if let Some(n) = routes.wills.get_mut(peer) {
+                    *n -= 1;
+                    if *n == 0 {
+                        routes.wills.remove(peer);
+                        unwatch = true;
+                    }
+                }
+            }
+            (unwatch, should_end(&routes))
+        };
+        if end {
+            self.end();
+        } else if unwatch {
+            if let Some(peer) = peer {
+                let _ = self.client.unsubscribe(wire::will_topic(peer)).await;
+            }
+        }
+    }
+
+    /// Stops listening (server close); the session ends once its
+    /// connections have.
+    pub(crate) fn stop_listening(&self) {
+        let (name, end) = {
+            let mut routes = self.routes();
+            let Some(listener) = routes.listener.as_mut() else {
+                return;
+            };
+            if !listener.serving {
+                return;
+            }
+            listener.serving = false;
+            listener.tracker.close();
+            (listener.name.clone(), should_end(&routes))
+        };
+        let _ = self.client.try_unsubscribe(wire::server_topic(&name));
+        if end {
+            self.end();
+        }
+    }
+
+    pub(crate) fn is_serving(&self) -> bool {
+        self.routes().listener.as_ref().is_some_and(|l| l.serving)
+    }
+
+    /// Disconnects from the broker (cleanly: no last will).
+    fn end(&self) {
+        {
+            let mut routes = self.routes();
+            if routes.ended {
+                return;
+            }
+            routes.ended = true;
+        }
+        if self.client.try_disconnect().is_err() {
+            // The request queue is full or gone: the event loop must stop
+            // on its own (it checks `ended` after every error).
+            tracing::debug!(sid = %self.sid, "could not queue the MQTT disconnect");
+        }
+    }
+
+    /// The broker connection failed: every connection ends with `err`.
+    fn broker_lost(&self, err: &ConnectionError) {
+        let conns: Vec<Arc<Conn>> = self.routes().conns.values().cloned().collect();
+        for conn in conns {
+            conn.fail(Error::Io(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("lost the MQTT broker at {}: {err}", self.addr.broker_url()),
+            )));
+        }
+    }
+
+    /// Whether to reconnect after an error: a server that still serves.
+    fn should_reconnect(&self) -> bool {
+        let routes = self.routes();
+        !routes.ended && routes.listener.as_ref().is_some_and(|l| l.serving)
+    }
+
+    /// Subscribes again after a reconnect (the broker forgot us).
+    fn resubscribe(self: &Arc<Self>) {
+        let mut topics = vec![self.inbox.clone()];
+        {
+            let routes = self.routes();
+            if let Some(l) = routes.listener.as_ref().filter(|l| l.serving) {
+                topics.push(wire::server_topic(&l.name));
+            }
+        }
+        for topic in topics {
+            let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
+        }
+    }
+}
+
+fn should_end(routes: &Routes) -> bool {
+    routes.conns.is_empty() && !routes.listener.as_ref().is_some_and(|l| l.serving)
+}
+
+/// The rustls configuration for `mqtts://`: the address's own, or one with
+/// the platform's root certificates.
+fn tls_config(addr: &MqttAddr) -> Result<TlsConfiguration> {
+    if let Some(config) = addr.tls_config() {
+        return Ok(TlsConfiguration::Rustls(Arc::clone(config)));
+    }
+    Err(Error::Tls {
+        message: format!(
+            "{} needs a rustls client configuration (MqttAddr::with_tls_config)",
+            addr.broker_url()
+        ),
+        source: None,
+    })
+}
+
+/// Polls the MQTT event loop until the session ends.
+async fn event_loop(session: Arc<Session>, mut eventloop: EventLoop) {
+    let mut backoff = Duration::from_millis(50);
+    let mut ever_connected = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::Publish(p))) => session.dispatch(&p.topic, p.payload),
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = Duration::from_millis(50);
+                if ever_connected {
+                    session.resubscribe();
+                }
+                ever_connected = true;
+                session.status.send_modify(|s| s.connected = true);
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                session.status.send_modify(|s| s.subacks += 1);
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+            Ok(_) => {}
+            Err(err) => {
+                session.status.send_modify(|s| s.connected = false);
+                session.broker_lost(&err);
+                if !(ever_connected && session.should_reconnect()) {
+                    session
+                        .status
+                        .send_modify(|s| s.down = Some(err.to_string()));
+                    break;
+                }
+                tracing::warn!(broker = %session.addr.broker_url(), "MQTT broker lost, reconnecting: {err}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    session.routes().ended = true;
+    session.status.send_modify(|s| {
+        s.down.get_or_insert_with(|| "disconnected".into());
+    });
+}

@@ -1,0 +1,176 @@
+//! Real brokers for the tests: rumqttd embedded in the test process (always
+//! available), and Debian's mosquitto started as a child process when the
+//! binary is installed. Both listen on a free loopback port.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the broker).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Waits until something accepts TCP connections on `port`.
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start listening on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The port of this test process's embedded rumqttd (started on first use;
+/// its threads end with the process).
+pub fn rumqttd() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let port = free_port();
+        let config = serde_json::json!({
+            "id": 0,
+            "router": {
+                "id": 0,
+                "max_connections": 10010,
+                "max_outgoing_packet_count": 200,
+                "max_segment_size": 4 * 1024 * 1024,
+                "max_segment_count": 8,
+            },
+            "v4": {
+                "1": {
+                    "name": "v4-1",
+                    "listen": format!("127.0.0.1:{port}"),
+                    "next_connection_delay_ms": 0,
+                    "connections": {
+                        "connection_timeout_ms": 60000,
+                        "max_payload_size": 1024 * 1024,
+                        "max_inflight_count": 100,
+                        "dynamic_filters": true,
+                    }
+                }
+            }
+        });
+        let config: rumqttd::Config = serde_json::from_value(config).expect("rumqttd config");
+        std::thread::Builder::new()
+            .name("rumqttd".into())
+            .spawn(move || {
+                let mut broker = rumqttd::Broker::new(config);
+                if let Err(e) = broker.start() {
+                    eprintln!("rumqttd stopped: {e}");
+                }
+            })
+            .expect("spawn rumqttd");
+        wait_listening(port, "rumqttd");
+        port
+    })
+}
+
+/// A mosquitto broker, a child process with a config of its own; killed
+/// when dropped.
+pub struct Mosquitto {
+    pub port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Mosquitto {
+    fn binary() -> Option<PathBuf> {
+        [
+            "/usr/sbin/mosquitto",
+            "/usr/bin/mosquitto",
+            "/usr/local/sbin/mosquitto",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    }
+
+    /// Starts mosquitto on a free port; `None` when it is not installed.
+    pub fn start() -> Option<Mosquitto> {
+        Self::start_on(free_port())
+    }
+
+    /// Starts mosquitto on `port` (to restart one on the port it had).
+    pub fn start_on(port: u16) -> Option<Mosquitto> {
+        let binary = Self::binary()?;
+        let dir =
+            std::env::temp_dir().join(format!("agentwire-mosquitto-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mosquitto temp dir");
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\n\
+                 allow_anonymous true\n\
+                 persistence false\n\
+                 max_packet_size 1048576\n\
+                 max_queued_messages 100000\n\
+                 max_inflight_messages 100\n\
+                 set_tcp_nodelay true\n\
+                 log_dest stderr\n\
+                 log_type error\n"
+            ),
+        )
+        .expect("write mosquitto.conf");
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        wait_listening(port, "mosquitto");
+        Some(Mosquitto { port, child, dir })
+    }
+
+    /// Stops the broker (SIGKILL: it goes away as a crashed broker would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts an embedded rumqttd listening on `0.0.0.0:port` (for a broker in
+/// a network namespace of its own) and waits until it accepts.
+pub fn rumqttd_on_all_interfaces(port: u16) {
+    let config = serde_json::json!({
+        "id": 0,
+        "router": {
+            "id": 0,
+            "max_connections": 1000,
+            "max_outgoing_packet_count": 200,
+            "max_segment_size": 4 * 1024 * 1024,
+            "max_segment_count": 8,
+        },
+        "v4": {
+            "1": {
+                "name": "v4-1",
+                "listen": format!("0.0.0.0:{port}"),
+                "next_connection_delay_ms": 0,
+                "connections": {
+                    "connection_timeout_ms": 60000,
+                    "max_payload_size": 1024 * 1024,
+                    "max_inflight_count": 100,
+                    "dynamic_filters": true,
+                }
+            }
+        }
+    });
+    let config: rumqttd::Config = serde_json::from_value(config).expect("rumqttd config");
+    std::thread::spawn(move || {
+        let _ = rumqttd::Broker::new(config).start();
+    });
+    wait_listening(port, "rumqttd");
+}

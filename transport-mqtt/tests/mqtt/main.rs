@@ -1,0 +1,9 @@
+//! transport-mqtt against real brokers: the conformance kit, bad input,
+//! a broker going away, a peer dying.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)] // shared with the root crate's tests, which use other parts
+mod brokers;
+mod conformance;
+mod failures;
+mod support;
