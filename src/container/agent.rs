@@ -229,3 +229,71 @@ impl<A, C: Codec> fmt::Debug for AgentHandle<A, C> {
             .finish()
     }
 }
+
+impl<C: Codec> Container<C> {
+    /// Registers a typed agent (a type with an [`agent`](crate::agent)
+    /// `impl` block) under its class name; returns its handle, which
+    /// derefs to the agent. Ids are given as by [`register`](Self::register).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use agentwire::{agent, Container};
+    ///
+    /// struct Calc;
+    ///
+    /// #[agent]
+    /// impl Calc {
+    ///     #[expose]
+    ///     async fn add(&self, a: i64, b: i64) -> i64 {
+    ///         a + b
+    ///     }
+    /// }
+    ///
+    /// let container = Container::create("local://calc-doc").await?;
+    /// let calc = container.register_agent(Calc)?;
+    /// let proxy: CalcProxy = container.connect(calc.url()).await?.into();
+    /// assert_eq!(proxy.add(1, 2).await?, 3);
+    /// container.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
+    pub fn register_agent<A: Agent>(&self, agent: A) -> Result<AgentHandle<A, C>, ContainerError> {
+        self.register_agent_with(|_| agent)
+    }
+
+    /// Registers the typed agent that `make` returns, given the agent's
+    /// [`AgentContext`] (its id and URL, the container, the clock) to keep:
+    /// aiomas's `Agent.__init__(self, container)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
+    pub fn register_agent_with<A: Agent>(
+        &self,
+        make: impl FnOnce(AgentContext<C>) -> A,
+    ) -> Result<AgentHandle<A, C>, ContainerError> {
+        if self.inner.registry.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
+        let id = self.inner.registry.reserve(A::CLASS_NAME.to_owned());
+        let info = AgentInfo::new(
+            format!("{}/{id}", self.inner.url),
+            id.clone(),
+            A::CLASS_NAME.to_owned(),
+        );
+        let context = AgentContext::new(
+            info,
+            self.inner.wire.home,
+            Arc::downgrade(&self.inner),
+            Arc::clone(self.clock()),
+        );
+        let agent = Arc::new(make(context.clone()));
+        self.inner
+            .registry
+            .set_service(&id, Arc::new(A::router::<C>(Arc::clone(&agent))));
+        Ok(AgentHandle::new(agent, context))
+    }
+}

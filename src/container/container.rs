@@ -13,7 +13,6 @@ use transport_api::{AnyServer, Server};
 use transport_tcp::TlsAddr;
 
 use super::addr::split_agent_url;
-use super::agent::{Agent, AgentContext, AgentHandle};
 use super::agents::{Registry, RootService};
 use super::{
     AgentInfo, ConnectOptions, ContainerAddr, ContainerError, ContainerOptions, IntoContainerAddr,
@@ -27,14 +26,14 @@ type Slot<C> = Arc<tokio::sync::Mutex<Option<Connection<C>>>>;
 
 pub(crate) struct Inner<C: Codec> {
     addr: ContainerAddr,
-    url: String,
+    pub(super) url: String,
     options: ContainerOptions<C>,
-    registry: Arc<Registry<C>>,
+    pub(super) registry: Arc<Registry<C>>,
     service: Arc<dyn Service<C>>,
     server: Mutex<Option<AnyServer>>,
     outgoing: Mutex<BTreeMap<String, Slot<C>>>,
     /// Serializers and identity of this container's connections.
-    wire: WireConfig,
+    pub(super) wire: WireConfig,
 }
 
 impl<C: Codec> Drop for Inner<C> {
@@ -85,7 +84,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// # Ok(()) }
 /// ```
 pub struct Container<C: Codec = Json> {
-    inner: Arc<Inner<C>>,
+    pub(super) inner: Arc<Inner<C>>,
 }
 
 impl<C: Codec> Clone for Container<C> {
@@ -202,72 +201,6 @@ impl<C: Codec> Container<C> {
             id,
             class_name,
         ))
-    }
-
-    /// Registers a typed agent (a type with an [`agent`](crate::agent)
-    /// `impl` block) under its class name; returns its handle, which
-    /// derefs to the agent. Ids are given as by [`register`](Self::register).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use agentwire::{agent, Container};
-    ///
-    /// struct Calc;
-    ///
-    /// #[agent]
-    /// impl Calc {
-    ///     #[expose]
-    ///     async fn add(&self, a: i64, b: i64) -> i64 {
-    ///         a + b
-    ///     }
-    /// }
-    ///
-    /// let container = Container::create("local://calc-doc").await?;
-    /// let calc = container.register_agent(Calc)?;
-    /// let proxy: CalcProxy = container.connect(calc.url()).await?.into();
-    /// assert_eq!(proxy.add(1, 2).await?, 3);
-    /// container.shutdown().await;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
-    pub fn register_agent<A: Agent>(&self, agent: A) -> Result<AgentHandle<A, C>, ContainerError> {
-        self.register_agent_with(|_| agent)
-    }
-
-    /// Registers the typed agent that `make` returns, given the agent's
-    /// [`AgentContext`] (its id and URL, the container, the clock) to keep:
-    /// aiomas's `Agent.__init__(self, container)`.
-    ///
-    /// # Errors
-    ///
-    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
-    pub fn register_agent_with<A: Agent>(
-        &self,
-        make: impl FnOnce(AgentContext<C>) -> A,
-    ) -> Result<AgentHandle<A, C>, ContainerError> {
-        if self.inner.registry.is_shut_down() {
-            return Err(ContainerError::ShutDown);
-        }
-        let id = self.inner.registry.reserve(A::CLASS_NAME.to_owned());
-        let info = AgentInfo::new(
-            format!("{}/{id}", self.inner.url),
-            id.clone(),
-            A::CLASS_NAME.to_owned(),
-        );
-        let context = AgentContext::new(
-            info,
-            self.inner.wire.home,
-            Arc::downgrade(&self.inner),
-            Arc::clone(self.clock()),
-        );
-        let agent = Arc::new(make(context.clone()));
-        self.inner
-            .registry
-            .set_service(&id, Arc::new(A::router::<C>(Arc::clone(&agent))));
-        Ok(AgentHandle::new(agent, context))
     }
 
     /// How many agents are registered.
