@@ -72,11 +72,16 @@ pub(crate) struct ConnState {
 }
 
 impl ConnState {
-    /// The write buffer as flow control sees it: bytes not yet published
-    /// (the peer's window holds back publishing, so this grows when the
-    /// peer does not read).
+    /// The write buffer as flow control sees it: bytes queued beyond what
+    /// the peer's window takes now. Bytes the window takes are as good as
+    /// sent (a socket's kernel buffer, here the peer's receive window), so
+    /// the driver publishing them does not change this; only the peer
+    /// reading (a WINDOW message) does. A writer paused above the
+    /// high-water mark therefore stays paused while the peer does not read,
+    /// however far behind the driver is.
     fn buffered(&self) -> usize {
-        self.queued
+        let window = usize::try_from(self.window_left()).unwrap_or(usize::MAX);
+        self.queued.saturating_sub(window)
     }
 
     pub(crate) fn accepts_writes(&self) -> bool {
