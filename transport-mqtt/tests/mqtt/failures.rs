@@ -71,13 +71,29 @@ async fn garbage_on_our_topics_is_ignored(port: u16) {
 
     // Every message seen so far (handshakes, data, windows), replayed, and
     // garbage of every kind on every topic they used.
+    // The sniffer is a subscriber of its own: what it saw may still be on
+    // its way when the echo arrives, so wait (bounded) for all three topics.
     let mut topics = Vec::new();
     let mut replays = Vec::new();
-    while let Ok((topic, payload)) = seen.try_recv() {
+    fn note(
+        topics: &mut Vec<String>,
+        replays: &mut Vec<(String, Bytes)>,
+        (topic, payload): (String, Bytes),
+    ) {
         if !topics.contains(&topic) {
             topics.push(topic.clone());
         }
         replays.push((topic, payload));
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while topics.len() < 3 {
+        match tokio::time::timeout_at(deadline, seen.recv()).await {
+            Ok(Some(message)) => note(&mut topics, &mut replays, message),
+            _ => break,
+        }
+    }
+    while let Ok(message) = seen.try_recv() {
+        note(&mut topics, &mut replays, message);
     }
     assert!(
         topics.len() >= 3,
