@@ -32,30 +32,7 @@ pub fn rumqttd() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
     *PORT.get_or_init(|| {
         let port = free_port();
-        let config = serde_json::json!({
-            "id": 0,
-            "router": {
-                "id": 0,
-                "max_connections": 10010,
-                "max_outgoing_packet_count": 200,
-                "max_segment_size": 4 * 1024 * 1024,
-                "max_segment_count": 8,
-            },
-            "v4": {
-                "1": {
-                    "name": "v4-1",
-                    "listen": format!("127.0.0.1:{port}"),
-                    "next_connection_delay_ms": 0,
-                    "connections": {
-                        "connection_timeout_ms": 60000,
-                        "max_payload_size": 1024 * 1024,
-                        "max_inflight_count": 100,
-                        "dynamic_filters": true,
-                    }
-                }
-            }
-        });
-        let config: rumqttd::Config = serde_json::from_value(config).expect("rumqttd config");
+        let config = rumqttd_config(&format!("127.0.0.1:{port}"), 10010);
         std::thread::Builder::new()
             .name("rumqttd".into())
             .spawn(move || {
@@ -145,11 +122,21 @@ impl Drop for Mosquitto {
 /// Starts an embedded rumqttd listening on `0.0.0.0:port` (for a broker in
 /// a network namespace of its own) and waits until it accepts.
 pub fn rumqttd_on_all_interfaces(port: u16) {
+    let config = rumqttd_config(&format!("0.0.0.0:{port}"), 1000);
+    std::thread::spawn(move || {
+        let _ = rumqttd::Broker::new(config).start();
+    });
+    wait_listening(port, "rumqttd");
+}
+
+/// An embedded rumqttd's configuration: one MQTT 3.1.1 listener on
+/// `listen`, 1 MiB payloads.
+fn rumqttd_config(listen: &str, max_connections: usize) -> rumqttd::Config {
     let config = serde_json::json!({
         "id": 0,
         "router": {
             "id": 0,
-            "max_connections": 1000,
+            "max_connections": max_connections,
             "max_outgoing_packet_count": 200,
             "max_segment_size": 4 * 1024 * 1024,
             "max_segment_count": 8,
@@ -157,7 +144,7 @@ pub fn rumqttd_on_all_interfaces(port: u16) {
         "v4": {
             "1": {
                 "name": "v4-1",
-                "listen": format!("0.0.0.0:{port}"),
+                "listen": listen,
                 "next_connection_delay_ms": 0,
                 "connections": {
                     "connection_timeout_ms": 60000,
@@ -168,9 +155,5 @@ pub fn rumqttd_on_all_interfaces(port: u16) {
             }
         }
     });
-    let config: rumqttd::Config = serde_json::from_value(config).expect("rumqttd config");
-    std::thread::spawn(move || {
-        let _ = rumqttd::Broker::new(config).start();
-    });
-    wait_listening(port, "rumqttd");
+    serde_json::from_value(config).expect("rumqttd config")
 }
