@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use super::wire::{current_wire, no_wire, not_registered, read_typed, write_typed};
+use super::wire::{deserialize_typed, serialize_typed};
 use crate::clock::{DateTime, Utc};
 
 /// A UTC date-time that travels as aiomas's containers send `arrow` dates:
@@ -31,39 +31,16 @@ impl fmt::Display for Date {
     }
 }
 
-/// The date serializer's type id on the current connection.
-fn typeid<E>(error: impl FnOnce(String) -> E) -> Result<u64, E> {
-    let name = "agentwire::rpc::Date";
-    let found = match current_wire() {
-        None => Err(no_wire(name)),
-        Some(wire) => wire
-            .serializers
-            .typeid_of::<Date>()
-            .ok_or_else(|| not_registered(name)),
-    };
-    found.map_err(error)
-}
-
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let typeid = typeid(serde::ser::Error::custom)?;
         // arrow's str(): ISO 8601 with the offset, `+00:00`.
-        write_typed(serializer, typeid, &self.0.to_rfc3339())
+        serialize_typed::<Date, _, _>(&self.0.to_rfc3339(), serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let expected = typeid(de::Error::custom)?;
-        let text: String = read_typed(deserializer, "a date", |typeid| {
-            if typeid == expected {
-                Ok(())
-            } else {
-                Err(format!(
-                    "type id {typeid} where a date (type id {expected}) was expected"
-                ))
-            }
-        })?;
+        let text: String = deserialize_typed::<Date, _, _>(deserializer)?;
         DateTime::parse_from_rfc3339(&text)
             .map(|date| Date(date.with_timezone(&Utc)))
             .map_err(|e| de::Error::custom(format_args!("bad date {text:?}: {e}")))

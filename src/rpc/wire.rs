@@ -80,7 +80,7 @@ impl Serializers {
     }
 
     /// The type id of `T`, if it was added.
-    pub(crate) fn typeid_of<T: 'static>(&self) -> Option<u64> {
+    fn typeid_of<T: 'static>(&self) -> Option<u64> {
         let id = TypeId::of::<T>();
         let index = self.types.iter().position(|(t, _)| *t == id)?;
         u64::try_from(index).ok()
@@ -163,7 +163,7 @@ impl<T: Serialize + ?Sized> Serialize for InWire<'_, T> {
 }
 
 /// Writes `{"__type__": [typeid, data]}`.
-pub(crate) fn write_typed<S: Serializer, V: Serialize + ?Sized>(
+fn write_typed<S: Serializer, V: Serialize + ?Sized>(
     serializer: S,
     typeid: u64,
     data: &V,
@@ -182,23 +182,19 @@ pub(crate) fn write_typed<S: Serializer, V: Serialize + ?Sized>(
     map.end()
 }
 
-/// Reads `{"__type__": [typeid, data]}`; `check` says whether `typeid` is
-/// the one expected (or why not).
-pub(crate) fn read_typed<'de, D, V>(
-    deserializer: D,
-    what: &'static str,
-    check: impl FnOnce(u64) -> Result<(), String>,
-) -> Result<V, D::Error>
+/// Reads `{"__type__": [typeid, data]}` of `what`, whose type id must be
+/// `expected`.
+fn read_typed<'de, D, V>(deserializer: D, what: &'static str, expected: u64) -> Result<V, D::Error>
 where
     D: Deserializer<'de>,
     V: Deserialize<'de>,
 {
-    struct Typed<C, V> {
+    struct Typed<V> {
         what: &'static str,
-        check: C,
+        expected: u64,
         _value: PhantomData<fn() -> V>,
     }
-    impl<'de, C: FnOnce(u64) -> Result<(), String>, V: Deserialize<'de>> Visitor<'de> for Typed<C, V> {
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for Typed<V> {
         type Value = V;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "{} as {{\"__type__\": [typeid, data]}}", self.what)
@@ -214,7 +210,8 @@ where
                 }
             }
             let value = map.next_value_seed(PairSeed {
-                check: self.check,
+                expected: self.expected,
+                what: self.what,
                 _value: PhantomData,
             })?;
             if map.next_key::<KeyStr>()?.is_some() {
@@ -226,21 +223,18 @@ where
             Ok(value)
         }
     }
-    struct PairSeed<C, V> {
-        check: C,
+    struct PairSeed<V> {
+        expected: u64,
+        what: &'static str,
         _value: PhantomData<fn() -> V>,
     }
-    impl<'de, C: FnOnce(u64) -> Result<(), String>, V: Deserialize<'de>> DeserializeSeed<'de>
-        for PairSeed<C, V>
-    {
+    impl<'de, V: Deserialize<'de>> DeserializeSeed<'de> for PairSeed<V> {
         type Value = V;
         fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<V, D::Error> {
             deserializer.deserialize_tuple(2, self)
         }
     }
-    impl<'de, C: FnOnce(u64) -> Result<(), String>, V: Deserialize<'de>> Visitor<'de>
-        for PairSeed<C, V>
-    {
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for PairSeed<V> {
         type Value = V;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a pair [typeid, data]")
@@ -249,14 +243,19 @@ where
             let typeid: u64 = seq
                 .next_element()?
                 .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-            (self.check)(typeid).map_err(de::Error::custom)?;
+            if typeid != self.expected {
+                return Err(de::Error::custom(format_args!(
+                    "type id {typeid} where {} (type id {}) was expected",
+                    self.what, self.expected
+                )));
+            }
             seq.next_element()?
                 .ok_or_else(|| de::Error::invalid_length(1, &"a pair [typeid, data]"))
         }
     }
     deserializer.deserialize_map(Typed {
         what,
-        check,
+        expected,
         _value: PhantomData,
     })
 }
@@ -288,11 +287,7 @@ pub fn serialize_typed<T: 'static, V: Serialize + ?Sized, S: Serializer>(
     data: &V,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    let typeid = current_wire()
-        .ok_or_else(|| serde::ser::Error::custom(no_wire(std::any::type_name::<T>())))?
-        .serializers
-        .typeid_of::<T>()
-        .ok_or_else(|| serde::ser::Error::custom(not_registered(std::any::type_name::<T>())))?;
+    let typeid = typeid_here::<T>().map_err(serde::ser::Error::custom)?;
     write_typed(serializer, typeid, data)
 }
 
@@ -303,28 +298,24 @@ pub fn serialize_typed<T: 'static, V: Serialize + ?Sized, S: Serializer>(
 pub fn deserialize_typed<'de, T: 'static, V: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<V, D::Error> {
-    let name = std::any::type_name::<T>();
-    let wire = current_wire().ok_or_else(|| de::Error::custom(no_wire(name)))?;
-    let expected = wire
-        .serializers
-        .typeid_of::<T>()
-        .ok_or_else(|| de::Error::custom(not_registered(name)))?;
-    read_typed(deserializer, name, |typeid| {
-        if typeid == expected {
-            Ok(())
-        } else {
-            Err(format!(
-                "type id {typeid} where {name} (type id {expected}) was expected"
-            ))
-        }
-    })
+    let expected = typeid_here::<T>().map_err(de::Error::custom)?;
+    read_typed(deserializer, std::any::type_name::<T>(), expected)
 }
 
-pub(crate) fn no_wire(name: &str) -> String {
+/// `T`'s type id on the current connection, or why it has none.
+fn typeid_here<T: 'static>() -> Result<u64, String> {
+    let name = std::any::type_name::<T>();
+    let wire = current_wire().ok_or_else(|| no_wire(name))?;
+    wire.serializers
+        .typeid_of::<T>()
+        .ok_or_else(|| not_registered(name))
+}
+
+fn no_wire(name: &str) -> String {
     format!("{name} travels as {{\"__type__\": …}}, which only an RPC call's values can hold")
 }
 
-pub(crate) fn not_registered(name: &str) -> String {
+fn not_registered(name: &str) -> String {
     format!("no serializer for {name} on this connection: add it with ContainerOptions::serializer")
 }
 
@@ -359,14 +350,6 @@ pub(crate) fn deserialize_reference<'de, D: Deserializer<'de>>(
         <D::Error as de::Error>::custom("an agent reference can only be an RPC call's value")
     })?;
     let expected = wire.serializers.fallback();
-    let path: String = read_typed(deserializer, "an agent reference", |typeid| {
-        if typeid == expected {
-            Ok(())
-        } else {
-            Err(format!(
-                "type id {typeid} where an agent reference (type id {expected}) was expected"
-            ))
-        }
-    })?;
+    let path: String = read_typed(deserializer, "an agent reference", expected)?;
     Ok((path, wire))
 }
