@@ -253,7 +253,7 @@ fn sub_service(f: &ImplItemFn, wire: String) -> syn::Result<SubService> {
 
 /// `T` if `ty` is `Name<T, …>` (by the last path segment: `Option<T>`,
 /// `std::result::Result<T, E>`, `io::Result<T>`).
-fn generic_of(ty: &Type, name: &str) -> Option<Type> {
+pub(crate) fn generic_of(ty: &Type, name: &str) -> Option<Type> {
     let Type::Path(path) = ty else { return None };
     let last = path.path.segments.last()?;
     if last.ident != name {

@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::agent::{AgentImpl, Exposed, Output};
+use crate::agent::{generic_of, AgentImpl, Exposed, Output};
 
 pub(crate) fn expand(agent: &AgentImpl) -> TokenStream {
     let item = &agent.item;
@@ -167,7 +167,7 @@ fn client_method(m: &Exposed) -> TokenStream {
     };
     let ok = match last_ident(ok).as_deref() {
         Some("AgentRef") => quote!(::agentwire::rpc::Proxy<C>),
-        Some("AgentHandle") => match first_generic(ok) {
+        Some("AgentHandle") => match generic_of(ok, "AgentHandle") {
             Some(agent) => quote!(<#agent as ::agentwire::Agent>::Proxy<C>),
             None => quote!(::agentwire::rpc::Proxy<C>),
         },
@@ -201,16 +201,4 @@ fn last_ident(ty: &syn::Type) -> Option<String> {
         syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
         _ => None,
     }
-}
-
-/// The first type argument of a path type (`A` in `AgentHandle<A, C>`).
-fn first_generic(ty: &syn::Type) -> Option<&syn::Type> {
-    let syn::Type::Path(p) = ty else { return None };
-    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
-        return None;
-    };
-    args.args.iter().find_map(|a| match a {
-        syn::GenericArgument::Type(t) => Some(t),
-        _ => None,
-    })
 }
