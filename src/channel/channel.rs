@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -88,6 +88,16 @@ pub struct Channel<C: Codec = Bincode> {
     inner: Arc<Inner<C>>,
 }
 
+/// A [`Channel`] handle that does not keep its connection open.
+pub(crate) struct WeakChannel<C: Codec>(Weak<Inner<C>>);
+
+impl<C: Codec> WeakChannel<C> {
+    /// The channel, while some strong handle keeps it.
+    pub(crate) fn upgrade(&self) -> Option<Channel<C>> {
+        self.0.upgrade().map(|inner| Channel { inner })
+    }
+}
+
 impl<C: Codec> Clone for Channel<C> {
     fn clone(&self) -> Self {
         Channel {
@@ -105,6 +115,11 @@ impl<C: Codec> Channel<C> {
 
     pub(crate) fn shared(&self) -> &Arc<Shared<C>> {
         &self.inner.shared
+    }
+
+    /// A handle that does not keep the connection open.
+    pub(crate) fn downgrade(&self) -> WeakChannel<C> {
+        WeakChannel(Arc::downgrade(&self.inner))
     }
 
     /// Connects to `addr` (aiomas's `open_connection`), retrying a refused

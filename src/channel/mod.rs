@@ -86,6 +86,8 @@ mod shared;
 mod slots;
 
 pub use self::channel::Channel;
+pub(crate) use self::channel::WeakChannel;
+pub(crate) use shared::Dispatch;
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPack;
 pub use codec::{Bincode, Codec, Json};

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -27,6 +27,15 @@ pub(crate) enum Reply {
 }
 
 pub(crate) type ReplySender = oneshot::Sender<Result<Reply>>;
+
+/// Takes the peer's requests where they arrive, on the connection's driver,
+/// instead of queueing them for `recv` (the RPC serving loop installs one,
+/// which saves a task switch per request).
+pub(crate) trait Dispatch: Send + Sync {
+    /// Handles `msg` now, or gives it back to be queued (at the
+    /// dispatcher's limit).
+    fn dispatch(&self, msg: Message) -> Option<Message>;
+}
 pub(crate) type ReplyReceiver = oneshot::Receiver<Result<Reply>>;
 
 #[derive(Default)]
@@ -49,6 +58,8 @@ struct State {
     held: VecDeque<Message>,
     receiving: bool,
     recv_waker: Option<Waker>,
+    /// Takes requests as they arrive while the queue is empty.
+    dispatcher: Option<Arc<dyn Dispatch>>,
     /// `close()` was called here.
     closing: bool,
     /// We paused reading because the request queue is full.
@@ -250,6 +261,26 @@ impl<C: Codec> Shared<C> {
         let mut state = self.lock();
         match msg.kind {
             MessageKind::Request => {
+                let msg = match &state.dispatcher {
+                    // Requests already queued go first; a channel that
+                    // takes no requests refuses them all.
+                    Some(d)
+                        if self.max_queued != 0
+                            && state.queue.is_empty()
+                            && state.held.is_empty() =>
+                    {
+                        let dispatcher = Arc::clone(d);
+                        drop(state);
+                        match dispatcher.dispatch(msg) {
+                            None => return Ok(()),
+                            Some(msg) => {
+                                state = self.lock();
+                                msg
+                            }
+                        }
+                    }
+                    _ => msg,
+                };
                 if self.max_queued == 0 {
                     let transport = state.transport.clone();
                     drop(state);
@@ -350,7 +381,9 @@ impl<C: Codec> Shared<C> {
         state.held.clear();
         let waker = state.recv_waker.take();
         let transport = state.transport.take();
+        let dispatcher = state.dispatcher.take();
         drop(state);
+        drop(dispatcher);
         for (_, tx) in pending {
             let _ = tx.send(Err(err.clone()));
         }
@@ -375,6 +408,17 @@ impl<C: Codec> Shared<C> {
         }
         state.receiving = true;
         Ok(())
+    }
+
+    /// Installs (or with `None` removes) the dispatcher of requests. Not
+    /// installed once the connection is lost.
+    pub(crate) fn set_dispatcher(&self, dispatcher: Option<Arc<dyn Dispatch>>) {
+        let mut state = self.lock();
+        if state.lost.is_none() || dispatcher.is_none() {
+            let old = std::mem::replace(&mut state.dispatcher, dispatcher);
+            drop(state);
+            drop(old);
+        }
     }
 
     pub(crate) fn end_recv(&self) {

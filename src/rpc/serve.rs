@@ -1,20 +1,23 @@
-//! The serving loop of one RPC connection: takes the peer's requests and
-//! runs their handlers, at most a bounded number at once, inside the loop's
-//! own task (so they end with it).
+//! The serving of one RPC connection: the peer's requests are routed and
+//! their handlers started where they arrive, on the connection's driver
+//! (most finish there, at once); a handler that has to wait is handed to
+//! the connection's serving loop, which polls it in its own task (so it
+//! ends with the connection). At most a bounded number wait at once; at the
+//! limit requests queue in the channel, whose reading then pauses.
 
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::handler::{dispatch, BoxFuture};
 use super::wire::Wire;
 use super::Service;
-use crate::channel::{Channel, Codec, Request};
+use crate::channel::{Channel, Codec, Dispatch, Message, Request, WeakChannel};
 
 thread_local! {
     /// The slots of the connection whose handler is being polled on this
@@ -119,14 +122,139 @@ impl Future for Handling {
 /// runtime, so one busy connection cannot starve the others on its thread.
 const ROUNDS_PER_POLL: usize = 32;
 
+/// One connection's serving state, shared by its serving loop and (as the
+/// channel's [`Dispatch`]) its driver.
+struct Serving<C: Codec> {
+    service: Arc<dyn Service<C>>,
+    /// Weak: the dispatcher lives in the channel's state.
+    channel: WeakChannel<C>,
+    slots: Arc<Slots>,
+    /// Handlers that may wait at once, not counting those waiting for
+    /// replies of their own; and at most this many in all.
+    limit: usize,
+    cap: usize,
+    /// Handlers started and not finished (in the loop or handed to it).
+    live: AtomicUsize,
+    handoff: Mutex<Handoff>,
+}
+
+/// Waiting handlers on their way from the driver to the serving loop.
+#[derive(Default)]
+struct Handoff {
+    handlers: Vec<Handling>,
+    /// The serving loop, to wake for them.
+    waker: Option<Waker>,
+    /// The loop ended: nothing more is taken.
+    closed: bool,
+}
+
+impl<C: Codec> Serving<C> {
+    fn handoff(&self) -> MutexGuard<'_, Handoff> {
+        // Nothing panics while holding the lock; recover anyway.
+        self.handoff.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether another handler may start.
+    fn has_room(&self) -> bool {
+        let live = self.live.load(Ordering::Relaxed);
+        let waiting = self.slots.waiting.load(Ordering::Relaxed);
+        live.saturating_sub(waiting) < self.limit && live < self.cap
+    }
+
+    /// Routes `msg` and starts its handler, polling it once with `cx`;
+    /// returns it if it has to wait (it then counts as live).
+    fn start(&self, channel: Channel<C>, msg: Message, cx: &mut Context<'_>) -> Option<Handling> {
+        let shared = Arc::clone(channel.shared());
+        let request = Request::new(channel, msg.id, msg.content);
+        let mut handling = Handling::start(&*self.service, request, &self.slots);
+        if Pin::new(&mut handling).poll(cx).is_ready() {
+            return None;
+        }
+        let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
+        shared.set_running(live);
+        Some(handling)
+    }
+
+    /// Moves the handlers the driver handed over into `running`, and
+    /// registers the loop's waker for more. Returns whether there were any.
+    fn take_handed(&self, cx: &Context<'_>, running: &mut FuturesUnordered<Handling>) -> bool {
+        let mut handoff = self.handoff();
+        match &mut handoff.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        if handoff.handlers.is_empty() {
+            return false;
+        }
+        running.extend(handoff.handlers.drain(..));
+        true
+    }
+
+    /// The loop ends: handlers not yet taken are dropped (outside the lock),
+    /// and nothing more is handed over.
+    fn close(&self) {
+        let mut handoff = self.handoff();
+        handoff.closed = true;
+        let handlers = std::mem::take(&mut handoff.handlers);
+        let waker = handoff.waker.take();
+        drop(handoff);
+        drop(handlers);
+        drop(waker);
+    }
+}
+
+impl<C: Codec> Dispatch for Serving<C> {
+    fn dispatch(&self, msg: Message) -> Option<Message> {
+        if !self.has_room() {
+            return Some(msg);
+        }
+        let Some(channel) = self.channel.upgrade() else {
+            return Some(msg);
+        };
+        // A handler that waits is polled again by the loop, with its waker.
+        let handling = self.start(channel, msg, &mut Context::from_waker(futures_util::task::noop_waker_ref()))?;
+        let mut handoff = self.handoff();
+        if handoff.closed {
+            drop(handoff);
+            drop(handling);
+            return None;
+        }
+        handoff.handlers.push(handling);
+        let waker = handoff.waker.take();
+        drop(handoff);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        None
+    }
+}
+
+/// Removes the dispatcher when the serving loop ends (also when its task is
+/// aborted), so that no handler starts after it.
+struct Installed<'a, C: Codec> {
+    channel: &'a Channel<C>,
+    serving: &'a Serving<C>,
+}
+
+impl<C: Codec> Drop for Installed<'_, C> {
+    fn drop(&mut self) {
+        let shared = self.channel.shared();
+        shared.set_dispatcher(None);
+        self.serving.close();
+        shared.set_running(0);
+        shared.end_recv();
+    }
+}
+
 /// Takes the peer's calls and answers them until the connection is lost or
-/// closing; handlers still running then are dropped with the loop.
+/// closing; handlers still waiting then are dropped with the loop.
 ///
-/// At most `max_concurrent_requests` handlers run at once, not counting
+/// At most `max_concurrent_requests` handlers wait at once, not counting
 /// those waiting for replies to calls of their own (each of which holds a
 /// slot of a connection's window of pending requests); in all at most that
-/// limit plus `max_pending_requests`. At the limit no request is taken from the channel's
-/// queue, which fills and pauses reading: backpressure reaches the peer.
+/// limit plus `max_pending_requests`. At the limit requests stay in the
+/// channel's queue, which fills and pauses reading: backpressure reaches
+/// the peer.
 pub(crate) async fn serve<C: Codec>(
     channel: Channel<C>,
     service: Arc<dyn Service<C>>,
@@ -138,34 +266,40 @@ pub(crate) async fn serve<C: Codec>(
         return;
     }
     let limit = shared.max_concurrent;
-    let cap = limit.saturating_add(shared.max_pending());
-    let slots = Arc::new(Slots {
-        waiting: AtomicUsize::new(0),
-        wire,
+    let serving = Arc::new(Serving {
+        service,
+        channel: channel.downgrade(),
+        slots: Arc::new(Slots {
+            waiting: AtomicUsize::new(0),
+            wire,
+        }),
+        limit,
+        cap: limit.saturating_add(shared.max_pending()),
+        live: AtomicUsize::new(0),
+        handoff: Mutex::new(Handoff::default()),
     });
+    let _installed = Installed {
+        channel: &channel,
+        serving: &serving,
+    };
+    shared.set_dispatcher(Some(Arc::clone(&serving) as Arc<dyn Dispatch>));
+    // Dropped before `_installed`: handlers end before the dispatcher goes.
     let mut running = FuturesUnordered::new();
     poll_fn(|cx| {
         for _ in 0..ROUNDS_PER_POLL {
-            let mut progressed = false;
+            let mut progressed = serving.take_handed(cx, &mut running);
             while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {
                 progressed = true;
+                let live = serving.live.fetch_sub(1, Ordering::Relaxed);
+                shared.set_running(live.saturating_sub(1));
             }
-            shared.set_running(running.len());
-            loop {
-                let waiting = slots.waiting.load(Ordering::Relaxed);
-                let busy = running.len().saturating_sub(waiting);
-                if busy >= limit || running.len() >= cap {
-                    break;
-                }
+            // Requests queued while handlers were at the limit (or before
+            // the dispatcher was installed).
+            while serving.has_room() {
                 match shared.poll_recv(cx) {
                     Poll::Ready(Ok(msg)) => {
-                        let request = Request::new(channel.clone(), msg.id, msg.content);
-                        let mut handling = Handling::start(&*service, request, &slots);
-                        // Most handlers finish at once: only those that
-                        // wait go into the set.
-                        if Pin::new(&mut handling).poll(cx).is_pending() {
+                        if let Some(handling) = serving.start(channel.clone(), msg, cx) {
                             running.push(handling);
-                            shared.set_running(running.len());
                         }
                         progressed = true;
                     }
@@ -181,7 +315,4 @@ pub(crate) async fn serve<C: Codec>(
         Poll::Pending
     })
     .await;
-    drop(running);
-    shared.set_running(0);
-    shared.end_recv();
 }
