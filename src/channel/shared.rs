@@ -5,8 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::poll_fn;
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -79,6 +79,11 @@ pub(crate) struct Shared<C> {
     pub(crate) max_concurrent: usize,
     max_queued: usize,
     state: Mutex<State>,
+    /// The transport once connected, for sends without the state's lock
+    /// (the state's own handle is dropped when the connection is lost).
+    connected: OnceLock<SharedTransport>,
+    /// Connected, not lost and not closing here.
+    usable: AtomicBool,
     /// Slots for our requests waiting for replies
     /// ([`ChannelOptions::max_pending_requests`]); closed on connection
     /// loss.
@@ -100,6 +105,8 @@ impl<C: Codec> Shared<C> {
             max_concurrent: options.get_max_concurrent_requests(),
             max_queued: options.get_max_queued_requests(),
             state: Mutex::new(State::default()),
+            connected: OnceLock::new(),
+            usable: AtomicBool::new(false),
             window: Slots::new(options.get_max_pending_requests()),
             write_gate: Slots::new(1),
             lost_tx: watch::channel(false).0,
@@ -125,7 +132,10 @@ impl<C: Codec> Shared<C> {
         let mut state = self.lock();
         if state.lost.is_none() {
             state.origin = origin;
-            state.transport = Some(transport);
+            state.transport = Some(SharedTransport::clone(&transport));
+            if self.connected.set(transport).is_ok() {
+                self.usable.store(!state.closing, Ordering::Release);
+            }
         }
     }
 
@@ -145,12 +155,13 @@ impl<C: Codec> Shared<C> {
     }
 
     /// The transport, if the channel is usable (not lost, not closing here).
-    fn usable_transport(&self) -> Result<SharedTransport> {
-        let state = self.lock();
-        match &state.transport {
-            Some(t) if state.lost.is_none() && !state.closing => Ok(t.clone()),
-            _ => Err(Self::unusable(&state, None)),
+    fn usable_transport(&self) -> Result<&SharedTransport> {
+        if self.usable.load(Ordering::Acquire) {
+            if let Some(t) = self.connected.get() {
+                return Ok(t);
+            }
         }
+        Err(Self::unusable(&self.lock(), None))
     }
 
     /// Whether the channel is usable: also not closing in the transport
@@ -375,6 +386,7 @@ impl<C: Codec> Shared<C> {
         };
         let err = ChannelError::lost(cause);
         state.lost = Some(err.clone());
+        self.usable.store(false, Ordering::Release);
         let mut pending: Vec<(u64, ReplySender)> = state.pending.drain().collect();
         pending.sort_unstable_by_key(|(id, _)| *id);
         state.queue.clear();
@@ -471,6 +483,7 @@ impl<C: Codec> Shared<C> {
     pub(crate) fn close(&self) {
         let mut state = self.lock();
         state.closing = true;
+        self.usable.store(false, Ordering::Release);
         let transport = state.transport.clone();
         let waker = state.recv_waker.take();
         drop(state);
