@@ -87,7 +87,6 @@ mod slots;
 
 pub use self::channel::Channel;
 pub(crate) use self::channel::WeakChannel;
-pub(crate) use shared::Dispatch;
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPack;
 pub use codec::{Bincode, Codec, Json};
@@ -97,3 +96,4 @@ pub use frame::{encode_frame, FrameDecoder, DEFAULT_MAX_FRAME_SIZE};
 pub use framed::{FrameHandler, FramedProtocol};
 pub use options::ChannelOptions;
 pub use request::Request;
+pub(crate) use shared::Dispatch;

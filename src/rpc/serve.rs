@@ -212,7 +212,11 @@ impl<C: Codec> Dispatch for Serving<C> {
             return Some(msg);
         };
         // A handler that waits is polled again by the loop, with its waker.
-        let handling = self.start(channel, msg, &mut Context::from_waker(futures_util::task::noop_waker_ref()))?;
+        let handling = self.start(
+            channel,
+            msg,
+            &mut Context::from_waker(futures_util::task::noop_waker_ref()),
+        )?;
         let mut handoff = self.handoff();
         if handoff.closed {
             drop(handoff);

@@ -252,15 +252,17 @@ mod tests {
             for id in ids {
                 let mut ours = vec![kind];
                 put_varint(&mut ours, id);
-                let theirs =
-                    ::bincode::encode_to_vec((kind, id), cfg()).expect("bincode encodes");
+                let theirs = ::bincode::encode_to_vec((kind, id), cfg()).expect("bincode encodes");
                 assert_eq!(ours, theirs, "({kind}, {id})");
                 assert_eq!(
                     read_header(&theirs).expect("decodes"),
                     (kind, id, theirs.len())
                 );
                 for cut in 0..theirs.len() {
-                    assert!(read_header(&theirs[..cut]).is_err(), "({kind}, {id}) cut at {cut}");
+                    assert!(
+                        read_header(&theirs[..cut]).is_err(),
+                        "({kind}, {id}) cut at {cut}"
+                    );
                 }
             }
         }
