@@ -192,6 +192,18 @@ impl<C: Codec> Shared<C> {
     /// Cancel safe: if the future is dropped before it completes, nothing
     /// was written.
     pub(crate) async fn send(&self, frame: Bytes) -> Result<()> {
+        // Fast path: no other writer waits, and the transport takes the
+        // frame at once.
+        let frame = if self.write_gate.is_idle() {
+            let transport = self.usable_transport()?;
+            match transport.write_if_ready(frame) {
+                Ok(None) => return Ok(()),
+                Ok(Some(frame)) => frame,
+                Err(e) => return Err(Self::unusable(&self.lock(), Some(e))),
+            }
+        } else {
+            frame
+        };
         let Some(_gate) = self.write_gate.acquire().await else {
             return Err(Self::unusable(&self.lock(), None));
         };

@@ -60,6 +60,11 @@ impl Slots {
         self.max
     }
 
+    /// Nobody holds a slot or waits for one (a snapshot).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.used.load(Ordering::SeqCst) == 0 && self.waiting.load(Ordering::SeqCst) == 0
+    }
+
     fn try_acquire(&self) -> Option<Slot<'_>> {
         let mut used = self.used.load(Ordering::SeqCst);
         while used < self.max {

@@ -313,6 +313,9 @@ impl Transport for AnyTransport {
     fn writelines(&self, data: &[Bytes]) -> Result<()> {
         self.0.writelines(data)
     }
+    fn write_if_ready(&self, data: Bytes) -> Result<Option<Bytes>> {
+        self.0.write_if_ready(data)
+    }
     fn write_eof(&self) -> Result<()> {
         self.0.write_eof()
     }

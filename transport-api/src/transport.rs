@@ -48,6 +48,30 @@ pub trait Transport: AsAny + fmt::Debug + Send + Sync + 'static {
         data.iter().try_for_each(|chunk| self.write(chunk.clone()))
     }
 
+    /// Queues `data` if a write is welcome now (what
+    /// [`poll_write_ready`](Transport::poll_write_ready) would answer with
+    /// `Ready(Ok)`), as one step; otherwise gives it back untouched as
+    /// `Ok(Some(data))` and registers nothing. This is the fast path of a
+    /// writer that respects backpressure: one check-and-write instead of a
+    /// poll and a write. Backends do it under one lock; the default is
+    /// conservative (it writes only while the buffer is at or below the
+    /// low-water mark) and correct for any transport.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`](crate::Error::Closed) once the transport is closing
+    /// or closed.
+    fn write_if_ready(&self, data: Bytes) -> Result<Option<Bytes>> {
+        if self.is_closing() {
+            return Err(crate::Error::Closed);
+        }
+        if self.write_buffer_size() <= self.write_buffer_limits().low() {
+            self.write(data).map(|()| None)
+        } else {
+            Ok(Some(data))
+        }
+    }
+
     /// Half-closes the connection after the buffered data is sent; the peer's
     /// protocol gets `eof_received`. We may still receive.
     ///

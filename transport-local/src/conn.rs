@@ -122,25 +122,43 @@ impl Conn {
     }
 
     pub(crate) fn write(&self, side: usize, data: Bytes) -> Result<()> {
-        self.append(side, |inbox| inbox.push(data))
+        self.append(side, false, |inbox| inbox.push(data)).map(drop)
+    }
+
+    /// Writes `data` if `poll_write_ready` would be ready; gives it back
+    /// otherwise.
+    pub(crate) fn write_if_ready(&self, side: usize, data: Bytes) -> Result<Option<Bytes>> {
+        let mut data = Some(data);
+        let written = self.append(side, true, |inbox| {
+            if let Some(chunk) = data.take() {
+                inbox.push(chunk);
+            }
+        })?;
+        Ok(if written { None } else { data })
     }
 
     /// Appends every chunk under one lock.
     pub(crate) fn write_all(&self, side: usize, data: &[Bytes]) -> Result<()> {
-        self.append(side, |inbox| {
+        self.append(side, false, |inbox| {
             for chunk in data {
                 inbox.push(chunk.clone());
             }
         })
+        .map(drop)
     }
 
-    /// Lets `fill` append to the peer's inbox, if this side may still write,
-    /// then wakes the peer (for new data) and this side (for a pause).
-    fn append(&self, side: usize, fill: impl FnOnce(&mut Side)) -> Result<()> {
+    /// Lets `fill` append to the peer's inbox, if this side may still write
+    /// (and, with `when_ready`, only if a write is welcome: otherwise returns
+    /// false), then wakes the peer (for new data) and this side (for a
+    /// pause).
+    fn append(&self, side: usize, when_ready: bool, fill: impl FnOnce(&mut Side)) -> Result<bool> {
         let mut sides = self.lock();
         let (me, peer) = pair(&mut sides, side);
         if me.is_shut() || me.reset || peer.is_shut() {
             return Err(Error::Closed);
+        }
+        if when_ready && !me.flow.can_write(peer.inbox_bytes) {
+            return Ok(false);
         }
         let was_empty = peer.inbox.is_empty();
         fill(peer);
@@ -153,7 +171,7 @@ impl Conn {
             .into_iter()
             .chain(my_driver)
             .for_each(Waker::wake);
-        Ok(())
+        Ok(true)
     }
 
     pub(crate) fn close(&self, side: usize) {

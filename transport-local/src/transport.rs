@@ -92,6 +92,10 @@ impl Transport for LocalQueueTransport {
         self.conn().write_all(self.side(), data)
     }
 
+    fn write_if_ready(&self, data: Bytes) -> Result<Option<Bytes>> {
+        self.conn().write_if_ready(self.side(), data)
+    }
+
     fn write_eof(&self) -> Result<()> {
         Err(Error::Unsupported("write_eof on a local queue"))
     }

@@ -132,6 +132,89 @@ pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
     shut(&server).await
 }
 
+pub(crate) async fn write_if_ready<B: Backend>(backend: &B) -> Outcome {
+    const MAX: usize = 512 * 1024 * 1024;
+    let accepted = Accepted::new(Recorder {
+        start_paused: true,
+        ..Recorder::default()
+    });
+    let (server, addr) = serve(backend, &accepted).await?;
+    let (t, _log) = connect(&addr).await?;
+    let limits =
+        WriteBufferLimits::new(256 * 1024, 64 * 1024).map_err(|e| Failure::new(e.to_string()))?;
+    t.set_write_buffer_limits(limits);
+    let data = Bytes::from(pattern(CHUNK, 7));
+
+    // The reader is paused: write_if_ready takes data until backpressure,
+    // then gives the chunk back untouched, and never lets the buffer pass
+    // the high-water mark by more than one write.
+    let mut sent = 0usize;
+    let refused = loop {
+        ensure!(
+            sent < MAX,
+            "write_if_ready took {MAX} bytes for a paused reader"
+        );
+        match step("write_if_ready", t.write_if_ready(data.clone()))? {
+            None => sent += CHUNK,
+            Some(back) => break back,
+        }
+        ensure!(
+            t.write_buffer_size() <= limits.high() + CHUNK,
+            "write_if_ready buffered {} bytes, more than high-water mark {} + one write",
+            t.write_buffer_size(),
+            limits.high()
+        );
+        tokio::task::yield_now().await;
+    };
+    ensure!(
+        refused == data,
+        "write_if_ready did not give the refused chunk back untouched"
+    );
+    ensure!(sent > 0, "write_if_ready refused the first write");
+    // A backend may refuse more eagerly than poll_write_ready, but never
+    // accept while it would wait.
+    if ready_now(&t).await.is_none() {
+        ensure!(
+            step("write_if_ready", t.write_if_ready(data.clone()))?.is_some(),
+            "write_if_ready accepted a write while poll_write_ready waits"
+        );
+    }
+
+    // The reader resumes: once writable, write_if_ready takes data again,
+    // and everything written arrives intact.
+    let server_log = accepted.wait_log(0).await?;
+    let reader = server_log.require_transport("server")?;
+    reader.resume_reading();
+    loop {
+        step("writable", t.writable().await)?;
+        if step("write_if_ready", t.write_if_ready(data.clone()))?.is_none() {
+            sent += CHUNK;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    server_log.wait_data(sent).await?;
+    let received = server_log.data();
+    ensure!(
+        received.len() == sent,
+        "reader got {} bytes, {sent} accepted",
+        received.len()
+    );
+    let ok = received
+        .chunks(CHUNK)
+        .all(|c| checksum(c) == checksum(&data));
+    ensure!(ok, "data corrupted through write_if_ready");
+
+    // Closing: refused with Closed, like write.
+    t.close();
+    ensure!(
+        t.write_if_ready(data.clone()).is_err(),
+        "write_if_ready accepted data after close"
+    );
+    drop(reader);
+    shut(&server).await
+}
+
 pub(crate) async fn blocked_writer_released<B: Backend>(backend: &B) -> Outcome {
     let accepted = Accepted::new(Recorder {
         start_paused: true,

@@ -107,6 +107,7 @@ pub const SCENARIOS: &[&str] = &[
     "server_close_and_wait_closed",
     "dropped_transport_ends_peer",
     "pause_resume_bounded",
+    "write_if_ready",
     "blocked_writer_released",
     "stream_adapter",
 ];
@@ -130,6 +131,7 @@ pub async fn run_scenario<B: Backend>(backend: &B, name: &'static str) -> Outcom
         "server_close_and_wait_closed" => boxed(closing::server_close(backend)).await,
         "dropped_transport_ends_peer" => boxed(closing::dropped_transport(backend)).await,
         "pause_resume_bounded" => boxed(flow::pause_resume(backend)).await,
+        "write_if_ready" => boxed(flow::write_if_ready(backend)).await,
         "blocked_writer_released" => boxed(flow::blocked_writer_released(backend)).await,
         "stream_adapter" => boxed(flow::stream_adapter(backend)).await,
         _ => Err(Failure::new(format!("no scenario called {name:?}"))),
@@ -217,7 +219,7 @@ macro_rules! conformance_tests {
             echo, concurrent_connections, large_payload, peer_info, refused_connection,
             close_flushes_then_lost_once, abort, eof, write_after_close,
             server_close_and_wait_closed, dropped_transport_ends_peer,
-            pause_resume_bounded, blocked_writer_released, stream_adapter);
+            pause_resume_bounded, write_if_ready, blocked_writer_released, stream_adapter);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(
