@@ -95,6 +95,10 @@ impl Transport for SocketTransport {
         self.shared().write_all(data)
     }
 
+    fn write_if_ready(&self, data: Bytes) -> Result<Option<Bytes>> {
+        self.shared().write_if_ready(data)
+    }
+
     fn write_eof(&self) -> Result<()> {
         self.shared().write_eof()
     }

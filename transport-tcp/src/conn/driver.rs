@@ -252,7 +252,11 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
                     self.rbuf.discard(n);
                 } else {
                     let chunk = self.rbuf.filled(n);
-                    self.protocol.with(|p| p.data_received(chunk));
+                    // Progress: the next round takes what the protocol
+                    // writes now, without a wake-up.
+                    let protocol = &self.protocol;
+                    self.shared
+                        .delivering(|| protocol.with(|p| p.data_received(chunk)));
                 }
                 Ok(true)
             }

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -119,6 +119,11 @@ pub(crate) struct Shared {
     /// the lock, so that `write_buffer_size` — which a writer may call before
     /// every write — costs no lock.
     buffered: AtomicUsize,
+    /// The driver is inside a protocol callback and takes what is written
+    /// in its next round anyway: writes need not wake it (a protocol that
+    /// answers from `data_received` would otherwise schedule its own
+    /// driver again for nothing).
+    delivering: AtomicBool,
     pub(crate) info: ConnInfo,
 }
 
@@ -135,6 +140,7 @@ impl Shared {
         Shared {
             state: Mutex::new(State::default()),
             buffered: AtomicUsize::new(0),
+            delivering: AtomicBool::new(false),
             info,
         }
     }
@@ -148,40 +154,63 @@ impl Shared {
     // ----- called by transport handles -----
 
     pub(crate) fn write(&self, data: Bytes) -> Result<()> {
-        self.append(|st| st.push(Cow::Owned(data)))
+        self.append(false, |st| st.push(Cow::Owned(data))).map(drop)
+    }
+
+    /// Writes `data` if `poll_write_ready` would be ready; gives it back
+    /// otherwise.
+    pub(crate) fn write_if_ready(&self, data: Bytes) -> Result<Option<Bytes>> {
+        let mut data = Some(data);
+        let written = self.append(true, |st| {
+            if let Some(chunk) = data.take() {
+                st.push(Cow::Owned(chunk));
+            }
+        })?;
+        Ok(if written { None } else { data })
     }
 
     /// Appends every chunk under one lock.
     pub(crate) fn write_all(&self, data: &[Bytes]) -> Result<()> {
-        self.append(|st| {
+        self.append(false, |st| {
             for chunk in data {
                 st.push(Cow::Borrowed(chunk));
             }
         })
+        .map(drop)
     }
 
-    /// Lets `fill` append to the pending data, if writing is still allowed,
-    /// then updates the count and flow state and wakes the driver.
-    fn append(&self, fill: impl FnOnce(&mut State)) -> Result<()> {
+    /// Lets `fill` append to the pending data, if writing is still allowed
+    /// (and, with `when_ready`, only if a write is welcome: otherwise
+    /// returns false), then updates the count and flow state and wakes the
+    /// driver.
+    fn append(&self, when_ready: bool, fill: impl FnOnce(&mut State)) -> Result<bool> {
         let mut st = self.lock();
         if !st.accepts_writes() {
             return Err(Error::Closed);
         }
+        if when_ready && !st.flow.can_write(st.buffered) {
+            return Ok(false);
+        }
         let before = st.buffered;
         fill(&mut st);
         if st.buffered == before {
-            return Ok(());
+            return Ok(true);
         }
         let buffered = st.buffered;
         self.buffered.store(buffered, Ordering::Relaxed);
-        // A pause is delivered by the driver, which we wake anyway.
+        // A pause is delivered by the driver, which we wake anyway (unless
+        // it is delivering: then it takes this in its next round).
         let _ = st.flow.update(buffered);
-        let waker = st.driver_waker.take();
+        let waker = if self.delivering.load(Ordering::Acquire) {
+            None
+        } else {
+            st.driver_waker.take()
+        };
         drop(st);
         if let Some(w) = waker {
             w.wake();
         }
-        Ok(())
+        Ok(true)
     }
 
     pub(crate) fn write_eof(&self) -> Result<()> {
@@ -282,6 +311,21 @@ impl Shared {
     }
 
     // ----- called by the driver -----
+
+    /// Runs a protocol callback after which the driver runs another round:
+    /// writes meanwhile do not wake it.
+    pub(crate) fn delivering<R>(&self, callback: impl FnOnce() -> R) -> R {
+        /// Clears the flag also if the callback unwinds.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        self.delivering.store(true, Ordering::Release);
+        let _done = Done(&self.delivering);
+        callback()
+    }
 
     /// Moves everything written so far to the end of `out`, registers the
     /// driver's waker and returns the flags the driver acts on.
