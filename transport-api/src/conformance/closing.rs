@@ -27,7 +27,8 @@ fn lost_once_last(who: &str, log: &Log, expect: Option<Option<ErrorKind>>) -> Ou
     if let (Some(expected), Some(Event::Lost(got))) = (expect, events.last()) {
         ensure!(
             *got == expected,
-            "{who}: connection_lost({got:?}), expected {expected:?}"
+            "{who}: connection_lost({got:?}), expected {expected:?} (the error: {})",
+            log.lost_error().unwrap_or_else(|| "none".to_owned())
         );
     }
     ensure!(

@@ -32,6 +32,8 @@ pub enum Event {
 struct LogInner {
     events: Mutex<Vec<Event>>,
     transport: Mutex<Option<SharedTransport>>,
+    /// The text of the error `connection_lost` got, if any.
+    lost_error: Mutex<Option<String>>,
     changed: Notify,
 }
 
@@ -87,6 +89,16 @@ impl Log {
     /// How many times `event` was recorded.
     pub fn count(&self, event: &Event) -> usize {
         self.events_guard().iter().filter(|e| *e == event).count()
+    }
+
+    /// The text of the error `connection_lost` got (`None` for a clean
+    /// close or before it came), for failure messages.
+    pub fn lost_error(&self) -> Option<String> {
+        self.inner
+            .lost_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many `connection_lost` calls were recorded.
@@ -247,6 +259,14 @@ impl Protocol for Recorder {
     }
 
     fn connection_lost(&mut self, error: Option<Error>) {
+        if let Some(e) = &error {
+            *self
+                .log
+                .inner
+                .lost_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        }
         self.log.push(Event::Lost(error.map(|e| e.kind())));
         self.log
             .inner
