@@ -236,6 +236,22 @@ impl FrameDecoder {
         }
     }
 
+    /// The fast path of a chunk that starts with a whole frame while the
+    /// decoder holds nothing: splits that frame off the front of `chunk`
+    /// (as [`next_frame`](Self::next_frame) would hand it out). `None` if
+    /// the decoder holds data, or `chunk` does not start with a whole frame
+    /// of an acceptable size: then push the rest.
+    pub(crate) fn split_whole(&self, chunk: &mut Bytes) -> Option<Bytes> {
+        let idle = self.input.is_empty() && matches!(self.state, State::Header { have: 0, .. });
+        let header: [u8; HEADER_LEN] = chunk.get(..HEADER_LEN)?.try_into().ok()?;
+        let len = check(u32::from_be_bytes(header), self.max).ok()?;
+        if !idle || chunk.len() - HEADER_LEN < len {
+            return None;
+        }
+        chunk.advance(HEADER_LEN);
+        Some(take(chunk, len))
+    }
+
     fn reset(&mut self) {
         self.state = State::Header {
             buf: [0; HEADER_LEN],

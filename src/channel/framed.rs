@@ -121,8 +121,23 @@ impl<H: FrameHandler> Protocol for FramedProtocol<H> {
         self.handler.connection_made(transport);
     }
 
-    fn data_received(&mut self, data: Bytes) {
-        if self.error.is_some() {
+    fn data_received(&mut self, mut data: Bytes) {
+        // Whole frames while nothing is buffered go straight to the
+        // handler (the common case: a local queue delivers each frame as
+        // one chunk); the rest goes through the decoder.
+        let mut fast = false;
+        while self.error.is_none() && self.handler.wants_frames() {
+            let Some(frame) = self.decoder.split_whole(&mut data) else {
+                break;
+            };
+            fast = true;
+            if let Err(e) = self.handler.frame_received(frame) {
+                self.fail(e);
+            }
+        }
+        // After the fast path the decoder is still empty: with nothing
+        // left there is nothing to deliver.
+        if self.error.is_some() || (fast && data.is_empty()) {
             return;
         }
         self.decoder.push(data);

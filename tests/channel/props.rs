@@ -1,10 +1,14 @@
 //! Property tests: framing under any chunking, and decoders fed random
 //! bytes.
 
-use agentwire::channel::{encode_frame, Bincode, Codec, FrameDecoder, Json, MessageKind, MsgPack};
+use agentwire::channel::{
+    encode_frame, Bincode, ChannelError, Codec, FrameDecoder, FrameHandler, FramedProtocol, Json,
+    MessageKind, MsgPack,
+};
 use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
+use transport_api::{Protocol, SharedTransport};
 
 /// Cuts `stream` at the given points (taken modulo its length).
 fn split(stream: &[u8], cuts: &[usize]) -> Vec<Bytes> {
@@ -54,6 +58,41 @@ fn feed(max: usize, chunks: Vec<Bytes>) -> (Vec<Bytes>, Option<String>, FrameDec
     (frames, None, dec)
 }
 
+/// Collects what a [`FramedProtocol`] hands out.
+#[derive(Default)]
+struct Collect {
+    frames: Vec<Bytes>,
+    lost: Option<Option<String>>,
+}
+
+impl FrameHandler for Collect {
+    fn connection_made(&mut self, _transport: SharedTransport) {}
+
+    fn frame_received(&mut self, frame: Bytes) -> agentwire::channel::Result<()> {
+        self.frames.push(frame);
+        Ok(())
+    }
+
+    fn connection_lost(&mut self, cause: Option<ChannelError>) {
+        self.lost = Some(cause.map(|e| e.to_string()));
+    }
+}
+
+/// Feeds `chunks` to a [`FramedProtocol`] (whose fast path takes whole
+/// frames straight from a chunk), then ends the connection cleanly.
+fn feed_protocol(max: usize, chunks: Vec<Bytes>) -> Collect {
+    let mut protocol = FramedProtocol::new(Collect::default(), max);
+    for chunk in chunks {
+        protocol.data_received(chunk);
+    }
+    protocol.connection_lost(None);
+    let handler = protocol.handler_mut();
+    Collect {
+        frames: std::mem::take(&mut handler.frames),
+        lost: handler.lost.take(),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -71,6 +110,33 @@ proptest! {
         prop_assert_eq!(frames, payloads.iter().map(|p| Bytes::copy_from_slice(p)).collect::<Vec<_>>());
         prop_assert!(dec.finish().is_ok());
         prop_assert_eq!(dec.buffered(), 0);
+    }
+
+    #[test]
+    fn the_protocol_hands_out_what_the_decoder_does(
+        payloads in vec(vec(any::<u8>(), 0..600), 0..12),
+        cuts in vec(any::<usize>(), 0..40),
+        aligned in any::<bool>(),
+        oversized_at in proptest::option::of(0usize..12),
+    ) {
+        // Frame-aligned chunks (the fast path), or random cuts; sometimes
+        // a header above the maximum in the middle.
+        let mut frames = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
+            if oversized_at == Some(i) {
+                frames.push(Bytes::from(5000u32.to_be_bytes().to_vec()));
+            }
+            frames.push(encode_frame(p, 1024).expect("fits"));
+        }
+        let stream: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+        let chunks = if aligned { frames } else { split(&stream, &cuts) };
+        let (expected, error, _) = feed(1024, chunks.clone());
+        let got = feed_protocol(1024, chunks);
+        prop_assert_eq!(got.frames, expected);
+        match error {
+            Some(error) => prop_assert_eq!(got.lost, Some(Some(error))),
+            None => prop_assert_eq!(got.lost, Some(None)),
+        }
     }
 
     #[test]
