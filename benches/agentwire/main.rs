@@ -9,6 +9,11 @@
 //! cargo bench --bench agentwire -- local   # only scenarios whose name contains "local"
 //! ```
 //!
+//! For a profiler, `AGENTWIRE_BENCH_ONLY=measured` (or `=baseline`) runs
+//! one round of one side of the first scenario selected, prints its rate
+//! and exits: `AGENTWIRE_BENCH_ONLY=measured valgrind --tool=callgrind
+//! target/release/deps/agentwire-* =rpc_local_c1`.
+//!
 //! Progress goes to stderr; the table (or JSON) to stdout. A ratio is the
 //! scenario's median rate over the baseline's median rate: 1.0 means as fast
 //! as the raw baseline; a row with a floor is marked `BELOW` when its ratio
@@ -99,6 +104,15 @@ fn rate(s: &Scenario) -> Row {
         "{}: {} rounds against {}",
         s.name, s.rounds, s.baseline_name
     );
+    if let Ok(side) = std::env::var("AGENTWIRE_BENCH_ONLY") {
+        let d = if side == "measured" {
+            (s.measured)()
+        } else {
+            (s.baseline)()
+        };
+        eprintln!("{side}: {:.0}/s", s.work / d.as_secs_f64());
+        std::process::exit(0);
+    }
     // Warm up both paths once, then interleave so drift hits both alike.
     (s.measured)();
     (s.baseline)();
