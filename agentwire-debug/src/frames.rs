@@ -4,6 +4,45 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+/// What one [`Reassembler::push`] completed: most often exactly one frame,
+/// held without an allocation.
+#[derive(Debug, Default)]
+pub(crate) enum Frames {
+    #[default]
+    None,
+    One(Bytes),
+    Many(Vec<Bytes>),
+}
+
+impl Extend<Bytes> for Frames {
+    fn extend<I: IntoIterator<Item = Bytes>>(&mut self, iter: I) {
+        for frame in iter {
+            *self = match std::mem::take(self) {
+                Frames::None => Frames::One(frame),
+                Frames::One(first) => Frames::Many(vec![first, frame]),
+                Frames::Many(mut all) => {
+                    all.push(frame);
+                    Frames::Many(all)
+                }
+            };
+        }
+    }
+}
+
+impl IntoIterator for Frames {
+    type Item = Bytes;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Bytes>, std::vec::IntoIter<Bytes>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let (one, many) = match self {
+            Frames::None => (None, Vec::new()),
+            Frames::One(frame) => (Some(frame), Vec::new()),
+            Frames::Many(all) => (None, all),
+        };
+        one.into_iter().chain(many)
+    }
+}
+
 /// Splits one direction of a connection into whole frames (header
 /// included). A header above `max` means the stream is not framed (or is
 /// broken): from then on, chunks pass as they come.
@@ -29,10 +68,10 @@ impl Reassembler {
     }
 
     /// Feeds `data`; pushes each completed frame (or raw chunk) to `out`.
-    pub(crate) fn push(&mut self, mut data: Bytes, out: &mut Vec<Bytes>) {
+    pub(crate) fn push(&mut self, mut data: Bytes, out: &mut impl Extend<Bytes>) {
         if self.raw {
             if !data.is_empty() {
-                out.push(data);
+                out.extend([data]);
             }
             return;
         }
@@ -42,14 +81,14 @@ impl Reassembler {
                 // One whole frame: pass the buffer as it is (splitting
                 // would turn a `Vec`-backed `Bytes` into a shared one).
                 Some(n) if n == data.len() => {
-                    out.push(data);
+                    out.extend([data]);
                     return;
                 }
-                Some(n) if n < data.len() => out.push(data.split_to(n)),
+                Some(n) if n < data.len() => out.extend([data.split_to(n)]),
                 Some(_) => break,
                 None if self.raw => {
                     if !data.is_empty() {
-                        out.push(data);
+                        out.extend([data]);
                     }
                     return;
                 }
@@ -66,10 +105,10 @@ impl Reassembler {
                 self.raw = true;
             }
             match len.flatten() {
-                Some(n) if n <= self.buf.len() => out.push(self.buf.split_to(n).freeze()),
+                Some(n) if n <= self.buf.len() => out.extend([self.buf.split_to(n).freeze()]),
                 _ if self.raw => {
                     if !self.buf.is_empty() {
-                        out.push(self.buf.split().freeze());
+                        out.extend([self.buf.split().freeze()]);
                     }
                     return;
                 }

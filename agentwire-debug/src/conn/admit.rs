@@ -11,12 +11,13 @@ use bytes::Bytes;
 use super::control::ReadingExt;
 use super::{lock, ConnShared, Item, What, MAX_PATHS, OUT};
 use crate::event::{kind_name, EventKind, MessageInfo};
+use crate::frames::Frames;
 use crate::rules::{Action, MessageView};
 
 impl ConnShared {
     /// Bytes from one side: reassemble, judge and schedule each frame.
     pub(super) fn feed(&self, dir: usize, data: Bytes) {
-        let mut frames = Vec::new();
+        let mut frames = Frames::default();
         lock(&self.rx[dir]).push(data, &mut frames);
         for frame in frames {
             self.admit(dir, frame);
@@ -28,19 +29,20 @@ impl ConnShared {
         if !self.sim.framed || frame.len() < 4 {
             return None;
         }
-        let env = (self.sim.summarizer)(frame.slice(4..))?;
+        let mut env = (self.sim.summarizer)(frame.slice(4..))?;
         let path = {
             let mut s = self.state();
             match env.kind {
                 MessageKind::Request => {
-                    if let Some(p) = &env.path {
+                    let path = env.path.take();
+                    if let Some(p) = &path {
                         let paths = &mut s.paths[dir];
                         if paths.len() >= MAX_PATHS {
                             paths.pop_front();
                         }
                         paths.push_back((env.id, p.clone()));
                     }
-                    env.path.clone()
+                    path
                 }
                 _ => {
                     let paths = &mut s.paths[1 - dir];
@@ -52,12 +54,11 @@ impl ConnShared {
         let agent = match (&env.kind, &path) {
             (MessageKind::Request, Some(p)) => p.strip_prefix("agents/").and_then(|rest| {
                 let aid = rest.split('/').next()?;
-                let base = if dir == OUT {
-                    Some(self.to_url.clone())
+                Some(if dir == OUT {
+                    format!("{}/{aid}", self.to_url)
                 } else {
-                    self.sim.url_of(&self.from)
-                }?;
-                Some(format!("{base}/{aid}"))
+                    format!("{}/{aid}", self.sim.url_of(&self.from)?)
+                })
             }),
             _ => None,
         };
@@ -131,6 +132,7 @@ impl ConnShared {
         let held = verdict.held;
         let instant = verdict.link.is_instant() && extra.is_zero();
         let mut run_now = Vec::new();
+        let mut run_one = None;
         {
             let mut s = self.state();
             if s.finished || (dir == OUT && s.closing && s.reset) {
@@ -145,44 +147,53 @@ impl ConnShared {
                 (depart + verdict.link.get_latency() + verdict.jitter + extra).max(s.last[dir])
             };
             s.last[dir] = due;
-            let mut items: Vec<Item> = (0..copies)
-                .map(|_| Item {
-                    due,
-                    what: What::Frame {
-                        bytes: frame.clone(),
-                        msg,
-                    },
-                })
-                .collect();
-            if reorder {
-                if let Some(old) = s.stash[dir].take() {
-                    items.insert(0, Item { due, ..old });
-                }
-                // This one waits; an earlier one waiting goes now.
-                s.stash[dir] = items.pop();
-            } else if let Some(old) = s.stash[dir].take() {
-                items.push(Item { due, ..old });
-            }
             let fast = due <= now
                 && !held
                 && s.queues[dir].is_empty()
                 && !s.executing[dir]
                 && (dir == OUT || self.inner().is_none_or_reading());
-            if fast {
+            if fast && copies == 1 && !reorder && s.stash[dir].is_none() {
+                // The common case: one frame, due now, nothing in its way.
                 s.executing[dir] = true;
-                run_now = items;
+                run_one = Some(Item {
+                    due,
+                    what: What::Frame { bytes: frame, msg },
+                });
             } else {
-                if dir == OUT {
-                    s.out_bytes += items.len() * frame.len();
+                let mut items: Vec<Item> = (0..copies)
+                    .map(|_| Item {
+                        due,
+                        what: What::Frame {
+                            bytes: frame.clone(),
+                            msg,
+                        },
+                    })
+                    .collect();
+                if reorder {
+                    if let Some(old) = s.stash[dir].take() {
+                        items.insert(0, Item { due, ..old });
+                    }
+                    // This one waits; an earlier one waiting goes now.
+                    s.stash[dir] = items.pop();
+                } else if let Some(old) = s.stash[dir].take() {
+                    items.push(Item { due, ..old });
                 }
-                s.queues[dir].extend(items);
+                if fast {
+                    s.executing[dir] = true;
+                    run_now = items;
+                } else {
+                    if dir == OUT {
+                        s.out_bytes += items.len() * frame.len();
+                    }
+                    s.queues[dir].extend(items);
+                }
             }
         }
-        if run_now.is_empty() {
+        if run_now.is_empty() && run_one.is_none() {
             // Queued: the driver must look (a permit is kept if it is busy).
             self.wake.notify_one();
         } else {
-            for item in run_now {
+            for item in run_one.into_iter().chain(run_now) {
                 self.execute(dir, item, now, true);
             }
             let queued = {

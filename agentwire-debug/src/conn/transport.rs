@@ -89,6 +89,26 @@ impl Transport for SimTransport {
         Ok(())
     }
 
+    fn write_if_ready(&self, data: Bytes) -> Result<Option<Bytes>> {
+        // The backend's flow control, as `poll_write_ready` asks it: writable
+        // while its buffer is at or below the low-water mark (or below the
+        // high one while it is not paused, which only the backend knows).
+        if self.conn.state().closing {
+            return Err(Error::Closed);
+        }
+        let Some(inner) = self.conn.inner() else {
+            return Err(Error::Closed);
+        };
+        if inner.is_closing() {
+            return Err(Error::Closed);
+        }
+        if inner.write_buffer_size() > inner.write_buffer_limits().low() {
+            return Ok(Some(data));
+        }
+        self.conn.feed(OUT, data);
+        Ok(None)
+    }
+
     fn write_eof(&self) -> Result<()> {
         Err(Error::Unsupported(
             "write_eof on a simulated link (it would overtake queued data)",
