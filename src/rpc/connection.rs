@@ -40,11 +40,15 @@ impl<C: Codec> Drop for Inner<C> {
 /// Calls are `[path, args, kwargs]` requests (aiomas's format; with the
 /// [`Json`] codec, byte for byte). Many may be in flight at once, both ways.
 ///
-/// Received calls are handled inside the connection's serving task, at most
-/// [`max_concurrent_requests`](ChannelOptions::max_concurrent_requests) at
-/// once; at that limit the connection stops reading from the peer until a
-/// handler finishes, so a flood slows the peer down instead of growing our
-/// memory. Handlers belong to the connection: when it is lost they are
+/// A received call's handler starts where the call arrives, in the
+/// connection's driver task, and most finish there at once; one that has
+/// to wait goes on in the connection's serving task. At most
+/// [`max_concurrent_requests`](ChannelOptions::max_concurrent_requests)
+/// wait at once; at that limit the connection stops reading from the peer
+/// until a handler finishes, so a flood slows the peer down instead of
+/// growing our memory. (A handler that blocks its thread therefore stalls
+/// its connection's reading too: run blocking work with
+/// `tokio::task::spawn_blocking`.) Handlers belong to the connection: when it is lost they are
 /// dropped. A handler that fails or panics answers with an error reply
 /// (naming the panic), and the connection goes on.
 ///
@@ -233,7 +237,9 @@ impl<C: Codec> Connection<C> {
         self.inner.channel.abort().await;
     }
 
-    /// How many of the peer's calls this connection is handling now.
+    /// How many of the peer's calls this connection is handling now (those
+    /// whose handler had to wait; one that finishes at once is never
+    /// counted).
     pub fn running_handlers(&self) -> usize {
         self.inner.channel.shared().running_counts().0
     }
