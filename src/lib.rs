@@ -90,6 +90,7 @@ extern crate self as agentwire;
 pub mod channel;
 pub mod clock;
 pub mod container;
+mod panics;
 pub mod rpc;
 
 pub use agentwire_macros::{agent, serializable};

@@ -1,12 +1,14 @@
 //! [`Request`]: a request received on a channel, to be answered.
 
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Bincode, Channel, ChannelError, Codec, MessageKind, Result};
+use crate::panics::Panicked;
 
 /// The text sent when a request is dropped without an answer.
 const DROPPED: &str = "the request was dropped without a reply";
@@ -75,7 +77,18 @@ impl<C: Codec> Request<C> {
     /// exception.
     pub async fn reply<T: Serialize + ?Sized>(mut self, value: &T) -> Result<()> {
         let shared = self.channel.shared();
-        let frame = match shared.encode(MessageKind::Result, self.id, value) {
+        // A `Serialize` impl may panic: the peer still gets an answer.
+        let encoded = catch_unwind(AssertUnwindSafe(|| {
+            shared.encode(MessageKind::Result, self.id, value)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(ChannelError::codec(
+                shared.codec.name(),
+                "encode the reply",
+                Panicked(crate::panics::message(&*panic).to_owned()),
+            ))
+        });
+        let frame = match encoded {
             Ok(frame) => frame,
             Err(err) => {
                 let text = format!("the reply could not be sent: {err}");

@@ -63,10 +63,15 @@ where
     E: fmt::Display + Send + 'static,
 {
     fn call(&self, request: Request<C>) -> BoxFuture<'static, ()> {
-        // The path was read for routing: skip it without a copy.
-        match request.content::<(SkipStr, ArgsDe<A>, K)>() {
-            Ok((_, ArgsDe(args), kwargs)) => run(|args| (self.f)(args, kwargs), args, request),
-            Err(e) => bad_arguments(request, e),
+        // The path was read for routing: skip it without a copy. (A user's
+        // `Deserialize` may panic: that is an error reply too.)
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            request.content::<(SkipStr, ArgsDe<A>, K)>()
+        }));
+        match decoded {
+            Ok(Ok((_, ArgsDe(args), kwargs))) => run(|args| (self.f)(args, kwargs), args, request),
+            Ok(Err(e)) => bad_arguments(request, e),
+            Err(panic) => decoding_panicked(request, panic),
         }
     }
 }
@@ -91,13 +96,16 @@ where
             names: self.names,
             _params: PhantomData,
         };
-        let values = match request
-            .channel()
-            .codec()
-            .decode_content_seed(request.raw_content(), seed)
-        {
-            Ok(values) => values,
-            Err(e) => return bad_arguments(request, e),
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            request
+                .channel()
+                .codec()
+                .decode_content_seed(request.raw_content(), seed)
+        }));
+        let values = match decoded {
+            Ok(Ok(values)) => values,
+            Ok(Err(e)) => return bad_arguments(request, e),
+            Err(panic) => return decoding_panicked(request, panic),
         };
         run(&self.f, values, request)
     }
@@ -110,6 +118,22 @@ fn bad_arguments<C: Codec>(
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let text = format!("bad arguments for {:?}: {error}", path_of(&request));
+        let _ = request.fail(text).await;
+    })
+}
+
+/// Answers `request` with an error naming the panic of its arguments'
+/// decoding.
+fn decoding_panicked<C: Codec>(
+    request: Request<C>,
+    panic: Box<dyn Any + Send>,
+) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let text = format!(
+            "decoding the arguments of {:?} panicked: {}",
+            path_of(&request),
+            crate::panics::message(&*panic)
+        );
         let _ = request.fail(text).await;
     })
 }
@@ -141,18 +165,6 @@ where
     })
 }
 
-/// The text of a panic's payload (a `&str` or `String` for `panic!` with a
-/// message).
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s
-    } else {
-        "(a non-string panic payload)"
-    }
-}
-
 /// Answers `request` with an error reply naming the handler's panic.
 async fn fail_panicked<C: Codec>(
     request: Request<C>,
@@ -161,7 +173,7 @@ async fn fail_panicked<C: Codec>(
     let text = format!(
         "the handler of {:?} panicked: {}",
         path_of(&request),
-        panic_message(&*panic)
+        crate::panics::message(&*panic)
     );
     request.fail(text).await
 }

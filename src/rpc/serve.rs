@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -114,7 +115,18 @@ impl Future for Handling {
         let handling = &mut *self;
         let previous = SERVING.with(|current| current.replace(handling.slots.take()));
         let restore = Restore { handling, previous };
-        restore.handling.answer.as_mut().poll(cx)
+        let answer = &mut restore.handling.answer;
+        match catch_unwind(AssertUnwindSafe(|| answer.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            // Handlers catch their own panics (and their arguments' and
+            // results'); anything else that panics here must not take the
+            // connection's driver or serving task with it. Dropping the
+            // future drops its request, whose peer gets an error reply.
+            Err(_) => {
+                *answer = Box::pin(std::future::ready(()));
+                Poll::Ready(())
+            }
+        }
     }
 }
 
