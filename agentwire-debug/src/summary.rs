@@ -74,13 +74,38 @@ impl<'de> Visitor<'de> for PathVisitor {
         f.write_str("a request [path, args, kwargs]")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+        // Borrowed where the codec can lend it (one copy, no zeroed
+        // buffer first).
         let path: String = seq
-            .next_element()?
-            .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
+            .next_element::<PathStr>()?
+            .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?
+            .0;
         // Self-describing codecs want the rest consumed; others cannot
         // skip and need not.
         while let Ok(Some(IgnoredAny)) = seq.next_element::<IgnoredAny>() {}
         Ok(path)
+    }
+}
+
+/// A string, copied once from what the codec lends or gives.
+struct PathStr(String);
+
+impl<'de> serde::Deserialize<'de> for PathStr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PathStr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PathStr, E> {
+                Ok(PathStr(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<PathStr, E> {
+                Ok(PathStr(v))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
