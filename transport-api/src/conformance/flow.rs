@@ -11,7 +11,7 @@ use super::{
     connect, ensure, serve, shut, step, Accepted, Backend, Event, Failure, Outcome, Recorder,
 };
 use crate::stream::{StreamListener, TransportStream};
-use crate::{Transport, TransportExt, WriteBufferLimits};
+use crate::{Address, Transport, TransportExt, WriteBufferLimits};
 
 /// Whether the transport accepts a write right now (without waiting).
 async fn ready_now(t: &impl Transport) -> Option<crate::Result<()>> {
@@ -64,7 +64,17 @@ async fn fill_until_blocked(
     Ok((sent, max_buffered))
 }
 
-pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
+/// A connection to a fresh server whose reader starts paused, with write
+/// buffer limits of 256 KiB / 64 KiB applied.
+struct PausedReader<B: Backend> {
+    accepted: Accepted,
+    server: <B::Addr as Address>::Server,
+    t: <B::Addr as Address>::Transport,
+    log: super::Log,
+    limits: WriteBufferLimits,
+}
+
+async fn paused_reader<B: Backend>(backend: &B) -> Result<PausedReader<B>, Failure> {
     let accepted = Accepted::new(Recorder {
         start_paused: true,
         ..Recorder::default()
@@ -75,6 +85,39 @@ pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
         WriteBufferLimits::new(256 * 1024, 64 * 1024).map_err(|e| Failure::new(e.to_string()))?;
     t.set_write_buffer_limits(limits);
     ensure!(t.write_buffer_limits() == limits, "limits were not applied");
+    Ok(PausedReader {
+        accepted,
+        server,
+        t,
+        log,
+        limits,
+    })
+}
+
+/// Waits until the reader got `total` bytes, all of them copies of `data`.
+async fn received_intact(reader: &super::Log, total: usize, data: &Bytes, how: &str) -> Outcome {
+    reader.wait_data(total).await?;
+    ensure!(
+        reader.data_len() == total,
+        "reader got {} bytes, {total} sent",
+        reader.data_len()
+    );
+    let ok = reader
+        .data()
+        .chunks(CHUNK)
+        .all(|c| checksum(c) == checksum(data));
+    ensure!(ok, "data corrupted {how}");
+    Ok(())
+}
+
+pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
+    let PausedReader {
+        accepted,
+        server,
+        t,
+        log,
+        limits,
+    } = paused_reader(backend).await?;
     let data = Bytes::from(pattern(CHUNK, 3));
 
     // Phase 1: the reader is paused; write while the transport accepts.
@@ -95,18 +138,7 @@ pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
         more += CHUNK;
         max_buffered = max_buffered.max(t.write_buffer_size());
     }
-    let total = sent + more;
-    server_log.wait_data(total).await?;
-    ensure!(
-        server_log.data_len() == total,
-        "reader got {} bytes, {total} sent",
-        server_log.data_len()
-    );
-    let received = server_log.data();
-    let ok = received
-        .chunks(CHUNK)
-        .all(|c| checksum(c) == checksum(&data));
-    ensure!(ok, "data corrupted under flow control");
+    received_intact(&server_log, sent + more, &data, "under flow control").await?;
     log.wait_for("resume_writing", |ev| ev.contains(&Event::Resume))
         .await?;
     ensure!(
@@ -134,15 +166,13 @@ pub(crate) async fn pause_resume<B: Backend>(backend: &B) -> Outcome {
 
 pub(crate) async fn write_if_ready<B: Backend>(backend: &B) -> Outcome {
     const MAX: usize = 512 * 1024 * 1024;
-    let accepted = Accepted::new(Recorder {
-        start_paused: true,
-        ..Recorder::default()
-    });
-    let (server, addr) = serve(backend, &accepted).await?;
-    let (t, _log) = connect(&addr).await?;
-    let limits =
-        WriteBufferLimits::new(256 * 1024, 64 * 1024).map_err(|e| Failure::new(e.to_string()))?;
-    t.set_write_buffer_limits(limits);
+    let PausedReader {
+        accepted,
+        server,
+        t,
+        limits,
+        ..
+    } = paused_reader(backend).await?;
     let data = Bytes::from(pattern(CHUNK, 7));
 
     // The reader is paused: write_if_ready takes data until backpressure,
@@ -193,17 +223,7 @@ pub(crate) async fn write_if_ready<B: Backend>(backend: &B) -> Outcome {
         }
         tokio::task::yield_now().await;
     }
-    server_log.wait_data(sent).await?;
-    let received = server_log.data();
-    ensure!(
-        received.len() == sent,
-        "reader got {} bytes, {sent} accepted",
-        received.len()
-    );
-    let ok = received
-        .chunks(CHUNK)
-        .all(|c| checksum(c) == checksum(&data));
-    ensure!(ok, "data corrupted through write_if_ready");
+    received_intact(&server_log, sent, &data, "through write_if_ready").await?;
 
     // Closing: refused with Closed, like write.
     t.close();
@@ -216,15 +236,13 @@ pub(crate) async fn write_if_ready<B: Backend>(backend: &B) -> Outcome {
 }
 
 pub(crate) async fn blocked_writer_released<B: Backend>(backend: &B) -> Outcome {
-    let accepted = Accepted::new(Recorder {
-        start_paused: true,
-        ..Recorder::default()
-    });
-    let (server, addr) = serve(backend, &accepted).await?;
-    let (t, _log) = connect(&addr).await?;
-    let limits =
-        WriteBufferLimits::new(256 * 1024, 64 * 1024).map_err(|e| Failure::new(e.to_string()))?;
-    t.set_write_buffer_limits(limits);
+    let PausedReader {
+        accepted,
+        server,
+        t,
+        limits,
+        ..
+    } = paused_reader(backend).await?;
     let reader = accepted.wait_log(0).await?.require_transport("server")?;
     // Neither side reads, and the reader has sent something the writer will
     // never take: the reader's close cannot complete by delivering it.
