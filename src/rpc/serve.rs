@@ -166,24 +166,45 @@ impl<C: Codec> Serving<C> {
         self.handoff.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether another handler may start.
-    fn has_room(&self) -> bool {
-        let live = self.live.load(Ordering::Relaxed);
-        let waiting = self.slots.waiting.load(Ordering::Relaxed);
-        live.saturating_sub(waiting) < self.limit && live < self.cap
+    /// Takes a place for one more handler, if the limits leave one. (The
+    /// driver and the serving loop may start handlers at the same time on
+    /// a multi-thread runtime: the check and the count are one step.)
+    fn reserve(&self) -> bool {
+        let mut live = self.live.load(Ordering::Acquire);
+        loop {
+            let waiting = self.slots.waiting.load(Ordering::Relaxed);
+            if live.saturating_sub(waiting) >= self.limit || live >= self.cap {
+                return false;
+            }
+            match self.live.compare_exchange_weak(
+                live,
+                live + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => live = now,
+            }
+        }
     }
 
-    /// Routes `msg` and starts its handler, polling it once with `cx`;
-    /// returns it if it has to wait (it then counts as live).
+    /// Gives back a place taken by [`reserve`](Self::reserve).
+    fn release(&self) -> usize {
+        self.live.fetch_sub(1, Ordering::AcqRel).saturating_sub(1)
+    }
+
+    /// Routes `msg` and starts its handler in a reserved place, polling it
+    /// once with `cx`; returns it if it has to wait (it keeps the place),
+    /// else gives the place back.
     fn start(&self, channel: Channel<C>, msg: Message, cx: &mut Context<'_>) -> Option<Handling> {
         let shared = Arc::clone(channel.shared());
         let request = Request::new(channel, msg.id, msg.content);
         let mut handling = Handling::start(&*self.service, request, &self.slots);
         if Pin::new(&mut handling).poll(cx).is_ready() {
+            self.release();
             return None;
         }
-        let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
-        shared.set_running(live);
+        shared.set_running(self.live.load(Ordering::Relaxed));
         Some(handling)
     }
 
@@ -217,10 +238,11 @@ impl<C: Codec> Serving<C> {
 
 impl<C: Codec> Dispatch for Serving<C> {
     fn dispatch(&self, msg: Message) -> Option<Message> {
-        if !self.has_room() {
+        if !self.reserve() {
             return Some(msg);
         }
         let Some(channel) = self.channel.upgrade() else {
+            self.release();
             return Some(msg);
         };
         // A handler that waits is polled again by the loop, with its waker.
@@ -233,6 +255,7 @@ impl<C: Codec> Dispatch for Serving<C> {
         if handoff.closed {
             drop(handoff);
             drop(handling);
+            self.release();
             return None;
         }
         handoff.handlers.push(handling);
@@ -306,12 +329,11 @@ pub(crate) async fn serve<C: Codec>(
             let mut progressed = serving.take_handed(cx, &mut running);
             while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {
                 progressed = true;
-                let live = serving.live.fetch_sub(1, Ordering::Relaxed);
-                shared.set_running(live.saturating_sub(1));
+                shared.set_running(serving.release());
             }
             // Requests queued while handlers were at the limit (or before
             // the dispatcher was installed).
-            while serving.has_room() {
+            while serving.reserve() {
                 match shared.poll_recv(cx) {
                     Poll::Ready(Ok(msg)) => {
                         if let Some(handling) = serving.start(channel.clone(), msg, cx) {
@@ -319,8 +341,14 @@ pub(crate) async fn serve<C: Codec>(
                         }
                         progressed = true;
                     }
-                    Poll::Ready(Err(_)) => return Poll::Ready(()),
-                    Poll::Pending => break,
+                    Poll::Ready(Err(_)) => {
+                        serving.release();
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => {
+                        serving.release();
+                        break;
+                    }
                 }
             }
             if !progressed {
