@@ -197,14 +197,19 @@ impl<C: Codec> Serving<C> {
     /// once with `cx`; returns it if it has to wait (it keeps the place),
     /// else gives the place back.
     fn start(&self, channel: Channel<C>, msg: Message, cx: &mut Context<'_>) -> Option<Handling> {
-        let shared = Arc::clone(channel.shared());
         let request = Request::new(channel, msg.id, msg.content);
         let mut handling = Handling::start(&*self.service, request, &self.slots);
         if Pin::new(&mut handling).poll(cx).is_ready() {
             self.release();
             return None;
         }
-        shared.set_running(self.live.load(Ordering::Relaxed));
+        // Only a handler that waits is counted: the channel is looked up
+        // here, off the path of the calls that finish at once.
+        if let Some(channel) = self.channel.upgrade() {
+            channel
+                .shared()
+                .set_running(self.live.load(Ordering::Relaxed));
+        }
         Some(handling)
     }
 
