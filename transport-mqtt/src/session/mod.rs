@@ -370,7 +370,16 @@ async fn event_loop(session: Arc<Session>, mut eventloop: EventLoop) {
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 session.status.send_modify(|s| s.subacks += 1);
             }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                // Read on until the broker closes the connection (bounded):
+                // a socket closed with unread data is reset, and a broker
+                // may take a reset for a lost client and publish our last
+                // will, ending a peer's connection with an error after our
+                // clean close.
+                let drain = async { while eventloop.poll().await.is_ok() {} };
+                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+                break;
+            }
             Ok(_) => {}
             Err(err) => {
                 session.status.send_modify(|s| s.connected = false);
