@@ -237,7 +237,7 @@ impl<C: Codec> Channel<C> {
         // An RPC handler waiting here (with a slot of the window) frees its
         // handler slot for other requests meanwhile.
         let _awaiting = crate::rpc::AwaitingReply::enter();
-        let (id, reply) = shared.start_request()?;
+        let id = shared.start_request()?;
         // Forgets the request if this future is dropped before its reply.
         let mut waiting = Waiting {
             shared,
@@ -246,19 +246,10 @@ impl<C: Codec> Channel<C> {
         };
         let frame = shared.encode(MessageKind::Request, id, content)?;
         shared.send(frame).await?;
-        let reply = reply.await;
+        let reply = poll_fn(|cx| shared.poll_reply(id, cx)).await;
         // Answered (or failed by connection loss): the entry is gone.
         waiting.armed = false;
-        let reply = match reply {
-            Ok(reply) => reply?,
-            // The state dropped the sender without an answer: only when the
-            // channel is gone.
-            Err(_) => {
-                return Err(shared
-                    .lost_error()
-                    .unwrap_or_else(|| ChannelError::lost(None)))
-            }
-        };
+        let reply = reply?;
         match reply {
             Reply::Result(content) => Ok(content),
             Reply::Exception(text) => {

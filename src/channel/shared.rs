@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use transport_api::SharedTransport;
 
 use super::ids::IdHasher;
@@ -26,7 +26,15 @@ pub(crate) enum Reply {
     Exception(Bytes),
 }
 
-pub(crate) type ReplySender = oneshot::Sender<Result<Reply>>;
+/// A request of ours that still waits for its reply: the caller's waker
+/// until the reply arrives, then the reply until the caller takes it. (A
+/// slot in the map instead of a `oneshot` per request: no allocation, and
+/// the lock `on_message` holds anyway.)
+#[derive(Debug)]
+enum Pending {
+    Waiting(Option<Waker>),
+    Answered(Reply),
+}
 
 /// Takes the peer's requests where they arrive, on the connection's driver,
 /// instead of queueing them for `recv` (the RPC serving loop installs one,
@@ -36,7 +44,6 @@ pub(crate) trait Dispatch: Send + Sync {
     /// dispatcher's limit).
     fn dispatch(&self, msg: Message) -> Option<Message>;
 }
-pub(crate) type ReplyReceiver = oneshot::Receiver<Result<Reply>>;
 
 #[derive(Default)]
 struct State {
@@ -49,7 +56,7 @@ struct State {
     /// hash map keeps its memory between requests (a B-tree allocated a
     /// node for every request on an idle channel); on connection loss the
     /// waiters are failed in id order, so the order stays deterministic.
-    pending: HashMap<u64, ReplySender, BuildHasherDefault<IdHasher>>,
+    pending: HashMap<u64, Pending, BuildHasherDefault<IdHasher>>,
     /// Received requests waiting for `recv` (at most `max_queued`).
     queue: VecDeque<Message>,
     /// Requests that arrived while `queue` was full, in order. Only what
@@ -251,17 +258,43 @@ impl<C: Codec> Shared<C> {
         }
     }
 
-    /// Registers a new request; its reply arrives on the receiver.
-    pub(crate) fn start_request(&self) -> Result<(u64, ReplyReceiver)> {
+    /// Registers a new request and returns its id; wait for its reply with
+    /// [`poll_reply`](Self::poll_reply).
+    pub(crate) fn start_request(&self) -> Result<u64> {
         let mut state = self.lock();
         if state.lost.is_some() || state.closing || state.transport.is_none() {
             return Err(Self::unusable(&state, None));
         }
         let id = state.next_id;
         state.next_id = state.next_id.wrapping_add(1);
-        let (tx, rx) = oneshot::channel();
-        state.pending.insert(id, tx);
-        Ok((id, rx))
+        state.pending.insert(id, Pending::Waiting(None));
+        Ok(id)
+    }
+
+    /// The reply to request `id` once it arrived (its entry is then gone),
+    /// or the error that ended the connection.
+    pub(crate) fn poll_reply(&self, id: u64, cx: &mut Context<'_>) -> Poll<Result<Reply>> {
+        use std::collections::hash_map::Entry;
+        let mut state = self.lock();
+        let mut entry = match state.pending.entry(id) {
+            Entry::Occupied(entry) => entry,
+            // Only connection loss removes a waiting entry.
+            Entry::Vacant(_) => {
+                let err = state.lost.clone();
+                return Poll::Ready(Err(err.unwrap_or_else(|| ChannelError::lost(None))));
+            }
+        };
+        match entry.get_mut() {
+            Pending::Waiting(Some(w)) if w.will_wake(cx.waker()) => Poll::Pending,
+            Pending::Waiting(slot) => {
+                *slot = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            Pending::Answered(_) => match entry.remove() {
+                Pending::Answered(reply) => Poll::Ready(Ok(reply)),
+                Pending::Waiting(_) => Poll::Pending,
+            },
+        }
     }
 
     /// Forgets a request whose caller no longer waits (a reply that still
@@ -330,22 +363,31 @@ impl<C: Codec> Shared<C> {
                 Ok(())
             }
             MessageKind::Result | MessageKind::Exception => {
-                let Some(tx) = state.pending.remove(&msg.id) else {
+                let Some(entry) = state.pending.get_mut(&msg.id) else {
                     if msg.id >= state.next_id {
                         return Err(ChannelError::UnknownRequestId { id: msg.id });
                     }
                     // Its caller gave up: discard.
                     return Ok(());
                 };
-                drop(state);
                 let reply = if msg.kind == MessageKind::Result {
                     Reply::Result(msg.content)
                 } else {
                     Reply::Exception(msg.content)
                 };
-                // The requester may be going away right now: then the reply
-                // is discarded.
-                let _ = tx.send(Ok(reply));
+                let waker = match std::mem::replace(entry, Pending::Answered(reply)) {
+                    Pending::Waiting(waker) => waker,
+                    // A second reply to one request: the peer broke the
+                    // protocol.
+                    Pending::Answered(first) => {
+                        *entry = Pending::Answered(first);
+                        return Err(ChannelError::UnknownRequestId { id: msg.id });
+                    }
+                };
+                drop(state);
+                if let Some(w) = waker {
+                    w.wake();
+                }
                 Ok(())
             }
         }
@@ -396,11 +438,20 @@ impl<C: Codec> Shared<C> {
             None if state.closing => Some(ChannelError::Closed),
             other => other,
         };
-        let err = ChannelError::lost(cause);
-        state.lost = Some(err.clone());
+        state.lost = Some(ChannelError::lost(cause));
         self.usable.store(false, Ordering::Release);
-        let mut pending: Vec<(u64, ReplySender)> = state.pending.drain().collect();
-        pending.sort_unstable_by_key(|(id, _)| *id);
+        // Callers still waiting are woken in id order (deterministic); they
+        // find their entry gone and take `lost`. Replies that arrived stay
+        // for their callers.
+        let mut waiting: Vec<(u64, Option<Waker>)> = Vec::new();
+        state.pending.retain(|id, entry| match entry {
+            Pending::Waiting(waker) => {
+                waiting.push((*id, waker.take()));
+                false
+            }
+            Pending::Answered(_) => true,
+        });
+        waiting.sort_unstable_by_key(|(id, _)| *id);
         state.queue.clear();
         state.held.clear();
         let waker = state.recv_waker.take();
@@ -408,8 +459,10 @@ impl<C: Codec> Shared<C> {
         let dispatcher = state.dispatcher.take();
         drop(state);
         drop(dispatcher);
-        for (_, tx) in pending {
-            let _ = tx.send(Err(err.clone()));
+        for (_, waker) in waiting {
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
         if let Some(w) = waker {
             w.wake();
