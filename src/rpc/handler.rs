@@ -416,7 +416,9 @@ impl<'de> Visitor<'de> for PathSeed<'_> {
     }
 }
 
-/// A string read and dropped without a copy (the path, already routed).
+/// A string read and dropped without a copy (the path, already routed and
+/// so checked to be a string): read as bytes, which skips the UTF-8 check
+/// where the codec can (bincode) and is a string's raw text elsewhere.
 /// Unlike `IgnoredAny`, it works with codecs that are not self-describing.
 pub(crate) struct SkipStr;
 
@@ -431,7 +433,10 @@ impl<'de> Deserialize<'de> for SkipStr {
             fn visit_str<E: de::Error>(self, _: &str) -> Result<SkipStr, E> {
                 Ok(SkipStr)
             }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<SkipStr, E> {
+                Ok(SkipStr)
+            }
         }
-        deserializer.deserialize_str(V)
+        deserializer.deserialize_bytes(V)
     }
 }

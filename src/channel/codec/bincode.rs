@@ -107,7 +107,12 @@ struct VecWriter<'a>(&'a mut Vec<u8>);
 impl Writer for VecWriter<'_> {
     #[inline]
     fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), EncodeError> {
-        self.0.extend_from_slice(bytes);
+        // Varints and small integers come a byte at a time: a push, not a
+        // call to `memcpy`.
+        match *bytes {
+            [byte] => self.0.push(byte),
+            _ => self.0.extend_from_slice(bytes),
+        }
         Ok(())
     }
 }
