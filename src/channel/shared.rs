@@ -377,11 +377,12 @@ impl<C: Codec> Shared<C> {
                 };
                 let waker = match std::mem::replace(entry, Pending::Answered(reply)) {
                     Pending::Waiting(waker) => waker,
-                    // A second reply to one request: the peer broke the
-                    // protocol.
+                    // A second reply to one request whose caller has not
+                    // taken the first yet: discarded, as it is once the
+                    // caller has.
                     Pending::Answered(first) => {
                         *entry = Pending::Answered(first);
-                        return Err(ChannelError::UnknownRequestId { id: msg.id });
+                        return Ok(());
                     }
                 };
                 drop(state);

@@ -221,3 +221,62 @@ where
     ours.close().await;
     server.close();
 }
+
+/// A peer answers each request twice, both replies in one write (so the
+/// second arrives before the caller took the first): the first answers the
+/// call, the second is discarded, and the connection goes on.
+pub async fn duplicate_reply<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    use transport_api::{Protocol, SharedTransport};
+
+    /// Answers every JSON request `[0, id, n]` with `[1, id, n]` and then
+    /// `[1, id, -1]`.
+    #[derive(Default)]
+    struct Twice {
+        transport: Option<SharedTransport>,
+        input: Vec<u8>,
+    }
+
+    impl Protocol for Twice {
+        fn connection_made(&mut self, transport: SharedTransport) {
+            self.transport = Some(transport);
+        }
+
+        fn data_received(&mut self, data: Bytes) {
+            self.input.extend_from_slice(&data);
+            while self.input.len() >= 4 {
+                let len = u32::from_be_bytes(self.input[..4].try_into().expect("4 bytes")) as usize;
+                if self.input.len() < 4 + len {
+                    return;
+                }
+                let payload: Vec<u8> = self.input.drain(..4 + len).skip(4).collect();
+                let (kind, id, n): (u8, u64, i64) =
+                    serde_json::from_slice(&payload).expect("a request");
+                assert_eq!(kind, 0);
+                let mut both = frame(format!("[1, {id}, {n}]").as_bytes()).to_vec();
+                both.extend_from_slice(&frame(format!("[1, {id}, -1]").as_bytes()));
+                let transport = self.transport.as_ref().expect("connected");
+                transport.write(both.into()).expect("write");
+            }
+        }
+    }
+
+    let server = addr
+        .create_server(Twice::default)
+        .await
+        .expect("raw server");
+    let options = ChannelOptions::new().codec(Json);
+    let channel = Channel::open_connection(&server.addr(), options)
+        .await
+        .expect("connects");
+    for n in 1..=3i64 {
+        let got: i64 = channel.request(&n).await.expect("the first reply");
+        assert_eq!(got, n);
+    }
+    assert_eq!(channel.pending_requests(), 0);
+    channel.close().await;
+    server.close();
+}

@@ -27,6 +27,7 @@ on_every_backend!(
     bad_input::undecodable_payload,
     bad_input::unknown_message_type,
     bad_input::reply_for_unknown_id,
+    bad_input::duplicate_reply,
     bad_input::second_concurrent_recv,
 );
 
