@@ -126,7 +126,7 @@ impl<H: FrameHandler> Protocol for FramedProtocol<H> {
         // handler (the common case: a local queue delivers each frame as
         // one chunk); the rest goes through the decoder.
         let mut fast = false;
-        while self.error.is_none() && self.handler.wants_frames() {
+        while !data.is_empty() && self.error.is_none() && self.handler.wants_frames() {
             let Some(frame) = self.decoder.split_whole(&mut data) else {
                 break;
             };

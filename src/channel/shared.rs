@@ -99,6 +99,9 @@ pub(crate) struct Shared<C> {
     /// become writable (transports keep a single write waker).
     write_gate: Slots,
     lost_tx: watch::Sender<bool>,
+    /// A copy of `State::paused_for_refusals`, written under the state's
+    /// lock: the protocol asks before every frame, without the lock.
+    refusals_paused: AtomicBool,
     /// Handlers the RPC serving loop runs now, and the most it ever ran.
     running: AtomicUsize,
     peak_running: AtomicUsize,
@@ -117,6 +120,7 @@ impl<C: Codec> Shared<C> {
             window: Slots::new(options.get_max_pending_requests()),
             write_gate: Slots::new(1),
             lost_tx: watch::channel(false).0,
+            refusals_paused: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             peak_running: AtomicUsize::new(0),
         }
@@ -409,20 +413,24 @@ impl<C: Codec> Shared<C> {
         }
         if transport.write_buffer_size() > transport.write_buffer_limits().high() {
             transport.pause_reading();
-            self.lock().paused_for_refusals = true;
+            let mut state = self.lock();
+            state.paused_for_refusals = true;
+            self.refusals_paused.store(true, Ordering::Release);
         }
     }
 
     /// Whether refusals paused reading (frames wait in the decoder).
     pub(crate) fn paused_for_refusals(&self) -> bool {
-        self.lock().paused_for_refusals
+        self.refusals_paused.load(Ordering::Acquire)
     }
 
     /// The transport's write buffer drained: resume reading if refusals
     /// paused it (and the queue does not hold it paused).
     pub(crate) fn on_resume_writing(&self) {
         let mut state = self.lock();
-        if std::mem::take(&mut state.paused_for_refusals) && !state.paused_for_queue {
+        let was_paused = std::mem::take(&mut state.paused_for_refusals);
+        self.refusals_paused.store(false, Ordering::Release);
+        if was_paused && !state.paused_for_queue {
             if let Some(t) = &state.transport {
                 t.resume_reading();
             }
