@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -237,7 +238,10 @@ impl<C: Codec> Channel<C> {
         // An RPC handler waiting here (with a slot of the window) frees its
         // handler slot for other requests meanwhile.
         let _awaiting = crate::rpc::AwaitingReply::enter();
-        let id = shared.start_request()?;
+        // The request is registered with this poll's waker; if it is also
+        // sent within this poll (nothing waits in between), the reply wakes
+        // this very waker, and the first look for it can be skipped.
+        let id = poll_fn(|cx| Poll::Ready(shared.start_request(Some(cx.waker())))).await?;
         // Forgets the request if this future is dropped before its reply.
         let mut waiting = Waiting {
             shared,
@@ -245,8 +249,21 @@ impl<C: Codec> Channel<C> {
             armed: true,
         };
         let frame = shared.encode(MessageKind::Request, id, content)?;
-        shared.send(frame).await?;
-        let reply = poll_fn(|cx| shared.poll_reply(id, cx)).await;
+        let mut registered = match shared.try_send(frame)? {
+            None => true,
+            Some(frame) => {
+                shared.send_waiting(frame).await?;
+                false
+            }
+        };
+        let reply = poll_fn(|cx| {
+            if std::mem::take(&mut registered) {
+                Poll::Pending
+            } else {
+                shared.poll_reply(id, cx)
+            }
+        })
+        .await;
         // Answered (or failed by connection loss): the entry is gone.
         waiting.armed = false;
         let reply = reply?;

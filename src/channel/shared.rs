@@ -198,6 +198,18 @@ impl<C: Codec> Shared<C> {
         })
     }
 
+    /// Writes a frame at once if no other writer waits and the transport
+    /// takes it now; otherwise gives it back (for [`send`](Self::send)).
+    pub(crate) fn try_send(&self, frame: Bytes) -> Result<Option<Bytes>> {
+        if !self.write_gate.is_idle() {
+            return Ok(Some(frame));
+        }
+        let transport = self.usable_transport()?;
+        transport
+            .write_if_ready(frame)
+            .map_err(|e| Self::unusable(&self.lock(), Some(e)))
+    }
+
     /// Writes a frame once the transport accepts writes (backpressure).
     ///
     /// Cancel safe: if the future is dropped before it completes, nothing
@@ -205,16 +217,15 @@ impl<C: Codec> Shared<C> {
     pub(crate) async fn send(&self, frame: Bytes) -> Result<()> {
         // Fast path: no other writer waits, and the transport takes the
         // frame at once.
-        let frame = if self.write_gate.is_idle() {
-            let transport = self.usable_transport()?;
-            match transport.write_if_ready(frame) {
-                Ok(None) => return Ok(()),
-                Ok(Some(frame)) => frame,
-                Err(e) => return Err(Self::unusable(&self.lock(), Some(e))),
-            }
-        } else {
-            frame
+        let Some(frame) = self.try_send(frame)? else {
+            return Ok(());
         };
+        self.send_waiting(frame).await
+    }
+
+    /// [`send`](Self::send) once the fast path did not take the frame:
+    /// waits for the write gate and the transport.
+    pub(crate) async fn send_waiting(&self, frame: Bytes) -> Result<()> {
         let Some(_gate) = self.write_gate.acquire().await else {
             return Err(Self::unusable(&self.lock(), None));
         };
@@ -262,16 +273,17 @@ impl<C: Codec> Shared<C> {
         }
     }
 
-    /// Registers a new request and returns its id; wait for its reply with
+    /// Registers a new request and returns its id; `waker` (if any) is
+    /// woken when its reply arrives. Wait for the reply with
     /// [`poll_reply`](Self::poll_reply).
-    pub(crate) fn start_request(&self) -> Result<u64> {
+    pub(crate) fn start_request(&self, waker: Option<&Waker>) -> Result<u64> {
         let mut state = self.lock();
         if state.lost.is_some() || state.closing || state.transport.is_none() {
             return Err(Self::unusable(&state, None));
         }
         let id = state.next_id;
         state.next_id = state.next_id.wrapping_add(1);
-        state.pending.insert(id, Pending::Waiting(None));
+        state.pending.insert(id, Pending::Waiting(waker.cloned()));
         Ok(id)
     }
 
