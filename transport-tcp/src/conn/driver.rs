@@ -8,6 +8,8 @@
 //! 3. delivers a pending `pause_writing`/`resume_writing`, if any;
 //! 4. sends: hands the queued chunks to the OS with vectored writes until the
 //!    queue is empty or the socket is full, then flushes (TLS records);
+//!    sending alone is no progress (only a flow change it causes is), since
+//!    a later write or a drained socket wakes the driver anyway;
 //! 5. once everything is sent: on `close`, shuts the socket down and ends;
 //!    on `write_eof`, shuts down the writing half;
 //! 6. receives: one read into the read buffer, delivered as one
@@ -184,12 +186,18 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
     }
 
     /// Sends queued chunks until the queue is empty or the socket is full,
-    /// then flushes. Returns whether any bytes went out.
+    /// then flushes. Returns whether that changed the flow state (a pause to
+    /// end, which the next round delivers).
+    ///
+    /// Sending alone calls for no further round: a later write wakes the
+    /// driver, and a full socket has registered the wake-up for when it
+    /// drains. (A round after each send only found nothing to do: a third
+    /// of the rounds of a request/reply exchange.)
     fn poll_send(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
         let mut sent = 0;
         let result = self.poll_send_inner(cx, &mut sent);
-        self.shared.sent(sent);
-        result.map(|()| sent > 0)
+        let flow_changed = self.shared.sent(sent);
+        result.map(|()| flow_changed)
     }
 
     fn poll_send_inner(&mut self, cx: &mut Context<'_>, sent: &mut usize) -> io::Result<()> {

@@ -351,10 +351,11 @@ impl Shared {
     }
 
     /// Records that `n` taken bytes reached the OS; wakes a waiting writer if
-    /// that brought the buffer back to the low-water mark.
-    pub(crate) fn sent(&self, n: usize) {
+    /// that brought the buffer back to the low-water mark. Returns whether
+    /// the flow state changed (the protocol is to be told).
+    pub(crate) fn sent(&self, n: usize) -> bool {
         if n == 0 {
-            return;
+            return false;
         }
         let mut st = self.lock();
         st.buffered = st.buffered.saturating_sub(n);
@@ -363,7 +364,7 @@ impl Shared {
             st.drained();
         }
         self.buffered.store(buffered, Ordering::Relaxed);
-        let _ = st.flow.update(buffered);
+        let changed = st.flow.update(buffered).is_some();
         let waker = if st.flow.can_write(buffered) {
             st.write_waker.take()
         } else {
@@ -373,6 +374,7 @@ impl Shared {
         if let Some(w) = waker {
             w.wake();
         }
+        changed
     }
 
     /// The protocol declined to keep a half-closed connection: close it as by
