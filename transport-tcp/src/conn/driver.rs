@@ -202,14 +202,15 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
 
     fn poll_send_inner(&mut self, cx: &mut Context<'_>, sent: &mut usize) -> io::Result<()> {
         while !self.out.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
-                *slot = IoSlice::new(chunk);
-                count += 1;
-            }
             let stream = Pin::new(&mut self.stream);
-            match stream.poll_write_vectored(cx, &slices[..count]) {
+            // Most sends are one or a few chunks: no 64-slot array to fill
+            // for them.
+            let written = match self.out.len() {
+                1 => stream.poll_write_vectored(cx, &[IoSlice::new(&self.out[0])]),
+                2..=8 => write_gathered::<_, 8>(stream, cx, &self.out),
+                _ => write_gathered::<_, MAX_IOV>(stream, cx, &self.out),
+            };
+            match written {
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => {
                     advance(&mut self.out, n);
@@ -294,6 +295,21 @@ pub(crate) fn poll_discard<S: AsyncRead + Unpin>(
             Poll::Ready(Err(_)) => return Poll::Ready(()),
         }
     }
+}
+
+/// One vectored write of the first (up to `N`) chunks of `out`.
+fn write_gathered<S: Stream, const N: usize>(
+    stream: Pin<&mut S>,
+    cx: &mut Context<'_>,
+    out: &VecDeque<Bytes>,
+) -> Poll<io::Result<usize>> {
+    let mut slices = [IoSlice::new(&[]); N];
+    let mut count = 0;
+    for (slot, chunk) in slices.iter_mut().zip(out.iter()) {
+        *slot = IoSlice::new(chunk);
+        count += 1;
+    }
+    stream.poll_write_vectored(cx, &slices[..count])
 }
 
 /// Drops the first `n` bytes of the queue.
