@@ -267,6 +267,10 @@ impl<C: Codec> Shared<C> {
     ///
     /// Cancel safe.
     pub(crate) async fn reserve(&self) -> Result<Slot<'_>> {
+        // Without the waiting machinery while a slot is free.
+        if let Some(slot) = self.window.try_acquire_open() {
+            return Ok(slot);
+        }
         match self.window.acquire().await {
             Some(slot) => Ok(slot),
             None => Err(Self::unusable(&self.lock(), None)),

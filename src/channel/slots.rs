@@ -88,6 +88,14 @@ impl Slots {
         }
     }
 
+    /// A free slot now, if there is one and the slots are open.
+    pub(crate) fn try_acquire_open(&self) -> Option<Slot<'_>> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.try_acquire()
+    }
+
     /// Waits for a free slot; `None` once [`close`](Self::close)d.
     ///
     /// Cancel safe: a task dropped after it was woken passes the wake-up
