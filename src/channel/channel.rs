@@ -11,8 +11,9 @@ use serde::Serialize;
 use transport_api::{Address, Endpoint};
 
 use super::connect::connect_with_retry;
+use super::pending::Reply;
 use super::protocol::ChannelProtocol;
-use super::shared::{Reply, Shared};
+use super::shared::Shared;
 use super::{
     Bincode, ChannelError, ChannelOptions, Codec, FramedProtocol, MessageKind, Request, Result,
 };

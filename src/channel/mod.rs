@@ -80,6 +80,7 @@ pub mod framed;
 mod ids;
 pub mod options;
 mod outgoing;
+mod pending;
 mod protocol;
 mod request;
 mod shared;

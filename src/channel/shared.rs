@@ -1,10 +1,9 @@
 //! The state one connection's [`Channel`](super::Channel) handles, incoming
 //! [`Request`](super::Request)s and its protocol share.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
-use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
@@ -14,27 +13,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 use transport_api::SharedTransport;
 
-use super::ids::IdHasher;
 use super::outgoing;
+use super::pending::{Answered, PendingReplies, Reply};
 use super::slots::{Slot, Slots};
 use super::{ChannelError, ChannelOptions, Codec, Message, MessageKind, Result};
-
-/// A reply as it arrives: its content still encoded.
-#[derive(Debug)]
-pub(crate) enum Reply {
-    Result(Bytes),
-    Exception(Bytes),
-}
-
-/// A request of ours that still waits for its reply: the caller's waker
-/// until the reply arrives, then the reply until the caller takes it. (A
-/// slot in the map instead of a `oneshot` per request: no allocation, and
-/// the lock `on_message` holds anyway.)
-#[derive(Debug)]
-enum Pending {
-    Waiting(Option<Waker>),
-    Answered(Reply),
-}
 
 /// Takes the peer's requests where they arrive, on the connection's driver,
 /// instead of queueing them for `recv` (the RPC serving loop installs one,
@@ -52,11 +34,8 @@ struct State {
     origin: String,
     /// The id of our next request; every id below it was used.
     next_id: u64,
-    /// Requests sent (or about to be) whose caller still waits, by id. A
-    /// hash map keeps its memory between requests (a B-tree allocated a
-    /// node for every request on an idle channel); on connection loss the
-    /// waiters are failed in id order, so the order stays deterministic.
-    pending: HashMap<u64, Pending, BuildHasherDefault<IdHasher>>,
+    /// Requests sent (or about to be) whose caller still waits.
+    pending: PendingReplies,
     /// Received requests waiting for `recv` (at most `max_queued`).
     queue: VecDeque<Message>,
     /// Requests that arrived while `queue` was full, in order. Only what
@@ -287,40 +266,27 @@ impl<C: Codec> Shared<C> {
         }
         let id = state.next_id;
         state.next_id = state.next_id.wrapping_add(1);
-        state.pending.insert(id, Pending::Waiting(waker.cloned()));
+        state.pending.insert(id, waker);
         Ok(id)
     }
 
     /// The reply to request `id` once it arrived (its entry is then gone),
     /// or the error that ended the connection.
     pub(crate) fn poll_reply(&self, id: u64, cx: &mut Context<'_>) -> Poll<Result<Reply>> {
-        use std::collections::hash_map::Entry;
         let mut state = self.lock();
-        let mut entry = match state.pending.entry(id) {
-            Entry::Occupied(entry) => entry,
-            // Only connection loss removes a waiting entry.
-            Entry::Vacant(_) => {
+        match state.pending.poll(id, cx) {
+            Some(poll) => poll.map(Ok),
+            None => {
                 let err = state.lost.clone();
-                return Poll::Ready(Err(err.unwrap_or_else(|| ChannelError::lost(None))));
+                Poll::Ready(Err(err.unwrap_or_else(|| ChannelError::lost(None))))
             }
-        };
-        match entry.get_mut() {
-            Pending::Waiting(Some(w)) if w.will_wake(cx.waker()) => Poll::Pending,
-            Pending::Waiting(slot) => {
-                *slot = Some(cx.waker().clone());
-                Poll::Pending
-            }
-            Pending::Answered(_) => match entry.remove() {
-                Pending::Answered(reply) => Poll::Ready(Ok(reply)),
-                Pending::Waiting(_) => Poll::Pending,
-            },
         }
     }
 
     /// Forgets a request whose caller no longer waits (a reply that still
     /// comes is discarded).
     pub(crate) fn cancel_request(&self, id: u64) {
-        self.lock().pending.remove(&id);
+        self.lock().pending.remove(id);
     }
 
     pub(crate) fn origin(&self) -> String {
@@ -383,27 +349,19 @@ impl<C: Codec> Shared<C> {
                 Ok(())
             }
             MessageKind::Result | MessageKind::Exception => {
-                let Some(entry) = state.pending.get_mut(&msg.id) else {
-                    if msg.id >= state.next_id {
-                        return Err(ChannelError::UnknownRequestId { id: msg.id });
-                    }
-                    // Its caller gave up: discard.
-                    return Ok(());
-                };
                 let reply = if msg.kind == MessageKind::Result {
                     Reply::Result(msg.content)
                 } else {
                     Reply::Exception(msg.content)
                 };
-                let waker = match std::mem::replace(entry, Pending::Answered(reply)) {
-                    Pending::Waiting(waker) => waker,
-                    // A second reply to one request whose caller has not
-                    // taken the first yet: discarded, as it is once the
-                    // caller has.
-                    Pending::Answered(first) => {
-                        *entry = Pending::Answered(first);
-                        return Ok(());
+                let waker = match state.pending.answer(msg.id, reply) {
+                    Answered::Kept(waker) => waker,
+                    Answered::Unknown if msg.id >= state.next_id => {
+                        return Err(ChannelError::UnknownRequestId { id: msg.id });
                     }
+                    // Its caller gave up, or a second reply to one
+                    // request: discarded.
+                    Answered::Unknown | Answered::Duplicate => return Ok(()),
                 };
                 drop(state);
                 if let Some(w) = waker {
@@ -468,15 +426,7 @@ impl<C: Codec> Shared<C> {
         // Callers still waiting are woken in id order (deterministic); they
         // find their entry gone and take `lost`. Replies that arrived stay
         // for their callers.
-        let mut waiting: Vec<(u64, Option<Waker>)> = Vec::new();
-        state.pending.retain(|id, entry| match entry {
-            Pending::Waiting(waker) => {
-                waiting.push((*id, waker.take()));
-                false
-            }
-            Pending::Answered(_) => true,
-        });
-        waiting.sort_unstable_by_key(|(id, _)| *id);
+        let waiting = state.pending.fail_waiting();
         state.queue.clear();
         state.held.clear();
         let waker = state.recv_waker.take();
@@ -484,11 +434,7 @@ impl<C: Codec> Shared<C> {
         let dispatcher = state.dispatcher.take();
         drop(state);
         drop(dispatcher);
-        for (_, waker) in waiting {
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
+        waiting.into_iter().for_each(Waker::wake);
         if let Some(w) = waker {
             w.wake();
         }
