@@ -123,7 +123,6 @@ impl PendingReplies {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     use std::task::Wake;
 
@@ -133,7 +132,6 @@ mod tests {
     struct Recorder {
         id: u64,
         woken: Arc<Mutex<Vec<u64>>>,
-        count: AtomicUsize,
     }
 
     impl Wake for Recorder {
@@ -141,7 +139,6 @@ mod tests {
             self.wake_by_ref();
         }
         fn wake_by_ref(self: &Arc<Self>) {
-            self.count.fetch_add(1, Ordering::SeqCst);
             self.woken.lock().expect("not poisoned").push(self.id);
         }
     }
@@ -150,7 +147,6 @@ mod tests {
         Waker::from(Arc::new(Recorder {
             id,
             woken: Arc::clone(woken),
-            count: AtomicUsize::new(0),
         }))
     }
 

@@ -50,9 +50,6 @@ struct State {
     closing: bool,
     /// We paused reading because the request queue is full.
     paused_for_queue: bool,
-    /// We paused reading because refusals filled the write buffer (only
-    /// with `max_queued_requests(0)`).
-    paused_for_refusals: bool,
     /// Set once the connection is lost: the error every call now gets.
     lost: Option<ChannelError>,
 }
@@ -78,8 +75,10 @@ pub(crate) struct Shared<C> {
     /// become writable (transports keep a single write waker).
     write_gate: Slots,
     lost_tx: watch::Sender<bool>,
-    /// A copy of `State::paused_for_refusals`, written under the state's
-    /// lock: the protocol asks before every frame, without the lock.
+    /// We paused reading because refusals filled the write buffer (only
+    /// with `max_queued_requests(0)`). Changed under the state's lock, with
+    /// `paused_for_queue`; an atomic so that the protocol, which asks
+    /// before every frame, need not lock.
     refusals_paused: AtomicBool,
     /// Handlers the RPC serving loop runs now, and the most it ever ran.
     running: AtomicUsize,
@@ -387,8 +386,7 @@ impl<C: Codec> Shared<C> {
         }
         if transport.write_buffer_size() > transport.write_buffer_limits().high() {
             transport.pause_reading();
-            let mut state = self.lock();
-            state.paused_for_refusals = true;
+            let _state = self.lock();
             self.refusals_paused.store(true, Ordering::Release);
         }
     }
@@ -401,9 +399,8 @@ impl<C: Codec> Shared<C> {
     /// The transport's write buffer drained: resume reading if refusals
     /// paused it (and the queue does not hold it paused).
     pub(crate) fn on_resume_writing(&self) {
-        let mut state = self.lock();
-        let was_paused = std::mem::take(&mut state.paused_for_refusals);
-        self.refusals_paused.store(false, Ordering::Release);
+        let state = self.lock();
+        let was_paused = self.refusals_paused.swap(false, Ordering::AcqRel);
         if was_paused && !state.paused_for_queue {
             if let Some(t) = &state.transport {
                 t.resume_reading();
@@ -492,7 +489,7 @@ impl<C: Codec> Shared<C> {
             }
             if state.held.is_empty() && std::mem::take(&mut state.paused_for_queue) {
                 if let Some(t) = &state.transport {
-                    if !state.paused_for_refusals {
+                    if !self.refusals_paused.load(Ordering::Acquire) {
                         t.resume_reading();
                     }
                 }
