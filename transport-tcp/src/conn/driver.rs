@@ -206,7 +206,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
             // Most sends are one or a few chunks: no 64-slot array to fill
             // for them.
             let written = match self.out.len() {
-                1 => stream.poll_write_vectored(cx, &[IoSlice::new(&self.out[0])]),
+                1 => write_gathered::<_, 1>(stream, cx, &self.out),
                 2..=8 => write_gathered::<_, 8>(stream, cx, &self.out),
                 _ => write_gathered::<_, MAX_IOV>(stream, cx, &self.out),
             };
