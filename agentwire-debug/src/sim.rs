@@ -12,7 +12,7 @@ use agentwire::clock::{Clock, ExternalClock};
 use tokio::sync::watch;
 
 use crate::conn::ConnShared;
-use crate::event::EventKind;
+use crate::event::{EventKind, MessageInfo};
 use crate::node::Node;
 use crate::recorder::{Recorder, Trace};
 use crate::rng::SimRng;
@@ -98,6 +98,37 @@ impl SimInner {
     pub(crate) fn record_at(&self, now: Duration, kind: EventKind) {
         self.activity.fetch_add(1, Ordering::Relaxed);
         self.recorder.record(now, kind);
+    }
+
+    /// Records that message `msg` entered the link (without building an
+    /// [`EventKind`]: this is the hot path of a traced run).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_send(
+        &self,
+        now: Duration,
+        conn: u64,
+        msg: u64,
+        from: &Arc<str>,
+        to: &Arc<str>,
+        bytes: usize,
+        info: Option<&MessageInfo>,
+    ) {
+        self.activity.fetch_add(1, Ordering::Relaxed);
+        self.recorder
+            .record_send(now, conn, msg, from, to, bytes, info);
+    }
+
+    /// Records that message `msg` reached its receiver.
+    pub(crate) fn record_deliver(
+        &self,
+        now: Duration,
+        conn: u64,
+        msg: u64,
+        from: &Arc<str>,
+        to: &Arc<str>,
+    ) {
+        self.activity.fetch_add(1, Ordering::Relaxed);
+        self.recorder.record_deliver(now, conn, msg, from, to);
     }
 
     pub(crate) fn faults(&self) -> watch::Receiver<u64> {

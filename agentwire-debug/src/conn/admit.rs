@@ -30,25 +30,15 @@ impl ConnShared {
             return None;
         }
         let mut env = (self.sim.summarizer)(frame.slice(4..))?;
-        let path = {
-            let mut s = self.state();
-            match env.kind {
-                MessageKind::Request => {
-                    let path = env.path.take();
-                    if let Some(p) = &path {
-                        let paths = &mut s.paths[dir];
-                        if paths.len() >= MAX_PATHS {
-                            paths.pop_front();
-                        }
-                        paths.push_back((env.id, p.clone()));
-                    }
-                    path
-                }
-                _ => {
-                    let paths = &mut s.paths[1 - dir];
-                    let at = paths.iter().rposition(|(id, _)| *id == env.id);
-                    at.and_then(|i| paths.remove(i)).map(|(_, p)| p)
-                }
+        // A request's path is remembered once it is admitted (see
+        // `admit`); a reply takes its request's.
+        let path = match env.kind {
+            MessageKind::Request => env.path.take(),
+            _ => {
+                let mut s = self.state();
+                let paths = &mut s.paths[1 - dir];
+                let at = paths.iter().rposition(|(id, _)| *id == env.id);
+                at.and_then(|i| paths.remove(i)).map(|(_, p)| p)
             }
         };
         let agent = match (&env.kind, &path) {
@@ -83,16 +73,14 @@ impl ConnShared {
             info: info.as_ref(),
         });
         let now = sim.now();
-        sim.record_at(
+        sim.record_send(
             now,
-            EventKind::Send {
-                conn,
-                msg,
-                from: Arc::clone(&sender),
-                to: Arc::clone(&receiver),
-                bytes: frame.len(),
-                info: info.map(Box::new),
-            },
+            conn,
+            msg,
+            &sender,
+            &receiver,
+            frame.len(),
+            info.as_ref(),
         );
         if let Some(reason) = verdict.partitioned {
             sim.record(EventKind::Drop {
@@ -129,6 +117,13 @@ impl ConnShared {
                 Action::Reorder => reorder = true,
             }
         }
+        // What a reply will need of this request: its path (moved out of
+        // the envelope, which is recorded).
+        let request_path = info.and_then(|i| {
+            (i.kind == kind_name(MessageKind::Request))
+                .then_some(i.id)
+                .zip(i.path)
+        });
         let held = verdict.held;
         let instant = verdict.link.is_instant() && extra.is_zero();
         let mut run_now = Vec::new();
@@ -137,6 +132,13 @@ impl ConnShared {
             let mut s = self.state();
             if s.finished || (dir == OUT && s.closing && s.reset) {
                 return;
+            }
+            if let Some(remembered) = request_path {
+                let paths = &mut s.paths[dir];
+                if paths.len() >= MAX_PATHS {
+                    paths.pop_front();
+                }
+                paths.push_back(remembered);
             }
             let due = if instant {
                 now.max(s.last[dir])
@@ -240,15 +242,7 @@ impl ConnShared {
                     );
                     return;
                 }
-                sim.record_at(
-                    now,
-                    EventKind::Deliver {
-                        conn,
-                        msg,
-                        from: sender,
-                        to: receiver,
-                    },
-                );
+                sim.record_deliver(now, conn, msg, &sender, &receiver);
                 if dir == OUT {
                     if let Some(t) = self.inner() {
                         // A write after close loses the frame, as a

@@ -5,7 +5,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, MessageInfo};
+
+mod log;
+
+use log::{Log, SendParts};
 
 /// Records events with a sequence number and the clock's time, and emits
 /// each as a `tracing` event (target `agentwire_debug`, level `DEBUG`).
@@ -14,18 +18,19 @@ use crate::event::{Event, EventKind};
 /// Bounded: it keeps the first [`DEFAULT_MAX_EVENTS`] events (or as many
 /// as [`with_max_events`](Self::with_max_events) says) and counts the rest
 /// in [`overflow`](Self::overflow); every event still goes to `tracing`.
+///
+/// Events are kept compactly (a message's send is some 15 bytes) and made
+/// into [`Event`]s by [`trace`](Self::trace).
 #[derive(Clone)]
 pub struct Recorder {
-    events: Arc<Mutex<Chunks>>,
+    events: Arc<Mutex<Store>>,
 }
 
 /// How many events a recorder keeps unless told otherwise.
 pub const DEFAULT_MAX_EVENTS: usize = 4_000_000;
 
-/// Events in chunks of [`CHUNK`]: appending never moves what is stored.
-struct Chunks {
-    chunks: Vec<Vec<Event>>,
-    len: usize,
+struct Store {
+    log: Log,
     max: usize,
     overflow: u64,
 }
@@ -36,8 +41,6 @@ impl Default for Recorder {
     }
 }
 
-const CHUNK: usize = 16 * 1024;
-
 impl Recorder {
     /// An empty recorder keeping up to [`DEFAULT_MAX_EVENTS`] events.
     pub fn new() -> Self {
@@ -47,9 +50,8 @@ impl Recorder {
     /// An empty recorder keeping up to `max` events.
     pub fn with_max_events(max: usize) -> Self {
         Recorder {
-            events: Arc::new(Mutex::new(Chunks {
-                chunks: Vec::new(),
-                len: 0,
+            events: Arc::new(Mutex::new(Store {
+                log: Log::default(),
                 max,
                 overflow: 0,
             })),
@@ -61,61 +63,138 @@ impl Recorder {
         self.lock().overflow
     }
 
-    fn lock(&self) -> MutexGuard<'_, Chunks> {
+    fn lock(&self) -> MutexGuard<'_, Store> {
         self.events.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends an event at time `time`; returns its sequence number.
     pub fn record(&self, time: Duration, kind: EventKind) -> u64 {
-        let mut events = self.lock();
-        let seq = events.len as u64 + events.overflow;
-        let event = Event {
-            seq,
-            t_us: u64::try_from(time.as_micros()).unwrap_or(u64::MAX),
-            kind,
-        };
-        tracing::debug!(target: "agentwire_debug", seq, t_us = event.t_us, "{event}");
-        if events.len >= events.max {
-            events.overflow += 1;
-            return seq;
+        let (mut store, seq, t_us) = self.begin(time);
+        let event = Event { seq, t_us, kind };
+        if tracing_on() {
+            emit(&event);
         }
-        if events.chunks.last().is_none_or_full() {
-            events.chunks.push(Vec::with_capacity(CHUNK));
+        if let Some(log) = store.room() {
+            log.push(t_us, event.kind);
         }
-        if let Some(last) = events.chunks.last_mut() {
-            last.push(event);
-        }
-        events.len += 1;
         seq
+    }
+
+    /// Appends a `Send` event, as [`record`](Self::record) would, without
+    /// building it (unless `tracing` wants it).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_send(
+        &self,
+        time: Duration,
+        conn: u64,
+        msg: u64,
+        from: &Arc<str>,
+        to: &Arc<str>,
+        bytes: usize,
+        info: Option<&MessageInfo>,
+    ) -> u64 {
+        let (mut store, seq, t_us) = self.begin(time);
+        if tracing_on() {
+            emit(&Event {
+                seq,
+                t_us,
+                kind: EventKind::Send {
+                    conn,
+                    msg,
+                    from: Arc::clone(from),
+                    to: Arc::clone(to),
+                    bytes,
+                    info: info.cloned().map(Box::new),
+                },
+            });
+        }
+        if let Some(log) = store.room() {
+            let send = SendParts {
+                conn,
+                msg,
+                from,
+                to,
+                bytes,
+                info,
+            };
+            log.push_send(t_us, &send);
+        }
+        seq
+    }
+
+    /// Appends a `Deliver` event, as [`record_send`](Self::record_send).
+    pub(crate) fn record_deliver(
+        &self,
+        time: Duration,
+        conn: u64,
+        msg: u64,
+        from: &Arc<str>,
+        to: &Arc<str>,
+    ) -> u64 {
+        let (mut store, seq, t_us) = self.begin(time);
+        if tracing_on() {
+            emit(&Event {
+                seq,
+                t_us,
+                kind: EventKind::Deliver {
+                    conn,
+                    msg,
+                    from: Arc::clone(from),
+                    to: Arc::clone(to),
+                },
+            });
+        }
+        if let Some(log) = store.room() {
+            log.push_deliver(t_us, conn, msg, from, to);
+        }
+        seq
+    }
+
+    /// The store, locked, with the next event's sequence number and time.
+    fn begin(&self, time: Duration) -> (MutexGuard<'_, Store>, u64, u64) {
+        let t_us = u64::try_from(time.as_micros()).unwrap_or(u64::MAX);
+        let store = self.lock();
+        let seq = store.log.len() as u64 + store.overflow;
+        (store, seq, t_us)
     }
 
     /// How many events are kept.
     pub fn len(&self) -> usize {
-        self.lock().len
+        self.lock().log.len()
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.lock().len == 0
+        self.len() == 0
     }
 
     /// A copy of what was recorded so far.
     pub fn trace(&self) -> Trace {
-        let events = self.lock();
         Trace {
-            events: events.chunks.iter().flatten().cloned().collect(),
+            events: self.lock().log.events(),
         }
     }
 }
 
-trait FullExt {
-    fn is_none_or_full(&self) -> bool;
+impl Store {
+    /// The log, if it may take one more event; else the event is counted
+    /// as overflow.
+    fn room(&mut self) -> Option<&mut Log> {
+        if self.log.len() >= self.max {
+            self.overflow += 1;
+            return None;
+        }
+        Some(&mut self.log)
+    }
 }
 
-impl FullExt for Option<&Vec<Event>> {
-    fn is_none_or_full(&self) -> bool {
-        self.map_or(true, |c| c.len() >= CHUNK)
-    }
+/// Whether anyone listens to the recorder's `tracing` events.
+fn tracing_on() -> bool {
+    tracing::enabled!(target: "agentwire_debug", tracing::Level::DEBUG)
+}
+
+fn emit(event: &Event) {
+    tracing::debug!(target: "agentwire_debug", seq = event.seq, t_us = event.t_us, "{event}");
 }
 
 impl fmt::Debug for Recorder {
