@@ -1,7 +1,9 @@
 //! [`Request`]: a request received on a channel, to be answered.
 
 use std::fmt;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -9,6 +11,10 @@ use serde::Serialize;
 
 use super::{Bincode, Channel, ChannelError, Codec, MessageKind, Result};
 use crate::panics::Panicked;
+
+/// What is left of an answer the transport could not take at once (see
+/// [`Request::reply_now`]).
+pub(crate) type Finishing = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The text sent when a request is dropped without an answer.
 const DROPPED: &str = "the request was dropped without a reply";
@@ -76,19 +82,7 @@ impl<C: Codec> Request<C> {
     /// dropped with it and the peer gets the "dropped without a reply"
     /// exception.
     pub async fn reply<T: Serialize + ?Sized>(mut self, value: &T) -> Result<()> {
-        let shared = self.channel.shared();
-        // A `Serialize` impl may panic: the peer still gets an answer.
-        let encoded = catch_unwind(AssertUnwindSafe(|| {
-            shared.encode(MessageKind::Result, self.id, value)
-        }))
-        .unwrap_or_else(|panic| {
-            Err(ChannelError::codec(
-                shared.codec.name(),
-                "encode the reply",
-                Panicked(crate::panics::message(&*panic).to_owned()),
-            ))
-        });
-        let frame = match encoded {
+        let frame = match self.reply_frame(value) {
             Ok(frame) => frame,
             Err(err) => {
                 let text = format!("the reply could not be sent: {err}");
@@ -97,9 +91,61 @@ impl<C: Codec> Request<C> {
                 return Err(err);
             }
         };
-        let result = shared.send(frame).await;
+        let result = self.channel.shared().send(frame).await;
         self.answered = true;
         result
+    }
+
+    /// The reply frame for `value`. (A `Serialize` impl may panic: that is
+    /// an encoding error, so the peer still gets an answer.)
+    fn reply_frame<T: Serialize + ?Sized>(&self, value: &T) -> Result<Bytes> {
+        let shared = self.channel.shared();
+        catch_unwind(AssertUnwindSafe(|| {
+            shared.encode(MessageKind::Result, self.id, value)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(ChannelError::codec(
+                shared.codec.name(),
+                "encode the reply",
+                Panicked(crate::panics::message(&*panic).to_owned()),
+            ))
+        })
+    }
+
+    /// Like [`reply`](Self::reply), for callers that need no result: the
+    /// answer is written now if the transport takes it at once (the common
+    /// case, with no future to keep); otherwise the returned future
+    /// finishes it. The RPC layer's handlers answer this way, which keeps
+    /// the future boxed per request small.
+    pub(crate) fn reply_now<T: Serialize + ?Sized>(self, value: &T) -> Option<Finishing> {
+        match self.reply_frame(value) {
+            Ok(frame) => self.send_now_or_later(frame),
+            Err(err) => self.fail_now(format_args!("the reply could not be sent: {err}")),
+        }
+    }
+
+    /// Like [`fail`](Self::fail), as [`reply_now`](Self::reply_now).
+    pub(crate) fn fail_now(self, error: impl fmt::Display) -> Option<Finishing> {
+        let text = error.to_string();
+        // Should even the exception not encode, dropping the request sends
+        // the "dropped" one.
+        let frame = self.exception_frame(&text).ok()?;
+        self.send_now_or_later(frame)
+    }
+
+    fn send_now_or_later(mut self, frame: Bytes) -> Option<Finishing> {
+        match self.channel.shared().try_send(frame) {
+            Ok(Some(frame)) => Some(Box::pin(async move {
+                let _ = self.channel.shared().send_waiting(frame).await;
+                self.answered = true;
+                drop(self);
+            })),
+            // Written, or the connection is gone: answered either way.
+            Ok(None) | Err(_) => {
+                self.answered = true;
+                None
+            }
+        }
     }
 
     /// Answers with an exception whose text is `error` (the peer's request

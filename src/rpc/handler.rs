@@ -157,12 +157,30 @@ where
         }
     };
     Box::pin(async move {
-        let _ = match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(Ok(value)) => request.reply(&value).await,
-            Ok(Err(e)) => request.fail(e).await,
-            Err(panic) => fail_panicked(request, panic).await,
+        // The answer is written at once unless the transport pushes back:
+        // only then is there more to wait for (and a future to box), so
+        // this future stays small.
+        let finishing = match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(Ok(value)) => request.reply_now(&value),
+            Ok(Err(e)) => request.fail_now(e),
+            Err(panic) => {
+                let text = panicked(&request, &*panic);
+                request.fail_now(text)
+            }
         };
+        if let Some(finishing) = finishing {
+            finishing.await;
+        }
     })
+}
+
+/// The error text for a handler's panic.
+fn panicked<C: Codec>(request: &Request<C>, panic: &(dyn Any + Send)) -> String {
+    format!(
+        "the handler of {:?} panicked: {}",
+        path_of(request),
+        crate::panics::message(panic)
+    )
 }
 
 /// Answers `request` with an error reply naming the handler's panic.
@@ -170,11 +188,7 @@ async fn fail_panicked<C: Codec>(
     request: Request<C>,
     panic: Box<dyn Any + Send>,
 ) -> Result<(), crate::channel::ChannelError> {
-    let text = format!(
-        "the handler of {:?} panicked: {}",
-        path_of(&request),
-        crate::panics::message(&*panic)
-    );
+    let text = panicked(&request, &*panic);
     request.fail(text).await
 }
 
