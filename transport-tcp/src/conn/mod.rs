@@ -31,7 +31,7 @@ use transport_api::{
 };
 
 pub(crate) use state::{ConnInfo, Shared};
-pub(crate) use stream::Stream;
+pub(crate) use stream::{PlainSocket, Stream};
 
 use crate::SocketTransport;
 use driver::Driver;

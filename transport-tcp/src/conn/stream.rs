@@ -1,6 +1,16 @@
 //! The byte streams a driver can run on: TCP, Unix and TLS sockets.
+//!
+//! Plain sockets (TCP and Unix) run as a [`PlainSocket`]: the socket in an
+//! `Arc`, read and written through tokio's `&self` readiness API, so that
+//! it can be shared with more than the driver.
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
@@ -13,7 +23,94 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn prepare_abort(&self);
 }
 
-impl Stream for TcpStream {
+/// A plain socket, usable through a shared reference: the `&self` half of
+/// tokio's `TcpStream` and `UnixStream` API.
+///
+/// The `try_*` calls never block; one that finds the socket not ready
+/// returns [`io::ErrorKind::WouldBlock`] and clears tokio's readiness, so
+/// that the next `poll_*_ready` registers the caller's waker.
+pub(crate) trait PlainIo: Send + Sync + 'static {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Reads into `buf`; a read that did not fill it also clears the read
+    /// readiness where that shows the socket is drained (see
+    /// [`SHORT_READ_DRAINS`]), saving the read that would only say so.
+    fn try_read_buf(&self, buf: &mut ReadBuf<'_>) -> io::Result<usize>;
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Shuts down the writing half (the peer reads EOF).
+    fn shutdown_write(&self) -> io::Result<()>;
+    /// See [`Stream::prepare_abort`].
+    fn prepare_abort(&self);
+}
+
+/// Whether a read that does not fill its buffer shows that the socket has
+/// nothing more to read until the next readiness event: true with
+/// edge-triggered selectors (epoll, kqueue), not with level-triggered ones.
+/// The same platforms as tokio's own short-read rule.
+const SHORT_READ_DRAINS: bool = cfg!(any(
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "linux",
+    target_os = "redox",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "ios",
+    target_os = "macos",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "tvos",
+    target_os = "visionos",
+    target_os = "watchos",
+));
+
+/// Forwards [`PlainIo`] to the tokio socket type's own methods.
+macro_rules! plain_io {
+    ($socket:ty) => {
+        fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            <$socket>::poll_read_ready(self, cx)
+        }
+        fn try_read_buf(&self, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
+            if !SHORT_READ_DRAINS {
+                return <$socket>::try_read_buf(self, buf);
+            }
+            // As tokio's own `poll_read` does: the outer `try_io` clears
+            // the readiness it saw before the read (not any that a later
+            // event set) when its closure says "would block", which it
+            // does after a short read, keeping the count aside.
+            let room = buf.remaining();
+            let mut short = None;
+            let result = <$socket>::try_io(self, Interest::READABLE, || {
+                let n = <$socket>::try_read_buf(self, &mut *buf)?;
+                if 0 < n && n < room {
+                    short = Some(n);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match short {
+                Some(n) => Ok(n),
+                None => result,
+            }
+        }
+        fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            <$socket>::poll_write_ready(self, cx)
+        }
+        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+            <$socket>::try_write(self, buf)
+        }
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            <$socket>::try_write_vectored(self, bufs)
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            socket2::SockRef::from(self).shutdown(Shutdown::Write)
+        }
+    };
+}
+
+impl PlainIo for TcpStream {
+    plain_io!(TcpStream);
+
     fn prepare_abort(&self) {
         // If this fails the close is graceful instead: still a close.
         let _ = self.set_zero_linger();
@@ -21,9 +118,103 @@ impl Stream for TcpStream {
 }
 
 #[cfg(unix)]
-impl Stream for UnixStream {
+impl PlainIo for UnixStream {
+    plain_io!(UnixStream);
+
     /// Unix sockets have no reset: the peer sees the connection end.
     fn prepare_abort(&self) {}
+}
+
+/// A plain (TCP or Unix) socket in an `Arc`, that the driver reads and
+/// writes through a shared reference. The socket closes when the last
+/// reference goes.
+pub(crate) struct PlainSocket<T>(Arc<T>);
+
+impl<T: PlainIo> PlainSocket<T> {
+    pub(crate) fn new(socket: T) -> Self {
+        PlainSocket(Arc::new(socket))
+    }
+}
+
+/// Runs a non-blocking operation once the socket is ready for it, as
+/// tokio's own `poll_read`/`poll_write` do: an operation that finds the
+/// socket not ready after all cleared the readiness, so the next
+/// readiness poll registers the waker and returns `Pending`.
+fn poll_io<R>(
+    cx: &mut Context<'_>,
+    mut poll_ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
+    mut op: impl FnMut() -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        ready!(poll_ready(cx))?;
+        match op() {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+impl<T: PlainIo> AsyncRead for PlainSocket<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let socket = &*self.0;
+        poll_io(
+            cx,
+            |cx| socket.poll_read_ready(cx),
+            || socket.try_read_buf(buf),
+        )
+        .map_ok(drop)
+    }
+}
+
+impl<T: PlainIo> AsyncWrite for PlainSocket<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let socket = &*self.0;
+        poll_io(
+            cx,
+            |cx| socket.poll_write_ready(cx),
+            || socket.try_write(buf),
+        )
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let socket = &*self.0;
+        poll_io(
+            cx,
+            |cx| socket.poll_write_ready(cx),
+            || socket.try_write_vectored(bufs),
+        )
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Nothing is buffered here: a write reaches the OS or fails.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.0.shutdown_write())
+    }
+}
+
+impl<T: PlainIo> Stream for PlainSocket<T> {
+    fn prepare_abort(&self) {
+        self.0.prepare_abort();
+    }
 }
 
 #[cfg(feature = "tls")]
