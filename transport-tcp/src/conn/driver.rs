@@ -1,4 +1,12 @@
-//! The driver: the one task that owns a connection's socket and protocol.
+//! The driver: the one task that owns a connection's protocol and socket.
+//!
+//! It does all the reading and, but for direct writes, all the writing: a
+//! write on an idle plain (TCP or Unix) socket goes to the OS from the
+//! writer itself (see `state`), so that a one-call-at-a-time exchange wakes
+//! the driver once per reply instead of also once per request. The driver
+//! shares the socket for that (see `stream`), but a direct write happens
+//! only while the driver has nothing unsent, so the two never write at the
+//! same time and bytes keep their order. A TLS stream is the driver's alone.
 //!
 //! Each time it is polled, the driver runs *rounds* until a round makes no
 //! progress (then it waits for a wake-up) or the connection ends. A round:
@@ -22,9 +30,14 @@
 //! so an idle connection holds little memory.
 //!
 //! Wake-ups come from the socket (read or write readiness, registered by the
-//! polls that returned `Pending`) and from the transport handles (a write,
-//! close, abort, resume, …), which wake the waker stored in step 1. A long
-//! run of busy rounds yields to the runtime every [`MAX_ROUNDS`] rounds.
+//! polls that returned `Pending`) and from the transport handles (a write
+//! that was queued, close, abort, resume, …), which wake the waker stored
+//! in step 1. A long run of busy rounds yields to the runtime every
+//! [`MAX_ROUNDS`] rounds.
+//!
+//! Step 1 also allows the next direct write: of several writers between two
+//! rounds, only the first writes directly; the others queue for the next
+//! round's one vectored write.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};

@@ -1,20 +1,63 @@
 //! The state that a connection's transport handles share with its driver.
 //!
-//! Transport methods only change this state and wake the driver; they never
-//! touch the socket and never call the protocol. The driver takes what was
-//! written, reads the flags, and reports back what it sent.
+//! Transport methods change this state and wake the driver; they never call
+//! the protocol. They touch the socket in one case only, the *direct
+//! write*: a `write` on a plain (TCP or Unix) socket that finds the
+//! connection idle hands its bytes to the OS at once, as asyncio's
+//! selector transport does, instead of waking the driver only to write
+//! them. The driver takes what was written otherwise, reads the flags, and
+//! reports back what it sent.
+//!
+//! # Direct writes
+//!
+//! A write goes straight to the socket, under the state lock, only when all
+//! of these hold (see `State::write_directly`):
+//!
+//! - the stream allows it: plain TCP and Unix sockets, not TLS, whose
+//!   session belongs to the driver;
+//! - writes are accepted (no close, abort or `write_eof` yet);
+//! - nothing is buffered: `buffered == 0`, which covers the queue, the
+//!   coalescing tail and what the driver took but has not handed to the OS;
+//! - the driver is not inside a protocol callback: replies written from
+//!   `data_received` stay batched into the driver's next vectored write;
+//! - the driver has taken the pending data since the last direct write
+//!   (`direct_armed`): of many writers in one scheduler tick, the first
+//!   writes directly and the others are queued for one vectored write,
+//!   instead of one system call each.
+//!
+//! What the socket does not take (all of it when it is full) is queued as
+//! any write is, and the driver is woken to send it; an error other than
+//! "would block" is left for the driver to meet on its own write, which
+//! ends the connection through its usual path.
+//!
+//! # Why direct writes keep the byte order, also across threads
+//!
+//! The driver writes to the socket only what it took from the queue, and
+//! `buffered` (changed under the lock only) counts those bytes until the
+//! driver reports, under the lock, that the OS has them. So while a writer
+//! holds the lock and sees `buffered == 0`, the driver has nothing unsent
+//! and does not write until it takes more from the queue, which needs the
+//! lock: a direct write can neither overlap nor overtake a driver write,
+//! whichever threads they run on. Everything written after it queues behind
+//! what the socket did not take. A close, an abort or a `write_eof` is
+//! flagged under the lock too, so a direct write ends before the driver can
+//! see the flag and shut the socket down. The driver may read the socket at
+//! the same time: tokio keeps read and write readiness apart, and a direct
+//! write registers no waker, so the driver's stay as they are.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits};
 
 use super::coalesce::Coalescer;
+use super::stream::PlainIo;
 
 /// A chunk queue (here and in the driver) that has grown past this many
 /// entries is given back once it is empty.
@@ -32,7 +75,7 @@ pub(crate) struct ConnInfo {
     pub(crate) tls: Option<crate::tls::TlsInfo>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     /// Data waiting for the driver, oldest first.
     queue: VecDeque<Bytes>,
@@ -55,6 +98,25 @@ struct State {
     driver_waker: Option<Waker>,
     /// One task waiting in `poll_write_ready`.
     write_waker: Option<Waker>,
+    /// The socket, for direct writes; `None` on TLS connections and once
+    /// the connection finished (so that the driver's reference is the last
+    /// and closes the socket).
+    direct: Option<Arc<dyn PlainIo>>,
+    /// The driver has taken the pending data since the last direct write.
+    direct_armed: bool,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("buffered", &self.buffered)
+            .field("closing", &self.closing)
+            .field("aborted", &self.aborted)
+            .field("eof_requested", &self.eof_requested)
+            .field("finished", &self.finished)
+            .field("direct", &self.direct.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl State {
@@ -83,6 +145,41 @@ impl State {
             self.queue.push_back(data.into_owned());
         }
         self.buffered += len;
+    }
+
+    /// Writes one chunk: what the socket takes at once if the connection
+    /// is idle (see [`write_directly`](Self::write_directly)), the rest
+    /// appended as by [`push`](Self::push).
+    #[inline]
+    fn write_one(&mut self, mut data: Bytes, delivering: bool) {
+        let taken = self.write_directly(&data, delivering);
+        if taken > 0 {
+            data.advance(taken);
+        }
+        self.push(Cow::Owned(data));
+    }
+
+    /// Writes `data` straight to the socket if the connection is idle (see
+    /// the module docs; `delivering`: the driver is in a protocol callback)
+    /// and returns how many bytes the socket took: 0 if it was not idle,
+    /// the socket was full or failed (the driver meets the error on its own
+    /// write).
+    #[inline]
+    fn write_directly(&mut self, data: &[u8], delivering: bool) -> usize {
+        if !self.direct_armed || self.buffered != 0 || delivering || data.is_empty() {
+            return 0;
+        }
+        let Some(socket) = &self.direct else {
+            return 0;
+        };
+        self.direct_armed = false;
+        loop {
+            match socket.try_write(data) {
+                Ok(n) => return n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return 0,
+            }
+        }
     }
 
     /// Moves the coalesced run, if any, to the end of the queue.
@@ -136,9 +233,14 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(info: ConnInfo) -> Self {
+    /// The state of a new connection; `direct` is the socket for direct
+    /// writes, if its stream allows them.
+    pub(crate) fn new(info: ConnInfo, direct: Option<Arc<dyn PlainIo>>) -> Self {
         Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                direct,
+                ..State::default()
+            }),
             buffered: AtomicUsize::new(0),
             delivering: AtomicBool::new(false),
             info,
@@ -153,25 +255,29 @@ impl Shared {
 
     // ----- called by transport handles -----
 
+    /// Writes `data`: to the socket at once if the connection is idle,
+    /// otherwise appended for the driver.
     pub(crate) fn write(&self, data: Bytes) -> Result<()> {
-        self.append(false, |st| st.push(Cow::Owned(data))).map(drop)
+        self.append(false, |st, delivering| st.write_one(data, delivering))
+            .map(drop)
     }
 
     /// Writes `data` if `poll_write_ready` would be ready; gives it back
     /// otherwise.
     pub(crate) fn write_if_ready(&self, data: Bytes) -> Result<Option<Bytes>> {
         let mut data = Some(data);
-        let written = self.append(true, |st| {
+        let written = self.append(true, |st, delivering| {
             if let Some(chunk) = data.take() {
-                st.push(Cow::Owned(chunk));
+                st.write_one(chunk, delivering);
             }
         })?;
         Ok(if written { None } else { data })
     }
 
-    /// Appends every chunk under one lock.
+    /// Appends every chunk under one lock (never directly: the driver sends
+    /// them in one vectored write).
     pub(crate) fn write_all(&self, data: &[Bytes]) -> Result<()> {
-        self.append(false, |st| {
+        self.append(false, |st, _| {
             for chunk in data {
                 st.push(Cow::Borrowed(chunk));
             }
@@ -179,11 +285,12 @@ impl Shared {
         .map(drop)
     }
 
-    /// Lets `fill` append to the pending data, if writing is still allowed
-    /// (and, with `when_ready`, only if a write is welcome: otherwise
-    /// returns false), then updates the count and flow state and wakes the
-    /// driver.
-    fn append(&self, when_ready: bool, fill: impl FnOnce(&mut State)) -> Result<bool> {
+    /// Lets `fill` write or append (it is told whether the driver is
+    /// delivering), if writing is still allowed (and, with `when_ready`,
+    /// only if a write is welcome: otherwise returns false), then updates
+    /// the count and flow state and wakes the driver if anything was
+    /// appended.
+    fn append(&self, when_ready: bool, fill: impl FnOnce(&mut State, bool)) -> Result<bool> {
         let mut st = self.lock();
         if !st.accepts_writes() {
             return Err(Error::Closed);
@@ -191,9 +298,12 @@ impl Shared {
         if when_ready && !st.flow.can_write(st.buffered) {
             return Ok(false);
         }
+        let delivering = self.delivering.load(Ordering::Acquire);
         let before = st.buffered;
-        fill(&mut st);
+        fill(&mut st, delivering);
         if st.buffered == before {
+            // Nothing appended (all of it went to the socket, or it was
+            // empty): nothing for the driver to do.
             return Ok(true);
         }
         let buffered = st.buffered;
@@ -201,7 +311,7 @@ impl Shared {
         // A pause is delivered by the driver, which we wake anyway (unless
         // it is delivering: then it takes this in its next round).
         let _ = st.flow.update(buffered);
-        let waker = if self.delivering.load(Ordering::Acquire) {
+        let waker = if delivering {
             None
         } else {
             st.driver_waker.take()
@@ -328,10 +438,12 @@ impl Shared {
     }
 
     /// Moves everything written so far to the end of `out`, registers the
-    /// driver's waker and returns the flags the driver acts on.
+    /// driver's waker, allows the next direct write and returns the flags
+    /// the driver acts on.
     pub(crate) fn take_pending(&self, cx: &mut Context<'_>, out: &mut VecDeque<Bytes>) -> Control {
         let mut st = self.lock();
         st.freeze_tail();
+        st.direct_armed = true;
         if out.is_empty() {
             std::mem::swap(out, &mut st.queue);
         } else {
@@ -384,10 +496,15 @@ impl Shared {
     }
 
     /// The connection is over: nothing more is accepted, buffered data is
-    /// dropped and a waiting writer learns it is closed.
+    /// dropped, the socket reference for direct writes is let go (the
+    /// driver's own closes the socket) and a waiting writer learns it is
+    /// closed.
     pub(crate) fn finish(&self) {
         let mut st = self.lock();
         st.finished = true;
+        // Dropped after the lock: if the driver's reference is gone already
+        // (its task was dropped), this closes the socket.
+        let direct = st.direct.take();
         st.queue = VecDeque::new();
         st.tail.release();
         st.buffered = 0;
@@ -395,6 +512,7 @@ impl Shared {
         st.driver_waker = None;
         let waker = st.write_waker.take();
         drop(st);
+        drop(direct);
         if let Some(w) = waker {
             w.wake();
         }

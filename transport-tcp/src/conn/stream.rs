@@ -2,7 +2,9 @@
 //!
 //! Plain sockets (TCP and Unix) run as a [`PlainSocket`]: the socket in an
 //! `Arc`, read and written through tokio's `&self` readiness API, so that
-//! it can be shared with more than the driver.
+//! the connection's shared state can hold a second reference and write to
+//! the socket directly when the connection is idle (see `state`). A TLS
+//! stream is owned by the driver alone: its session is the driver's.
 
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
@@ -21,6 +23,10 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// zero: buffered data is discarded and the peer gets a reset) where the
     /// socket type supports it; a no-op elsewhere.
     fn prepare_abort(&self);
+
+    /// A second reference to the socket for writing to it directly, outside
+    /// the driver; `None` if the stream does not allow that (TLS).
+    fn direct(&self) -> Option<Arc<dyn PlainIo>>;
 }
 
 /// A plain socket, usable through a shared reference: the `&self` half of
@@ -125,9 +131,11 @@ impl PlainIo for UnixStream {
     fn prepare_abort(&self) {}
 }
 
-/// A plain (TCP or Unix) socket in an `Arc`, that the driver reads and
-/// writes through a shared reference. The socket closes when the last
-/// reference goes.
+/// A plain (TCP or Unix) socket that the driver reads and writes while the
+/// connection's shared state holds a second reference for direct writes.
+///
+/// The socket closes when the last reference goes: the driver's, as the
+/// shared state drops its own when the connection finishes.
 pub(crate) struct PlainSocket<T>(Arc<T>);
 
 impl<T: PlainIo> PlainSocket<T> {
@@ -215,6 +223,10 @@ impl<T: PlainIo> Stream for PlainSocket<T> {
     fn prepare_abort(&self) {
         self.0.prepare_abort();
     }
+
+    fn direct(&self) -> Option<Arc<dyn PlainIo>> {
+        Some(Arc::clone(&self.0) as Arc<dyn PlainIo>)
+    }
 }
 
 #[cfg(feature = "tls")]
@@ -222,5 +234,10 @@ impl Stream for tokio_rustls::TlsStream<TcpStream> {
     fn prepare_abort(&self) {
         // No close_notify is sent: the TCP connection is reset under TLS.
         self.get_ref().0.prepare_abort();
+    }
+
+    /// The TLS session belongs to the driver: no direct writes.
+    fn direct(&self) -> Option<Arc<dyn PlainIo>> {
+        None
     }
 }
