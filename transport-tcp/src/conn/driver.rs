@@ -2,7 +2,7 @@
 //!
 //! It does all the reading and, but for direct writes, all the writing: a
 //! write on an idle plain (TCP or Unix) socket goes to the OS from the
-//! writer itself (see `state`), so that a one-call-at-a-time exchange wakes
+//! writer itself (see `direct`), so that a one-call-at-a-time exchange wakes
 //! the driver once per reply instead of also once per request. The driver
 //! shares the socket for that (see `stream`), but a direct write happens
 //! only while the driver has nothing unsent, so the two never write at the

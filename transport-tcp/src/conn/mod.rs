@@ -3,6 +3,8 @@
 //! - `state`: what transport handles and the driver share (the write buffer,
 //!   flags, flow control, wakers);
 //! - `coalesce`: the write buffer's run of small writes copied together;
+//! - `direct`: when a write goes to the socket at once, and why that keeps
+//!   the byte order;
 //! - `driver`: the task that owns the protocol and does the socket's
 //!   reading, and its writing except for direct writes;
 //! - `read_buf`: the driver's read buffer, sized by what reads bring;
@@ -10,7 +12,7 @@
 //!   sockets are shared with the state, for direct writes.
 //!
 //! Writes on an idle plain socket go straight to the OS from the writer
-//! (see `state`, "Direct writes"); everything else is the driver's.
+//! (see `direct`); everything else is the driver's.
 //!
 //! A connection's life, all in its own task ([`run`]): `connection_made`,
 //! then the driver's events, then `connection_lost` exactly once, then the
@@ -19,6 +21,7 @@
 //! EOF, so that unread data does not turn our close into a reset.
 
 mod coalesce;
+mod direct;
 mod driver;
 mod read_buf;
 mod state;

@@ -3,52 +3,16 @@
 //! Transport methods change this state and wake the driver; they never call
 //! the protocol. They touch the socket in one case only, the *direct
 //! write*: a `write` on a plain (TCP or Unix) socket that finds the
-//! connection idle hands its bytes to the OS at once, as asyncio's
-//! selector transport does, instead of waking the driver only to write
-//! them. The driver takes what was written otherwise, reads the flags, and
-//! reports back what it sent.
+//! connection idle hands its bytes to the OS at once, under the state
+//! lock, instead of waking the driver only to write them. The driver takes
+//! what was written otherwise, reads the flags, and reports back what it
+//! sent.
 //!
-//! # Direct writes
-//!
-//! A write goes straight to the socket, under the state lock, only when all
-//! of these hold (see `State::write_directly`):
-//!
-//! - the stream allows it: plain TCP and Unix sockets, not TLS, whose
-//!   session belongs to the driver;
-//! - writes are accepted (no close, abort or `write_eof` yet);
-//! - nothing is buffered: `buffered == 0`, which covers the queue, the
-//!   coalescing tail and what the driver took but has not handed to the OS;
-//! - the driver is not inside a protocol callback: replies written from
-//!   `data_received` stay batched into the driver's next vectored write;
-//! - the driver has taken the pending data since the last direct write
-//!   (`direct_armed`): of many writers in one scheduler tick, the first
-//!   writes directly and the others are queued for one vectored write,
-//!   instead of one system call each.
-//!
-//! What the socket does not take (all of it when it is full) is queued as
-//! any write is, and the driver is woken to send it; an error other than
-//! "would block" is left for the driver to meet on its own write, which
-//! ends the connection through its usual path.
-//!
-//! # Why direct writes keep the byte order, also across threads
-//!
-//! The driver writes to the socket only what it took from the queue, and
-//! `buffered` (changed under the lock only) counts those bytes until the
-//! driver reports, under the lock, that the OS has them. So while a writer
-//! holds the lock and sees `buffered == 0`, the driver has nothing unsent
-//! and does not write until it takes more from the queue, which needs the
-//! lock: a direct write can neither overlap nor overtake a driver write,
-//! whichever threads they run on. Everything written after it queues behind
-//! what the socket did not take. A close, an abort or a `write_eof` is
-//! flagged under the lock too, so a direct write ends before the driver can
-//! see the flag and shut the socket down. The driver may read the socket at
-//! the same time: tokio keeps read and write readiness apart, and a direct
-//! write registers no waker, so the driver's stay as they are.
+//! When, and why that keeps the byte order: see `direct`.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
-use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -57,6 +21,7 @@ use bytes::{Buf, Bytes};
 use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits};
 
 use super::coalesce::Coalescer;
+use super::direct::DirectWrites;
 use super::stream::PlainIo;
 
 /// A chunk queue (here and in the driver) that has grown past this many
@@ -98,12 +63,8 @@ struct State {
     driver_waker: Option<Waker>,
     /// One task waiting in `poll_write_ready`.
     write_waker: Option<Waker>,
-    /// The socket, for direct writes; `None` on TLS connections and once
-    /// the connection finished (so that the driver's reference is the last
-    /// and closes the socket).
-    direct: Option<Arc<dyn PlainIo>>,
-    /// The driver has taken the pending data since the last direct write.
-    direct_armed: bool,
+    /// The socket for direct writes, if the stream allows them.
+    direct: DirectWrites,
 }
 
 impl fmt::Debug for State {
@@ -114,7 +75,7 @@ impl fmt::Debug for State {
             .field("aborted", &self.aborted)
             .field("eof_requested", &self.eof_requested)
             .field("finished", &self.finished)
-            .field("direct", &self.direct.is_some())
+            .field("direct", &self.direct.is_possible())
             .finish_non_exhaustive()
     }
 }
@@ -148,38 +109,14 @@ impl State {
     }
 
     /// Writes one chunk: what the socket takes at once if the connection
-    /// is idle (see [`write_directly`](Self::write_directly)), the rest
-    /// appended as by [`push`](Self::push).
+    /// is idle (see `direct`), the rest appended as by [`push`](Self::push).
     #[inline]
     fn write_one(&mut self, mut data: Bytes, delivering: bool) {
-        let taken = self.write_directly(&data, delivering);
+        let taken = self.direct.try_write(&data, self.buffered, delivering);
         if taken > 0 {
             data.advance(taken);
         }
         self.push(Cow::Owned(data));
-    }
-
-    /// Writes `data` straight to the socket if the connection is idle (see
-    /// the module docs; `delivering`: the driver is in a protocol callback)
-    /// and returns how many bytes the socket took: 0 if it was not idle,
-    /// the socket was full or failed (the driver meets the error on its own
-    /// write).
-    #[inline]
-    fn write_directly(&mut self, data: &[u8], delivering: bool) -> usize {
-        if !self.direct_armed || self.buffered != 0 || delivering || data.is_empty() {
-            return 0;
-        }
-        let Some(socket) = &self.direct else {
-            return 0;
-        };
-        self.direct_armed = false;
-        loop {
-            match socket.try_write(data) {
-                Ok(n) => return n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return 0,
-            }
-        }
     }
 
     /// Moves the coalesced run, if any, to the end of the queue.
@@ -238,7 +175,7 @@ impl Shared {
     pub(crate) fn new(info: ConnInfo, direct: Option<Arc<dyn PlainIo>>) -> Self {
         Shared {
             state: Mutex::new(State {
-                direct,
+                direct: DirectWrites::new(direct),
                 ..State::default()
             }),
             buffered: AtomicUsize::new(0),
@@ -443,7 +380,7 @@ impl Shared {
     pub(crate) fn take_pending(&self, cx: &mut Context<'_>, out: &mut VecDeque<Bytes>) -> Control {
         let mut st = self.lock();
         st.freeze_tail();
-        st.direct_armed = true;
+        st.direct.driver_took();
         if out.is_empty() {
             std::mem::swap(out, &mut st.queue);
         } else {
@@ -504,7 +441,7 @@ impl Shared {
         st.finished = true;
         // Dropped after the lock: if the driver's reference is gone already
         // (its task was dropped), this closes the socket.
-        let direct = st.direct.take();
+        let direct = st.direct.finish();
         st.queue = VecDeque::new();
         st.tail.release();
         st.buffered = 0;

@@ -3,7 +3,7 @@
 //! Plain sockets (TCP and Unix) run as a [`PlainSocket`]: the socket in an
 //! `Arc`, read and written through tokio's `&self` readiness API, so that
 //! the connection's shared state can hold a second reference and write to
-//! the socket directly when the connection is idle (see `state`). A TLS
+//! the socket directly when the connection is idle (see `direct`). A TLS
 //! stream is owned by the driver alone: its session is the driver's.
 
 use std::io::{self, IoSlice};
