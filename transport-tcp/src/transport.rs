@@ -25,10 +25,11 @@ impl Drop for Handle {
 ///
 /// - [`write`](Transport::write) never blocks. On an idle TCP or Unix
 ///   connection (nothing buffered, the driver not delivering, no other
-///   direct write since the driver last ran) it hands the bytes to the OS at
-///   once, as asyncio's `write` does; otherwise, and for what the socket did
-///   not take, it appends to the connection's buffer and wakes its driver
-///   task, which sends everything pending in as few system calls as it can.
+///   direct write since the driver last ran, writes not coming in bursts)
+///   it hands the bytes to the OS at once, as asyncio's `write` does;
+///   otherwise, and for what the socket did not take, it appends to the
+///   connection's buffer and wakes its driver task, which sends everything
+///   pending in as few system calls as it can.
 ///   [`writelines`](Transport::writelines) always appends. A socket error is
 ///   never reported by `write`: the driver meets it and ends the connection.
 /// - [`close`](Transport::close) stops receiving, sends what is buffered, shuts

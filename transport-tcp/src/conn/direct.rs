@@ -18,7 +18,13 @@
 //! - the driver has taken the pending data since the last direct write
 //!   (`armed`): of many writers in one scheduler tick, the first writes
 //!   directly and the others are queued for one vectored write, instead of
-//!   one system call each.
+//!   one system call each;
+//! - writes are not coming in bursts (`bursting`): once the driver takes
+//!   two or more queued writes at once, writes keep being queued, so that
+//!   a steady flow of bursts (many callers each tick, as in pipelined RPC)
+//!   leaves in one vectored write per burst rather than a direct write
+//!   plus a vectored one. The driver taking a lone queued write ends it;
+//!   rounds that take no queued write change nothing.
 //!
 //! What the socket does not take (all of it when it is full) is queued as
 //! any write is, and the driver is woken to send it; an error other than
@@ -53,13 +59,18 @@ pub(crate) struct DirectWrites {
     socket: Option<Arc<dyn PlainIo>>,
     /// The driver has taken the pending data since the last direct write.
     armed: bool,
+    /// Writes queued (not all taken directly) since the driver last took
+    /// the pending data, counted up to 2.
+    queued: u8,
+    /// The driver last took two or more queued writes at once.
+    bursting: bool,
 }
 
 impl DirectWrites {
     pub(crate) fn new(socket: Option<Arc<dyn PlainIo>>) -> Self {
         DirectWrites {
             socket,
-            armed: false,
+            ..DirectWrites::default()
         }
     }
 
@@ -93,9 +104,22 @@ impl DirectWrites {
         }
     }
 
-    /// The driver took the pending data: the next write may go directly.
+    /// A write was queued, in all or in part.
+    #[inline]
+    pub(crate) fn queued(&mut self) {
+        self.queued = self.queued.saturating_add(1).min(2);
+    }
+
+    /// The driver took the pending data: the next write may go directly,
+    /// unless writes come in bursts.
     pub(crate) fn driver_took(&mut self) {
-        self.armed = true;
+        match self.queued {
+            0 => {}
+            1 => self.bursting = false,
+            _ => self.bursting = true,
+        }
+        self.queued = 0;
+        self.armed = !self.bursting;
     }
 
     /// The connection finished: no more direct writes. Returns the socket
@@ -270,6 +294,35 @@ mod tests {
         assert_eq!(conn.wakes(), 1, "the first queued write wakes the driver");
         conn.driver_takes();
         assert_eq!(conn.driver_sends_all(), b"cd");
+    }
+
+    #[test]
+    fn bursts_stay_batched_until_a_lone_write_comes() {
+        let socket = FakeSocket::with_script([]);
+        let mut conn = Conn::new(&socket);
+        let burst = |conn: &mut Conn| {
+            for _ in 0..3 {
+                conn.shared.write(bytes("req")).ok();
+            }
+            conn.driver_takes();
+            conn.driver_sends_all()
+        };
+        conn.driver_takes();
+        burst(&mut conn);
+        assert_eq!(socket.calls(), 1, "the first of the first burst");
+        for _ in 0..3 {
+            // Rounds that take nothing (reading replies) change nothing.
+            conn.driver_takes();
+            assert_eq!(burst(&mut conn), b"reqreqreq");
+        }
+        assert_eq!(socket.calls(), 1, "later bursts leave in one write each");
+        conn.shared.write(bytes("lone")).ok();
+        conn.driver_takes();
+        assert_eq!(conn.driver_sends_all(), b"lone");
+        conn.driver_takes();
+        conn.shared.write(bytes("direct")).ok();
+        assert_eq!(socket.calls(), 2, "after a lone write, directly again");
+        assert_eq!(socket.taken(), b"reqdirect");
     }
 
     #[test]

@@ -36,8 +36,8 @@
 //! [`MAX_ROUNDS`] rounds.
 //!
 //! Step 1 also allows the next direct write: of several writers between two
-//! rounds, only the first writes directly; the others queue for the next
-//! round's one vectored write.
+//! rounds, only the first writes directly (none while writes come in
+//! bursts); the others queue for the next round's one vectored write.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};

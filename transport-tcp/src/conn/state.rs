@@ -243,6 +243,7 @@ impl Shared {
             // empty): nothing for the driver to do.
             return Ok(true);
         }
+        st.direct.queued();
         let buffered = st.buffered;
         self.buffered.store(buffered, Ordering::Relaxed);
         // A pause is delivered by the driver, which we wake anyway (unless
@@ -375,8 +376,8 @@ impl Shared {
     }
 
     /// Moves everything written so far to the end of `out`, registers the
-    /// driver's waker, allows the next direct write and returns the flags
-    /// the driver acts on.
+    /// driver's waker, allows the next direct write (unless writes come in
+    /// bursts) and returns the flags the driver acts on.
     pub(crate) fn take_pending(&self, cx: &mut Context<'_>, out: &mut VecDeque<Bytes>) -> Control {
         let mut st = self.lock();
         st.freeze_tail();
