@@ -177,6 +177,9 @@ mod tests {
         fn poll_read_ready(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Pending
         }
+        fn try_read_bytes(&self, _: &mut bytes::BytesMut) -> io::Result<usize> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
         fn try_read_buf(&self, _: &mut ReadBuf<'_>) -> io::Result<usize> {
             Err(io::ErrorKind::WouldBlock.into())
         }

@@ -46,8 +46,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::AsyncRead;
-use tokio_util::io::poll_read_buf;
 use transport_api::{Error, Protocol, ProtocolHandle};
 
 use super::read_buf::{ReadBuffer, READ_MIN};
@@ -252,7 +250,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
     /// One read. Returns whether anything happened, or how the connection
     /// ended. After `close`, received data is discarded.
     fn poll_receive(&mut self, cx: &mut Context<'_>, closing: bool) -> Result<bool, Ending> {
-        match poll_read_buf(Pin::new(&mut self.stream), cx, self.rbuf.prepare()) {
+        match self.stream.poll_read_bytes(cx, self.rbuf.prepare()) {
             Poll::Pending => {
                 self.rbuf.idle();
                 Ok(false)
@@ -290,7 +288,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
 
 /// Reads and discards until EOF or an error. Ends at once if the socket has
 /// nothing more to give; the caller bounds it in time.
-pub(crate) fn poll_discard<S: AsyncRead + Unpin>(
+pub(crate) fn poll_discard<S: Stream>(
     stream: &mut S,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
@@ -300,7 +298,7 @@ pub(crate) fn poll_discard<S: AsyncRead + Unpin>(
         if buf.capacity() < READ_MIN {
             buf.reserve(READ_MIN);
         }
-        match poll_read_buf(Pin::new(&mut *stream), cx, buf) {
+        match stream.poll_read_bytes(cx, buf) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(0)) => return Poll::Ready(()),
             Poll::Ready(Ok(_)) => {}

@@ -12,10 +12,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
+use tokio_util::io::poll_read_buf;
 
 /// A connected socket that a driver owns.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
@@ -23,6 +25,16 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// zero: buffered data is discarded and the peer gets a reset) where the
     /// socket type supports it; a no-op elsewhere.
     fn prepare_abort(&self);
+
+    /// Reads into the spare capacity of `buf` (as
+    /// `tokio_util::io::poll_read_buf` does, which is the default).
+    fn poll_read_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        poll_read_buf(Pin::new(self), cx, buf)
+    }
 
     /// A second reference to the socket for writing to it directly, outside
     /// the driver; `None` if the stream does not allow that (TLS).
@@ -34,12 +46,15 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 ///
 /// The `try_*` calls never block; one that finds the socket not ready
 /// returns [`io::ErrorKind::WouldBlock`] and clears tokio's readiness, so
-/// that the next `poll_*_ready` registers the caller's waker.
+/// that the next `poll_*_ready` registers the caller's waker. A read that
+/// does not fill the buffer also clears the read readiness where that
+/// shows the socket is drained ([`SHORT_READ_DRAINS`]), as tokio's own
+/// `poll_read` does, saving the read that would only say "would block".
 pub(crate) trait PlainIo: Send + Sync + 'static {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// Reads into `buf`; a read that did not fill it also clears the read
-    /// readiness where that shows the socket is drained (see
-    /// [`SHORT_READ_DRAINS`]), saving the read that would only say so.
+    /// Reads into the spare capacity of `buf`, growing its length.
+    fn try_read_bytes(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// Reads into the unfilled part of `buf`.
     fn try_read_buf(&self, buf: &mut ReadBuf<'_>) -> io::Result<usize>;
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
@@ -70,37 +85,39 @@ const SHORT_READ_DRAINS: bool = cfg!(any(
     target_os = "watchos",
 ));
 
-/// Forwards [`PlainIo`] to the tokio socket type's own methods.
-macro_rules! plain_io {
+/// What [`PlainIo`] needs of a tokio socket type: its own inherent methods
+/// (the same on `TcpStream` and `UnixStream`), under one trait.
+trait TokioSocket: Send + Sync + 'static {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+    fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize>;
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    fn sock_ref(&self) -> socket2::SockRef<'_>;
+    /// See [`Stream::prepare_abort`].
+    fn set_reset_on_close(&self);
+}
+
+/// Implements [`TokioSocket`] with the type's inherent methods (which take
+/// precedence over the trait's in `<$socket>::name`).
+macro_rules! tokio_socket {
     ($socket:ty) => {
         fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             <$socket>::poll_read_ready(self, cx)
         }
-        fn try_read_buf(&self, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
-            if !SHORT_READ_DRAINS {
-                return <$socket>::try_read_buf(self, buf);
-            }
-            // As tokio's own `poll_read` does: the outer `try_io` clears
-            // the readiness it saw before the read (not any that a later
-            // event set) when its closure says "would block", which it
-            // does after a short read, keeping the count aside.
-            let room = buf.remaining();
-            let mut short = None;
-            let result = <$socket>::try_io(self, Interest::READABLE, || {
-                let n = <$socket>::try_read_buf(self, &mut *buf)?;
-                if 0 < n && n < room {
-                    short = Some(n);
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(n)
-            });
-            match short {
-                Some(n) => Ok(n),
-                None => result,
-            }
-        }
         fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             <$socket>::poll_write_ready(self, cx)
+        }
+        fn try_io<R>(
+            &self,
+            interest: Interest,
+            f: impl FnOnce() -> io::Result<R>,
+        ) -> io::Result<R> {
+            <$socket>::try_io(self, interest, f)
+        }
+        fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+            <$socket>::try_read_buf(self, buf)
         }
         fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
             <$socket>::try_write(self, buf)
@@ -108,27 +125,83 @@ macro_rules! plain_io {
         fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             <$socket>::try_write_vectored(self, bufs)
         }
-        fn shutdown_write(&self) -> io::Result<()> {
-            socket2::SockRef::from(self).shutdown(Shutdown::Write)
+        fn sock_ref(&self) -> socket2::SockRef<'_> {
+            socket2::SockRef::from(self)
         }
     };
 }
 
-impl PlainIo for TcpStream {
-    plain_io!(TcpStream);
+impl TokioSocket for TcpStream {
+    tokio_socket!(TcpStream);
 
-    fn prepare_abort(&self) {
+    fn set_reset_on_close(&self) {
         // If this fails the close is graceful instead: still a close.
         let _ = self.set_zero_linger();
     }
 }
 
 #[cfg(unix)]
-impl PlainIo for UnixStream {
-    plain_io!(UnixStream);
+impl TokioSocket for UnixStream {
+    tokio_socket!(UnixStream);
 
     /// Unix sockets have no reset: the peer sees the connection end.
-    fn prepare_abort(&self) {}
+    fn set_reset_on_close(&self) {}
+}
+
+/// Reads into `buf`, which has `room` bytes free, applying the short-read
+/// rule: the outer `try_io` clears the readiness it saw before the read
+/// (not any that a later event set) when its closure says "would block",
+/// which it does after a short read, keeping the count aside.
+fn read_draining<S: TokioSocket, B: BufMut>(
+    socket: &S,
+    buf: &mut B,
+    room: usize,
+) -> io::Result<usize> {
+    if !SHORT_READ_DRAINS {
+        return socket.try_read_buf(buf);
+    }
+    let mut short = None;
+    let result = socket.try_io(Interest::READABLE, || {
+        let n = socket.try_read_buf(&mut *buf)?;
+        if 0 < n && n < room {
+            short = Some(n);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match short {
+        Some(n) => Ok(n),
+        None => result,
+    }
+}
+
+impl<S: TokioSocket> PlainIo for S {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TokioSocket::poll_read_ready(self, cx)
+    }
+    fn try_read_bytes(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        let room = buf.capacity() - buf.len();
+        read_draining(self, buf, room)
+    }
+    fn try_read_buf(&self, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
+        let room = buf.remaining();
+        read_draining(self, buf, room)
+    }
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TokioSocket::poll_write_ready(self, cx)
+    }
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        TokioSocket::try_write(self, buf)
+    }
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        TokioSocket::try_write_vectored(self, bufs)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.sock_ref().shutdown(Shutdown::Write)
+    }
+    fn prepare_abort(&self) {
+        self.set_reset_on_close();
+    }
 }
 
 /// A plain (TCP or Unix) socket that the driver reads and writes while the
@@ -144,19 +217,21 @@ impl<T: PlainIo> PlainSocket<T> {
     }
 }
 
-/// Runs a non-blocking operation once the socket is ready for it, as
-/// tokio's own `poll_read`/`poll_write` do: an operation that finds the
-/// socket not ready after all cleared the readiness, so the next
-/// readiness poll registers the waker and returns `Pending`.
+/// Runs a non-blocking operation, and if the socket was not ready for it
+/// after all (which cleared tokio's readiness), polls the readiness: that
+/// registers the waker and returns `Pending`, or finds the socket ready
+/// again and the operation is tried once more. Trying first saves a
+/// readiness poll per operation that succeeds; unlike tokio's own
+/// `poll_read`, a success spends no coop budget (the driver yields by
+/// itself every few rounds).
 fn poll_io<R>(
     cx: &mut Context<'_>,
     mut poll_ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
     mut op: impl FnMut() -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
     loop {
-        ready!(poll_ready(cx))?;
         match op() {
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => ready!(poll_ready(cx))?,
             result => return Poll::Ready(result),
         }
     }
@@ -224,6 +299,19 @@ impl<T: PlainIo> Stream for PlainSocket<T> {
         self.0.prepare_abort();
     }
 
+    fn poll_read_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        let socket = &*self.0;
+        poll_io(
+            cx,
+            |cx| socket.poll_read_ready(cx),
+            || socket.try_read_bytes(buf),
+        )
+    }
+
     fn direct(&self) -> Option<Arc<dyn PlainIo>> {
         Some(Arc::clone(&self.0) as Arc<dyn PlainIo>)
     }
@@ -233,7 +321,7 @@ impl<T: PlainIo> Stream for PlainSocket<T> {
 impl Stream for tokio_rustls::TlsStream<TcpStream> {
     fn prepare_abort(&self) {
         // No close_notify is sent: the TCP connection is reset under TLS.
-        self.get_ref().0.prepare_abort();
+        self.get_ref().0.set_reset_on_close();
     }
 
     /// The TLS session belongs to the driver: no direct writes.
