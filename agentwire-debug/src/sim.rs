@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::conn::ConnShared;
 use crate::event::{EventKind, MessageInfo};
 use crate::node::Node;
-use crate::recorder::{Recorder, Trace};
+use crate::recorder::{Hop, Recorder, Trace};
 use crate::rng::SimRng;
 use crate::rules::{Action, MessageView, Rule};
 use crate::summary::Summarizer;
@@ -100,35 +100,23 @@ impl SimInner {
         self.recorder.record(now, kind);
     }
 
-    /// Records that message `msg` entered the link (without building an
+    /// Records that a message entered the link (without building an
     /// [`EventKind`]: this is the hot path of a traced run).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_send(
         &self,
         now: Duration,
-        conn: u64,
-        msg: u64,
-        from: &Arc<str>,
-        to: &Arc<str>,
+        hop: Hop<'_>,
         bytes: usize,
         info: Option<&MessageInfo>,
     ) {
         self.activity.fetch_add(1, Ordering::Relaxed);
-        self.recorder
-            .record_send(now, conn, msg, from, to, bytes, info);
+        self.recorder.record_send(now, hop, bytes, info);
     }
 
-    /// Records that message `msg` reached its receiver.
-    pub(crate) fn record_deliver(
-        &self,
-        now: Duration,
-        conn: u64,
-        msg: u64,
-        from: &Arc<str>,
-        to: &Arc<str>,
-    ) {
+    /// Records that a message reached its receiver.
+    pub(crate) fn record_deliver(&self, now: Duration, hop: Hop<'_>) {
         self.activity.fetch_add(1, Ordering::Relaxed);
-        self.recorder.record_deliver(now, conn, msg, from, to);
+        self.recorder.record_deliver(now, hop);
     }
 
     pub(crate) fn faults(&self) -> watch::Receiver<u64> {

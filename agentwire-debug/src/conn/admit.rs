@@ -12,6 +12,7 @@ use super::control::ReadingExt;
 use super::{lock, ConnShared, Item, What, MAX_PATHS, OUT};
 use crate::event::{kind_name, EventKind, MessageInfo};
 use crate::frames::Frames;
+use crate::recorder::Hop;
 use crate::rules::{Action, MessageView};
 
 impl ConnShared {
@@ -73,15 +74,13 @@ impl ConnShared {
             info: info.as_ref(),
         });
         let now = sim.now();
-        sim.record_send(
-            now,
+        let hop = Hop {
             conn,
             msg,
-            &sender,
-            &receiver,
-            frame.len(),
-            info.as_ref(),
-        );
+            from: &sender,
+            to: &receiver,
+        };
+        sim.record_send(now, hop, frame.len(), info.as_ref());
         if let Some(reason) = verdict.partitioned {
             sim.record(EventKind::Drop {
                 conn,
@@ -242,7 +241,13 @@ impl ConnShared {
                     );
                     return;
                 }
-                sim.record_deliver(now, conn, msg, &sender, &receiver);
+                let hop = Hop {
+                    conn,
+                    msg,
+                    from: &sender,
+                    to: &receiver,
+                };
+                sim.record_deliver(now, hop);
                 if dir == OUT {
                     if let Some(t) = self.inner() {
                         // A write after close loses the frame, as a

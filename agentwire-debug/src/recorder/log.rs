@@ -65,14 +65,38 @@ impl Default for Log {
     }
 }
 
-/// The parts of a `Send` event, borrowed.
-pub(crate) struct SendParts<'a> {
+/// What `Send` and `Deliver` events say of a message: its connection, its
+/// number and its ends (borrowed).
+#[derive(Clone, Copy)]
+pub(crate) struct Hop<'a> {
     pub(crate) conn: u64,
     pub(crate) msg: u64,
     pub(crate) from: &'a Arc<str>,
     pub(crate) to: &'a Arc<str>,
-    pub(crate) bytes: usize,
-    pub(crate) info: Option<&'a MessageInfo>,
+}
+
+impl Hop<'_> {
+    /// The `Send` event of this hop.
+    pub(crate) fn send(self, bytes: usize, info: Option<&MessageInfo>) -> EventKind {
+        EventKind::Send {
+            conn: self.conn,
+            msg: self.msg,
+            from: Arc::clone(self.from),
+            to: Arc::clone(self.to),
+            bytes,
+            info: info.cloned().map(Box::new),
+        }
+    }
+
+    /// The `Deliver` event of this hop.
+    pub(crate) fn deliver(self) -> EventKind {
+        EventKind::Deliver {
+            conn: self.conn,
+            msg: self.msg,
+            from: Arc::clone(self.from),
+            to: Arc::clone(self.to),
+        }
+    }
 }
 
 impl Log {
@@ -91,23 +115,29 @@ impl Log {
                 to,
                 bytes,
                 info,
-            } => self.push_send(
-                t_us,
-                &SendParts {
+            } => {
+                let hop = Hop {
                     conn,
                     msg,
                     from: &from,
                     to: &to,
-                    bytes,
-                    info: info.as_deref(),
-                },
-            ),
+                };
+                self.push_send(t_us, hop, bytes, info.as_deref());
+            }
             EventKind::Deliver {
                 conn,
                 msg,
                 from,
                 to,
-            } => self.push_deliver(t_us, conn, msg, &from, &to),
+            } => self.push_deliver(
+                t_us,
+                Hop {
+                    conn,
+                    msg,
+                    from: &from,
+                    to: &to,
+                },
+            ),
             other => {
                 self.head(OTHER, t_us);
                 self.varint(self.others.len() as u64);
@@ -117,14 +147,17 @@ impl Log {
     }
 
     /// Appends a `Send` event.
-    pub(crate) fn push_send(&mut self, t_us: u64, send: &SendParts<'_>) {
+    pub(crate) fn push_send(
+        &mut self,
+        t_us: u64,
+        hop: Hop<'_>,
+        bytes: usize,
+        info: Option<&MessageInfo>,
+    ) {
         self.head(SEND, t_us);
-        self.varint(send.conn);
-        self.varint(send.msg);
-        self.name(send.from);
-        self.name(send.to);
-        self.varint(send.bytes as u64);
-        let Some(info) = send.info else {
+        self.hop(hop);
+        self.varint(bytes as u64);
+        let Some(info) = info else {
             self.bytes.push(0);
             return;
         };
@@ -145,19 +178,16 @@ impl Log {
     }
 
     /// Appends a `Deliver` event.
-    pub(crate) fn push_deliver(
-        &mut self,
-        t_us: u64,
-        conn: u64,
-        msg: u64,
-        from: &Arc<str>,
-        to: &Arc<str>,
-    ) {
+    pub(crate) fn push_deliver(&mut self, t_us: u64, hop: Hop<'_>) {
         self.head(DELIVER, t_us);
-        self.varint(conn);
-        self.varint(msg);
-        self.name(from);
-        self.name(to);
+        self.hop(hop);
+    }
+
+    fn hop(&mut self, hop: Hop<'_>) {
+        self.varint(hop.conn);
+        self.varint(hop.msg);
+        self.name(hop.from);
+        self.name(hop.to);
     }
 
     /// The events, numbered from 0.
@@ -498,7 +528,15 @@ mod tests {
                 } else {
                     (name, &fresh)
                 };
-                log.push_deliver(0, 1, i as u64, from, to);
+                log.push_deliver(
+                    0,
+                    Hop {
+                        conn: 1,
+                        msg: i as u64,
+                        from,
+                        to,
+                    },
+                );
                 expected.push(name.to_string());
             }
         }

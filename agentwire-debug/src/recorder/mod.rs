@@ -9,7 +9,8 @@ use crate::event::{Event, EventKind, MessageInfo};
 
 mod log;
 
-use log::{Log, SendParts};
+pub(crate) use log::Hop;
+use log::Log;
 
 /// Records events with a sequence number and the clock's time, and emits
 /// each as a `tracing` event (target `agentwire_debug`, level `DEBUG`).
@@ -82,70 +83,47 @@ impl Recorder {
 
     /// Appends a `Send` event, as [`record`](Self::record) would, without
     /// building it (unless `tracing` wants it).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_send(
         &self,
         time: Duration,
-        conn: u64,
-        msg: u64,
-        from: &Arc<str>,
-        to: &Arc<str>,
+        hop: Hop<'_>,
         bytes: usize,
         info: Option<&MessageInfo>,
     ) -> u64 {
-        let (mut store, seq, t_us) = self.begin(time);
-        if tracing_on() {
-            emit(&Event {
-                seq,
-                t_us,
-                kind: EventKind::Send {
-                    conn,
-                    msg,
-                    from: Arc::clone(from),
-                    to: Arc::clone(to),
-                    bytes,
-                    info: info.cloned().map(Box::new),
-                },
-            });
-        }
-        if let Some(log) = store.room() {
-            let send = SendParts {
-                conn,
-                msg,
-                from,
-                to,
-                bytes,
-                info,
-            };
-            log.push_send(t_us, &send);
-        }
-        seq
+        self.append(
+            time,
+            || hop.send(bytes, info),
+            |log, t_us| log.push_send(t_us, hop, bytes, info),
+        )
     }
 
     /// Appends a `Deliver` event, as [`record_send`](Self::record_send).
-    pub(crate) fn record_deliver(
+    pub(crate) fn record_deliver(&self, time: Duration, hop: Hop<'_>) -> u64 {
+        self.append(
+            time,
+            || hop.deliver(),
+            |log, t_us| log.push_deliver(t_us, hop),
+        )
+    }
+
+    /// Numbers an event, emits it to `tracing` (built by `build` only if
+    /// anyone listens) and keeps it with `keep` if there is room.
+    fn append(
         &self,
         time: Duration,
-        conn: u64,
-        msg: u64,
-        from: &Arc<str>,
-        to: &Arc<str>,
+        build: impl FnOnce() -> EventKind,
+        keep: impl FnOnce(&mut Log, u64),
     ) -> u64 {
         let (mut store, seq, t_us) = self.begin(time);
         if tracing_on() {
             emit(&Event {
                 seq,
                 t_us,
-                kind: EventKind::Deliver {
-                    conn,
-                    msg,
-                    from: Arc::clone(from),
-                    to: Arc::clone(to),
-                },
+                kind: build(),
             });
         }
         if let Some(log) = store.room() {
-            log.push_deliver(t_us, conn, msg, from, to);
+            keep(log, t_us);
         }
         seq
     }
