@@ -503,6 +503,20 @@ impl<C: Codec> Shared<C> {
         Poll::Pending
     }
 
+    /// Ready once the connection is lost or closing; until then `cx` is
+    /// woken when it may be (for the receiver, while it takes no request).
+    pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if state.lost.is_some() || state.closing {
+            return Poll::Ready(());
+        }
+        match &mut state.recv_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
     /// Aborts the transport (dropping what was not sent yet).
     pub(crate) fn abort(&self) {
         let transport = self.lock().transport.clone();
