@@ -37,10 +37,22 @@ pub(crate) struct Inner<C: Codec> {
 }
 
 impl<C: Codec> Drop for Inner<C> {
-    /// Without [`Container::shutdown`], at least stop accepting.
+    /// Without [`Container::shutdown`]: stop accepting, and close every
+    /// connection without waiting, so that the dropped container's agents
+    /// are no longer served (nor reached by a `connect` to a container
+    /// started again on the same address).
     fn drop(&mut self) {
+        self.registry.shut_down();
         if let Some(server) = lock(&self.server).take() {
             server.close();
+        }
+        for conn in self.registry.take_incoming() {
+            conn.close_now();
+        }
+        for slot in lock(&self.outgoing).values() {
+            if let Some(conn) = slot.try_lock().ok().and_then(|mut c| c.take()) {
+                conn.close_now();
+            }
         }
     }
 }
@@ -59,8 +71,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// way round (with the default [`Json`] codec, over TCP).
 ///
 /// Cheap to clone. Call [`shutdown`](Self::shutdown) when done: it closes
-/// the server and every connection. (Dropping the last handle only closes
-/// the server.)
+/// the server and every connection, and waits for them. (Dropping the
+/// last handle closes them too, without waiting.)
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -65,6 +65,7 @@ on_local_and_sockets!(shutdown_with_a_peer_that_does_not_read);
 
 on_every_backend!(
     connect_after_restarts,
+    dropped_container_stops_serving,
     agents_calling_back_at_the_limit,
     agents_and_urls,
     connect_and_call,

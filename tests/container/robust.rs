@@ -197,3 +197,31 @@ pub async fn agents_calling_back_at_the_limit(backend: Backend) {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A container dropped without `shutdown` stops serving its agents: the
+/// connections it accepted end (a caller's call fails instead of reaching
+/// the dropped agents), and a container started again on the same address
+/// is the one `connect` then reaches.
+pub async fn dropped_container_stops_serving(backend: Backend) {
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let url = b.url().to_owned();
+    b.register("Old", calc()).expect("register");
+    let agent = format!("{url}/0");
+    let proxy = a.connect(&agent).await.expect("connect");
+    assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
+    drop(b);
+    let err = proxy
+        .call::<_, i64>("add", (1, 2))
+        .await
+        .expect_err("the dropped container's connection ends");
+    assert!(err.is_connection(), "{err:?}");
+    let b = Container::create_with(url.as_str(), backend.options())
+        .await
+        .expect("restarts on the same address");
+    b.register("New", calc()).expect("register");
+    let proxy = a.connect(&agent).await.expect("connect to the new one");
+    assert_eq!(proxy.class_name(), Some("New"));
+    a.shutdown().await;
+    b.shutdown().await;
+}
