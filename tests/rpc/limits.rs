@@ -425,3 +425,33 @@ where
     assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), LIMIT);
     server.close();
 }
+
+/// An error whose text is larger than a frame on the wire (control
+/// characters escaped six times longer in JSON) still reaches the caller,
+/// shortened, rather than as "dropped without a reply".
+pub async fn oversized_error_text_is_shortened<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    let options = json().max_frame_size(1024);
+    let router: Router<Json> = Router::new().method("fail", |(n,): (usize,)| async move {
+        Err::<(), _>(format!("bad{}", "\u{1}".repeat(n)))
+    });
+    let server = rpc::start_server(&addr, Arc::new(router), options.clone(), |_| {})
+        .await
+        .expect("server starts");
+    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), options)
+        .await
+        .expect("connects");
+    for n in [10, 300, 1000, 5000] {
+        match conn.call::<_, ()>("fail", (n,)).await {
+            Err(RpcError::Remote { message, .. }) => {
+                assert!(message.starts_with("bad"), "{n}: {message}");
+            }
+            other => panic!("expected a remote error, got {other:?}"),
+        }
+    }
+    conn.close().await;
+    server.close();
+}
