@@ -294,3 +294,40 @@ async fn a_shared_transport_downcasts_to_the_backend_type() {
         .downcast_ref::<transport_tcp::SocketTransport>()
         .is_none());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_protocol_that_panics_ends_its_connection_for_the_peer() {
+    // A server whose protocol panics on the first data it gets; its
+    // transport is shared with others (here, the test), as a channel's is.
+    struct Touchy(std::sync::mpsc::Sender<transport_api::SharedTransport>);
+    impl transport_api::Protocol for Touchy {
+        fn connection_made(&mut self, t: transport_api::SharedTransport) {
+            let _ = self.0.send(t);
+        }
+        fn data_received(&mut self, _: Bytes) {
+            panic!("boom in data_received");
+        }
+    }
+    let net = LocalNetwork::new();
+    let lq = net.get_queue("q").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = create_server(move || Touchy(tx.lock().unwrap().clone()), &lq)
+        .await
+        .unwrap();
+    let (t, log) = connect(&lq).await.unwrap();
+    let _server_transport = rx.recv().unwrap();
+    t.write(Bytes::from_static(b"trigger")).unwrap();
+    // As with a socket whose driver panicked: the peer learns that the
+    // connection is gone instead of waiting (and writing) forever.
+    tokio::time::timeout(std::time::Duration::from_secs(10), log.wait_lost())
+        .await
+        .expect("the peer's connection ends")
+        .unwrap();
+    assert_eq!(log.lost_count(), 1);
+    assert!(t.write(Bytes::from_static(b"more")).is_err());
+    server.close();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server.wait_closed())
+        .await
+        .expect("the server's connections are finished");
+}
