@@ -331,3 +331,44 @@ async fn a_protocol_that_panics_ends_its_connection_for_the_peer() {
         .await
         .expect("the server's connections are finished");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_protocol_that_panics_when_made_refuses_only_that_connection() {
+    struct Flaky;
+    impl transport_api::Protocol for Flaky {
+        fn connection_made(&mut self, _: transport_api::SharedTransport) {
+            panic!("boom in connection_made");
+        }
+        fn data_received(&mut self, _: Bytes) {}
+    }
+    let first = AtomicBool::new(true);
+    let logs = Accepted::default();
+    let factory = logs.factory();
+    let net = LocalNetwork::new();
+    let lq = net.get_queue("q").unwrap();
+    let _server = create_server(
+        move || -> Box<dyn transport_api::Protocol> {
+            if first.swap(false, Ordering::SeqCst) {
+                Box::new(Flaky)
+            } else {
+                Box::new(factory())
+            }
+        },
+        &lq,
+    )
+    .await
+    .unwrap();
+    // The server's panic is not the client's: an error, as a refusal.
+    let log = Log::default();
+    let err = create_connection(|| Recorder::new(&log), &lq)
+        .await
+        .map(drop)
+        .expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("panicked")), "{err:?}");
+    // The server goes on accepting.
+    let (t, _log) = connect(&lq).await.unwrap();
+    t.write(Bytes::from_static(b"hello")).unwrap();
+    logs.logs()[0].wait_data(5).await.unwrap();
+}

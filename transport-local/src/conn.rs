@@ -357,7 +357,7 @@ impl Conn {
     /// finished and its peer ends with a reset, as a socket's peer does
     /// when its driver goes, instead of waiting (and writing) forever while
     /// other handles keep the transport.
-    fn abandon(&self, side: usize) {
+    pub(crate) fn abandon(&self, side: usize) {
         let mut sides = self.lock();
         let (me, peer) = pair(&mut sides, side);
         if me.finished {
