@@ -382,7 +382,12 @@ impl<C: Codec> Container<C> {
             .clone()
             .connect_timeout(timeout);
         let service = Arc::clone(&self.inner.service);
-        let conn = Connection::open_with(addr, service, options, &self.inner.wire).await?;
+        // A shutdown ends the attempts (which may retry without end).
+        let conn = tokio::select! {
+            biased;
+            () = self.inner.registry.wait_shut_down() => return Err(shut()),
+            conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn?,
+        };
         if self.inner.registry.is_shut_down() {
             conn.close().await;
             return Err(shut());

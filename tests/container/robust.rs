@@ -225,3 +225,72 @@ pub async fn dropped_container_stops_serving(backend: Backend) {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Probe: shutdown of both ends while hundreds of calls and connects are
+/// under way, twice each, concurrently.
+pub async fn shutdown_storm(backend: Backend) {
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let agent = Router::new().method("hold", |(n,): (u64,)| async move {
+        if n % 3 == 0 {
+            std::future::pending::<()>().await;
+        }
+        tokio::task::yield_now().await;
+        Ok::<_, Infallible>(n)
+    });
+    let info = b.register("Holder", agent).expect("register");
+    let url = info.url().to_owned();
+    let proxy = a.connect(&url).await.expect("connect");
+    let mut tasks = Vec::new();
+    for n in 0..300u64 {
+        let proxy = proxy.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = proxy.call::<_, u64>("hold", (n,)).await;
+        }));
+        let (a2, url2) = (a.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Ok(p) = a2.connect(&url2).await {
+                let _ = p.call::<_, u64>("hold", (n + 1,)).await;
+            }
+        }));
+    }
+    tokio::task::yield_now().await;
+    let (b1, b2, a1) = (b.clone(), b.clone(), a.clone());
+    tasks.push(tokio::spawn(async move { b1.shutdown().await }));
+    tasks.push(tokio::spawn(async move { b2.shutdown().await }));
+    tasks.push(tokio::spawn(async move { a1.shutdown().await }));
+    a.shutdown().await;
+    for t in tasks {
+        t.await.expect("no task panics");
+    }
+    b.shutdown().await;
+    assert!(a.connect(&url).await.is_err());
+}
+
+/// A `connect` that retries without end (the remote container is not up)
+/// ends with an error when its container is shut down meanwhile.
+pub async fn shutdown_ends_a_connect_that_retries(backend: Backend) {
+    let a = backend.container("a").await;
+    let nobody = match &backend {
+        // A free port: take one, then let it go.
+        Backend::Tcp | Backend::Tls => {
+            let probe = backend.container("probe").await;
+            let url = probe.url().to_owned();
+            probe.shutdown().await;
+            url
+        }
+        _ => backend.url("nobody"),
+    };
+    let connecting = tokio::spawn({
+        let a = a.clone();
+        async move { a.connect_with_timeout(&format!("{nobody}/0"), None).await }
+    });
+    // Let it try (and fail) a few times.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.shutdown().await;
+    let result = tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .expect("the connect ends with the shutdown")
+        .expect("task");
+    assert!(result.is_err(), "{result:?}");
+}
