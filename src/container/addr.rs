@@ -27,8 +27,9 @@ pub(crate) fn split_agent_url(url: &str) -> Result<(&str, &str), ContainerError>
             "expected an agent URL: <scheme>://<address>/<agent id>",
         ));
     };
-    // A Unix socket path (in brackets) may contain slashes.
-    let from = match url[start..].find(']') {
+    // A Unix socket path (in brackets) may contain slashes, and even
+    // brackets: it ends at the last ']' (as `UnixAddr` reads it).
+    let from = match url[start..].rfind(']') {
         Some(close) if url[start..].starts_with('[') => start + close,
         _ => start,
     };
@@ -184,7 +185,13 @@ mod tests {
             ("ipc://[/tmp/a/b.sock]", "3")
         );
         assert_eq!(ok("local://q/0"), ("local://q", "0"));
+        assert_eq!(
+            ok("ipc://[/tmp/x]/y.sock]/4"),
+            ("ipc://[/tmp/x]/y.sock]", "4")
+        );
         for bad in [
+            // Not the socket /tmp/x with agent "y.sock]": no agent id.
+            "ipc://[/tmp/x]/y.sock]",
             "tcp://127.0.0.1:5555",
             "tcp://127.0.0.1:5555/",
             "nothing",
