@@ -89,8 +89,9 @@ fn handles_are_send_and_sync() {
     is::<agentwire::container::AgentInfo>();
 }
 
+/// The same storm on a multi-thread runtime, a few times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_storm_mt() {
+async fn shutdown_storm_on_a_multi_thread_runtime() {
     for _ in 0..5 {
         support::run(shutdown_storm(Backend::local())).await;
         support::run(shutdown_storm(Backend::Tcp)).await;
