@@ -62,6 +62,8 @@ pub(crate) struct Registry<C: Codec> {
     shut_down: AtomicBool,
     /// Turns true with `shut_down`, for the waits it ends.
     shut_down_signal: watch::Sender<bool>,
+    /// Turns true once the shutdown's work is done (or abandoned).
+    shut_down_done: watch::Sender<bool>,
 }
 
 impl<C: Codec> Registry<C> {
@@ -73,6 +75,7 @@ impl<C: Codec> Registry<C> {
             }),
             shut_down: AtomicBool::new(false),
             shut_down_signal: watch::Sender::new(false),
+            shut_down_done: watch::Sender::new(false),
         }
     }
 
@@ -150,6 +153,19 @@ impl<C: Codec> Registry<C> {
         drop(state);
         self.shut_down_signal.send_replace(true);
         first
+    }
+
+    /// Marks the shutdown's work done (see
+    /// [`wait_shut_down_done`](Self::wait_shut_down_done)).
+    pub(crate) fn shut_down_done(&self) {
+        self.shut_down_done.send_replace(true);
+    }
+
+    /// Returns once the shutdown's work is done.
+    pub(crate) async fn wait_shut_down_done(&self) {
+        let mut rx = self.shut_down_done.subscribe();
+        // The sender lives in `self`: it cannot be dropped under us.
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     /// Returns once the container is shut down.

@@ -419,9 +419,23 @@ impl<C: Codec> Container<C> {
     /// Never waits on a peer for long: connections get the
     /// [`shutdown_grace`](ContainerOptions::shutdown_grace) period (default
     /// one second) to flush what was written to them; those still open then
-    /// (a peer that does not read, say) are aborted.
+    /// (a peer that does not read, say) are aborted. A second call while
+    /// the first is under way returns when the first does.
     pub async fn shutdown(&self) {
-        self.inner.registry.shut_down();
+        let registry = &self.inner.registry;
+        if !registry.shut_down() {
+            registry.wait_shut_down_done().await;
+            return;
+        }
+        /// Marks the work done however the first call ends (also if its
+        /// future is dropped), so later calls never wait for nothing.
+        struct Done<'a, C: Codec>(&'a Registry<C>);
+        impl<C: Codec> Drop for Done<'_, C> {
+            fn drop(&mut self) {
+                self.0.shut_down_done();
+            }
+        }
+        let _done = Done(registry);
         let server = lock(&self.inner.server).take();
         if let Some(server) = &server {
             server.close();

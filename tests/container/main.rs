@@ -68,6 +68,7 @@ on_local_and_sockets!(
 
 on_every_backend!(
     shutdown_storm,
+    a_second_shutdown_waits_for_the_first,
     connect_after_restarts,
     dropped_container_stops_serving,
     agents_calling_back_at_the_limit,

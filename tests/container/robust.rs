@@ -296,3 +296,23 @@ pub async fn shutdown_ends_a_connect_that_retries(backend: Backend) {
         .expect("task");
     assert!(result.is_err(), "{result:?}");
 }
+
+/// Two `shutdown` calls at once: the second returns when the first does,
+/// once the connections are closed, not before.
+pub async fn a_second_shutdown_waits_for_the_first(backend: Backend) {
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let agent = a.register("Calc", calc()).expect("register");
+    let proxy = b.connect(agent.url()).await.expect("connect");
+    // The first call starts (its connections closing) before the second.
+    let second = async {
+        b.shutdown().await;
+        proxy.connection().channel().lost_error().is_some()
+    };
+    let ((), closed) = tokio::join!(b.shutdown(), second);
+    assert!(
+        closed,
+        "the connection is closed when the second shutdown returns"
+    );
+    a.shutdown().await;
+}
