@@ -75,7 +75,8 @@ mod sealed {
 ///   [`Schemes`]: `local://id`, `tcp://host:port`, `tls://host:port`,
 ///   `ipc://[/path]`, or a scheme of your own;
 /// - with the feature `tcp`: [`SocketAddr`] (and its V4/V6 forms),
-///   `(ip, port)`, `(&str, port)` / `(String, port)` (a host name or IP);
+///   `(ip, port)`, `(&str, port)` / `(String, port)` (a host name or IP;
+///   an IPv6 address without brackets, as in Python: `("::1", 5555)`);
 /// - with the feature `unix`, on Unix: [`Path`] / [`PathBuf`] (a Unix
 ///   socket).
 ///
@@ -145,7 +146,12 @@ fn tcp(addr: transport_tcp::TcpAddr) -> Result<ContainerAddr, ContainerError> {
 
 #[cfg(feature = "tcp")]
 fn host_port(host: &str, port: u16) -> Result<ContainerAddr, ContainerError> {
-    let host = transport_tcp::Host::parse(host)?;
+    // As in Python's `(host, port)` pairs, an IPv6 address comes without
+    // brackets (`("::1", 5555)`); anything else is a host as in a URL.
+    let host = match host.parse::<IpAddr>() {
+        Ok(ip) => transport_tcp::Host::Ip(ip),
+        Err(_) => transport_tcp::Host::parse(host)?,
+    };
     tcp(transport_tcp::TcpAddr::new(host, port))
 }
 
