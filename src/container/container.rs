@@ -364,12 +364,9 @@ impl<C: Codec> Container<C> {
         if self.inner.registry.is_shut_down() {
             return Err(shut());
         }
-        let slot = Arc::clone(
-            lock(&self.inner.outgoing)
-                .entry(addr.to_string())
-                .or_default(),
-        );
-        let mut slot = slot.lock().await;
+        let key = addr.to_string();
+        let entry = Arc::clone(lock(&self.inner.outgoing).entry(key.clone()).or_default());
+        let mut slot = entry.lock().await;
         if let Some(conn) = &*slot {
             if !conn.is_closed() {
                 return Ok(conn.clone());
@@ -383,10 +380,20 @@ impl<C: Codec> Container<C> {
             .connect_timeout(timeout);
         let service = Arc::clone(&self.inner.service);
         // A shutdown ends the attempts (which may retry without end).
-        let conn = tokio::select! {
+        let opened = tokio::select! {
             biased;
-            () = self.inner.registry.wait_shut_down() => return Err(shut()),
-            conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn?,
+            () = self.inner.registry.wait_shut_down() => Err(shut()),
+            conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn,
+        };
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(e) => {
+                // No entry stays behind for an address that was never
+                // reached (URLs to connect to may come from peers).
+                drop(slot);
+                self.drop_empty_slot(&key, &entry);
+                return Err(e);
+            }
         };
         if self.inner.registry.is_shut_down() {
             conn.close().await;
@@ -394,6 +401,19 @@ impl<C: Codec> Container<C> {
         }
         *slot = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// Removes the cache entry `entry` of `key` if it holds no connection
+    /// and nobody else holds it (others take it only under the map's lock).
+    fn drop_empty_slot(&self, key: &str, entry: &Slot<C>) {
+        let mut outgoing = lock(&self.inner.outgoing);
+        let ours = outgoing.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
+        if ours
+            && Arc::strong_count(entry) == 2
+            && entry.try_lock().is_ok_and(|conn| conn.is_none())
+        {
+            outgoing.remove(key);
+        }
     }
 
     /// Forgets the cached connection `conn` to the container at `addr`
@@ -530,4 +550,30 @@ impl<C: Codec> fmt::Debug for Container<C> {
 fn next_container_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ContainerOptions;
+    use transport_local::LocalNetwork;
+
+    /// Connecting to addresses nobody serves leaves no cache entries behind
+    /// (their number would grow with every URL tried).
+    #[tokio::test]
+    async fn failed_connects_leave_no_cache_entries() {
+        let options = ContainerOptions::new().local_network(LocalNetwork::new());
+        let a = Container::create_with("local://a", options)
+            .await
+            .expect("starts");
+        for i in 0..100 {
+            let url = format!("local://nobody-{i}/0");
+            assert!(a.connect(&url).await.is_err());
+        }
+        assert_eq!(lock(&a.inner.outgoing).len(), 0);
+        let b = a.register("B", crate::Router::new()).expect("register");
+        a.connect(b.url()).await.expect("connects to itself");
+        assert_eq!(lock(&a.inner.outgoing).len(), 1);
+        a.shutdown().await;
+    }
 }
