@@ -312,12 +312,23 @@ impl<C: Codec> Channel<C> {
     /// waiting has failed with [`ChannelError::ConnectionLost`] (cause
     /// [`ChannelError::Closed`]). Later calls fail the same way.
     ///
+    /// A peer that does not take what was written within
+    /// [`ChannelOptions::close_grace`] (5 s by default) cannot hold it up:
+    /// the connection is then aborted (what was not sent is dropped).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: the close goes on; only the wait is abandoned.
     pub async fn close(&self) {
-        self.shared().close();
-        self.shared().wait_lost().await;
+        let shared = self.shared();
+        shared.close();
+        if tokio::time::timeout(shared.close_grace, shared.wait_lost())
+            .await
+            .is_err()
+        {
+            shared.abort();
+            shared.wait_lost().await;
+        }
     }
 
     /// Returns once the connection is lost, for whatever reason.

@@ -21,6 +21,7 @@ on_every_backend!(
     flow::bounded_queue,
     flow::write_backpressure,
     flow::refusal_flood,
+    flow::close_with_a_peer_that_does_not_read,
     scenarios::cancelled_request,
     bad_input::truncated_frame,
     bad_input::oversized_header,
