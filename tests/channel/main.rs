@@ -32,6 +32,16 @@ on_every_backend!(
     bad_input::second_concurrent_recv,
 );
 
+/// On local queues, where a reset reaches even a peer that does not read
+/// (a socket peer would only see it once it reads again).
+#[tokio::test]
+async fn dropped_with_a_peer_that_does_not_read() {
+    support::run(flow::dropped_with_a_peer_that_does_not_read(
+        support::local(),
+    ))
+    .await;
+}
+
 /// The same 1,000 requests on a multi-thread runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_multi_thread() {
