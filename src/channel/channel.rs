@@ -26,6 +26,23 @@ struct Inner<C: Codec> {
 impl<C: Codec> Drop for Inner<C> {
     fn drop(&mut self) {
         self.shared.close();
+        // As in `close`: a peer that does not read gets the close grace to
+        // take what was written, then the connection is aborted (else it
+        // would stay open, flushing, for as long as the peer wants).
+        if self.shared.lost_error().is_none() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let shared = Arc::clone(&self.shared);
+                runtime.spawn(async move {
+                    let grace = shared.close_grace;
+                    if tokio::time::timeout(grace, shared.wait_lost())
+                        .await
+                        .is_err()
+                    {
+                        shared.abort();
+                    }
+                });
+            }
+        }
     }
 }
 
@@ -312,12 +329,24 @@ impl<C: Codec> Channel<C> {
     /// waiting has failed with [`ChannelError::ConnectionLost`] (cause
     /// [`ChannelError::Closed`]). Later calls fail the same way.
     ///
+    /// A peer that does not take what was written within
+    /// [`ChannelOptions::close_grace`] (5 s by default) cannot hold it up:
+    /// the connection is then aborted (what was not sent is dropped). The
+    /// same holds when the last handle is dropped.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: the close goes on; only the wait is abandoned.
     pub async fn close(&self) {
-        self.shared().close();
-        self.shared().wait_lost().await;
+        let shared = self.shared();
+        shared.close();
+        if tokio::time::timeout(shared.close_grace, shared.wait_lost())
+            .await
+            .is_err()
+        {
+            shared.abort();
+            shared.wait_lost().await;
+        }
     }
 
     /// Returns once the connection is lost, for whatever reason.

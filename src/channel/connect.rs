@@ -73,5 +73,9 @@ where
 }
 
 fn next_interval(interval: Duration, max: Duration) -> Duration {
-    interval.mul_f64(1.5).min(max).max(Duration::from_millis(1))
+    // 1.5 times, saturating (`mul_f64` panics past `Duration::MAX`).
+    interval
+        .saturating_add(interval / 2)
+        .min(max)
+        .max(Duration::from_millis(1))
 }

@@ -29,6 +29,7 @@ pub struct ChannelOptions<C = Bincode> {
     connect_timeout: Option<Duration>,
     retry_interval: Duration,
     max_retry_interval: Duration,
+    close_grace: Duration,
 }
 
 impl ChannelOptions<Bincode> {
@@ -67,6 +68,10 @@ impl<C: Codec> ChannelOptions<C> {
     /// The default longest pause between two connection attempts.
     pub const DEFAULT_MAX_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 
+    /// The default time [`Channel::close`](super::Channel::close) lets the
+    /// peer take what was written before the connection is aborted.
+    pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
     /// The defaults, with `codec`.
     pub fn with_codec(codec: C) -> Self {
         ChannelOptions {
@@ -78,6 +83,7 @@ impl<C: Codec> ChannelOptions<C> {
             connect_timeout: Some(Duration::ZERO),
             retry_interval: Self::DEFAULT_RETRY_INTERVAL,
             max_retry_interval: Self::DEFAULT_MAX_RETRY_INTERVAL,
+            close_grace: Self::DEFAULT_CLOSE_GRACE,
         }
     }
 
@@ -92,6 +98,7 @@ impl<C: Codec> ChannelOptions<C> {
             connect_timeout: self.connect_timeout,
             retry_interval: self.retry_interval,
             max_retry_interval: self.max_retry_interval,
+            close_grace: self.close_grace,
         }
     }
 
@@ -160,6 +167,16 @@ impl<C: Codec> ChannelOptions<C> {
         self
     }
 
+    /// How long [`Channel::close`](super::Channel::close) waits for the
+    /// peer to take what was written (default
+    /// [`DEFAULT_CLOSE_GRACE`](Self::DEFAULT_CLOSE_GRACE), 5 s) before it
+    /// aborts the connection: a peer that does not read cannot make it
+    /// wait for ever.
+    pub fn close_grace(mut self, grace: Duration) -> Self {
+        self.close_grace = grace;
+        self
+    }
+
     /// The codec.
     pub fn get_codec(&self) -> &C {
         &self.codec
@@ -193,5 +210,10 @@ impl<C: Codec> ChannelOptions<C> {
     /// The first and the longest pause between connection attempts.
     pub fn get_retry_interval(&self) -> (Duration, Duration) {
         (self.retry_interval, self.max_retry_interval)
+    }
+
+    /// How long `close` waits before aborting.
+    pub fn get_close_grace(&self) -> Duration {
+        self.close_grace
     }
 }

@@ -175,15 +175,25 @@ impl<C: Codec> Request<C> {
     /// above the maximum frame size.
     fn exception_frame(&self, text: &str) -> Result<Bytes> {
         let shared = self.channel.shared();
-        match shared.encode(MessageKind::Exception, self.id, text) {
-            Err(ChannelError::FrameTooLarge { .. }) => {
-                let mut cut = shared.max_frame_size.saturating_sub(64).min(text.len());
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
+        let mut cut = text.len();
+        let mut first = true;
+        loop {
+            match shared.encode(MessageKind::Exception, self.id, &text[..cut]) {
+                // Escapes can make the text longer on the wire than in
+                // memory (`\u0001` for one byte): shorten until it fits.
+                Err(ChannelError::FrameTooLarge { .. }) if cut > 0 => {
+                    let room = shared.max_frame_size.saturating_sub(64);
+                    cut = if std::mem::take(&mut first) && room < cut {
+                        room
+                    } else {
+                        cut / 2
+                    };
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
                 }
-                shared.encode(MessageKind::Exception, self.id, &text[..cut])
+                other => return other,
             }
-            other => other,
         }
     }
 }

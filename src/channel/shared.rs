@@ -61,6 +61,8 @@ pub(crate) struct Shared<C> {
     /// How many received requests an RPC connection handles at once.
     pub(crate) max_concurrent: usize,
     max_queued: usize,
+    /// How long `close` waits for the flush before aborting.
+    pub(crate) close_grace: std::time::Duration,
     state: Mutex<State>,
     /// The transport once connected, for sends without the state's lock
     /// (the state's own handle is dropped when the connection is lost).
@@ -92,6 +94,7 @@ impl<C: Codec> Shared<C> {
             max_frame_size: options.get_max_frame_size(),
             max_concurrent: options.get_max_concurrent_requests(),
             max_queued: options.get_max_queued_requests(),
+            close_grace: options.get_close_grace(),
             state: Mutex::new(State::default()),
             connected: OnceLock::new(),
             usable: AtomicBool::new(false),
@@ -495,6 +498,20 @@ impl<C: Codec> Shared<C> {
                 }
             }
             return Poll::Ready(Ok(msg));
+        }
+        match &mut state.recv_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Ready once the connection is lost or closing; until then `cx` is
+    /// woken when it may be (for the receiver, while it takes no request).
+    pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if state.lost.is_some() || state.closing {
+            return Poll::Ready(());
         }
         match &mut state.recv_waker {
             Some(w) if w.will_wake(cx.waker()) => {}

@@ -27,8 +27,9 @@ pub(crate) fn split_agent_url(url: &str) -> Result<(&str, &str), ContainerError>
             "expected an agent URL: <scheme>://<address>/<agent id>",
         ));
     };
-    // A Unix socket path (in brackets) may contain slashes.
-    let from = match url[start..].find(']') {
+    // A Unix socket path (in brackets) may contain slashes, and even
+    // brackets: it ends at the last ']' (as `UnixAddr` reads it).
+    let from = match url[start..].rfind(']') {
         Some(close) if url[start..].starts_with('[') => start + close,
         _ => start,
     };
@@ -74,7 +75,8 @@ mod sealed {
 ///   [`Schemes`]: `local://id`, `tcp://host:port`, `tls://host:port`,
 ///   `ipc://[/path]`, or a scheme of your own;
 /// - with the feature `tcp`: [`SocketAddr`] (and its V4/V6 forms),
-///   `(ip, port)`, `(&str, port)` / `(String, port)` (a host name or IP);
+///   `(ip, port)`, `(&str, port)` / `(String, port)` (a host name or IP;
+///   an IPv6 address without brackets, as in Python: `("::1", 5555)`);
 /// - with the feature `unix`, on Unix: [`Path`] / [`PathBuf`] (a Unix
 ///   socket).
 ///
@@ -144,7 +146,12 @@ fn tcp(addr: transport_tcp::TcpAddr) -> Result<ContainerAddr, ContainerError> {
 
 #[cfg(feature = "tcp")]
 fn host_port(host: &str, port: u16) -> Result<ContainerAddr, ContainerError> {
-    let host = transport_tcp::Host::parse(host)?;
+    // As in Python's `(host, port)` pairs, an IPv6 address comes without
+    // brackets (`("::1", 5555)`); anything else is a host as in a URL.
+    let host = match host.parse::<IpAddr>() {
+        Ok(ip) => transport_tcp::Host::Ip(ip),
+        Err(_) => transport_tcp::Host::parse(host)?,
+    };
     tcp(transport_tcp::TcpAddr::new(host, port))
 }
 
@@ -184,7 +191,13 @@ mod tests {
             ("ipc://[/tmp/a/b.sock]", "3")
         );
         assert_eq!(ok("local://q/0"), ("local://q", "0"));
+        assert_eq!(
+            ok("ipc://[/tmp/x]/y.sock]/4"),
+            ("ipc://[/tmp/x]/y.sock]", "4")
+        );
         for bad in [
+            // Not the socket /tmp/x with agent "y.sock]": no agent id.
+            "ipc://[/tmp/x]/y.sock]",
             "tcp://127.0.0.1:5555",
             "tcp://127.0.0.1:5555/",
             "nothing",

@@ -5,6 +5,8 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::watch;
+
 use crate::channel::Codec;
 use crate::rpc::{Connection, Handler, Service};
 
@@ -58,6 +60,10 @@ struct State<C: Codec> {
 pub(crate) struct Registry<C: Codec> {
     state: Mutex<State<C>>,
     shut_down: AtomicBool,
+    /// Turns true with `shut_down`, for the waits it ends.
+    shut_down_signal: watch::Sender<bool>,
+    /// Turns true once the shutdown's work is done (or abandoned).
+    shut_down_done: watch::Sender<bool>,
 }
 
 impl<C: Codec> Registry<C> {
@@ -68,6 +74,8 @@ impl<C: Codec> Registry<C> {
                 incoming: Vec::new(),
             }),
             shut_down: AtomicBool::new(false),
+            shut_down_signal: watch::Sender::new(false),
+            shut_down_done: watch::Sender::new(false),
         }
     }
 
@@ -140,8 +148,31 @@ impl<C: Codec> Registry<C> {
 
     /// Marks the container shut down; false if it already was.
     pub(crate) fn shut_down(&self) -> bool {
-        let _state = self.lock();
-        !self.shut_down.swap(true, Ordering::SeqCst)
+        let state = self.lock();
+        let first = !self.shut_down.swap(true, Ordering::SeqCst);
+        drop(state);
+        self.shut_down_signal.send_replace(true);
+        first
+    }
+
+    /// Marks the shutdown's work done (see
+    /// [`wait_shut_down_done`](Self::wait_shut_down_done)).
+    pub(crate) fn shut_down_done(&self) {
+        self.shut_down_done.send_replace(true);
+    }
+
+    /// Returns once the shutdown's work is done.
+    pub(crate) async fn wait_shut_down_done(&self) {
+        let mut rx = self.shut_down_done.subscribe();
+        // The sender lives in `self`: it cannot be dropped under us.
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    /// Returns once the container is shut down.
+    pub(crate) async fn wait_shut_down(&self) {
+        let mut rx = self.shut_down_signal.subscribe();
+        // The sender lives in `self`: it cannot be dropped under us.
+        let _ = rx.wait_for(|shut| *shut).await;
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {

@@ -37,10 +37,22 @@ pub(crate) struct Inner<C: Codec> {
 }
 
 impl<C: Codec> Drop for Inner<C> {
-    /// Without [`Container::shutdown`], at least stop accepting.
+    /// Without [`Container::shutdown`]: stop accepting, and close every
+    /// connection without waiting, so that the dropped container's agents
+    /// are no longer served (nor reached by a `connect` to a container
+    /// started again on the same address).
     fn drop(&mut self) {
+        self.registry.shut_down();
         if let Some(server) = lock(&self.server).take() {
             server.close();
+        }
+        for conn in self.registry.take_incoming() {
+            conn.close_now();
+        }
+        for slot in lock(&self.outgoing).values() {
+            if let Some(conn) = slot.try_lock().ok().and_then(|mut c| c.take()) {
+                conn.close_now();
+            }
         }
     }
 }
@@ -59,8 +71,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// way round (with the default [`Json`] codec, over TCP).
 ///
 /// Cheap to clone. Call [`shutdown`](Self::shutdown) when done: it closes
-/// the server and every connection. (Dropping the last handle only closes
-/// the server.)
+/// the server and every connection, and waits for them. (Dropping the
+/// last handle closes them too, without waiting.)
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -352,12 +364,9 @@ impl<C: Codec> Container<C> {
         if self.inner.registry.is_shut_down() {
             return Err(shut());
         }
-        let slot = Arc::clone(
-            lock(&self.inner.outgoing)
-                .entry(addr.to_string())
-                .or_default(),
-        );
-        let mut slot = slot.lock().await;
+        let key = addr.to_string();
+        let entry = Arc::clone(lock(&self.inner.outgoing).entry(key.clone()).or_default());
+        let mut slot = entry.lock().await;
         if let Some(conn) = &*slot {
             if !conn.is_closed() {
                 return Ok(conn.clone());
@@ -370,13 +379,41 @@ impl<C: Codec> Container<C> {
             .clone()
             .connect_timeout(timeout);
         let service = Arc::clone(&self.inner.service);
-        let conn = Connection::open_with(addr, service, options, &self.inner.wire).await?;
+        // A shutdown ends the attempts (which may retry without end).
+        let opened = tokio::select! {
+            biased;
+            () = self.inner.registry.wait_shut_down() => Err(shut()),
+            conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn,
+        };
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(e) => {
+                // No entry stays behind for an address that was never
+                // reached (URLs to connect to may come from peers).
+                drop(slot);
+                self.drop_empty_slot(&key, &entry);
+                return Err(e);
+            }
+        };
         if self.inner.registry.is_shut_down() {
             conn.close().await;
             return Err(shut());
         }
         *slot = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// Removes the cache entry `entry` of `key` if it holds no connection
+    /// and nobody else holds it (others take it only under the map's lock).
+    fn drop_empty_slot(&self, key: &str, entry: &Slot<C>) {
+        let mut outgoing = lock(&self.inner.outgoing);
+        let ours = outgoing.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
+        if ours
+            && Arc::strong_count(entry) == 2
+            && entry.try_lock().is_ok_and(|conn| conn.is_none())
+        {
+            outgoing.remove(key);
+        }
     }
 
     /// Forgets the cached connection `conn` to the container at `addr`
@@ -402,9 +439,23 @@ impl<C: Codec> Container<C> {
     /// Never waits on a peer for long: connections get the
     /// [`shutdown_grace`](ContainerOptions::shutdown_grace) period (default
     /// one second) to flush what was written to them; those still open then
-    /// (a peer that does not read, say) are aborted.
+    /// (a peer that does not read, say) are aborted. A second call while
+    /// the first is under way returns when the first does.
     pub async fn shutdown(&self) {
-        self.inner.registry.shut_down();
+        let registry = &self.inner.registry;
+        if !registry.shut_down() {
+            registry.wait_shut_down_done().await;
+            return;
+        }
+        /// Marks the work done however the first call ends (also if its
+        /// future is dropped), so later calls never wait for nothing.
+        struct Done<'a, C: Codec>(&'a Registry<C>);
+        impl<C: Codec> Drop for Done<'_, C> {
+            fn drop(&mut self) {
+                self.0.shut_down_done();
+            }
+        }
+        let _done = Done(registry);
         let server = lock(&self.inner.server).take();
         if let Some(server) = &server {
             server.close();
@@ -499,4 +550,30 @@ impl<C: Codec> fmt::Debug for Container<C> {
 fn next_container_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ContainerOptions;
+    use transport_local::LocalNetwork;
+
+    /// Connecting to addresses nobody serves leaves no cache entries behind
+    /// (their number would grow with every URL tried).
+    #[tokio::test]
+    async fn failed_connects_leave_no_cache_entries() {
+        let options = ContainerOptions::new().local_network(LocalNetwork::new());
+        let a = Container::create_with("local://a", options)
+            .await
+            .expect("starts");
+        for i in 0..100 {
+            let url = format!("local://nobody-{i}/0");
+            assert!(a.connect(&url).await.is_err());
+        }
+        assert_eq!(lock(&a.inner.outgoing).len(), 0);
+        let b = a.register("B", crate::Router::new()).expect("register");
+        a.connect(b.url()).await.expect("connects to itself");
+        assert_eq!(lock(&a.inner.outgoing).len(), 1);
+        a.shutdown().await;
+    }
 }

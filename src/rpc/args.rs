@@ -157,6 +157,12 @@ impl<'de> Deserialize<'de> for NoKwargs {
                 Ok(NoKwargs)
             }
         }
-        deserializer.deserialize_map(V)
+        // A self-describing codec says what it holds (a map or null);
+        // others are told to read a map.
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(V)
+        } else {
+            deserializer.deserialize_map(V)
+        }
     }
 }

@@ -231,6 +231,12 @@ impl<C: Codec> Connection<C> {
         self.inner.channel.is_closed()
     }
 
+    /// Starts closing the connection, as [`close`](Self::close) does,
+    /// without waiting for it to end.
+    pub(crate) fn close_now(&self) {
+        self.inner.channel.shared().close();
+    }
+
     /// Aborts the connection (unsent data is dropped); returns once it is
     /// lost. Calls waiting on either side fail with a connection error.
     pub async fn abort(&self) {

@@ -338,7 +338,16 @@ pub(crate) async fn serve<C: Codec>(
             }
             // Requests queued while handlers were at the limit (or before
             // the dispatcher was installed).
-            while serving.reserve() {
+            loop {
+                if !serving.reserve() {
+                    // At the limit no request is taken, but the loop still
+                    // ends with the connection (its handlers may never
+                    // finish on their own).
+                    if shared.poll_ended(cx).is_ready() {
+                        return Poll::Ready(());
+                    }
+                    break;
+                }
                 match shared.poll_recv(cx) {
                     Poll::Ready(Ok(msg)) => {
                         if let Some(handling) = serving.start(channel.clone(), msg, cx) {

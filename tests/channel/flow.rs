@@ -198,3 +198,100 @@ where
     raw.close();
     server.close();
 }
+
+/// A peer that never reads cannot make `close` wait for ever: once the
+/// close grace is over the connection is aborted, `close` returns, and the
+/// request stuck behind the unread data fails with a lost connection.
+pub async fn close_with_a_peer_that_does_not_read<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    struct Deaf(std::sync::mpsc::Sender<transport_api::SharedTransport>);
+    impl transport_api::Protocol for Deaf {
+        fn connection_made(&mut self, t: transport_api::SharedTransport) {
+            t.pause_reading();
+            let _ = self.0.send(t);
+        }
+        fn data_received(&mut self, _: bytes::Bytes) {}
+    }
+    let (tx, _transports) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = transport_api::create_server(
+        move || Deaf(tx.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+        &addr,
+    )
+    .await
+    .expect("server");
+    let options = ChannelOptions::new().close_grace(std::time::Duration::from_millis(200));
+    let ch = Channel::open_connection(&server.addr(), options)
+        .await
+        .expect("connects");
+    // More than any socket buffer holds: it cannot all be flushed.
+    let big = vec![7u8; 8 << 20];
+    let stuck = tokio::spawn({
+        let ch = ch.clone();
+        async move { ch.request::<_, ()>(&big).await }
+    });
+    while ch.write_buffer_size() == 0 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(20), ch.close())
+        .await
+        .expect("close returns although the peer does not read");
+    let err = stuck
+        .await
+        .expect("task")
+        .expect_err("the request cannot be answered");
+    assert!(err.is_connection_lost(), "{err:?}");
+    server.close();
+}
+
+/// The same when the last handle is dropped instead: the connection does
+/// not stay open (flushing for ever) behind a peer that does not read; it
+/// is aborted after the close grace, and the peer sees it end (on a backend
+/// where a reset reaches a peer that does not read).
+pub async fn dropped_with_a_peer_that_does_not_read<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    struct Deaf(
+        mpsc::UnboundedSender<()>,
+        Option<transport_api::SharedTransport>,
+    );
+    impl transport_api::Protocol for Deaf {
+        fn connection_made(&mut self, t: transport_api::SharedTransport) {
+            t.pause_reading();
+            self.1 = Some(t);
+        }
+        fn data_received(&mut self, _: bytes::Bytes) {}
+        fn connection_lost(&mut self, _: Option<transport_api::Error>) {
+            let _ = self.0.send(());
+        }
+    }
+    let (lost_tx, mut lost) = mpsc::unbounded_channel();
+    let server = transport_api::create_server(move || Deaf(lost_tx.clone(), None), &addr)
+        .await
+        .expect("server");
+    let options = ChannelOptions::new().close_grace(std::time::Duration::from_millis(200));
+    let ch = Channel::open_connection(&server.addr(), options)
+        .await
+        .expect("connects");
+    let big = vec![7u8; 8 << 20];
+    let stuck = tokio::spawn({
+        let ch = ch.clone();
+        async move { ch.request::<_, ()>(&big).await }
+    });
+    while ch.write_buffer_size() == 0 {
+        tokio::task::yield_now().await;
+    }
+    stuck.abort();
+    let _ = stuck.await;
+    drop(ch);
+    tokio::time::timeout(std::time::Duration::from_secs(20), lost.recv())
+        .await
+        .expect("the peer's connection ends")
+        .expect("lost");
+    server.close();
+}

@@ -21,6 +21,7 @@ on_every_backend!(
     flow::bounded_queue,
     flow::write_backpressure,
     flow::refusal_flood,
+    flow::close_with_a_peer_that_does_not_read,
     scenarios::cancelled_request,
     bad_input::truncated_frame,
     bad_input::oversized_header,
@@ -30,6 +31,16 @@ on_every_backend!(
     bad_input::duplicate_reply,
     bad_input::second_concurrent_recv,
 );
+
+/// On local queues, where a reset reaches even a peer that does not read
+/// (a socket peer would only see it once it reads again).
+#[tokio::test]
+async fn dropped_with_a_peer_that_does_not_read() {
+    support::run(flow::dropped_with_a_peer_that_does_not_read(
+        support::local(),
+    ))
+    .await;
+}
 
 /// The same 1,000 requests on a multi-thread runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -313,6 +313,19 @@ where
         "{err:?}"
     );
 
+    // A retry interval too long for any clock is no panic: the timeout
+    // still ends the attempts.
+    let options = ChannelOptions::new()
+        .connect_timeout(Some(Duration::from_millis(50)))
+        .retry_interval(Duration::MAX, Duration::MAX);
+    let err = Channel::open_connection(&addr, options)
+        .await
+        .expect_err("still nobody");
+    assert!(
+        matches!(err, ChannelError::ConnectTimeout { .. }),
+        "{err:?}"
+    );
+
     // The server comes up while the client retries.
     for timeout in [Some(Duration::from_secs(20)), None] {
         let go = Arc::new(Notify::new());

@@ -65,6 +65,16 @@ async fn from_tcp_addresses() {
             "tcp",
         )
         .await;
+        // As in Python's (host, port) pairs, an IPv6 address comes without
+        // brackets.
+        match Container::create(("::1", 0)).await {
+            Ok(c) => {
+                assert!(c.url().starts_with("tcp://[::1]:"), "{}", c.url());
+                c.shutdown().await;
+            }
+            // No IPv6 here: binding may fail, but the address is valid.
+            Err(err) => assert!(matches!(err, ContainerError::Bind { .. }), "{err:?}"),
+        }
         let tcp: TcpAddr = "tcp://127.0.0.1:0".parse().expect("valid");
         check(Container::create(tcp).await.expect("TcpAddr"), "tcp").await;
         check(

@@ -61,10 +61,16 @@ macro_rules! on_local_and_sockets {
 use robust::*;
 use scenarios::*;
 
-on_local_and_sockets!(shutdown_with_a_peer_that_does_not_read);
+on_local_and_sockets!(
+    shutdown_with_a_peer_that_does_not_read,
+    shutdown_ends_a_connect_that_retries,
+);
 
 on_every_backend!(
+    shutdown_storm,
+    a_second_shutdown_waits_for_the_first,
     connect_after_restarts,
+    dropped_container_stops_serving,
     agents_calling_back_at_the_limit,
     agents_and_urls,
     connect_and_call,
@@ -82,4 +88,13 @@ fn handles_are_send_and_sync() {
     is::<agentwire::Container>();
     is::<agentwire::ContainerError>();
     is::<agentwire::container::AgentInfo>();
+}
+
+/// The same storm on a multi-thread runtime, a few times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_storm_on_a_multi_thread_runtime() {
+    for _ in 0..5 {
+        support::run(shutdown_storm(Backend::local())).await;
+        support::run(shutdown_storm(Backend::Tcp)).await;
+    }
 }

@@ -197,3 +197,122 @@ pub async fn agents_calling_back_at_the_limit(backend: Backend) {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A container dropped without `shutdown` stops serving its agents: the
+/// connections it accepted end (a caller's call fails instead of reaching
+/// the dropped agents), and a container started again on the same address
+/// is the one `connect` then reaches.
+pub async fn dropped_container_stops_serving(backend: Backend) {
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let url = b.url().to_owned();
+    b.register("Old", calc()).expect("register");
+    let agent = format!("{url}/0");
+    let proxy = a.connect(&agent).await.expect("connect");
+    assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
+    drop(b);
+    let err = proxy
+        .call::<_, i64>("add", (1, 2))
+        .await
+        .expect_err("the dropped container's connection ends");
+    assert!(err.is_connection(), "{err:?}");
+    let b = Container::create_with(url.as_str(), backend.options())
+        .await
+        .expect("restarts on the same address");
+    b.register("New", calc()).expect("register");
+    let proxy = a.connect(&agent).await.expect("connect to the new one");
+    assert_eq!(proxy.class_name(), Some("New"));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Both ends shut down, each twice and concurrently, while hundreds of
+/// calls (a third of them never answered) and connects are under way:
+/// every call and connect ends, nothing panics, and the caller cannot
+/// connect afterwards.
+pub async fn shutdown_storm(backend: Backend) {
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let agent = Router::new().method("hold", |(n,): (u64,)| async move {
+        if n % 3 == 0 {
+            std::future::pending::<()>().await;
+        }
+        tokio::task::yield_now().await;
+        Ok::<_, Infallible>(n)
+    });
+    let info = b.register("Holder", agent).expect("register");
+    let url = info.url().to_owned();
+    let proxy = a.connect(&url).await.expect("connect");
+    let mut tasks = Vec::new();
+    for n in 0..300u64 {
+        let proxy = proxy.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = proxy.call::<_, u64>("hold", (n,)).await;
+        }));
+        let (a2, url2) = (a.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Ok(p) = a2.connect(&url2).await {
+                let _ = p.call::<_, u64>("hold", (n + 1,)).await;
+            }
+        }));
+    }
+    tokio::task::yield_now().await;
+    let (b1, b2, a1) = (b.clone(), b.clone(), a.clone());
+    tasks.push(tokio::spawn(async move { b1.shutdown().await }));
+    tasks.push(tokio::spawn(async move { b2.shutdown().await }));
+    tasks.push(tokio::spawn(async move { a1.shutdown().await }));
+    a.shutdown().await;
+    for t in tasks {
+        t.await.expect("no task panics");
+    }
+    b.shutdown().await;
+    assert!(a.connect(&url).await.is_err());
+}
+
+/// A `connect` that retries without end (the remote container is not up)
+/// ends with an error when its container is shut down meanwhile.
+pub async fn shutdown_ends_a_connect_that_retries(backend: Backend) {
+    let a = backend.container("a").await;
+    let nobody = match &backend {
+        // A free port: take one, then let it go.
+        Backend::Tcp | Backend::Tls => {
+            let probe = backend.container("probe").await;
+            let url = probe.url().to_owned();
+            probe.shutdown().await;
+            url
+        }
+        _ => backend.url("nobody"),
+    };
+    let connecting = tokio::spawn({
+        let a = a.clone();
+        async move { a.connect_with_timeout(&format!("{nobody}/0"), None).await }
+    });
+    // Let it try (and fail) a few times.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.shutdown().await;
+    let result = tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .expect("the connect ends with the shutdown")
+        .expect("task");
+    assert!(result.is_err(), "{result:?}");
+}
+
+/// Two `shutdown` calls at once: the second returns when the first does,
+/// once the connections are closed, not before.
+pub async fn a_second_shutdown_waits_for_the_first(backend: Backend) {
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let agent = a.register("Calc", calc()).expect("register");
+    let proxy = b.connect(agent.url()).await.expect("connect");
+    // The first call starts (its connections closing) before the second.
+    let second = async {
+        b.shutdown().await;
+        proxy.connection().channel().lost_error().is_some()
+    };
+    let ((), closed) = tokio::join!(b.shutdown(), second);
+    assert!(
+        closed,
+        "the connection is closed when the second shutdown returns"
+    );
+    a.shutdown().await;
+}

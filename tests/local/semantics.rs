@@ -294,3 +294,81 @@ async fn a_shared_transport_downcasts_to_the_backend_type() {
         .downcast_ref::<transport_tcp::SocketTransport>()
         .is_none());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_protocol_that_panics_ends_its_connection_for_the_peer() {
+    // A server whose protocol panics on the first data it gets; its
+    // transport is shared with others (here, the test), as a channel's is.
+    struct Touchy(std::sync::mpsc::Sender<transport_api::SharedTransport>);
+    impl transport_api::Protocol for Touchy {
+        fn connection_made(&mut self, t: transport_api::SharedTransport) {
+            let _ = self.0.send(t);
+        }
+        fn data_received(&mut self, _: Bytes) {
+            panic!("boom in data_received");
+        }
+    }
+    let net = LocalNetwork::new();
+    let lq = net.get_queue("q").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = create_server(move || Touchy(tx.lock().unwrap().clone()), &lq)
+        .await
+        .unwrap();
+    let (t, log) = connect(&lq).await.unwrap();
+    let _server_transport = rx.recv().unwrap();
+    t.write(Bytes::from_static(b"trigger")).unwrap();
+    // As with a socket whose driver panicked: the peer learns that the
+    // connection is gone instead of waiting (and writing) forever.
+    tokio::time::timeout(std::time::Duration::from_secs(10), log.wait_lost())
+        .await
+        .expect("the peer's connection ends")
+        .unwrap();
+    assert_eq!(log.lost_count(), 1);
+    assert!(t.write(Bytes::from_static(b"more")).is_err());
+    server.close();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server.wait_closed())
+        .await
+        .expect("the server's connections are finished");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_protocol_that_panics_when_made_refuses_only_that_connection() {
+    struct Flaky;
+    impl transport_api::Protocol for Flaky {
+        fn connection_made(&mut self, _: transport_api::SharedTransport) {
+            panic!("boom in connection_made");
+        }
+        fn data_received(&mut self, _: Bytes) {}
+    }
+    let first = AtomicBool::new(true);
+    let logs = Accepted::default();
+    let factory = logs.factory();
+    let net = LocalNetwork::new();
+    let lq = net.get_queue("q").unwrap();
+    let _server = create_server(
+        move || -> Box<dyn transport_api::Protocol> {
+            if first.swap(false, Ordering::SeqCst) {
+                Box::new(Flaky)
+            } else {
+                Box::new(factory())
+            }
+        },
+        &lq,
+    )
+    .await
+    .unwrap();
+    // The server's panic is not the client's: an error, as a refusal.
+    let log = Log::default();
+    let err = create_connection(|| Recorder::new(&log), &lq)
+        .await
+        .map(drop)
+        .expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("panicked")), "{err:?}");
+    // The server goes on accepting.
+    let (t, _log) = connect(&lq).await.unwrap();
+    t.write(Bytes::from_static(b"hello")).unwrap();
+    logs.logs()[0].wait_data(5).await.unwrap();
+}

@@ -363,3 +363,95 @@ where
     conn.close().await;
     server.close();
 }
+
+/// Counts its drops.
+struct DropCount(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Handlers that never finish fill every slot of a connection (its limit
+/// reached, more requests queued); the peer then goes away: the handlers
+/// are dropped with the connection, not kept forever.
+pub async fn hanging_handlers_end_with_the_connection<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    const LIMIT: usize = 2;
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let router: Router<Json> = {
+        let (started, dropped) = (Arc::clone(&started), Arc::clone(&dropped));
+        Router::new().method("hang", move |(): ()| {
+            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let guard = DropCount(Arc::clone(&dropped));
+            async move {
+                let _guard = guard;
+                std::future::pending::<Result<(), Infallible>>().await
+            }
+        })
+    };
+    let server = rpc::start_server(
+        &addr,
+        Arc::new(router),
+        json().max_concurrent_requests(LIMIT),
+        |_| {},
+    )
+    .await
+    .expect("server starts");
+    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json())
+        .await
+        .expect("connects");
+    let calls: Vec<_> = (0..LIMIT + 3)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.call::<_, ()>("hang", ()).await })
+        })
+        .collect();
+    while started.load(std::sync::atomic::Ordering::SeqCst) < LIMIT {
+        tokio::task::yield_now().await;
+    }
+    conn.abort().await;
+    for call in calls {
+        assert!(call.await.expect("joins").is_err());
+    }
+    while dropped.load(std::sync::atomic::Ordering::SeqCst) < LIMIT {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), LIMIT);
+    server.close();
+}
+
+/// An error whose text is larger than a frame on the wire (control
+/// characters escaped six times longer in JSON) still reaches the caller,
+/// shortened, rather than as "dropped without a reply".
+pub async fn oversized_error_text_is_shortened<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    let options = json().max_frame_size(1024);
+    let router: Router<Json> = Router::new().method("fail", |(n,): (usize,)| async move {
+        Err::<(), _>(format!("bad{}", "\u{1}".repeat(n)))
+    });
+    let server = rpc::start_server(&addr, Arc::new(router), options.clone(), |_| {})
+        .await
+        .expect("server starts");
+    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), options)
+        .await
+        .expect("connects");
+    for n in [10, 300, 1000, 5000] {
+        match conn.call::<_, ()>("fail", (n,)).await {
+            Err(RpcError::Remote { message, .. }) => {
+                assert!(message.starts_with("bad"), "{n}: {message}");
+            }
+            other => panic!("expected a remote error, got {other:?}"),
+        }
+    }
+    conn.close().await;
+    server.close();
+}

@@ -18,6 +18,8 @@ on_every_backend!(
     limits::dropped_calls_are_forgotten,
     limits::panicking_handlers,
     limits::callbacks_at_the_limit,
+    limits::hanging_handlers_end_with_the_connection,
+    limits::oversized_error_text_is_shortened,
 );
 
 #[test]

@@ -77,3 +77,60 @@ async fn refused_connection_is_a_connection_error() {
     })
     .await;
 }
+
+/// Keyword arguments written as null (what a Rust caller's `()` encodes
+/// to) are "none", for `Router` methods and named parameters alike, with
+/// the JSON and MsgPack codecs.
+#[tokio::test]
+async fn null_keyword_arguments_are_none() {
+    use agentwire::channel::{Codec, MsgPack};
+    use agentwire::rpc::{Handler, Optional, Required};
+    use std::convert::Infallible;
+
+    async fn check<C: Codec>(codec: C) {
+        let addr = support::local();
+        let greet = Handler::<C>::named::<(Required<String>, Optional<String>), _, _, _, _>(
+            &["name", "greeting"],
+            |(name, greeting)| async move {
+                Ok::<_, Infallible>(format!(
+                    "{}, {name}",
+                    greeting.as_deref().unwrap_or("Hello")
+                ))
+            },
+        );
+        let router: Router<C> = Router::new()
+            .method("add", |(a, b): (i64, i64)| async move {
+                Ok::<_, Infallible>(a + b)
+            })
+            .handler("greet", greet);
+        let options = ChannelOptions::new().codec(codec);
+        let server = agentwire::rpc::start_server(&addr, Arc::new(router), options.clone(), |_| {})
+            .await
+            .expect("server");
+        let ch = Channel::open_connection(&addr, options)
+            .await
+            .expect("connects");
+        let sum: i64 = ch
+            .request(&("add", (1, 2), ()))
+            .await
+            .expect("add, null kwargs");
+        assert_eq!(sum, 3);
+        let hello: String = ch
+            .request(&("greet", ("bob",), ()))
+            .await
+            .expect("greet, null kwargs");
+        assert_eq!(hello, "Hello, bob");
+        let hello: String = ch
+            .request(&("greet", ("bob",)))
+            .await
+            .expect("greet, no kwargs");
+        assert_eq!(hello, "Hello, bob");
+        ch.close().await;
+        server.close();
+    }
+    support::run(async {
+        check(Json).await;
+        check(MsgPack).await;
+    })
+    .await;
+}

@@ -352,6 +352,29 @@ impl Conn {
         Poll::Ready(event)
     }
 
+    /// `side`'s driver stopped before `connection_lost` (a protocol
+    /// callback panicked, or the runtime dropped the task): the side is
+    /// finished and its peer ends with a reset, as a socket's peer does
+    /// when its driver goes, instead of waiting (and writing) forever while
+    /// other handles keep the transport.
+    pub(crate) fn abandon(&self, side: usize) {
+        let mut sides = self.lock();
+        let (me, peer) = pair(&mut sides, side);
+        if me.finished {
+            return;
+        }
+        me.finished = true;
+        me.aborted = true;
+        me.clear_inbox();
+        if !peer.finished {
+            peer.clear_inbox();
+            peer.reset = true;
+        }
+        let wakers = Self::all_wakers(&mut sides);
+        drop(sides);
+        wakers.into_iter().flatten().for_each(Waker::wake);
+    }
+
     /// Delivers `side`'s events to its protocol until `connection_lost`.
     pub(crate) async fn drive<P: Protocol + ?Sized>(
         &self,
@@ -359,6 +382,14 @@ impl Conn {
         protocol: ProtocolHandle<P>,
         token: Option<ConnectionToken>,
     ) {
+        /// Abandons the side if the driver stops early (see `abandon`).
+        struct Abandon<'a>(&'a Conn, usize);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                self.0.abandon(self.1);
+            }
+        }
+        let _abandon = Abandon(self, side);
         loop {
             match poll_fn(|cx| self.poll_next_event(side, cx)).await {
                 Some(Event::Data(data)) => protocol.with(|p| p.data_received(data)),

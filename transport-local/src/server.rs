@@ -1,6 +1,8 @@
 //! [`LocalQueueServer`]: accepts connections made to one [`LocalQueue`].
 
 use std::fmt;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -98,9 +100,24 @@ impl LocalQueueServer {
         let server_transport = LocalQueueTransport::new(Arc::clone(&conn), SERVER);
         let client_transport = LocalQueueTransport::new(Arc::clone(&conn), CLIENT);
 
-        let server_proto = ProtocolHandle::new((self.inner.factory)());
+        // The server's code runs in the connecting task here: a panic in it
+        // refuses this connection instead of unwinding into the client (a
+        // socket's client sees its connection end, not the server's panic).
+        let accepted = catch_unwind(AssertUnwindSafe(|| {
+            let server_proto = ProtocolHandle::new((self.inner.factory)());
+            server_proto.with(|p| p.connection_made(Arc::new(server_transport) as SharedTransport));
+            server_proto
+        }));
+        let Ok(server_proto) = accepted else {
+            conn.abandon(SERVER);
+            return Err(Error::ConnectionRefused {
+                addr: self.inner.lq.to_string(),
+                source: Some(io::Error::other(
+                    "the server's protocol panicked while accepting the connection",
+                )),
+            });
+        };
         let client_proto = ProtocolHandle::new(client);
-        server_proto.with(|p| p.connection_made(Arc::new(server_transport) as SharedTransport));
         client_proto
             .with(|p| p.connection_made(Arc::new(client_transport.clone()) as SharedTransport));
 

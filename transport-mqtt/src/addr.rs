@@ -12,6 +12,10 @@ use transport_api::{Error, Result};
 /// ours sit under a prefix and are repeated in every handshake).
 pub const MAX_NAME_LEN: usize = 1024;
 
+/// The longest MQTT keep-alive, in seconds: the protocol sends it as a
+/// 16-bit number.
+pub const MAX_KEEP_ALIVE_S: u64 = u16::MAX as u64;
+
 /// Where an MQTT server listens: a broker and a name on it.
 ///
 /// `mqtt://[user[:password]@]host[:port]/<name>[?option=value&…]`, with
@@ -157,9 +161,13 @@ impl MqttAddr {
         self
     }
 
-    /// Sets the MQTT keep-alive interval (at least one second).
+    /// Sets the MQTT keep-alive interval (at least one second, at most
+    /// [`MAX_KEEP_ALIVE_S`] seconds: what the protocol's 16-bit field holds).
     pub fn with_keep_alive(mut self, keep_alive: Duration) -> Self {
-        self.keep_alive = keep_alive.max(Duration::from_secs(1));
+        self.keep_alive = keep_alive.clamp(
+            Duration::from_secs(1),
+            Duration::from_secs(MAX_KEEP_ALIVE_S),
+        );
         self
     }
 
@@ -287,7 +295,18 @@ impl FromStr for MqttAddr {
             match key {
                 "client_id" if !value.is_empty() => addr.client_id = value.into(),
                 "connect_timeout_ms" => addr.connect_timeout = Duration::from_millis(number()?),
-                "keep_alive_s" => addr.keep_alive = Duration::from_secs(number()?.max(1)),
+                "keep_alive_s" => match number()? {
+                    n @ 0..=MAX_KEEP_ALIVE_S => addr.keep_alive = Duration::from_secs(n.max(1)),
+                    n => {
+                        return Err(Error::invalid_address(
+                            url,
+                            format!(
+                                "option keep_alive_s={n} is above the MQTT maximum of \
+                                 {MAX_KEEP_ALIVE_S} seconds"
+                            ),
+                        ))
+                    }
+                },
                 _ => {
                     return Err(Error::invalid_address(
                         url,
@@ -404,6 +423,8 @@ mod tests {
             "mqtt://[::1/x",
             "mqtt://a/x?bogus=1",
             "mqtt://a/x?keep_alive_s=soon",
+            "mqtt://a/x?keep_alive_s=65536",
+            "mqtt://a/x?keep_alive_s=18446744073709551615",
         ] {
             let err = bad.parse::<MqttAddr>().expect_err(bad);
             assert!(err.to_string().contains(bad), "{err}");

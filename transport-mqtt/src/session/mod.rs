@@ -168,7 +168,12 @@ impl Session {
             addr: addr.broker_url(),
             source: Some(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
         };
-        match tokio::time::timeout(addr.connect_timeout() + addr.keep_alive(), wait).await {
+        match tokio::time::timeout(
+            addr.connect_timeout().saturating_add(addr.keep_alive()),
+            wait,
+        )
+        .await
+        {
             Ok(Ok(s)) if s.down.is_none() => {}
             Ok(Ok(s)) => return Err(refused(s.down.clone().unwrap_or_default())),
             Ok(Err(_)) => return Err(refused("the MQTT event loop ended".into())),

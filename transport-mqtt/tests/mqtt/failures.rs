@@ -315,3 +315,27 @@ async fn broker_restart_on_mosquitto() {
         .await
         .expect("wait_closed");
 }
+
+/// Extreme timeouts are values, not panics: a connect timeout of
+/// `Duration::MAX` (with the longest keep-alive) to a broker that is not
+/// there is a refused connection.
+#[tokio::test]
+async fn extreme_timeouts_do_not_panic() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr: MqttAddr = format!("mqtt://127.0.0.1:{port}/nobody?keep_alive_s=65535")
+        .parse()
+        .expect("valid");
+    let addr = addr.with_connect_timeout(Duration::MAX);
+    let log = Log::new();
+    let err = tokio::time::timeout(WAIT, addr.create_connection(Recorder::new(&log)))
+        .await
+        .expect("fails in time")
+        .map(|_| ())
+        .expect_err("no broker");
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+}
