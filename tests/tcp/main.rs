@@ -4,7 +4,6 @@
 
 mod addr;
 mod data;
-mod direct;
 mod errors;
 mod support;
 mod tls;
