@@ -288,6 +288,9 @@ impl<C: Codec> Container<C> {
         url: &str,
         options: &ConnectOptions,
     ) -> Result<Proxy<C>, ContainerError> {
+        if self.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
         let timeout = options
             .get_timeout()
             .unwrap_or_else(|| self.inner.options.get_connect_timeout());
