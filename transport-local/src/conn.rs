@@ -188,12 +188,24 @@ impl Conn {
     }
 
     pub(crate) fn abort(&self, side: usize) {
+        self.stop(side, false);
+    }
+
+    /// Ends `side` at once: what it wrote and the peer has not seen yet is
+    /// dropped and the peer is reset. `abandon`: its driver is gone too, so
+    /// the side is also finished (with nothing left to receive); otherwise
+    /// its driver delivers the end.
+    fn stop(&self, side: usize, abandon: bool) {
         let mut sides = self.lock();
         let (me, peer) = pair(&mut sides, side);
-        if me.aborted || me.finished {
+        if me.finished || (me.aborted && !abandon) {
             return;
         }
         me.aborted = true;
+        if abandon {
+            me.finished = true;
+            me.clear_inbox();
+        }
         if !peer.finished {
             // What we wrote and the peer has not seen yet is dropped.
             peer.clear_inbox();
@@ -358,21 +370,7 @@ impl Conn {
     /// when its driver goes, instead of waiting (and writing) forever while
     /// other handles keep the transport.
     pub(crate) fn abandon(&self, side: usize) {
-        let mut sides = self.lock();
-        let (me, peer) = pair(&mut sides, side);
-        if me.finished {
-            return;
-        }
-        me.finished = true;
-        me.aborted = true;
-        me.clear_inbox();
-        if !peer.finished {
-            peer.clear_inbox();
-            peer.reset = true;
-        }
-        let wakers = Self::all_wakers(&mut sides);
-        drop(sides);
-        wakers.into_iter().flatten().for_each(Waker::wake);
+        self.stop(side, true);
     }
 
     /// Delivers `side`'s events to its protocol until `connection_lost`.
