@@ -32,15 +32,7 @@ impl<C: Codec> Drop for Inner<C> {
         if self.shared.lost_error().is_none() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 let shared = Arc::clone(&self.shared);
-                runtime.spawn(async move {
-                    let grace = shared.close_grace;
-                    if tokio::time::timeout(grace, shared.wait_lost())
-                        .await
-                        .is_err()
-                    {
-                        shared.abort();
-                    }
-                });
+                runtime.spawn(async move { shared.wait_closed_within_grace().await });
             }
         }
     }
@@ -340,13 +332,7 @@ impl<C: Codec> Channel<C> {
     pub async fn close(&self) {
         let shared = self.shared();
         shared.close();
-        if tokio::time::timeout(shared.close_grace, shared.wait_lost())
-            .await
-            .is_err()
-        {
-            shared.abort();
-            shared.wait_lost().await;
-        }
+        shared.wait_closed_within_grace().await;
     }
 
     /// Returns once the connection is lost, for whatever reason.

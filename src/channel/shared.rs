@@ -556,6 +556,19 @@ impl<C: Codec> Shared<C> {
         let _ = rx.wait_for(|lost| *lost).await;
     }
 
+    /// After [`close`](Self::close): waits for the connection's end, giving
+    /// the peer `close_grace` to take what was written; after that the
+    /// connection is aborted (a peer that does not read cannot hold it).
+    pub(crate) async fn wait_closed_within_grace(&self) {
+        if tokio::time::timeout(self.close_grace, self.wait_lost())
+            .await
+            .is_err()
+        {
+            self.abort();
+            self.wait_lost().await;
+        }
+    }
+
     pub(crate) fn pending_count(&self) -> usize {
         self.lock().pending.len()
     }
