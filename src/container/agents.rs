@@ -2,7 +2,6 @@
 //! service (`validate_aid`, `agents/<id>/<method>`).
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -59,9 +58,9 @@ struct State<C: Codec> {
 /// What the root service and the container share.
 pub(crate) struct Registry<C: Codec> {
     state: Mutex<State<C>>,
-    shut_down: AtomicBool,
-    /// Turns true with `shut_down`, for the waits it ends.
-    shut_down_signal: watch::Sender<bool>,
+    /// Turns true once the container is shut down (changed under the
+    /// state's lock, so that nothing is added after it).
+    shut_down: watch::Sender<bool>,
     /// Turns true once the shutdown's work is done (or abandoned).
     shut_down_done: watch::Sender<bool>,
 }
@@ -73,8 +72,7 @@ impl<C: Codec> Registry<C> {
                 agents: Vec::new(),
                 incoming: Vec::new(),
             }),
-            shut_down: AtomicBool::new(false),
-            shut_down_signal: watch::Sender::new(false),
+            shut_down: watch::Sender::new(false),
             shut_down_done: watch::Sender::new(false),
         }
     }
@@ -148,11 +146,8 @@ impl<C: Codec> Registry<C> {
 
     /// Marks the container shut down; false if it already was.
     pub(crate) fn shut_down(&self) -> bool {
-        let state = self.lock();
-        let first = !self.shut_down.swap(true, Ordering::SeqCst);
-        drop(state);
-        self.shut_down_signal.send_replace(true);
-        first
+        let _state = self.lock();
+        !self.shut_down.send_replace(true)
     }
 
     /// Marks the shutdown's work done (see
@@ -163,21 +158,24 @@ impl<C: Codec> Registry<C> {
 
     /// Returns once the shutdown's work is done.
     pub(crate) async fn wait_shut_down_done(&self) {
-        let mut rx = self.shut_down_done.subscribe();
-        // The sender lives in `self`: it cannot be dropped under us.
-        let _ = rx.wait_for(|done| *done).await;
+        turned_true(&self.shut_down_done).await;
     }
 
     /// Returns once the container is shut down.
     pub(crate) async fn wait_shut_down(&self) {
-        let mut rx = self.shut_down_signal.subscribe();
-        // The sender lives in `self`: it cannot be dropped under us.
-        let _ = rx.wait_for(|shut| *shut).await;
+        turned_true(&self.shut_down).await;
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
-        self.shut_down.load(Ordering::SeqCst)
+        *self.shut_down.borrow()
     }
+}
+
+/// Returns once `flag` is true.
+async fn turned_true(flag: &watch::Sender<bool>) {
+    // The sender lives in the registry, which outlives the wait: the
+    // receiver cannot see it dropped.
+    let _ = flag.subscribe().wait_for(|set| *set).await;
 }
 
 /// The container's service: the root method `validate_aid(aid)` (the

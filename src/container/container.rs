@@ -46,14 +46,26 @@ impl<C: Codec> Drop for Inner<C> {
         if let Some(server) = lock(&self.server).take() {
             server.close();
         }
-        for conn in self.registry.take_incoming() {
+        for conn in self.take_connections() {
             conn.close_now();
         }
-        for slot in lock(&self.outgoing).values() {
-            if let Some(conn) = slot.try_lock().ok().and_then(|mut c| c.take()) {
-                conn.close_now();
-            }
-        }
+    }
+}
+
+impl<C: Codec> Inner<C> {
+    /// Every connection, cached outgoing and accepted, taken for closing.
+    /// A slot locked by a `connect` under way is skipped: that `connect`
+    /// sees the shutdown once connected and closes its connection itself.
+    fn take_connections(&self) -> Vec<Connection<C>> {
+        let slots: Vec<Slot<C>> = std::mem::take(&mut *lock(&self.outgoing))
+            .into_values()
+            .collect();
+        let mut conns: Vec<Connection<C>> = slots
+            .iter()
+            .filter_map(|slot| slot.try_lock().ok().and_then(|mut c| c.take()))
+            .collect();
+        conns.extend(self.registry.take_incoming());
+        conns
     }
 }
 
@@ -463,16 +475,7 @@ impl<C: Codec> Container<C> {
         if let Some(server) = &server {
             server.close();
         }
-        let slots: Vec<Slot<C>> = std::mem::take(&mut *lock(&self.inner.outgoing))
-            .into_values()
-            .collect();
-        // A slot locked by a `connect` under way: that `connect` sees the
-        // shutdown once connected and closes its connection itself.
-        let mut conns: Vec<Connection<C>> = slots
-            .iter()
-            .filter_map(|slot| slot.try_lock().ok().and_then(|mut c| c.take()))
-            .collect();
-        conns.extend(self.inner.registry.take_incoming());
+        let conns = self.inner.take_connections();
         let grace = self.inner.options.get_shutdown_grace();
         let closed = join_all(conns.iter().map(|c| c.close()));
         if tokio::time::timeout(grace, closed).await.is_err() {
