@@ -372,3 +372,40 @@ async fn a_server_protocol_that_panics_when_made_refuses_only_that_connection() 
     t.write(Bytes::from_static(b"hello")).unwrap();
     logs.logs()[0].wait_data(5).await.unwrap();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_protocol_that_panics_when_made_ends_the_servers_side() {
+    struct Flaky;
+    impl transport_api::Protocol for Flaky {
+        fn connection_made(&mut self, _: transport_api::SharedTransport) {
+            panic!("boom in the client's connection_made");
+        }
+        fn data_received(&mut self, _: Bytes) {}
+    }
+    let logs = Accepted::default();
+    let net = LocalNetwork::new();
+    let lq = net.get_queue("q").unwrap();
+    let server = create_server(logs.factory(), &lq).await.unwrap();
+    // The client's panic is its caller's, as with a socket.
+    let connecting = {
+        let lq = lq.clone();
+        tokio::spawn(async move { create_connection(|| Flaky, &lq).await.map(drop) })
+    };
+    let joined = connecting.await.expect_err("the client's panic");
+    assert!(joined.is_panic());
+    // The server's protocol, made before the client's, learns that the
+    // connection is gone, as a socket's peer would.
+    let served = logs.wait_log(0).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while served.lost_count() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the server's side ends");
+    assert_eq!(served.lost_count(), 1);
+    server.close();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server.wait_closed())
+        .await
+        .expect("the server has no connection left");
+}

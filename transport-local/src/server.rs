@@ -75,6 +75,8 @@ impl LocalQueueServer {
     /// protocol, wires both to a fresh pair of queues, calls
     /// `connection_made` on the server's protocol and then on the client's
     /// (both before this returns), and starts one driver task per side.
+    /// A panic in the client's `connection_made` unwinds to the caller, and
+    /// the server's side ends with a reset, as a socket's peer would see.
     ///
     /// # Errors
     ///
@@ -117,17 +119,42 @@ impl LocalQueueServer {
                 )),
             });
         };
-        let client_proto = ProtocolHandle::new(client);
-        client_proto
-            .with(|p| p.connection_made(Arc::new(client_transport.clone()) as SharedTransport));
-
+        // The server's side is accepted: its driver runs from here on, so
+        // that it learns of the end whatever happens to the client's side.
         let token = self.inner.tracker.track();
         let driver_conn = Arc::clone(&conn);
-        let driver_proto = server_proto;
-        runtime.spawn(async move { driver_conn.drive(SERVER, driver_proto, Some(token)).await });
+        runtime.spawn(async move { driver_conn.drive(SERVER, server_proto, Some(token)).await });
+
+        // The client's own panic in `connection_made` is the caller's, as
+        // with a socket; its side is abandoned on the way out (the server's
+        // protocol sees the connection reset, as a socket's peer would).
+        let client_proto = ProtocolHandle::new(client);
+        let unwinding = AbandonOnUnwind(Some(&conn));
+        client_proto
+            .with(|p| p.connection_made(Arc::new(client_transport.clone()) as SharedTransport));
+        unwinding.disarm();
+
         let driver_proto = client_proto.clone();
         runtime.spawn(async move { conn.drive(CLIENT, driver_proto, None).await });
         Ok((client_transport, client_proto))
+    }
+}
+
+/// Abandons the client's side of a connection when dropped armed, as on
+/// the way out of a panic in the client's `connection_made`.
+struct AbandonOnUnwind<'a>(Option<&'a Conn>);
+
+impl AbandonOnUnwind<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbandonOnUnwind<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0 {
+            conn.abandon(CLIENT);
+        }
     }
 }
 
