@@ -8,6 +8,8 @@
 //! - `driver`: the task that owns the protocol and does the socket's
 //!   reading, and its writing except for direct writes;
 //! - `read_buf`: the driver's read buffer, sized by what reads bring;
+//! - `spare`: the grown buffer a quiet connection gives back, kept per
+//!   thread for the next burst;
 //! - `stream`: the socket types a driver runs on; plain (TCP and Unix)
 //!   sockets are shared with the state, for direct writes.
 //!
@@ -24,6 +26,7 @@ mod coalesce;
 mod direct;
 mod driver;
 mod read_buf;
+mod spare;
 mod state;
 mod stream;
 
