@@ -4,6 +4,7 @@
 
 mod addr;
 mod data;
+mod direct;
 mod errors;
 mod support;
 mod tls;
