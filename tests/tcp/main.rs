@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod addr;
+mod cancel;
 mod data;
 mod direct;
 mod errors;

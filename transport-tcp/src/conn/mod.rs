@@ -146,7 +146,9 @@ pub(crate) async fn serve<S: Stream>(
 }
 
 /// Starts the driver task of a connection we opened and waits until its
-/// protocol got `connection_made`.
+/// protocol got `connection_made`. Dropped while it waits, it aborts the
+/// connection (its protocol still gets `connection_made`, then
+/// `connection_lost`).
 ///
 /// # Errors
 ///
@@ -170,6 +172,27 @@ pub(crate) async fn start_client<S: Stream, P: Protocol>(
         Some(made_tx),
         None,
     ));
+    // A caller that gives up now must not leave the connection to its
+    // protocol alone: nobody would ever close it.
+    let abort_if_dropped = AbortOnDrop(Some(transport.clone()));
     made_rx.await.map_err(|_| Error::Closed)?;
+    abort_if_dropped.disarm();
     Ok((transport, handle))
+}
+
+/// Aborts a connection when dropped armed: its connect was cancelled.
+struct AbortOnDrop(Option<SocketTransport>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(transport) = self.0.take() {
+            transport_api::Transport::abort(&transport);
+        }
+    }
 }
