@@ -381,6 +381,15 @@ impl<C: Codec> Container<C> {
         }
         let key = addr.to_string();
         let entry = Arc::clone(lock(&self.inner.outgoing).entry(key.clone()).or_default());
+        // However this ends without a connection (an error, or the caller
+        // giving up), no entry stays behind for an address that was never
+        // reached: URLs to connect to may come from peers. Declared before
+        // `slot`, so that it runs once the slot is unlocked.
+        let _cleanup = EmptySlotCleanup {
+            container: self,
+            key: &key,
+            entry: &entry,
+        };
         let mut slot = entry.lock().await;
         if let Some(conn) = &*slot {
             if !conn.is_closed() {
@@ -400,16 +409,7 @@ impl<C: Codec> Container<C> {
             () = self.inner.registry.wait_shut_down() => Err(shut()),
             conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn,
         };
-        let conn = match opened {
-            Ok(conn) => conn,
-            Err(e) => {
-                // No entry stays behind for an address that was never
-                // reached (URLs to connect to may come from peers).
-                drop(slot);
-                self.drop_empty_slot(&key, &entry);
-                return Err(e);
-            }
-        };
+        let conn = opened?;
         if self.inner.registry.is_shut_down() {
             conn.close().await;
             return Err(shut());
@@ -552,6 +552,20 @@ impl<C: Codec> fmt::Debug for Container<C> {
     }
 }
 
+/// Removes a cache entry left empty when dropped (see
+/// [`Container::connection`]).
+struct EmptySlotCleanup<'a, C: Codec> {
+    container: &'a Container<C>,
+    key: &'a str,
+    entry: &'a Slot<C>,
+}
+
+impl<C: Codec> Drop for EmptySlotCleanup<'_, C> {
+    fn drop(&mut self) {
+        self.container.drop_empty_slot(self.key, self.entry);
+    }
+}
+
 /// A new container's id (never 0, which is "no container").
 fn next_container_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -575,6 +589,15 @@ mod tests {
         for i in 0..100 {
             let url = format!("local://nobody-{i}/0");
             assert!(a.connect(&url).await.is_err());
+        }
+        assert_eq!(lock(&a.inner.outgoing).len(), 0);
+        // Nor do connects given up on while they retry.
+        let forever = ConnectOptions::new().timeout(None);
+        for i in 0..100 {
+            let url = format!("local://later-{i}/0");
+            let connect = a.connect_with(&url, &forever);
+            let given_up = tokio::time::timeout(Duration::from_millis(1), connect).await;
+            assert!(given_up.is_err(), "still retrying");
         }
         assert_eq!(lock(&a.inner.outgoing).len(), 0);
         let b = a.register("B", crate::Router::new()).expect("register");
