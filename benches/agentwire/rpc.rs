@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentwire::channel::{Bincode, ChannelOptions, Codec, Json, MsgPack};
-use agentwire::rpc::{self, Connection, Router};
+use agentwire::rpc::{self, Connection, Proxy, Router};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -53,6 +53,16 @@ pub fn scenarios() -> Vec<Scenario> {
             baseline: mpsc_c64,
             baseline_name: MPSC_C64,
             floor: Some(0.35),
+            rounds: ROUNDS,
+        },
+        Scenario {
+            name: "rpc_local_proxy_c1",
+            unit: "call/s",
+            work: LOCAL_CALLS as f64,
+            measured: rpc_local_proxy_c1,
+            baseline: mpsc_c1,
+            baseline_name: MPSC_C1,
+            floor: None,
             rounds: ROUNDS,
         },
         Scenario {
@@ -217,6 +227,33 @@ pub fn rpc_local_c1() -> Duration {
 fn agentwire_local<C: Codec>(codec: C, concurrency: usize) -> Duration {
     let addr = LocalNetwork::new().get_queue("rpc").unwrap();
     agentwire_calls(addr, codec, concurrency, LOCAL_CALLS)
+}
+
+/// `rpc_local_c1` as an agent's caller makes it: through a [`Proxy`] for
+/// the methods under a prefix (`calc/add`), as `Container::connect` returns.
+fn rpc_local_proxy_c1() -> Duration {
+    #[derive(Clone)]
+    struct ViaProxy(Proxy<Bincode>);
+
+    impl Caller for ViaProxy {
+        async fn call(&self, x: u64) -> u64 {
+            self.0.call::<_, u64>("add", (x, 1u64)).await.unwrap()
+        }
+    }
+
+    let addr = LocalNetwork::new().get_queue("proxy").unwrap();
+    runtime().block_on(async {
+        let options = ChannelOptions::with_codec(Bincode);
+        let root = Router::new().service("calc", add_router::<Bincode>());
+        let server = rpc::start_server(&addr, Arc::new(root), options.clone(), |_| {})
+            .await
+            .unwrap();
+        let conn = open(&server.addr(), options).await;
+        let elapsed = drive(ViaProxy(conn.proxy("calc")), 1, LOCAL_CALLS).await;
+        conn.close().await;
+        server.close();
+        elapsed
+    })
 }
 
 /// The channel under the RPC, alone: a request `x` answered with `x + 1`
