@@ -241,21 +241,7 @@ impl Session {
     /// Forgets a finished connection (and its peer's will, if it was the
     /// last one to that peer); ends the session if nothing is left in it.
     pub(crate) async fn remove_conn(&self, id: u64, peer: Option<&str>) {
-        let (unwatch, end) = {
-            let mut routes = self.routes();
-            routes.conns.remove(&id);
-            let mut unwatch = false;
-            if let Some(peer) = peer {
-                if let Some(n) = routes.wills.get_mut(peer) {
-                    *n -= 1;
-                    if *n == 0 {
-                        routes.wills.remove(peer);
-                        unwatch = true;
-                    }
-                }
-            }
-            (unwatch, should_end(&routes))
-        };
+        let (unwatch, end) = self.forget_conn(id, peer);
         if end {
             self.end();
         } else if unwatch {
@@ -263,6 +249,38 @@ impl Session {
                 let _ = self.client.unsubscribe(wire::will_topic(peer)).await;
             }
         }
+    }
+
+    /// [`remove_conn`](Self::remove_conn) without waiting: for a
+    /// connection whose task ended early (it cannot await any more), so
+    /// the unsubscription from the peer's will is queued if there is room.
+    pub(crate) fn remove_conn_now(&self, id: u64, peer: Option<&str>) {
+        let (unwatch, end) = self.forget_conn(id, peer);
+        if end {
+            self.end();
+        } else if unwatch {
+            if let Some(peer) = peer {
+                let _ = self.client.try_unsubscribe(wire::will_topic(peer));
+            }
+        }
+    }
+
+    /// Takes a finished connection out of the routes; whether its peer's
+    /// will is no longer watched, and whether the session should end.
+    fn forget_conn(&self, id: u64, peer: Option<&str>) -> (bool, bool) {
+        let mut routes = self.routes();
+        routes.conns.remove(&id);
+        let mut unwatch = false;
+        if let Some(peer) = peer {
+            if let Some(n) = routes.wills.get_mut(peer) {
+                *n -= 1;
+                if *n == 0 {
+                    routes.wills.remove(peer);
+                    unwatch = true;
+                }
+            }
+        }
+        (unwatch, should_end(&routes))
     }
 
     /// Stops listening (server close); the session ends once its
