@@ -184,10 +184,22 @@ pub(crate) async fn connect<P: Protocol>(
             }
         };
         match tokio::time::timeout(addr.connect_timeout(), answer).await {
-            Ok(Handshake::Accepted) => Ok(()),
-            Ok(_) => Err(refused("the server refused")),
-            Err(_) => Err(refused("no server answered in time")),
+            Ok(Handshake::Accepted) => {}
+            Ok(_) => return Err(refused("the server refused")),
+            Err(_) => return Err(refused("no server answered in time")),
         }
+        // Confirm the handshake: the server's half waits for word from us
+        // before it takes us for real (before any of our data, on the same
+        // topic, so in order).
+        let peer = conn.lock().peer.clone();
+        if let Some(peer) = peer {
+            let mut confirm = Msg::new(Kind::Ack, peer.conn, conn.id, WINDOW);
+            confirm.payload = bytes::Bytes::from(session.sid.clone().into_bytes());
+            session
+                .publish(&wire::inbox_topic(&peer.sid), confirm.encode())
+                .await?;
+        }
+        Ok(())
     }
     .await;
     if let Err(e) = outcome {

@@ -60,6 +60,10 @@ pub(crate) struct ConnState {
     // ----- receiving side -----
     pub(crate) handshake: Handshake,
     pub(crate) peer: Option<Peer>,
+    /// Whether the peer has been heard from since the handshake (a server
+    /// side's connection starts unconfirmed: the SYN alone does not prove
+    /// that the client is still there to use it).
+    pub(crate) confirmed: bool,
     /// DATA, EOF and FIN in sequence order, not yet delivered.
     pub(crate) inbound: VecDeque<Msg>,
     /// The [`cost`] of the messages in `inbound`.
@@ -133,6 +137,8 @@ impl Conn {
         } else {
             Handshake::Waiting
         };
+        // A client hears from its server in the handshake (the ACK).
+        let confirmed = peer.is_none();
         Conn {
             id,
             local,
@@ -151,6 +157,7 @@ impl Conn {
                 write_waker: None,
                 handshake,
                 peer,
+                confirmed,
                 inbound: VecDeque::new(),
                 inbound_bytes: 0,
                 next_seq: 1,
@@ -358,6 +365,7 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
             msg.kind, msg.src
         ));
     }
+    st.confirmed = true;
     match msg.kind {
         Kind::Window => {
             if msg.n > st.sent_total {
@@ -403,7 +411,9 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
             st.inbound.push_back(msg);
             Ok(())
         }
-        Kind::Ack => Ok(()), // a duplicate of the handshake's
+        // The client's confirmation of the handshake, or a duplicate of it
+        // or of the server's ACK.
+        Kind::Ack => Ok(()),
         kind => Err(format!("{kind:?} on an established connection")),
     }
 }

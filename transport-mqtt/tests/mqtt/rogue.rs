@@ -1,14 +1,18 @@
-//! Rogue peers on the broker: a protocol that panics. Nothing of it may
-//! leave a connection that never ends.
+//! Rogue peers on the broker: a protocol that panics, handshakes from
+//! clients that are not there (a flood of them, a retained one), a
+//! client that vanishes after its handshake. Nothing of it may leave a
+//! connection that never ends.
 
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use transport_api::conformance::{connect, Accepted, Event as Ev, Recorder};
+use bytes::{BufMut, Bytes, BytesMut};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use transport_api::conformance::{connect, Accepted, Event as Ev, Log, Recorder};
 use transport_api::{Address, Protocol, Server, SharedTransport, Transport};
+use transport_mqtt::MqttAddr;
 
 use crate::brokers::rumqttd;
 use crate::support::addr;
@@ -114,6 +118,130 @@ async fn a_panicking_factory_refuses_one_connection() {
     log.wait_data(2).await.expect("echo");
     t.close();
     log.wait_lost().await.expect("closed");
+    server.close();
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed");
+}
+
+/// A foreign client on the broker.
+async fn rogue(port: u16) -> AsyncClient {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let options = MqttOptions::new(
+        format!(
+            "rogue-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
+        "127.0.0.1",
+        port,
+    );
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    client
+}
+
+/// A SYN as a client sends it, from session `sid`, connection `src`.
+fn syn(src: u64, sid: &str) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_slice(b"aw\x01\x01");
+    b.put_u64(0);
+    b.put_u64(src);
+    b.put_u64(1024 * 1024);
+    b.put_slice(sid.as_bytes());
+    b.freeze()
+}
+
+/// Handshakes from sessions that do not exist (a flood of them, and a
+/// retained one that the broker hands to every later subscriber): the
+/// server's half of each ends after a while, with an error that says
+/// why, so that the server can close and real clients still connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_from_nobody_end() {
+    const FLOOD: u64 = 300;
+    let port = rumqttd();
+    let server_addr: MqttAddr = format!(
+        "{}?keep_alive_s=1&connect_timeout_ms=500",
+        addr(port, "nobody")
+    )
+    .parse()
+    .expect("addr");
+    let topic = format!("agentwire/srv/{}", server_addr.name());
+    let rogue = rogue(port).await;
+    // Retained before the server exists: delivered when it subscribes.
+    rogue
+        .publish(&topic, QoS::AtLeastOnce, true, syn(7, "retainedghost"))
+        .await
+        .expect("publish");
+    let accepted = Accepted::default();
+    let server = server_addr
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
+    for i in 0..FLOOD {
+        rogue
+            .publish(
+                &topic,
+                QoS::AtLeastOnce,
+                false,
+                syn(100 + i, &format!("ghost{i}")),
+            )
+            .await
+            .expect("publish");
+    }
+    for i in 0..=FLOOD as usize {
+        let log = tokio::time::timeout(WAIT, accepted.wait_log(i))
+            .await
+            .expect("accepted in time")
+            .expect("accepted");
+        log.wait_lost().await.expect("a handshake from nobody ends");
+        let error = log.lost_error().unwrap_or_default();
+        assert!(error.contains("confirm"), "{error}");
+    }
+    // A real client still connects.
+    let (t, log) = connect(&server.addr()).await.expect("connect");
+    t.write(Bytes::from_static(b"hi")).expect("write");
+    t.close();
+    log.wait_lost().await.expect("closed");
+    // Clear the retained SYN.
+    let _ = rogue
+        .publish(&topic, QoS::AtLeastOnce, true, Bytes::new())
+        .await;
+    server.close();
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed: no connection is left behind");
+}
+
+/// A client whose handshake timed out leaves (cleanly: no last will)
+/// while the server accepts it late: the server's half ends, it does
+/// not wait for a peer that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_vanishes_after_its_handshake_is_not_waited_for() {
+    let port = rumqttd();
+    let accepted = Accepted::default();
+    let server_addr: MqttAddr = format!(
+        "{}?keep_alive_s=1&connect_timeout_ms=500",
+        addr(port, "vanish")
+    )
+    .parse()
+    .expect("addr");
+    let server = server_addr
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
+    // A real session that sends a SYN and leaves at once, cleanly.
+    let options = MqttOptions::new(format!("vanish-{}", std::process::id()), "127.0.0.1", port);
+    let (client, mut eventloop) = AsyncClient::new(options, 16);
+    let topic = format!("agentwire/srv/{}", server_addr.name());
+    client
+        .publish(&topic, QoS::AtLeastOnce, false, syn(5, "vanishingclient"))
+        .await
+        .expect("publish");
+    client.disconnect().await.expect("disconnect");
+    let _ = tokio::time::timeout(WAIT, async { while eventloop.poll().await.is_ok() {} }).await;
+    let log: Log = accepted.wait_log(0).await.expect("accepted");
+    log.wait_lost().await.expect("the server's half ends");
     server.close();
     tokio::time::timeout(WAIT, server.wait_closed())
         .await
