@@ -1,5 +1,6 @@
 //! The toolkit's public API fed extreme parameters: huge latencies and
-//! delays. Errors or clamping, never a panic or a hang.
+//! delays, a NaN probability. Errors or clamping, never a panic or a
+//! hang.
 
 use std::time::Duration;
 
@@ -37,5 +38,26 @@ async fn the_longest_latencies_and_delays_never_deliver_and_never_panic() {
         }
     })
     .await;
+    w.shutdown().await;
+}
+
+/// A probability that is not a number is no probability: the rule never
+/// fires (it does not fire always either).
+#[tokio::test]
+async fn a_nan_probability_never_fires() {
+    let sim = sim(4, 1);
+    sim.add_rule(Rule::new("nan", Action::Drop).probability(f64::NAN));
+    let w = world(&sim, &["a", "b"]).await;
+    let said: String = sim
+        .run(async {
+            let proxy = sim
+                .timeout(Duration::from_secs(10), w.containers[0].connect(w.agent(1)))
+                .await
+                .expect("not dropped")
+                .expect("connects");
+            proxy.call("echo", ("hi",)).await.expect("echoes")
+        })
+        .await;
+    assert_eq!(said, "hi");
     w.shutdown().await;
 }
