@@ -70,6 +70,8 @@ pub(crate) struct ConnState {
     pub(crate) inbound_bytes: u64,
     /// The sequence number the next stream message must have.
     pub(crate) next_seq: u64,
+    /// Whether the peer's EOF was filed: only its FIN may follow.
+    pub(crate) peer_eof: bool,
     /// Why the connection must end now (peer reset, peer gone, broker lost,
     /// a broken peer), taken by the driver.
     pub(crate) failed: Option<Error>,
@@ -161,6 +163,7 @@ impl Conn {
                 inbound: VecDeque::new(),
                 inbound_bytes: 0,
                 next_seq: 1,
+                peer_eof: false,
                 failed: None,
             }),
             notify: Notify::new(),
@@ -397,6 +400,15 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
                 )));
                 return Err(err);
             }
+            if st.peer_eof && msg.kind != Kind::Fin {
+                // A protocol gets nothing after `eof_received`.
+                let err = format!("{:?} after the peer's EOF", msg.kind);
+                st.failed.get_or_insert(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    err.clone(),
+                )));
+                return Err(err);
+            }
             let len = cost(&msg);
             if st.inbound_bytes + len > WINDOW {
                 let err = "the peer sent past its receive window".to_string();
@@ -407,6 +419,7 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
                 return Err(err);
             }
             st.next_seq += 1;
+            st.peer_eof |= msg.kind == Kind::Eof;
             st.inbound_bytes += len;
             st.inbound.push_back(msg);
             Ok(())

@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A foreign MQTT client: subscribed to everything under `agentwire/`, it
 /// reports the (topic, payload) of every message it sees.
-async fn foreign_client(port: u16) -> (AsyncClient, mpsc::Receiver<(String, Bytes)>) {
+pub(crate) async fn foreign_client(port: u16) -> (AsyncClient, mpsc::Receiver<(String, Bytes)>) {
     let mut options =
         MqttOptions::new(format!("foreign-{}", std::process::id()), "127.0.0.1", port);
     options.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);

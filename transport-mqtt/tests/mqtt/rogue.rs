@@ -247,3 +247,82 @@ async fn a_client_that_vanishes_after_its_handshake_is_not_waited_for() {
         .await
         .expect("wait_closed");
 }
+
+/// A stream message with the given kind, ids and sequence number.
+fn stream_msg(kind: u8, dst: u64, src: u64, seq: u64, payload: &[u8]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_slice(b"aw\x01");
+    b.put_u8(kind);
+    b.put_u64(dst);
+    b.put_u64(src);
+    b.put_u64(seq);
+    b.put_slice(payload);
+    b.freeze()
+}
+
+/// A foreign client that has seen a connection's ids sends data and a
+/// second EOF after the peer's EOF, in sequence: the protocol never gets
+/// data after `eof_received`, nor a second one (its contract); the
+/// connection ends with an error instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_delivered_after_the_peers_eof() {
+    let port = rumqttd();
+    let (sniffer, mut seen) = crate::failures::foreign_client(port).await;
+    let accepted = Accepted::new(Recorder {
+        keep_open_on_eof: true,
+        ..Recorder::default()
+    });
+    let server = addr(port, "after-eof")
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
+    let (t, _log) = connect(&server.addr()).await.expect("connect");
+    t.write(Bytes::from_static(b"a")).expect("write");
+    t.write_eof().expect("write_eof");
+    let server_log = accepted.wait_log(0).await.expect("accepted");
+    server_log
+        .wait_for("eof", |events| events.contains(&Ev::Eof))
+        .await
+        .expect("eof");
+    // The EOF as the sniffer saw it.
+    let (topic, eof) = tokio::time::timeout(WAIT, async {
+        loop {
+            let (topic, payload) = seen.recv().await.expect("sniffer");
+            if payload.len() >= 28 && payload[3] == 5 {
+                break (topic, payload);
+            }
+        }
+    })
+    .await
+    .expect("the sniffer saw the EOF");
+    let word = |i: usize| u64::from_be_bytes(eof[i..i + 8].try_into().expect("8 bytes"));
+    let (dst, src, seq) = (word(4), word(12), word(20));
+    for (kind, n, payload) in [(4, seq + 1, &b"after eof"[..]), (5, seq + 2, &b""[..])] {
+        sniffer
+            .publish(
+                &topic,
+                QoS::AtLeastOnce,
+                false,
+                stream_msg(kind, dst, src, n, payload),
+            )
+            .await
+            .expect("publish");
+    }
+    server_log.wait_lost().await.expect("the connection ends");
+    let events = server_log.events();
+    assert_eq!(
+        events,
+        [
+            Ev::Made,
+            Ev::Data(Bytes::from_static(b"a")),
+            Ev::Eof,
+            Ev::Lost(Some(ErrorKind::InvalidData))
+        ],
+        "{:?}",
+        server_log.lost_error()
+    );
+    server.close();
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed");
+}
