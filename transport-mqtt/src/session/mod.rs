@@ -112,11 +112,9 @@ impl Session {
     pub(crate) async fn start(addr: &MqttAddr, listener: Option<Listener>) -> Result<Arc<Session>> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sid = format!("{:016x}", random_u64());
-        let mut options = MqttOptions::new(
-            format!("{}-{sid}", addr.client_id()),
-            addr.host(),
-            addr.port(),
-        );
+        let client_id = format!("{}-{sid}", addr.client_id());
+        check_mqtt_strings(addr, &client_id)?;
+        let mut options = MqttOptions::new(client_id, addr.host(), addr.port());
         options
             .set_keep_alive(addr.keep_alive())
             .set_clean_session(true)
@@ -354,6 +352,37 @@ impl Session {
             let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
         }
     }
+}
+
+/// The longest string an MQTT packet holds (a 16-bit length).
+const MAX_MQTT_STRING: usize = u16::MAX as usize;
+
+/// Checks that the client id and the credentials fit in MQTT strings (the
+/// MQTT client would cut their length prefix and send a malformed CONNECT,
+/// which the broker drops without saying why).
+///
+/// # Errors
+///
+/// [`Error::InvalidAddress`] naming the one that is too long.
+fn check_mqtt_strings(addr: &MqttAddr, client_id: &str) -> Result<()> {
+    let (user, password) = addr.credentials().unwrap_or(("", ""));
+    for (what, value) in [
+        ("client id", client_id),
+        ("user name", user),
+        ("password", password),
+    ] {
+        if value.len() > MAX_MQTT_STRING {
+            return Err(Error::invalid_address(
+                addr.to_string(),
+                format!(
+                    "the MQTT {what} is {} bytes long, more than the {MAX_MQTT_STRING} an MQTT \
+                     string holds",
+                    value.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn should_end(routes: &Routes) -> bool {
