@@ -22,7 +22,7 @@ use transport_api::{
 
 pub(crate) use state::{Conn, Handshake, Peer};
 
-use crate::session::{random_u64, Session};
+use crate::session::{random_u64, Abandon, Session};
 use crate::wire::{self, Kind, Msg, WINDOW};
 use crate::{MqttAddr, MqttTransport};
 use driver::Driver;
@@ -166,6 +166,9 @@ pub(crate) async fn connect<P: Protocol>(
             why.to_string(),
         )),
     };
+    // Until the driver task takes over, a failure or a dropped future
+    // takes the connection out and ends the session.
+    let abandon = Abandon::new(Arc::clone(&session), Some(conn.id));
     let outcome = async {
         session.add_conn(&conn)?;
         let mut syn = Msg::new(Kind::Syn, 0, conn.id, WINDOW);
@@ -202,10 +205,7 @@ pub(crate) async fn connect<P: Protocol>(
         Ok(())
     }
     .await;
-    if let Err(e) = outcome {
-        session.remove_conn(conn.id, None).await;
-        return Err(e);
-    }
+    outcome?;
     let handle = ProtocolHandle::new(protocol);
     let (made_tx, made_rx) = oneshot::channel();
     let transport = MqttTransport::new(Arc::clone(&conn));
@@ -221,6 +221,7 @@ pub(crate) async fn connect<P: Protocol>(
         Some(made_tx),
         None,
     ));
+    abandon.disarm();
     made_rx.await.map_err(|_| Error::Closed)?;
     Ok((transport, handle))
 }

@@ -160,6 +160,9 @@ impl Session {
                 .map_err(|e| Error::Io(io::Error::other(e)))?;
         }
         runtime.spawn(event_loop(Arc::clone(&session), eventloop));
+        // Dropped or failed before it is handed out: nobody else would end
+        // the session, and its event loop would run forever.
+        let abandon = Abandon::new(Arc::clone(&session), None);
         let mut status = session.status.subscribe();
         let wait = status.wait_for(|s| s.down.is_some() || s.subacks >= wanted);
         let refused = |why: String| Error::ConnectionRefused {
@@ -175,11 +178,9 @@ impl Session {
             Ok(Ok(s)) if s.down.is_none() => {}
             Ok(Ok(s)) => return Err(refused(s.down.clone().unwrap_or_default())),
             Ok(Err(_)) => return Err(refused("the MQTT event loop ended".into())),
-            Err(_) => {
-                session.end();
-                return Err(refused("no answer from the broker in time".into()));
-            }
+            Err(_) => return Err(refused("no answer from the broker in time".into())),
         }
+        abandon.disarm();
         Ok(session)
     }
 
@@ -383,6 +384,42 @@ fn check_mqtt_strings(addr: &MqttAddr, client_id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Undoes a session start or a connect that did not finish, because it
+/// failed or because its future was dropped (a caller's timeout): forgets
+/// the connection, if any, and ends the session if nothing is left in it.
+/// [`disarm`](Self::disarm) it once the work is handed over.
+pub(crate) struct Abandon {
+    session: Arc<Session>,
+    conn: Option<u64>,
+    armed: bool,
+}
+
+impl Abandon {
+    pub(crate) fn new(session: Arc<Session>, conn: Option<u64>) -> Self {
+        Abandon {
+            session,
+            conn,
+            armed: true,
+        }
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match self.conn {
+            Some(id) => self.session.remove_conn_now(id, None),
+            None => self.session.end(),
+        }
+    }
 }
 
 fn should_end(routes: &Routes) -> bool {

@@ -326,3 +326,63 @@ async fn nothing_is_delivered_after_the_peers_eof() {
         .await
         .expect("wait_closed");
 }
+
+/// A TCP proxy to the broker that counts the connections open through it.
+async fn counting_proxy(port: u16) -> (u16, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let local = listener.local_addr().expect("addr").port();
+    let open = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&open);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let open = Arc::clone(&count);
+            tokio::spawn(async move {
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    return;
+                };
+                open.fetch_add(1, Ordering::SeqCst);
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await;
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (local, open)
+}
+
+/// A `create_connection` that is dropped before it finishes (a caller's
+/// timeout) leaves no MQTT session behind: its broker connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connect_leaves_no_session() {
+    let port = rumqttd();
+    let (proxy, open) = counting_proxy(port).await;
+    // No server under this name: the handshake waits (10 s) for an answer.
+    let to_nobody: MqttAddr = format!(
+        "mqtt://127.0.0.1:{proxy}/{}?connect_timeout_ms=10000",
+        addr(port, "dropped").name()
+    )
+    .parse()
+    .expect("addr");
+    for _ in 0..3 {
+        let log = Log::new();
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(300),
+            to_nobody.create_connection(Recorder::new(&log)),
+        )
+        .await;
+        assert!(dropped.is_err(), "nobody answers");
+    }
+    let closed = tokio::time::timeout(WAIT, async {
+        while open.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "{} MQTT sessions left open by dropped connects",
+        open.load(Ordering::SeqCst)
+    );
+}
