@@ -136,9 +136,9 @@ impl Rule {
     }
 
     /// Fire on a matching message with this probability (seeded), instead
-    /// of always.
+    /// of always. Clamped to `0.0..=1.0`; a NaN is `0.0` (never fires).
     pub fn probability(mut self, p: f64) -> Self {
-        self.probability = p.clamp(0.0, 1.0);
+        self.probability = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
         self
     }
 

@@ -3,9 +3,10 @@
 
 use std::fmt;
 
-use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use serde::{de, ser, Deserialize, Deserializer, Serialize, Serializer};
 
 use super::wire::{deserialize_typed, serialize_typed};
+use crate::clock::chrono::Datelike;
 use crate::clock::{DateTime, Utc};
 
 /// A UTC date-time that travels as aiomas's containers send `arrow` dates:
@@ -15,7 +16,10 @@ use crate::clock::{DateTime, Utc};
 /// returns, wrapped.
 ///
 /// Only containers' connections know the date serializer: outside a call
-/// between containers, encoding a `Date` is an error.
+/// between containers, encoding a `Date` is an error. So is encoding a
+/// date outside the years 1 to 9999, which neither Python's `datetime` nor
+/// RFC 3339 text holds (aiomas, failing to decode one, drops the whole
+/// connection); the error names the date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(pub DateTime<Utc>);
 
@@ -33,6 +37,13 @@ impl fmt::Display for Date {
 
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !(1..=9999).contains(&self.0.year()) {
+            return Err(ser::Error::custom(format_args!(
+                "date {} is outside the years 1 to 9999 that Python's datetime \
+                 (aiomas's dates) and RFC 3339 hold",
+                self.0.to_rfc3339()
+            )));
+        }
         // arrow's str(): ISO 8601 with the offset, `+00:00`.
         serialize_typed::<Date, _, _>(&self.0.to_rfc3339(), serializer)
     }

@@ -273,3 +273,52 @@ fn calc_server() -> std::path::PathBuf {
     }
     exe
 }
+
+/// A date that Python cannot hold (outside the years 1 to 9999) is
+/// refused before it is sent, with an error naming it: sent, it made
+/// aiomas drop the whole connection, and every call on it with it. What
+/// goes wrong with dates in Python (a shift past its last year) comes back
+/// as a remote error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_python_cannot_hold_are_refused_before_they_are_sent() {
+    let (child, base) = python_container("json").await;
+    let c = Container::create_with(("127.0.0.1", 0), options())
+        .await
+        .unwrap();
+    let geometry: GeometryProxy = c.connect(&format!("{base}/0")).await.unwrap().into();
+    let date = |s: &str| Date(s.parse().unwrap());
+    let wait = Duration::from_secs(20);
+    for bad in [
+        "+20000-01-01T00:00:00Z",
+        "-0005-01-01T00:00:00Z",
+        "0000-06-01T00:00:00Z",
+    ] {
+        let err = tokio::time::timeout(wait, geometry.later(date(bad), 1))
+            .await
+            .expect("in time")
+            .expect_err("Python cannot hold the date");
+        assert!(matches!(err, agentwire::RpcError::Encode { .. }), "{err:?}");
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        let shown = date(bad).to_string();
+        assert!(text.contains(&shown[..shown.len() - 15]), "{text}");
+        // The connection goes on.
+        let next = tokio::time::timeout(wait, geometry.later(date("2016-01-01T00:00:00Z"), 1))
+            .await
+            .expect("in time")
+            .expect("the connection goes on");
+        assert_eq!(next.to_string(), "2016-01-02T00:00:00+00:00");
+    }
+    let err = tokio::time::timeout(wait, geometry.later(date("9999-12-31T00:00:00Z"), 1))
+        .await
+        .expect("in time")
+        .expect_err("past Python's last date");
+    let message = err.remote_message().expect("a remote error");
+    assert!(message.contains("OverflowError"), "{message}");
+    c.shutdown().await;
+    drop(child);
+}

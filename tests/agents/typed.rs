@@ -341,3 +341,83 @@ async fn a_sub_service_answers_at_its_sub_path() {
     assert_eq!(raw.call::<_, i64>("tools/double", (4,)).await.unwrap(), 8);
     container.shutdown().await;
 }
+
+/// An agent whose method panics, and one that takes bytes.
+struct Fragile;
+
+#[agent]
+impl Fragile {
+    #[expose]
+    async fn boom(&self, why: String) -> i64 {
+        panic!("{why}")
+    }
+
+    #[expose]
+    fn len(&self, data: serde_bytes::ByteBuf) -> usize {
+        data.len()
+    }
+}
+
+/// A peer calls typed agents wrongly, on every codec: wrong arity, wrong
+/// types, unknown keywords and methods, a large payload, a method that
+/// panics. Each is a remote error naming what was wrong (bincode, which
+/// is not self-describing, cannot always tell a wrong type); the
+/// connection goes on.
+async fn malformed_calls_on<C: agentwire::channel::Codec + Default>(name: &str) {
+    let options = options().codec(C::default());
+    let container = Container::create_with(format!("local://malformed-{name}"), options)
+        .await
+        .unwrap();
+    let store = container.register_agent(Store::default()).unwrap();
+    let fragile = container.register_agent(Fragile).unwrap();
+    let proxy = container.connect(store.url()).await.unwrap();
+    let fragile = container.connect(fragile.url()).await.unwrap();
+    let remote = |what: &str, r: Result<i64, RpcError>| match r {
+        Err(RpcError::Remote { message, .. }) => message,
+        other => panic!("{name} {what}: expected a remote error, got {other:?}"),
+    };
+    let self_describing = name != "bincode";
+    let too_many = remote("too many", proxy.call("deposit", (1, 2, 3)).await);
+    assert!(
+        !self_describing || too_many.contains("takes 2 positional arguments"),
+        "{too_many}"
+    );
+    let too_few = remote("too few", proxy.call("deposit", ()).await);
+    // (bincode's errors print as their Debug form, quotes escaped.)
+    assert!(
+        too_few.contains("missing required argument") && too_few.contains("amount"),
+        "{too_few}"
+    );
+    let wrong = remote("wrong type", proxy.call("deposit", ("abc",)).await);
+    assert!(
+        !self_describing || wrong.contains("argument \"amount\""),
+        "{wrong}"
+    );
+    let kwargs = std::collections::BTreeMap::from([("bogus", 1)]);
+    let extra = remote(
+        "extra keyword",
+        proxy.call_with_kwargs("deposit", (1,), &kwargs).await,
+    );
+    assert!(
+        extra.contains("unexpected keyword argument") && extra.contains("bogus"),
+        "{extra}"
+    );
+    let unknown = remote("unknown", proxy.call("nope", ()).await);
+    assert!(unknown.contains("no such method"), "{unknown}");
+    let boom = remote("boom", fragile.call("boom", ("bad",)).await);
+    assert!(boom.contains("panicked: bad"), "{boom}");
+    let data = serde_bytes::ByteBuf::from(vec![7u8; 1 << 20]);
+    assert_eq!(
+        fragile.call::<_, usize>("len", (data,)).await.unwrap(),
+        1 << 20
+    );
+    assert_eq!(proxy.call::<_, i64>("deposit", (1,)).await.unwrap(), 1);
+    container.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_calls_to_typed_agents() {
+    malformed_calls_on::<agentwire::channel::Json>("json").await;
+    malformed_calls_on::<Bincode>("bincode").await;
+    malformed_calls_on::<agentwire::channel::MsgPack>("msgpack").await;
+}

@@ -4,7 +4,10 @@
 //! A server at `mqtt://broker:port/<name>` listens on its broker for
 //! handshakes under `<name>`; a client connects by publishing one and
 //! waiting for the answer (no answer within the address's connect timeout
-//! is `ConnectionRefused`). Everything after that travels as QoS 1 publishes
+//! is `ConnectionRefused`), which it confirms; a server's connection whose
+//! client never confirms (a handshake that someone else published, or a
+//! client that left) ends with `TimedOut` after the connect timeout plus the
+//! keep-alive. Everything after that travels as QoS 1 publishes
 //! to the peer's inbox topic with sequence numbers (so duplicates are
 //! dropped and a loss ends the connection with an error), per-connection
 //! receive windows (so a reader that stops reading holds up its writer and

@@ -13,6 +13,13 @@
 //! 28..   payload       DATA: bytes; SYN/ACK: the sender's session id
 //! ```
 //!
+//! The handshake: the client publishes a SYN on the server's topic; the
+//! server answers with an ACK (or a REFUSE) in the client's inbox; the
+//! client confirms with an ACK of its own in the server's inbox. A server's
+//! connection that hears nothing from its client within the address's
+//! connect timeout plus its keep-alive ends with `TimedOut` (the SYN came
+//! from a client that is gone, or from someone else).
+//!
 //! Topics: a server listens for SYNs on `agentwire/srv/<name>`; every
 //! session receives everything else on `agentwire/in/<session id>`; its last
 //! will is published on `agentwire/will/<session id>`.

@@ -142,10 +142,17 @@ impl ConnShared {
             let due = if instant {
                 now.max(s.last[dir])
             } else {
+                // Saturating: a latency, jitter or delay as long as a
+                // `Duration` can be is a message that never arrives, not
+                // an overflow.
                 let start = now.max(s.busy[dir]);
-                let depart = start + verdict.link.transmit_time(frame.len());
+                let depart = start.saturating_add(verdict.link.transmit_time(frame.len()));
                 s.busy[dir] = depart;
-                (depart + verdict.link.get_latency() + verdict.jitter + extra).max(s.last[dir])
+                depart
+                    .saturating_add(verdict.link.get_latency())
+                    .saturating_add(verdict.jitter)
+                    .saturating_add(extra)
+                    .max(s.last[dir])
             };
             s.last[dir] = due;
             let fast = due <= now

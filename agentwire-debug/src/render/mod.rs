@@ -11,6 +11,8 @@
 pub mod mermaid;
 pub mod svg;
 
+use std::collections::BTreeMap;
+
 use crate::event::{Event, EventKind, MessageInfo};
 
 /// The label of a message's arrow.
@@ -36,15 +38,54 @@ pub(crate) enum Fate {
     InFlight,
 }
 
-pub(crate) fn fate(events: &[Event], from: usize, msg: u64) -> Fate {
-    for (i, e) in events.iter().enumerate().skip(from) {
-        match &e.kind {
-            EventKind::Deliver { msg: m, .. } if *m == msg => return Fate::Delivered(i),
-            EventKind::Drop { msg: m, reason, .. } if *m == msg => {
-                return Fate::Dropped(i, reason.clone())
+/// Where each message's deliveries and drops are in a trace, found in one
+/// pass (a picture of a long run must not scan the rest of the trace once
+/// per message).
+pub(crate) struct Fates {
+    /// Message number -> the indices of its `Deliver` and `Drop` events,
+    /// in order.
+    ends: BTreeMap<u64, Vec<usize>>,
+}
+
+impl Fates {
+    pub(crate) fn new(events: &[Event]) -> Self {
+        let mut ends: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate() {
+            if let EventKind::Deliver { msg, .. } | EventKind::Drop { msg, .. } = &e.kind {
+                ends.entry(*msg).or_default().push(i);
             }
-            _ => {}
         }
+        Fates { ends }
     }
-    Fate::InFlight
+
+    /// The indices of `msg`'s deliveries and drops from index `from` on.
+    fn ends_from(&self, from: usize, msg: u64) -> &[usize] {
+        let ends = self.ends.get(&msg).map_or(&[][..], Vec::as_slice);
+        &ends[ends.partition_point(|&i| i < from)..]
+    }
+
+    /// The first delivery or drop of `msg` at or after index `from`.
+    pub(crate) fn fate(&self, events: &[Event], from: usize, msg: u64) -> Fate {
+        for &i in self.ends_from(from, msg) {
+            match &events[i].kind {
+                EventKind::Deliver { .. } => return Fate::Delivered(i),
+                EventKind::Drop { reason, .. } => return Fate::Dropped(i, reason.clone()),
+                _ => {}
+            }
+        }
+        Fate::InFlight
+    }
+
+    /// The indices of `msg`'s deliveries at or after index `from`.
+    pub(crate) fn deliveries<'a>(
+        &'a self,
+        events: &'a [Event],
+        from: usize,
+        msg: u64,
+    ) -> impl Iterator<Item = usize> + 'a {
+        self.ends_from(from, msg)
+            .iter()
+            .copied()
+            .filter(move |&i| matches!(events[i].kind, EventKind::Deliver { .. }))
+    }
 }

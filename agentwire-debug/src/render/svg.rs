@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{fate, label, Fate};
+use super::{label, Fate, Fates};
 use crate::event::EventKind;
 use crate::Trace;
 
@@ -44,6 +44,7 @@ pub fn to_svg(trace: &Trace) -> String {
     let y = |row: usize| TOP + 20.0 + row as f64 * ROW;
     let width = LEFT + names.len().max(1) as f64 * LANE + 20.0;
     let bottom = y(rows) + 10.0;
+    let fates = Fates::new(&trace.events);
     let height = bottom + 20.0;
 
     let mut s = String::new();
@@ -106,7 +107,7 @@ pub fn to_svg(trace: &Trace) -> String {
                     Some("exception") => "#c0392b",
                     _ => "#2e7d32",
                 };
-                match fate(&trace.events, i + 1, *msg) {
+                match fates.fate(&trace.events, i + 1, *msg) {
                     Fate::Delivered(j) => {
                         let y1 = row_of[j].map_or(y0, y);
                         let _ = writeln!(
@@ -116,15 +117,13 @@ pub fn to_svg(trace: &Trace) -> String {
                             ty = (y0 + y1) / 2.0 - 4.0,
                         );
                         // Further deliveries of the same message: duplicates.
-                        for (k, d) in trace.events.iter().enumerate().skip(j + 1) {
-                            if matches!(d.kind, EventKind::Deliver { msg: m, .. } if m == *msg) {
-                                let y2 = row_of[k].map_or(y0, y);
-                                let _ = writeln!(
-                                    s,
-                                    r##"<g class="dup"><line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y2}" stroke="#8e44ad" stroke-width="1" stroke-dasharray="2 2" marker-end="url(#head)"/><text x="{x1}" y="{ty}" text-anchor="middle" fill="#8e44ad">duplicate</text></g>"##,
-                                    ty = y2 + 12.0,
-                                );
-                            }
+                        for k in fates.deliveries(&trace.events, j + 1, *msg) {
+                            let y2 = row_of[k].map_or(y0, y);
+                            let _ = writeln!(
+                                s,
+                                r##"<g class="dup"><line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y2}" stroke="#8e44ad" stroke-width="1" stroke-dasharray="2 2" marker-end="url(#head)"/><text x="{x1}" y="{ty}" text-anchor="middle" fill="#8e44ad">duplicate</text></g>"##,
+                                ty = y2 + 12.0,
+                            );
                         }
                     }
                     Fate::Dropped(j, reason) => {

@@ -28,6 +28,18 @@ pub(crate) const LINGER: Duration = Duration::from_secs(5);
 /// reading holds it up) before the connection is reset.
 pub(crate) const FLUSH_LIMIT: Duration = Duration::from_secs(30);
 
+/// How long a server's connection waits for its client to confirm the
+/// handshake: the address's connect timeout plus its keep-alive (a client
+/// confirms as soon as the ACK reaches it; one that does not is gone, or
+/// never was: a SYN that a foreign client published, a retained one, a
+/// client that gave up waiting and left without a last will).
+fn confirm_limit(session: &Session) -> Duration {
+    session
+        .addr
+        .connect_timeout()
+        .saturating_add(session.addr.keep_alive())
+}
+
 pub(crate) struct Driver<P> {
     session: Arc<Session>,
     conn: Arc<Conn>,
@@ -46,6 +58,8 @@ pub(crate) struct Driver<P> {
     /// Whether the protocol was told to pause writing.
     write_paused: bool,
     deadline: Option<Instant>,
+    /// When an unconfirmed connection gives up on its peer (server side).
+    confirm_by: Option<Instant>,
 }
 
 /// What the driver does next, decided under the state lock.
@@ -63,7 +77,14 @@ impl<P: Protocol> Driver<P> {
         protocol: ProtocolHandle<P>,
         peer: Peer,
     ) -> Self {
+        // A limit beyond what `Instant` holds is no limit.
+        let confirm_by = if conn.lock().confirmed {
+            None
+        } else {
+            Instant::now().checked_add(confirm_limit(&session))
+        };
         Driver {
+            confirm_by,
             topic: wire::inbox_topic(&peer.sid),
             session,
             conn,
@@ -107,23 +128,59 @@ impl<P: Protocol> Driver<P> {
             self.flow();
             self.publish_written().await?;
             self.ending().await?;
+            self.check_confirmed().await?;
             // `notify_one` keeps a permit when nobody waits, so a wake-up
             // that came during the round is not lost.
             let conn = Arc::clone(&self.conn);
             let notified = conn.notify.notified();
-            match self.deadline {
+            let wake_at = match (self.deadline, self.confirm_by) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match wake_at {
                 Some(at) => {
-                    if tokio::time::timeout_at(at, notified).await.is_err() {
+                    if tokio::time::timeout_at(at, notified).await.is_err()
+                        && self.deadline == Some(at)
+                    {
                         // The peer did not finish in time: reset.
                         let _ = self
                             .send(Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0))
                             .await;
                         return Err(None);
                     }
+                    // Otherwise the next round checks the confirmation.
                 }
                 None => notified.await,
             }
         }
+    }
+
+    /// Ends a server's connection whose client never confirmed the
+    /// handshake in time (see [`confirm_limit`]), with a `TimedOut` error
+    /// that names the peer; resets the peer in case it is there after all.
+    async fn check_confirmed(&mut self) -> Result<(), Option<Error>> {
+        let Some(at) = self.confirm_by else {
+            return Ok(());
+        };
+        if self.conn.lock().confirmed {
+            self.confirm_by = None;
+            return Ok(());
+        }
+        if Instant::now() < at {
+            return Ok(());
+        }
+        let _ = self
+            .send(Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0))
+            .await;
+        Err(Some(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the client (MQTT session {}) never confirmed the handshake within {:?}: \
+                 it is gone, or the handshake was not its own",
+                self.peer.sid,
+                confirm_limit(&self.session)
+            ),
+        ))))
     }
 
     /// Delivers what arrived, and acknowledges it.

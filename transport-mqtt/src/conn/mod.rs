@@ -22,35 +22,79 @@ use transport_api::{
 
 pub(crate) use state::{Conn, Handshake, Peer};
 
-use crate::session::{random_u64, Session};
+use crate::session::{random_u64, Abandon, Session};
 use crate::wire::{self, Kind, Msg, WINDOW};
 use crate::{MqttAddr, MqttTransport};
 use driver::Driver;
 
 /// Marks the connection finished however its task ends (also on a panic in
-/// a protocol callback), so that writers get `Closed`.
-struct FinishGuard(Arc<Conn>);
+/// a protocol callback), so that writers get `Closed`. If the task ends
+/// before its normal end (a protocol callback or the protocol factory
+/// panicked, or the runtime dropped the task), the peer is told (RST, or
+/// REFUSE if the handshake was not answered yet), as a socket's peer is
+/// reset when its driver goes, and the connection leaves its session;
+/// otherwise the peer would wait forever and the session never end.
+struct FinishGuard {
+    conn: Arc<Conn>,
+    session: Arc<Session>,
+    peer: Option<Peer>,
+    /// Whether our side of the handshake is done (the server sent its ACK).
+    answered: bool,
+    /// Whether the peer's will is watched (counted in the session).
+    watching: bool,
+    /// Set once the task has ended normally.
+    done: bool,
+}
 
 impl Drop for FinishGuard {
     fn drop(&mut self) {
-        self.0.finish();
+        self.conn.finish();
+        if self.done {
+            return;
+        }
+        if let Some(peer) = &self.peer {
+            let msg = if self.answered {
+                Msg::new(Kind::Rst, peer.conn, self.conn.id, 0)
+            } else {
+                Msg::new(Kind::Refuse, peer.conn, 0, 0)
+            };
+            let _ = self.session.client.try_publish(
+                wire::inbox_topic(&peer.sid),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                msg.encode(),
+            );
+        }
+        let watched = self.peer.as_ref().filter(|_| self.watching);
+        self.session
+            .remove_conn_now(self.conn.id, watched.map(|p| p.sid.as_str()));
     }
 }
 
-/// Runs one connection to its end.
+/// Runs one connection to its end. A server's connection makes its
+/// protocol here (`factory`), so that a factory that panics ends this
+/// task, not the session's event loop.
 async fn run<P: Protocol>(
     session: Arc<Session>,
     conn: Arc<Conn>,
     transport: MqttTransport,
-    protocol: ProtocolHandle<P>,
+    protocol: impl FnOnce() -> ProtocolHandle<P>,
     made: Option<oneshot::Sender<()>>,
     token: Option<ConnectionToken>,
 ) {
-    let guard = FinishGuard(Arc::clone(&conn));
-    let Some(peer) = conn.lock().peer.clone() else {
+    let mut guard = FinishGuard {
+        conn: Arc::clone(&conn),
+        session: Arc::clone(&session),
+        peer: conn.lock().peer.clone(),
+        answered: made.is_some(),
+        watching: false,
+        done: false,
+    };
+    let Some(peer) = guard.peer.clone() else {
         return;
     };
-    if made.is_none() {
+    let protocol = protocol();
+    if !guard.answered {
         // Server side: accept the handshake first.
         let mut ack = Msg::new(Kind::Ack, peer.conn, conn.id, WINDOW);
         ack.payload = bytes::Bytes::from(session.sid.clone().into_bytes());
@@ -60,7 +104,10 @@ async fn run<P: Protocol>(
         {
             conn.fail(e);
         }
+        guard.answered = true;
     }
+    // Counted as soon as `watch_peer` starts (it counts before it waits).
+    guard.watching = true;
     session.watch_peer(&peer.sid).await;
     protocol.with(|p| p.connection_made(Arc::new(transport) as SharedTransport));
     if let Some(made) = made {
@@ -76,6 +123,7 @@ async fn run<P: Protocol>(
     conn.finish();
     driver.protocol.with(|p| p.connection_lost(error));
     drop(driver);
+    guard.done = true;
     drop(guard);
     session.remove_conn(conn.id, Some(&peer.sid)).await;
     drop(token);
@@ -88,8 +136,8 @@ pub(crate) fn spawn_accepted(
     factory: ProtocolFactory,
     token: ConnectionToken,
 ) {
-    let protocol = ProtocolHandle::new(factory());
     let transport = MqttTransport::new(Arc::clone(&conn));
+    let protocol = move || ProtocolHandle::new(factory());
     tokio::spawn(run(session, conn, transport, protocol, None, Some(token)));
 }
 
@@ -118,6 +166,9 @@ pub(crate) async fn connect<P: Protocol>(
             why.to_string(),
         )),
     };
+    // Until the driver task takes over, a failure or a dropped future
+    // takes the connection out and ends the session.
+    let abandon = Abandon::new(Arc::clone(&session), Some(conn.id));
     let outcome = async {
         session.add_conn(&conn)?;
         let mut syn = Msg::new(Kind::Syn, 0, conn.id, WINDOW);
@@ -136,27 +187,41 @@ pub(crate) async fn connect<P: Protocol>(
             }
         };
         match tokio::time::timeout(addr.connect_timeout(), answer).await {
-            Ok(Handshake::Accepted) => Ok(()),
-            Ok(_) => Err(refused("the server refused")),
-            Err(_) => Err(refused("no server answered in time")),
+            Ok(Handshake::Accepted) => {}
+            Ok(_) => return Err(refused("the server refused")),
+            Err(_) => return Err(refused("no server answered in time")),
         }
+        // Confirm the handshake: the server's half waits for word from us
+        // before it takes us for real (before any of our data, on the same
+        // topic, so in order).
+        let peer = conn.lock().peer.clone();
+        if let Some(peer) = peer {
+            let mut confirm = Msg::new(Kind::Ack, peer.conn, conn.id, WINDOW);
+            confirm.payload = bytes::Bytes::from(session.sid.clone().into_bytes());
+            session
+                .publish(&wire::inbox_topic(&peer.sid), confirm.encode())
+                .await?;
+        }
+        Ok(())
     }
     .await;
-    if let Err(e) = outcome {
-        session.remove_conn(conn.id, None).await;
-        return Err(e);
-    }
+    outcome?;
     let handle = ProtocolHandle::new(protocol);
     let (made_tx, made_rx) = oneshot::channel();
     let transport = MqttTransport::new(Arc::clone(&conn));
+    let protocol = {
+        let handle = handle.clone();
+        move || handle
+    };
     tokio::spawn(run(
         session,
         conn,
         transport.clone(),
-        handle.clone(),
+        protocol,
         Some(made_tx),
         None,
     ));
+    abandon.disarm();
     made_rx.await.map_err(|_| Error::Closed)?;
     Ok((transport, handle))
 }

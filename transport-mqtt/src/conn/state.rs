@@ -60,12 +60,18 @@ pub(crate) struct ConnState {
     // ----- receiving side -----
     pub(crate) handshake: Handshake,
     pub(crate) peer: Option<Peer>,
+    /// Whether the peer has been heard from since the handshake (a server
+    /// side's connection starts unconfirmed: the SYN alone does not prove
+    /// that the client is still there to use it).
+    pub(crate) confirmed: bool,
     /// DATA, EOF and FIN in sequence order, not yet delivered.
     pub(crate) inbound: VecDeque<Msg>,
     /// The [`cost`] of the messages in `inbound`.
     pub(crate) inbound_bytes: u64,
     /// The sequence number the next stream message must have.
     pub(crate) next_seq: u64,
+    /// Whether the peer's EOF was filed: only its FIN may follow.
+    pub(crate) peer_eof: bool,
     /// Why the connection must end now (peer reset, peer gone, broker lost,
     /// a broken peer), taken by the driver.
     pub(crate) failed: Option<Error>,
@@ -133,6 +139,8 @@ impl Conn {
         } else {
             Handshake::Waiting
         };
+        // A client hears from its server in the handshake (the ACK).
+        let confirmed = peer.is_none();
         Conn {
             id,
             local,
@@ -151,9 +159,11 @@ impl Conn {
                 write_waker: None,
                 handshake,
                 peer,
+                confirmed,
                 inbound: VecDeque::new(),
                 inbound_bytes: 0,
                 next_seq: 1,
+                peer_eof: false,
                 failed: None,
             }),
             notify: Notify::new(),
@@ -358,6 +368,7 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
             msg.kind, msg.src
         ));
     }
+    st.confirmed = true;
     match msg.kind {
         Kind::Window => {
             if msg.n > st.sent_total {
@@ -389,6 +400,15 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
                 )));
                 return Err(err);
             }
+            if st.peer_eof && msg.kind != Kind::Fin {
+                // A protocol gets nothing after `eof_received`.
+                let err = format!("{:?} after the peer's EOF", msg.kind);
+                st.failed.get_or_insert(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    err.clone(),
+                )));
+                return Err(err);
+            }
             let len = cost(&msg);
             if st.inbound_bytes + len > WINDOW {
                 let err = "the peer sent past its receive window".to_string();
@@ -399,11 +419,14 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
                 return Err(err);
             }
             st.next_seq += 1;
+            st.peer_eof |= msg.kind == Kind::Eof;
             st.inbound_bytes += len;
             st.inbound.push_back(msg);
             Ok(())
         }
-        Kind::Ack => Ok(()), // a duplicate of the handshake's
+        // The client's confirmation of the handshake, or a duplicate of it
+        // or of the server's ACK.
+        Kind::Ack => Ok(()),
         kind => Err(format!("{kind:?} on an established connection")),
     }
 }

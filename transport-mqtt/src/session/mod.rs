@@ -112,11 +112,9 @@ impl Session {
     pub(crate) async fn start(addr: &MqttAddr, listener: Option<Listener>) -> Result<Arc<Session>> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sid = format!("{:016x}", random_u64());
-        let mut options = MqttOptions::new(
-            format!("{}-{sid}", addr.client_id()),
-            addr.host(),
-            addr.port(),
-        );
+        let client_id = format!("{}-{sid}", addr.client_id());
+        check_mqtt_strings(addr, &client_id)?;
+        let mut options = MqttOptions::new(client_id, addr.host(), addr.port());
         options
             .set_keep_alive(addr.keep_alive())
             .set_clean_session(true)
@@ -162,6 +160,9 @@ impl Session {
                 .map_err(|e| Error::Io(io::Error::other(e)))?;
         }
         runtime.spawn(event_loop(Arc::clone(&session), eventloop));
+        // Dropped or failed before it is handed out: nobody else would end
+        // the session, and its event loop would run forever.
+        let abandon = Abandon::new(Arc::clone(&session), None);
         let mut status = session.status.subscribe();
         let wait = status.wait_for(|s| s.down.is_some() || s.subacks >= wanted);
         let refused = |why: String| Error::ConnectionRefused {
@@ -177,11 +178,9 @@ impl Session {
             Ok(Ok(s)) if s.down.is_none() => {}
             Ok(Ok(s)) => return Err(refused(s.down.clone().unwrap_or_default())),
             Ok(Err(_)) => return Err(refused("the MQTT event loop ended".into())),
-            Err(_) => {
-                session.end();
-                return Err(refused("no answer from the broker in time".into()));
-            }
+            Err(_) => return Err(refused("no answer from the broker in time".into())),
         }
+        abandon.disarm();
         Ok(session)
     }
 
@@ -241,21 +240,7 @@ impl Session {
     /// Forgets a finished connection (and its peer's will, if it was the
     /// last one to that peer); ends the session if nothing is left in it.
     pub(crate) async fn remove_conn(&self, id: u64, peer: Option<&str>) {
-        let (unwatch, end) = {
-            let mut routes = self.routes();
-            routes.conns.remove(&id);
-            let mut unwatch = false;
-            if let Some(peer) = peer {
-                if let Some(n) = routes.wills.get_mut(peer) {
-                    *n -= 1;
-                    if *n == 0 {
-                        routes.wills.remove(peer);
-                        unwatch = true;
-                    }
-                }
-            }
-            (unwatch, should_end(&routes))
-        };
+        let (unwatch, end) = self.forget_conn(id, peer);
         if end {
             self.end();
         } else if unwatch {
@@ -263,6 +248,38 @@ impl Session {
                 let _ = self.client.unsubscribe(wire::will_topic(peer)).await;
             }
         }
+    }
+
+    /// [`remove_conn`](Self::remove_conn) without waiting: for a
+    /// connection whose task ended early (it cannot await any more), so
+    /// the unsubscription from the peer's will is queued if there is room.
+    pub(crate) fn remove_conn_now(&self, id: u64, peer: Option<&str>) {
+        let (unwatch, end) = self.forget_conn(id, peer);
+        if end {
+            self.end();
+        } else if unwatch {
+            if let Some(peer) = peer {
+                let _ = self.client.try_unsubscribe(wire::will_topic(peer));
+            }
+        }
+    }
+
+    /// Takes a finished connection out of the routes; whether its peer's
+    /// will is no longer watched, and whether the session should end.
+    fn forget_conn(&self, id: u64, peer: Option<&str>) -> (bool, bool) {
+        let mut routes = self.routes();
+        routes.conns.remove(&id);
+        let mut unwatch = false;
+        if let Some(peer) = peer {
+            if let Some(n) = routes.wills.get_mut(peer) {
+                *n -= 1;
+                if *n == 0 {
+                    routes.wills.remove(peer);
+                    unwatch = true;
+                }
+            }
+        }
+        (unwatch, should_end(&routes))
     }
 
     /// Stops listening (server close); the session ends once its
@@ -334,6 +351,73 @@ impl Session {
         }
         for topic in topics {
             let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
+        }
+    }
+}
+
+/// The longest string an MQTT packet holds (a 16-bit length).
+const MAX_MQTT_STRING: usize = u16::MAX as usize;
+
+/// Checks that the client id and the credentials fit in MQTT strings (the
+/// MQTT client would cut their length prefix and send a malformed CONNECT,
+/// which the broker drops without saying why).
+///
+/// # Errors
+///
+/// [`Error::InvalidAddress`] naming the one that is too long.
+fn check_mqtt_strings(addr: &MqttAddr, client_id: &str) -> Result<()> {
+    let (user, password) = addr.credentials().unwrap_or(("", ""));
+    for (what, value) in [
+        ("client id", client_id),
+        ("user name", user),
+        ("password", password),
+    ] {
+        if value.len() > MAX_MQTT_STRING {
+            return Err(Error::invalid_address(
+                addr.to_string(),
+                format!(
+                    "the MQTT {what} is {} bytes long, more than the {MAX_MQTT_STRING} an MQTT \
+                     string holds",
+                    value.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Undoes a session start or a connect that did not finish, because it
+/// failed or because its future was dropped (a caller's timeout): forgets
+/// the connection, if any, and ends the session if nothing is left in it.
+/// [`disarm`](Self::disarm) it once the work is handed over.
+pub(crate) struct Abandon {
+    session: Arc<Session>,
+    conn: Option<u64>,
+    armed: bool,
+}
+
+impl Abandon {
+    pub(crate) fn new(session: Arc<Session>, conn: Option<u64>) -> Self {
+        Abandon {
+            session,
+            conn,
+            armed: true,
+        }
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match self.conn {
+            Some(id) => self.session.remove_conn_now(id, None),
+            None => self.session.end(),
         }
     }
 }

@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A foreign MQTT client: subscribed to everything under `agentwire/`, it
 /// reports the (topic, payload) of every message it sees.
-async fn foreign_client(port: u16) -> (AsyncClient, mpsc::Receiver<(String, Bytes)>) {
+pub(crate) async fn foreign_client(port: u16) -> (AsyncClient, mpsc::Receiver<(String, Bytes)>) {
     let mut options =
         MqttOptions::new(format!("foreign-{}", std::process::id()), "127.0.0.1", port);
     options.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
@@ -338,4 +338,33 @@ async fn extreme_timeouts_do_not_panic() {
         .map(|_| ())
         .expect_err("no broker");
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+}
+
+/// A client id prefix, user name or password longer than an MQTT string
+/// holds (65,535 bytes) is an error that names it, not a malformed
+/// CONNECT packet that the broker drops.
+#[tokio::test]
+async fn overlong_client_ids_and_credentials_are_named() {
+    let long = "x".repeat(70_000);
+    let base = addr(rumqttd(), "overlong");
+    for (what, addr) in [
+        ("client id", base.clone().with_client_id(&long)),
+        ("user name", base.clone().with_credentials(&long, "pw")),
+        ("password", base.clone().with_credentials("user", &long)),
+    ] {
+        let log = Log::new();
+        let err = tokio::time::timeout(WAIT, addr.create_connection(Recorder::new(&log)))
+            .await
+            .expect("fails in time")
+            .map(|_| ())
+            .expect_err("too long");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}: {err}");
+        assert!(err.to_string().contains(what), "{what}: {err}");
+        let err = tokio::time::timeout(WAIT, addr.create_server(Recorder::default))
+            .await
+            .expect("fails in time")
+            .map(|_| ())
+            .expect_err("too long");
+        assert!(err.to_string().contains(what), "{what}: {err}");
+    }
 }

@@ -6,4 +6,5 @@
 mod brokers;
 mod conformance;
 mod failures;
+mod rogue;
 mod support;
