@@ -72,4 +72,4 @@ pub use flow::{FlowControl, FlowEvent, WriteBufferLimits};
 pub use protocol::{boxed_factory, Protocol, ProtocolFactory, ProtocolHandle};
 pub use server::{ConnectionToken, ConnectionTracker, Server};
 pub use stream::{StreamListener, TransportStream};
-pub use transport::{AsAny, SharedTransport, Transport, TransportExt};
+pub use transport::{AbortGuard, AsAny, SharedTransport, Transport, TransportExt};

@@ -185,3 +185,47 @@ pub trait TransportExt: Transport {
 }
 
 impl<T: Transport + ?Sized> TransportExt for T {}
+
+/// Aborts a transport when dropped, unless [`kept`](AbortGuard::keep): for a
+/// backend's `create_connection` that waits for `connection_made` to run in
+/// the connection's own task. A caller who gives up while it waits (a
+/// timeout, a `select!`) drops the guard, and the connection, which only
+/// its protocol would hold from then on, is aborted instead of living on
+/// unclosable.
+///
+/// ```
+/// # use transport_api::{AbortGuard, Transport};
+/// # async fn wait_made(_: &()) {}
+/// /// The end of a backend's `create_connection`.
+/// async fn hand_out<T: Transport>(transport: T, made: ()) -> T {
+///     let guard = AbortGuard::new(transport);
+///     wait_made(&made).await; // dropped here: the connection is aborted
+///     guard.keep()
+/// }
+/// ```
+#[derive(Debug)]
+pub struct AbortGuard<T: Transport>(Option<T>);
+
+impl<T: Transport> AbortGuard<T> {
+    /// Guards `transport`.
+    pub fn new(transport: T) -> Self {
+        AbortGuard(Some(transport))
+    }
+
+    /// Disarms the guard and gives the transport back.
+    pub fn keep(mut self) -> T {
+        match self.0.take() {
+            Some(transport) => transport,
+            // Only `keep` and `drop` take it, each once.
+            None => unreachable!("an AbortGuard holds its transport until kept"),
+        }
+    }
+}
+
+impl<T: Transport> Drop for AbortGuard<T> {
+    fn drop(&mut self) {
+        if let Some(transport) = self.0.take() {
+            transport.abort();
+        }
+    }
+}

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use transport_api::{
-    ConnectionToken, Endpoint, Error, Protocol, ProtocolFactory, ProtocolHandle, Result,
-    SharedTransport,
+    AbortGuard, ConnectionToken, Endpoint, Error, Protocol, ProtocolFactory, ProtocolHandle,
+    Result, SharedTransport,
 };
 
 pub(crate) use state::{Conn, Handshake, Peer};
@@ -222,6 +222,9 @@ pub(crate) async fn connect<P: Protocol>(
         None,
     ));
     abandon.disarm();
+    // A caller that gives up now must not leave the connection to its
+    // protocol alone: nobody would ever close it.
+    let transport = AbortGuard::new(transport);
     made_rx.await.map_err(|_| Error::Closed)?;
-    Ok((transport, handle))
+    Ok((transport.keep(), handle))
 }

@@ -38,7 +38,8 @@ use std::time::Duration;
 use tokio::runtime::Handle as Runtime;
 use tokio::sync::oneshot;
 use transport_api::{
-    ConnectionToken, Error, Protocol, ProtocolFactory, ProtocolHandle, Result, SharedTransport,
+    AbortGuard, ConnectionToken, Error, Protocol, ProtocolFactory, ProtocolHandle, Result,
+    SharedTransport,
 };
 
 pub(crate) use state::{ConnInfo, Shared};
@@ -174,25 +175,7 @@ pub(crate) async fn start_client<S: Stream, P: Protocol>(
     ));
     // A caller that gives up now must not leave the connection to its
     // protocol alone: nobody would ever close it.
-    let abort_if_dropped = AbortOnDrop(Some(transport.clone()));
+    let transport = AbortGuard::new(transport);
     made_rx.await.map_err(|_| Error::Closed)?;
-    abort_if_dropped.disarm();
-    Ok((transport, handle))
-}
-
-/// Aborts a connection when dropped armed: its connect was cancelled.
-struct AbortOnDrop(Option<SocketTransport>);
-
-impl AbortOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(transport) = self.0.take() {
-            transport_api::Transport::abort(&transport);
-        }
-    }
+    Ok((transport.keep(), handle))
 }
