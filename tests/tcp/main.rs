@@ -5,7 +5,6 @@
 mod addr;
 mod cancel;
 mod data;
-mod direct;
 mod errors;
 mod support;
 mod tls;

@@ -31,11 +31,7 @@
 //! to a shared buffer (small writes are copied together, large ones queued
 //! without copying) and wakes the driver; the driver hands everything pending
 //! to the OS in as few vectored writes as it can, so many small writes leave
-//! as few syscalls. One exception: on an idle TCP or Unix connection (nothing
-//! buffered, the driver not inside a callback and run since the last such
-//! write, writes not coming in bursts) `write` hands its bytes to the OS
-//! itself, so that a request/reply exchange does not wake the driver just to
-//! write. The driver reads into a buffer sized by what the reads bring
+//! as few syscalls. It reads into a buffer sized by what the reads bring
 //! (8 KiB at first, up to 64 KiB under load) and hands out its filled part
 //! as [`bytes::Bytes`] chunks. Buffers that a burst made large are released
 //! when the connection goes quiet: an idle connection keeps at most an 8 KiB

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio::net::{TcpListener, TcpStream};
 use transport_api::{boxed_factory, Address, Endpoint, Error, Protocol, ProtocolHandle, Result};
 
-use crate::conn::{self, ConnInfo, PlainSocket};
+use crate::conn::{self, ConnInfo};
 use crate::{SocketServer, SocketTransport, TcpAddr, TcpServer};
 
 #[async_trait]
@@ -42,13 +42,7 @@ impl Address for TcpAddr {
         let spawner = runtime.clone();
         let handle = move |stream: TcpStream, token| {
             let info = prepare(&stream, TcpAddr::SCHEME, nodelay);
-            conn::spawn_accepted(
-                &spawner,
-                PlainSocket::new(stream),
-                info,
-                factory.clone(),
-                token,
-            );
+            conn::spawn_accepted(&spawner, stream, info, factory.clone(), token);
         };
         Ok(SocketServer::start(&runtime, listener, addr, handle, None))
     }
@@ -68,7 +62,7 @@ impl Address for TcpAddr {
         conn::runtime()?;
         let stream = connect(self, self).await?;
         let info = prepare(&stream, TcpAddr::SCHEME, self.nodelay());
-        conn::start_client(PlainSocket::new(stream), info, protocol).await
+        conn::start_client(stream, info, protocol).await
     }
 }
 

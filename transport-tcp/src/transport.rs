@@ -23,15 +23,9 @@ impl Drop for Handle {
 /// The writing end of one socket connection (TCP, TLS or Unix), as
 /// [`Transport`] describes it.
 ///
-/// - [`write`](Transport::write) never blocks. On an idle TCP or Unix
-///   connection (nothing buffered, the driver not delivering, no other
-///   direct write since the driver last ran, writes not coming in bursts)
-///   it hands the bytes to the OS at once, as asyncio's `write` does;
-///   otherwise, and for what the socket did not take, it appends to the
-///   connection's buffer and wakes its driver task, which sends everything
-///   pending in as few system calls as it can.
-///   [`writelines`](Transport::writelines) always appends. A socket error is
-///   never reported by `write`: the driver meets it and ends the connection.
+/// - [`write`](Transport::write) appends to the connection's buffer and wakes
+///   its driver task, which sends everything pending in as few system calls as
+///   it can; it never blocks and never touches the socket itself.
 /// - [`close`](Transport::close) stops receiving, sends what is buffered, shuts
 ///   the socket down and then delivers `connection_lost(None)`.
 /// - [`abort`](Transport::abort) drops what is buffered and resets the

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use tokio::net::{UnixListener, UnixStream};
 use transport_api::{boxed_factory, Address, Endpoint, Error, Protocol, ProtocolHandle, Result};
 
-use crate::conn::{self, ConnInfo, PlainSocket};
+use crate::conn::{self, ConnInfo};
 use crate::tcp_addr::strip_scheme;
 use crate::{SocketServer, SocketTransport, UnixServer};
 
@@ -180,13 +180,7 @@ impl Address for UnixAddr {
                 #[cfg(feature = "tls")]
                 tls: None,
             };
-            conn::spawn_accepted(
-                &spawner,
-                PlainSocket::new(stream),
-                info,
-                factory.clone(),
-                token,
-            );
+            conn::spawn_accepted(&spawner, stream, info, factory.clone(), token);
         };
         Ok(SocketServer::start(
             &runtime,
@@ -222,7 +216,7 @@ impl Address for UnixAddr {
             #[cfg(feature = "tls")]
             tls: None,
         };
-        conn::start_client(PlainSocket::new(stream), info, protocol).await
+        conn::start_client(stream, info, protocol).await
     }
 }
 

@@ -5,13 +5,11 @@
 //! next write finds no room while it still holds unsent data) doubles the
 //! size of the next one, up to [`RUN_MAX`]; once everything written has been
 //! sent, a size that no burst needed since the last time is halved again,
-//! and a buffer larger than [`RUN_MIN`] is given back (the thread keeps it
-//! as its spare, see `spare`). An idle connection so keeps at most a small
-//! one, reused once the driver has sent (and dropped) the runs cut from it.
+//! and a buffer larger than [`RUN_MIN`] is released. An idle connection so
+//! keeps at most a small one, reused once the driver has sent (and dropped)
+//! the runs cut from it.
 
 use bytes::{Bytes, BytesMut};
-
-use super::spare::{self, Use};
 
 /// Writes up to this size are copied into the run; larger ones are queued
 /// as they are.
@@ -81,7 +79,7 @@ impl Coalescer {
             // run cut from it, or makes a new one of the same size.
             self.run.reserve(size);
         } else {
-            self.run = spare::take(Use::Run, size);
+            self.run = BytesMut::with_capacity(size);
             self.allocated = size;
         }
         self.run.extend_from_slice(data);
@@ -108,9 +106,7 @@ impl Coalescer {
         }
         self.grew = false;
         if self.allocated > RUN_MIN {
-            // Kept as the thread's spare, for the next burst (see `spare`).
-            spare::give(Use::Run, self.allocated, std::mem::take(&mut self.run));
-            self.allocated = 0;
+            self.release();
         }
     }
 

@@ -1,12 +1,4 @@
-//! The driver: the one task that owns a connection's protocol and socket.
-//!
-//! It does all the reading and, but for direct writes, all the writing: a
-//! write on an idle plain (TCP or Unix) socket goes to the OS from the
-//! writer itself (see `direct`), so that a one-call-at-a-time exchange wakes
-//! the driver once per reply instead of also once per request. The driver
-//! shares the socket for that (see `stream`), but a direct write happens
-//! only while the driver has nothing unsent, so the two never write at the
-//! same time and bytes keep their order. A TLS stream is the driver's alone.
+//! The driver: the one task that owns a connection's socket and protocol.
 //!
 //! Each time it is polled, the driver runs *rounds* until a round makes no
 //! progress (then it waits for a wake-up) or the connection ends. A round:
@@ -30,14 +22,9 @@
 //! so an idle connection holds little memory.
 //!
 //! Wake-ups come from the socket (read or write readiness, registered by the
-//! polls that returned `Pending`) and from the transport handles (a write
-//! that was queued, close, abort, resume, …), which wake the waker stored
-//! in step 1. A long run of busy rounds yields to the runtime every
-//! [`MAX_ROUNDS`] rounds.
-//!
-//! Step 1 also allows the next direct write: of several writers between two
-//! rounds, only the first writes directly (none while writes come in
-//! bursts); the others queue for the next round's one vectored write.
+//! polls that returned `Pending`) and from the transport handles (a write,
+//! close, abort, resume, …), which wake the waker stored in step 1. A long
+//! run of busy rounds yields to the runtime every [`MAX_ROUNDS`] rounds.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -46,6 +33,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::AsyncRead;
+use tokio_util::io::poll_read_buf;
 use transport_api::{Error, Protocol, ProtocolHandle};
 
 use super::read_buf::{ReadBuffer, READ_MIN};
@@ -250,7 +239,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
     /// One read. Returns whether anything happened, or how the connection
     /// ended. After `close`, received data is discarded.
     fn poll_receive(&mut self, cx: &mut Context<'_>, closing: bool) -> Result<bool, Ending> {
-        match self.stream.poll_read_bytes(cx, self.rbuf.prepare()) {
+        match poll_read_buf(Pin::new(&mut self.stream), cx, self.rbuf.prepare()) {
             Poll::Pending => {
                 self.rbuf.idle();
                 Ok(false)
@@ -288,7 +277,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
 
 /// Reads and discards until EOF or an error. Ends at once if the socket has
 /// nothing more to give; the caller bounds it in time.
-pub(crate) fn poll_discard<S: Stream>(
+pub(crate) fn poll_discard<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
@@ -298,7 +287,7 @@ pub(crate) fn poll_discard<S: Stream>(
         if buf.capacity() < READ_MIN {
             buf.reserve(READ_MIN);
         }
-        match stream.poll_read_bytes(cx, buf) {
+        match poll_read_buf(Pin::new(&mut *stream), cx, buf) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(0)) => return Poll::Ready(()),
             Poll::Ready(Ok(_)) => {}

@@ -3,18 +3,9 @@
 //! - `state`: what transport handles and the driver share (the write buffer,
 //!   flags, flow control, wakers);
 //! - `coalesce`: the write buffer's run of small writes copied together;
-//! - `direct`: when a write goes to the socket at once, and why that keeps
-//!   the byte order;
-//! - `driver`: the task that owns the protocol and does the socket's
-//!   reading, and its writing except for direct writes;
+//! - `driver`: the task that owns the socket and the protocol;
 //! - `read_buf`: the driver's read buffer, sized by what reads bring;
-//! - `spare`: the grown buffer a quiet connection gives back, kept per
-//!   thread for the next burst;
-//! - `stream`: the socket types a driver runs on; plain (TCP and Unix)
-//!   sockets are shared with the state, for direct writes.
-//!
-//! Writes on an idle plain socket go straight to the OS from the writer
-//! (see `direct`); everything else is the driver's.
+//! - `stream`: the socket types a driver runs on.
 //!
 //! A connection's life, all in its own task ([`run`]): `connection_made`,
 //! then the driver's events, then `connection_lost` exactly once, then the
@@ -23,10 +14,8 @@
 //! EOF, so that unread data does not turn our close into a reset.
 
 mod coalesce;
-mod direct;
 mod driver;
 mod read_buf;
-mod spare;
 mod state;
 mod stream;
 
@@ -43,7 +32,7 @@ use transport_api::{
 };
 
 pub(crate) use state::{ConnInfo, Shared};
-pub(crate) use stream::{PlainSocket, Stream};
+pub(crate) use stream::Stream;
 
 use crate::SocketTransport;
 use driver::Driver;
@@ -140,7 +129,7 @@ pub(crate) async fn serve<S: Stream>(
     factory: ProtocolFactory,
     token: ConnectionToken,
 ) {
-    let shared = Arc::new(Shared::new(info, stream.direct()));
+    let shared = Arc::new(Shared::new(info));
     let transport = SocketTransport::new(Arc::clone(&shared));
     let protocol = ProtocolHandle::new(factory());
     run(stream, shared, transport, protocol, None, Some(token)).await
@@ -161,7 +150,7 @@ pub(crate) async fn start_client<S: Stream, P: Protocol>(
     protocol: P,
 ) -> Result<(SocketTransport, ProtocolHandle<P>)> {
     let runtime = runtime()?;
-    let shared = Arc::new(Shared::new(info, stream.direct()));
+    let shared = Arc::new(Shared::new(info));
     let transport = SocketTransport::new(Arc::clone(&shared));
     let handle = ProtocolHandle::new(protocol);
     let (made_tx, made_rx) = oneshot::channel();

@@ -9,15 +9,13 @@
 //! adaptation as hyper's HTTP/1 reads. A new allocation is made when less
 //! than half the read size is left. When a read finds nothing to read, a
 //! buffer larger than [`READ_MIN`] is released, so an idle connection keeps
-//! at most a small one (the thread keeps it as its spare, see `spare`).
+//! at most a small one.
 //!
 //! Every read is handed out whole (the filled part split off as [`Bytes`]),
 //! so the buffer is empty between reads; its allocation is reused once the
 //! protocol has dropped every chunk cut from it.
 
 use bytes::{Bytes, BytesMut};
-
-use super::spare::{self, Use};
 
 /// The first read size, and the smallest one.
 pub(crate) const READ_MIN: usize = 8 * 1024;
@@ -57,10 +55,9 @@ impl ReadBuffer {
                 // dropped, or makes a new one of the same size.
                 self.buf.reserve(self.next);
             } else {
-                // A new size: a fresh allocation (or this thread's spare of
-                // that size), not one that `reserve` would size after the
-                // old one.
-                self.buf = spare::take(Use::Read, self.next);
+                // A new size: a fresh allocation, not one that `reserve`
+                // would size after the old one.
+                self.buf = BytesMut::with_capacity(self.next);
                 self.allocated = self.next;
             }
         }
@@ -83,7 +80,7 @@ impl ReadBuffer {
     /// The socket had nothing to read: release a grown buffer.
     pub(crate) fn idle(&mut self) {
         if self.buf.is_empty() && self.allocated > READ_MIN {
-            spare::give(Use::Read, self.allocated, std::mem::take(&mut self.buf));
+            self.buf = BytesMut::new();
             self.allocated = 0;
         }
     }

@@ -1,28 +1,20 @@
 //! The state that a connection's transport handles share with its driver.
 //!
-//! Transport methods change this state and wake the driver; they never call
-//! the protocol. They touch the socket in one case only, the *direct
-//! write*: a `write` on a plain (TCP or Unix) socket that finds the
-//! connection idle hands its bytes to the OS at once, under the state
-//! lock, instead of waking the driver only to write them. The driver takes
-//! what was written otherwise, reads the flags, and reports back what it
-//! sent.
-//!
-//! When, and why that keeps the byte order: see `direct`.
+//! Transport methods only change this state and wake the driver; they never
+//! touch the socket and never call the protocol. The driver takes what was
+//! written, reads the flags, and reports back what it sent.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits};
 
 use super::coalesce::Coalescer;
-use super::direct::DirectWrites;
-use super::stream::PlainIo;
 
 /// A chunk queue (here and in the driver) that has grown past this many
 /// entries is given back once it is empty.
@@ -40,7 +32,7 @@ pub(crate) struct ConnInfo {
     pub(crate) tls: Option<crate::tls::TlsInfo>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     /// Data waiting for the driver, oldest first.
     queue: VecDeque<Bytes>,
@@ -63,21 +55,6 @@ struct State {
     driver_waker: Option<Waker>,
     /// One task waiting in `poll_write_ready`.
     write_waker: Option<Waker>,
-    /// The socket for direct writes, if the stream allows them.
-    direct: DirectWrites,
-}
-
-impl fmt::Debug for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("State")
-            .field("buffered", &self.buffered)
-            .field("closing", &self.closing)
-            .field("aborted", &self.aborted)
-            .field("eof_requested", &self.eof_requested)
-            .field("finished", &self.finished)
-            .field("direct", &self.direct.is_possible())
-            .finish_non_exhaustive()
-    }
 }
 
 impl State {
@@ -106,17 +83,6 @@ impl State {
             self.queue.push_back(data.into_owned());
         }
         self.buffered += len;
-    }
-
-    /// Writes one chunk: what the socket takes at once if the connection
-    /// is idle (see `direct`), the rest appended as by [`push`](Self::push).
-    #[inline]
-    fn write_one(&mut self, mut data: Bytes, delivering: bool) {
-        let taken = self.direct.try_write(&data, self.buffered, delivering);
-        if taken > 0 {
-            data.advance(taken);
-        }
-        self.push(Cow::Owned(data));
     }
 
     /// Moves the coalesced run, if any, to the end of the queue.
@@ -170,14 +136,9 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// The state of a new connection; `direct` is the socket for direct
-    /// writes, if its stream allows them.
-    pub(crate) fn new(info: ConnInfo, direct: Option<Arc<dyn PlainIo>>) -> Self {
+    pub(crate) fn new(info: ConnInfo) -> Self {
         Shared {
-            state: Mutex::new(State {
-                direct: DirectWrites::new(direct),
-                ..State::default()
-            }),
+            state: Mutex::new(State::default()),
             buffered: AtomicUsize::new(0),
             delivering: AtomicBool::new(false),
             info,
@@ -192,29 +153,25 @@ impl Shared {
 
     // ----- called by transport handles -----
 
-    /// Writes `data`: to the socket at once if the connection is idle,
-    /// otherwise appended for the driver.
     pub(crate) fn write(&self, data: Bytes) -> Result<()> {
-        self.append(false, |st, delivering| st.write_one(data, delivering))
-            .map(drop)
+        self.append(false, |st| st.push(Cow::Owned(data))).map(drop)
     }
 
     /// Writes `data` if `poll_write_ready` would be ready; gives it back
     /// otherwise.
     pub(crate) fn write_if_ready(&self, data: Bytes) -> Result<Option<Bytes>> {
         let mut data = Some(data);
-        let written = self.append(true, |st, delivering| {
+        let written = self.append(true, |st| {
             if let Some(chunk) = data.take() {
-                st.write_one(chunk, delivering);
+                st.push(Cow::Owned(chunk));
             }
         })?;
         Ok(if written { None } else { data })
     }
 
-    /// Appends every chunk under one lock (never directly: the driver sends
-    /// them in one vectored write).
+    /// Appends every chunk under one lock.
     pub(crate) fn write_all(&self, data: &[Bytes]) -> Result<()> {
-        self.append(false, |st, _| {
+        self.append(false, |st| {
             for chunk in data {
                 st.push(Cow::Borrowed(chunk));
             }
@@ -222,12 +179,11 @@ impl Shared {
         .map(drop)
     }
 
-    /// Lets `fill` write or append (it is told whether the driver is
-    /// delivering), if writing is still allowed (and, with `when_ready`,
-    /// only if a write is welcome: otherwise returns false), then updates
-    /// the count and flow state and wakes the driver if anything was
-    /// appended.
-    fn append(&self, when_ready: bool, fill: impl FnOnce(&mut State, bool)) -> Result<bool> {
+    /// Lets `fill` append to the pending data, if writing is still allowed
+    /// (and, with `when_ready`, only if a write is welcome: otherwise
+    /// returns false), then updates the count and flow state and wakes the
+    /// driver.
+    fn append(&self, when_ready: bool, fill: impl FnOnce(&mut State)) -> Result<bool> {
         let mut st = self.lock();
         if !st.accepts_writes() {
             return Err(Error::Closed);
@@ -235,21 +191,17 @@ impl Shared {
         if when_ready && !st.flow.can_write(st.buffered) {
             return Ok(false);
         }
-        let delivering = self.delivering.load(Ordering::Acquire);
         let before = st.buffered;
-        fill(&mut st, delivering);
+        fill(&mut st);
         if st.buffered == before {
-            // Nothing appended (all of it went to the socket, or it was
-            // empty): nothing for the driver to do.
             return Ok(true);
         }
-        st.direct.queued();
         let buffered = st.buffered;
         self.buffered.store(buffered, Ordering::Relaxed);
         // A pause is delivered by the driver, which we wake anyway (unless
         // it is delivering: then it takes this in its next round).
         let _ = st.flow.update(buffered);
-        let waker = if delivering {
+        let waker = if self.delivering.load(Ordering::Acquire) {
             None
         } else {
             st.driver_waker.take()
@@ -376,12 +328,10 @@ impl Shared {
     }
 
     /// Moves everything written so far to the end of `out`, registers the
-    /// driver's waker, allows the next direct write (unless writes come in
-    /// bursts) and returns the flags the driver acts on.
+    /// driver's waker and returns the flags the driver acts on.
     pub(crate) fn take_pending(&self, cx: &mut Context<'_>, out: &mut VecDeque<Bytes>) -> Control {
         let mut st = self.lock();
         st.freeze_tail();
-        st.direct.driver_took();
         if out.is_empty() {
             std::mem::swap(out, &mut st.queue);
         } else {
@@ -434,15 +384,10 @@ impl Shared {
     }
 
     /// The connection is over: nothing more is accepted, buffered data is
-    /// dropped, the socket reference for direct writes is let go (the
-    /// driver's own closes the socket) and a waiting writer learns it is
-    /// closed.
+    /// dropped and a waiting writer learns it is closed.
     pub(crate) fn finish(&self) {
         let mut st = self.lock();
         st.finished = true;
-        // Dropped after the lock: if the driver's reference is gone already
-        // (its task was dropped), this closes the socket.
-        let direct = st.direct.finish();
         st.queue = VecDeque::new();
         st.tail.release();
         st.buffered = 0;
@@ -450,7 +395,6 @@ impl Shared {
         st.driver_waker = None;
         let waker = st.write_waker.take();
         drop(st);
-        drop(direct);
         if let Some(w) = waker {
             w.wake();
         }
