@@ -157,12 +157,20 @@ impl<'de> Deserialize<'de> for NoKwargs {
                 Ok(NoKwargs)
             }
         }
-        // A self-describing codec says what it holds (a map or null);
-        // others are told to read a map.
-        if deserializer.is_human_readable() {
-            deserializer.deserialize_any(V)
-        } else {
-            deserializer.deserialize_map(V)
-        }
+        deserialize_keywords(deserializer, V)
+    }
+}
+
+/// Reads keyword arguments with `visitor`: a self-describing codec says
+/// what it holds (a map, or null: JSON refuses null where a map is asked
+/// for), others are told to read a map.
+pub(crate) fn deserialize_keywords<'de, D: Deserializer<'de>, V: Visitor<'de>>(
+    deserializer: D,
+    visitor: V,
+) -> Result<V::Value, D::Error> {
+    if deserializer.is_human_readable() {
+        deserializer.deserialize_any(visitor)
+    } else {
+        deserializer.deserialize_map(visitor)
     }
 }

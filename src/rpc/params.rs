@@ -266,13 +266,7 @@ impl<'de, P: Params> DeserializeSeed<'de> for Keywords<'_, P> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        // A self-describing codec says what it holds (a map or null: JSON
-        // refuses null where a map is asked for); others read a map.
-        if deserializer.is_human_readable() {
-            deserializer.deserialize_any(self)
-        } else {
-            deserializer.deserialize_map(self)
-        }
+        super::args::deserialize_keywords(deserializer, self)
     }
 }
 

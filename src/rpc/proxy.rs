@@ -63,6 +63,15 @@ impl Deref for Path<'_> {
 }
 
 impl Paths {
+    /// `<prefix>/<name>`, or `name` under the root.
+    fn join(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_owned()
+        } else {
+            [self.prefix.as_str(), "/", name].concat()
+        }
+    }
+
     fn path<'a>(&self, method: &'a str) -> Path<'a> {
         if self.prefix.is_empty() {
             return Path::Method(method);
@@ -72,7 +81,7 @@ impl Paths {
         if let Some((_, path)) = built.iter().find(|(m, _)| **m == *method) {
             return Path::Built(Arc::clone(path));
         }
-        let path: Arc<str> = [self.prefix.as_str(), "/", method].concat().into();
+        let path: Arc<str> = self.join(method).into();
         if built.len() < MAX_PATHS {
             built.push((method.into(), Arc::clone(&path)));
         }
@@ -102,13 +111,7 @@ impl<C: Codec> Proxy<C> {
     /// A proxy for the sub-service `name` of this one (its methods are at
     /// `<prefix>/<name>/<method>`), over the same connection.
     pub fn sub(&self, name: &str) -> Proxy<C> {
-        let prefix = &self.paths.prefix;
-        let path = if prefix.is_empty() {
-            name.to_owned()
-        } else {
-            [prefix.as_str(), "/", name].concat()
-        };
-        Proxy::new(self.conn.clone(), path)
+        Proxy::new(self.conn.clone(), self.paths.join(name))
     }
 
     /// Calls `method` with positional `args`; see [`Connection::call`].
