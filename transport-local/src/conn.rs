@@ -92,6 +92,35 @@ impl fmt::Debug for Conn {
     }
 }
 
+/// Abandons a side of a connection when dropped, unless disarmed (see
+/// [`Conn::abandon`]): for a driver that stops early, or a client whose
+/// `connection_made` panicked.
+pub(crate) struct AbandonGuard<'a> {
+    conn: Option<&'a Conn>,
+    side: usize,
+}
+
+impl<'a> AbandonGuard<'a> {
+    pub(crate) fn new(conn: &'a Conn, side: usize) -> Self {
+        AbandonGuard {
+            conn: Some(conn),
+            side,
+        }
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.conn = None;
+    }
+}
+
+impl Drop for AbandonGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn {
+            conn.abandon(self.side);
+        }
+    }
+}
+
 /// Splits the pair into (this side, its peer).
 fn pair(sides: &mut [Side; 2], side: usize) -> (&mut Side, &mut Side) {
     let [a, b] = sides;
@@ -380,14 +409,9 @@ impl Conn {
         protocol: ProtocolHandle<P>,
         token: Option<ConnectionToken>,
     ) {
-        /// Abandons the side if the driver stops early (see `abandon`).
-        struct Abandon<'a>(&'a Conn, usize);
-        impl Drop for Abandon<'_> {
-            fn drop(&mut self) {
-                self.0.abandon(self.1);
-            }
-        }
-        let _abandon = Abandon(self, side);
+        // Abandons the side if the driver stops early (after the end, when
+        // the side is finished, abandoning it does nothing).
+        let _abandon = AbandonGuard::new(self, side);
         loop {
             match poll_fn(|cx| self.poll_next_event(side, cx)).await {
                 Some(Event::Data(data)) => protocol.with(|p| p.data_received(data)),

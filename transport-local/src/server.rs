@@ -13,7 +13,7 @@ use transport_api::{
     SharedTransport,
 };
 
-use crate::conn::{Conn, CLIENT, SERVER};
+use crate::conn::{AbandonGuard, Conn, CLIENT, SERVER};
 use crate::{LocalQueue, LocalQueueTransport};
 
 struct Inner {
@@ -129,7 +129,7 @@ impl LocalQueueServer {
         // with a socket; its side is abandoned on the way out (the server's
         // protocol sees the connection reset, as a socket's peer would).
         let client_proto = ProtocolHandle::new(client);
-        let unwinding = AbandonOnUnwind(Some(&conn));
+        let unwinding = AbandonGuard::new(&conn, CLIENT);
         client_proto
             .with(|p| p.connection_made(Arc::new(client_transport.clone()) as SharedTransport));
         unwinding.disarm();
@@ -137,24 +137,6 @@ impl LocalQueueServer {
         let driver_proto = client_proto.clone();
         runtime.spawn(async move { conn.drive(CLIENT, driver_proto, None).await });
         Ok((client_transport, client_proto))
-    }
-}
-
-/// Abandons the client's side of a connection when dropped armed, as on
-/// the way out of a panic in the client's `connection_made`.
-struct AbandonOnUnwind<'a>(Option<&'a Conn>);
-
-impl AbandonOnUnwind<'_> {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for AbandonOnUnwind<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0 {
-            conn.abandon(CLIENT);
-        }
     }
 }
 
