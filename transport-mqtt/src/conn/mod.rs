@@ -71,6 +71,15 @@ impl Drop for FinishGuard {
     }
 }
 
+/// A handshake message (SYN, or either side's ACK) from our connection
+/// `src` to `dst`: it offers our window and carries our session's id, the
+/// inbox the peer answers to.
+fn handshake_msg(session: &Session, kind: Kind, dst: u64, src: u64) -> Msg {
+    let mut msg = Msg::new(kind, dst, src, WINDOW);
+    msg.payload = bytes::Bytes::from(session.sid.clone().into_bytes());
+    msg
+}
+
 /// Runs one connection to its end. A server's connection makes its
 /// protocol here (`factory`), so that a factory that panics ends this
 /// task, not the session's event loop.
@@ -96,8 +105,7 @@ async fn run<P: Protocol>(
     let protocol = protocol();
     if !guard.answered {
         // Server side: accept the handshake first.
-        let mut ack = Msg::new(Kind::Ack, peer.conn, conn.id, WINDOW);
-        ack.payload = bytes::Bytes::from(session.sid.clone().into_bytes());
+        let ack = handshake_msg(&session, Kind::Ack, peer.conn, conn.id);
         if let Err(e) = session
             .publish(&wire::inbox_topic(&peer.sid), ack.encode())
             .await
@@ -171,8 +179,7 @@ pub(crate) async fn connect<P: Protocol>(
     let abandon = Abandon::new(Arc::clone(&session), Some(conn.id));
     let outcome = async {
         session.add_conn(&conn)?;
-        let mut syn = Msg::new(Kind::Syn, 0, conn.id, WINDOW);
-        syn.payload = bytes::Bytes::from(session.sid.clone().into_bytes());
+        let syn = handshake_msg(&session, Kind::Syn, 0, conn.id);
         session
             .publish(&wire::server_topic(addr.name()), syn.encode())
             .await?;
@@ -196,8 +203,7 @@ pub(crate) async fn connect<P: Protocol>(
         // topic, so in order).
         let peer = conn.lock().peer.clone();
         if let Some(peer) = peer {
-            let mut confirm = Msg::new(Kind::Ack, peer.conn, conn.id, WINDOW);
-            confirm.payload = bytes::Bytes::from(session.sid.clone().into_bytes());
+            let confirm = handshake_msg(&session, Kind::Ack, peer.conn, conn.id);
             session
                 .publish(&wire::inbox_topic(&peer.sid), confirm.encode())
                 .await?;
