@@ -22,6 +22,7 @@ where
     let server = addr.create_server(accepted.factory()).await.unwrap();
     let target = server.addr();
     dropped_connects_leave_nothing_at(target, accepted).await;
+    server.close();
 }
 
 async fn dropped_connects_leave_nothing_at<A: Address>(target: A, accepted: Accepted) {

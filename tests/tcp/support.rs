@@ -34,10 +34,40 @@ pub fn tcp0() -> TcpAddr {
 /// A socket path nobody uses yet, in the temp directory.
 pub fn unix_path(tag: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(sweep_dead_sockets);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!("aw-{}-{tag}-{n}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
+}
+
+/// Removes the socket files earlier test runs left in the temp directory
+/// (the stale sockets some tests make on purpose, and those of servers a
+/// failed test never closed): `aw-<pid>-…` files whose process is gone.
+/// Only where `/proc` says which processes live.
+fn sweep_dead_sockets() {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("aw-"))
+            .filter(|n| n.ends_with(".sock"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A fresh Unix address.
