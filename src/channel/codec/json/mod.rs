@@ -1,9 +1,11 @@
 //! [`Json`]: aiomas's JSON codec, byte for byte where it can be.
 //!
+//! - [`envelope`] — the envelope of plain text, read by hand;
 //! - [`write`] — Python's separators, escapes and non-finite floats;
 //! - [`scan`] — finding `NaN`/`Infinity`/`-Infinity` outside strings;
 //! - [`read`] — reading them into floats, on the slow path only.
 
+mod envelope;
 mod read;
 mod scan;
 mod write;
@@ -106,6 +108,14 @@ impl Codec for Json {
     }
 
     fn decode_message(&self, payload: Bytes) -> Result<Message> {
+        if let Some((code, id, range)) = envelope::read(&payload) {
+            let kind = MessageKind::from_code(code, id)?;
+            return Ok(Message {
+                kind,
+                id,
+                content: payload.slice(range),
+            });
+        }
         let (code, id, content) = match serde_json::from_slice::<(u64, u64, &RawValue)>(&payload) {
             Ok((code, id, raw)) => (code, id, slice_of(&payload, raw.get().as_bytes())),
             Err(e) => {
