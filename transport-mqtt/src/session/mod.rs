@@ -17,12 +17,11 @@ use std::hash::BuildHasher;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
-    TlsConfiguration, Transport as MqttTransport,
+    AsyncClient, ConnectionError, LastWill, MqttOptions, QoS, TlsConfiguration,
+    Transport as MqttTransport,
 };
 use tokio::sync::watch;
 use transport_api::{ConnectionTracker, Error, ProtocolFactory, Result};
@@ -31,6 +30,7 @@ use crate::conn::Conn;
 use crate::wire::{self, Msg};
 use crate::MqttAddr;
 
+mod event_loop;
 mod routing;
 
 /// The largest MQTT packet we accept from the broker. Larger ones end the
@@ -159,7 +159,7 @@ impl Session {
                 .try_subscribe(topic, QoS::AtLeastOnce)
                 .map_err(|e| Error::Io(io::Error::other(e)))?;
         }
-        runtime.spawn(event_loop(Arc::clone(&session), eventloop));
+        runtime.spawn(event_loop::run(Arc::clone(&session), eventloop));
         // Dropped or failed before it is handed out: nobody else would end
         // the session, and its event loop would run forever.
         let abandon = Abandon::new(Arc::clone(&session), None);
@@ -439,54 +439,4 @@ fn tls_config(addr: &MqttAddr) -> Result<TlsConfiguration> {
         ),
         source: None,
     })
-}
-
-/// Polls the MQTT event loop until the session ends.
-async fn event_loop(session: Arc<Session>, mut eventloop: EventLoop) {
-    let mut backoff = Duration::from_millis(50);
-    let mut ever_connected = false;
-    loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::Publish(p))) => session.dispatch(&p.topic, p.payload),
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                backoff = Duration::from_millis(50);
-                if ever_connected {
-                    session.resubscribe();
-                }
-                ever_connected = true;
-                session.status.send_modify(|s| s.connected = true);
-            }
-            Ok(Event::Incoming(Packet::SubAck(_))) => {
-                session.status.send_modify(|s| s.subacks += 1);
-            }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                // Read on until the broker closes the connection (bounded):
-                // a socket closed with unread data is reset, and a broker
-                // may take a reset for a lost client and publish our last
-                // will, ending a peer's connection with an error after our
-                // clean close.
-                let drain = async { while eventloop.poll().await.is_ok() {} };
-                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
-                break;
-            }
-            Ok(_) => {}
-            Err(err) => {
-                session.status.send_modify(|s| s.connected = false);
-                session.broker_lost(&err);
-                if !(ever_connected && session.should_reconnect()) {
-                    session
-                        .status
-                        .send_modify(|s| s.down = Some(err.to_string()));
-                    break;
-                }
-                tracing::warn!(broker = %session.addr.broker_url(), "MQTT broker lost, reconnecting: {err}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
-    session.routes().ended = true;
-    session.status.send_modify(|s| {
-        s.down.get_or_insert_with(|| "disconnected".into());
-    });
 }
