@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{Event, EventLoop, Outgoing, Packet};
+use rumqttc::{Event, EventLoop, Outgoing, Packet, SubscribeReasonCode};
 
 use super::Session;
 
@@ -25,8 +25,24 @@ pub(super) async fn run(session: Arc<Session>, mut eventloop: EventLoop) {
                 ever_connected = true;
                 session.status.send_modify(|s| s.connected = true);
             }
-            Ok(Event::Incoming(Packet::SubAck(_))) => {
-                session.status.send_modify(|s| s.subacks += 1);
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
+                    // Before `start` returns this is its error; later (a
+                    // peer's will, a resubscription) only this says so.
+                    tracing::warn!(
+                        broker = %session.addr.broker_url(),
+                        pkid = ack.pkid,
+                        codes = ?ack.return_codes,
+                        "the MQTT broker refused a subscription"
+                    );
+                }
+                session.status.send_if_modified(|s| {
+                    let first = s.first_suback.is_none();
+                    if first {
+                        s.first_suback = Some(ack.return_codes);
+                    }
+                    first
+                });
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 // Read on until the broker closes the connection (bounded):

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use rumqttc::{
-    AsyncClient, ConnectionError, LastWill, MqttOptions, QoS, TlsConfiguration,
-    Transport as MqttTransport,
+    AsyncClient, ConnectionError, LastWill, MqttOptions, QoS, SubscribeReasonCode,
+    TlsConfiguration, Transport as MqttTransport,
 };
 use tokio::sync::watch;
 use transport_api::{ConnectionTracker, Error, ProtocolFactory, Result};
@@ -29,9 +29,11 @@ use transport_api::{ConnectionTracker, Error, ProtocolFactory, Result};
 use crate::conn::Conn;
 use crate::wire::{self, Msg};
 use crate::MqttAddr;
+use suback::{check_suback, subscribe_filters};
 
 mod event_loop;
 mod routing;
+mod suback;
 
 /// The largest MQTT packet we accept from the broker. Larger ones end the
 /// session (the MQTT client cannot skip them), so configure the broker's own
@@ -76,8 +78,12 @@ pub(super) struct Routes {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Status {
     connected: bool,
-    /// SUBACKs received since the session started.
-    subacks: u64,
+    /// The return codes of the first SUBACK since the session started: the
+    /// broker's answer to the subscription to the session's own topics
+    /// (the only SUBSCRIBE before `start` returns, in the order of
+    /// [`Session::own_topics`]; a resubscription after a reconnect during
+    /// `start` subscribes to the same topics in the same order).
+    first_suback: Option<Vec<SubscribeReasonCode>>,
     /// Why the session is gone for good.
     down: Option<String>,
 }
@@ -108,7 +114,10 @@ impl Session {
     /// # Errors
     ///
     /// `ConnectionRefused` naming the broker when it cannot be reached in
-    /// the address's connect timeout; [`Error::NoRuntime`] outside tokio.
+    /// the address's connect timeout; an [`Error::Io`] of kind
+    /// `PermissionDenied` naming the topic filters the broker refused to
+    /// subscribe us to (SUBACK return code 0x80, e.g. its ACLs);
+    /// [`Error::NoRuntime`] outside tokio.
     pub(crate) async fn start(addr: &MqttAddr, listener: Option<Listener>) -> Result<Arc<Session>> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sid = format!("{:016x}", random_u64());
@@ -137,10 +146,6 @@ impl Session {
         let mut network = eventloop.network_options();
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
-        let mut topics = vec![wire::inbox_topic(&sid)];
-        if let Some(l) = &listener {
-            topics.push(wire::server_topic(&l.name));
-        }
         let session = Arc::new(Session {
             inbox: wire::inbox_topic(&sid),
             sid,
@@ -152,34 +157,35 @@ impl Session {
             }),
             status: watch::Sender::new(Status::default()),
         });
-        let wanted = topics.len() as u64;
-        for topic in topics {
-            session
-                .client
-                .try_subscribe(topic, QoS::AtLeastOnce)
-                .map_err(|e| Error::Io(io::Error::other(e)))?;
-        }
+        // One SUBSCRIBE for all of them: one SUBACK, its return codes in
+        // the order of the topics.
+        let topics = session.own_topics();
+        session
+            .client
+            .try_subscribe_many(subscribe_filters(&topics))
+            .map_err(|e| Error::Io(io::Error::other(e)))?;
         runtime.spawn(event_loop::run(Arc::clone(&session), eventloop));
         // Dropped or failed before it is handed out: nobody else would end
         // the session, and its event loop would run forever.
         let abandon = Abandon::new(Arc::clone(&session), None);
         let mut status = session.status.subscribe();
-        let wait = status.wait_for(|s| s.down.is_some() || s.subacks >= wanted);
+        let wait = status.wait_for(|s| s.down.is_some() || s.first_suback.is_some());
         let refused = |why: String| Error::ConnectionRefused {
             addr: addr.broker_url(),
             source: Some(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
         };
-        match tokio::time::timeout(
+        let codes = match tokio::time::timeout(
             addr.connect_timeout().saturating_add(addr.keep_alive()),
             wait,
         )
         .await
         {
-            Ok(Ok(s)) if s.down.is_none() => {}
+            Ok(Ok(s)) if s.down.is_none() => s.first_suback.clone().unwrap_or_default(),
             Ok(Ok(s)) => return Err(refused(s.down.clone().unwrap_or_default())),
             Ok(Err(_)) => return Err(refused("the MQTT event loop ended".into())),
             Err(_) => return Err(refused("no answer from the broker in time".into())),
-        }
+        };
+        check_suback(addr, &topics, &codes)?;
         abandon.disarm();
         Ok(session)
     }
@@ -340,18 +346,22 @@ impl Session {
         !routes.ended && routes.listener.as_ref().is_some_and(|l| l.serving)
     }
 
-    /// Subscribes again after a reconnect (the broker forgot us).
-    fn resubscribe(self: &Arc<Self>) {
+    /// The topics the session itself listens on: its inbox, and a
+    /// serving listener's server topic.
+    fn own_topics(&self) -> Vec<String> {
         let mut topics = vec![self.inbox.clone()];
-        {
-            let routes = self.routes();
-            if let Some(l) = routes.listener.as_ref().filter(|l| l.serving) {
-                topics.push(wire::server_topic(&l.name));
-            }
+        let routes = self.routes();
+        if let Some(l) = routes.listener.as_ref().filter(|l| l.serving) {
+            topics.push(wire::server_topic(&l.name));
         }
-        for topic in topics {
-            let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
-        }
+        topics
+    }
+
+    /// Subscribes again after a reconnect (the broker forgot us), in one
+    /// SUBSCRIBE as [`start`](Self::start) does.
+    fn resubscribe(self: &Arc<Self>) {
+        let topics = self.own_topics();
+        let _ = self.client.try_subscribe_many(subscribe_filters(&topics));
     }
 }
 
