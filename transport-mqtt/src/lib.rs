@@ -29,7 +29,9 @@
 //! - `session` (private): one MQTT client session (rumqttc), last wills,
 //!   reconnection; its submodules: `event_loop` polls the MQTT client,
 //!   `suback` checks the broker's answer to the session's subscriptions,
-//!   `routing` takes incoming messages to their connections;
+//!   `table` holds its connections (indexed by peer, so that a duplicate
+//!   SYN is found in O(1)), `routing` takes incoming messages to their
+//!   connections;
 //! - `conn` (private): a connection's shared state and its driver task,
 //!   which owns the protocol and delivers every event;
 //! - [`server`]: [`MqttServer`], and the [`Address`](transport_api::Address)

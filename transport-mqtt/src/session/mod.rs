@@ -30,10 +30,12 @@ use crate::conn::Conn;
 use crate::wire::{self, Msg};
 use crate::MqttAddr;
 use suback::{check_suback, subscribe_filters};
+use table::ConnTable;
 
 mod event_loop;
 mod routing;
 mod suback;
+mod table;
 
 /// The largest MQTT packet we accept from the broker. Larger ones end the
 /// session (the MQTT client cannot skip them), so configure the broker's own
@@ -66,7 +68,7 @@ pub(crate) struct Listener {
 
 #[derive(Default)]
 pub(super) struct Routes {
-    conns: HashMap<u64, Arc<Conn>>,
+    conns: ConnTable,
     /// Peer session id → how many of our connections talk to it.
     wills: HashMap<String, usize>,
     listener: Option<Listener>,
@@ -223,7 +225,7 @@ impl Session {
         if routes.ended {
             return Err(Error::Closed);
         }
-        routes.conns.insert(conn.id, Arc::clone(conn));
+        routes.conns.insert(Arc::clone(conn));
         Ok(())
     }
 
@@ -274,7 +276,7 @@ impl Session {
     /// will is no longer watched, and whether the session should end.
     fn forget_conn(&self, id: u64, peer: Option<&str>) -> (bool, bool) {
         let mut routes = self.routes();
-        routes.conns.remove(&id);
+        routes.conns.remove(id);
         let mut unwatch = false;
         if let Some(peer) = peer {
             if let Some(n) = routes.wills.get_mut(peer) {
@@ -331,7 +333,7 @@ impl Session {
 
     /// The broker connection failed: every connection ends with `err`.
     fn broker_lost(&self, err: &ConnectionError) {
-        let conns: Vec<Arc<Conn>> = self.routes().conns.values().cloned().collect();
+        let conns = self.routes().conns.all();
         for conn in conns {
             conn.fail(Error::Io(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
