@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use agentwire_debug::{to_mermaid, Event, EventKind, MessageInfo, Trace};
+use agentwire_debug::{to_mermaid, to_svg, Event, EventKind, MessageInfo, Trace};
 
 /// Endpoint names no one should use, and someone will.
 const NAMES: &[&str] = &[
@@ -254,4 +254,58 @@ fn mermaid_keeps_its_structure_whatever_the_names() {
         notes,
         count(&trace, |k| matches!(k, EventKind::Fault { .. }))
     );
+}
+
+/// What XML 1.0 can hold of `s`: the characters it cannot, even escaped,
+/// as U+FFFD.
+fn xml_chars(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+#[test]
+fn the_svg_is_well_formed_whatever_the_names() {
+    let trace = hostile_trace();
+    let svg = to_svg(&trace);
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG is well-formed XML");
+    let groups = |class: &str| -> Vec<roxmltree::Node<'_, '_>> {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .collect()
+    };
+    let text_of = |g: &roxmltree::Node<'_, '_>| -> String {
+        g.descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .flat_map(|t| t.children().filter_map(|c| c.text()))
+            .collect()
+    };
+    let lanes: Vec<String> = groups("lane").iter().map(text_of).collect();
+    let want: Vec<String> = trace.participants().iter().map(|n| xml_chars(n)).collect();
+    assert_eq!(lanes, want, "a lane per participant, showing its name");
+    assert_eq!(
+        groups("arrow").len(),
+        count(&trace, |k| {
+            matches!(k, EventKind::Send { info: Some(_), .. })
+        })
+    );
+    assert_eq!(
+        groups("arrow dropped").len(),
+        count(&trace, |k| matches!(k, EventKind::Drop { .. }))
+    );
+    for arrow in groups("arrow") {
+        assert!(text_of(&arrow).contains(&xml_chars(HOSTILE)));
+    }
+    let refused = groups("refused");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        text_of(&refused[0]),
+        format!("connect refused: {}", xml_chars(HOSTILE))
+    );
+    assert_eq!(groups("fault").len(), 1);
+    assert_eq!(groups("lost").len(), NAMES.len());
 }
