@@ -309,3 +309,19 @@ fn the_svg_is_well_formed_whatever_the_names() {
     assert_eq!(groups("fault").len(), 1);
     assert_eq!(groups("lost").len(), NAMES.len());
 }
+
+#[test]
+fn text_and_json_lines_keep_one_event_per_line() {
+    let trace = hostile_trace();
+    let text = trace.to_string();
+    assert_eq!(text.lines().count(), trace.events.len(), "{text}");
+    assert!(!text.contains(['\r', '\u{2028}', '\u{0}']));
+    for (line, event) in text.lines().zip(&trace.events) {
+        assert!(line.starts_with(&format!("#{} ", event.seq)), "{line:?}");
+    }
+    assert!(text.contains(r"new\nline\r\nend"), "escaped, not dropped");
+
+    let json = trace.to_json_lines();
+    assert_eq!(json.lines().count(), trace.events.len());
+    assert_eq!(Trace::from_json_lines(&json).expect("parses"), trace);
+}
