@@ -2,7 +2,7 @@
 //! about a channel/RPC message.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -143,14 +143,26 @@ pub enum EventKind {
     },
 }
 
+/// One line for people (`Trace`'s `Display` writes one per event): names,
+/// paths, reasons and errors are the trace's own text, so their control
+/// characters (newlines among them) are written as Rust escapes (`\n`,
+/// `\u{1}`) and cannot split an event over lines.
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.t_us as f64 / 1000.0;
         write!(f, "#{} t={ms}ms ", self.seq)?;
         match &self.kind {
-            EventKind::Connect { conn, from, to } => write!(f, "connect c{conn} {from} -> {to}"),
+            EventKind::Connect { conn, from, to } => {
+                write!(f, "connect c{conn} {} -> {}", OneLine(from), OneLine(to))
+            }
             EventKind::Refused { from, to, reason } => {
-                write!(f, "refused {from} -> {to}: {reason}")
+                write!(
+                    f,
+                    "refused {} -> {}: {}",
+                    OneLine(from),
+                    OneLine(to),
+                    OneLine(reason)
+                )
             }
             EventKind::Send {
                 conn,
@@ -160,13 +172,18 @@ impl fmt::Display for Event {
                 bytes,
                 info,
             } => {
-                write!(f, "send m{msg} c{conn} {from} -> {to} {bytes}B")?;
+                write!(
+                    f,
+                    "send m{msg} c{conn} {} -> {} {bytes}B",
+                    OneLine(from),
+                    OneLine(to)
+                )?;
                 if let Some(i) = info {
-                    write!(f, " {} id={}", i.kind, i.id)?;
+                    write!(f, " {} id={}", OneLine(&i.kind), i.id)?;
                     if let Some(p) = &i.path {
-                        write!(f, " {p}")?;
+                        write!(f, " {}", OneLine(p))?;
                     }
-                    write!(f, " {}", i.content)?;
+                    write!(f, " {}", OneLine(&i.content))?;
                 }
                 Ok(())
             }
@@ -175,28 +192,58 @@ impl fmt::Display for Event {
                 msg,
                 from,
                 to,
-            } => write!(f, "deliver m{msg} c{conn} {from} -> {to}"),
+            } => write!(
+                f,
+                "deliver m{msg} c{conn} {} -> {}",
+                OneLine(from),
+                OneLine(to)
+            ),
             EventKind::Drop {
                 conn,
                 msg,
                 from,
                 to,
                 reason,
-            } => write!(f, "drop m{msg} c{conn} {from} -> {to}: {reason}"),
-            EventKind::Rule { msg, rule, action } => write!(f, "rule {rule:?} on m{msg}: {action}"),
-            EventKind::Fault { fault } => write!(f, "fault: {fault}"),
+            } => write!(
+                f,
+                "drop m{msg} c{conn} {} -> {}: {}",
+                OneLine(from),
+                OneLine(to),
+                OneLine(reason)
+            ),
+            EventKind::Rule { msg, rule, action } => {
+                write!(f, "rule {rule:?} on m{msg}: {}", OneLine(action))
+            }
+            EventKind::Fault { fault } => write!(f, "fault: {}", OneLine(fault)),
             EventKind::Lost {
                 conn,
                 from,
                 to,
                 error,
             } => {
-                write!(f, "lost c{conn} {from} -> {to}")?;
+                write!(f, "lost c{conn} {} -> {}", OneLine(from), OneLine(to))?;
                 if let Some(e) = error {
-                    write!(f, ": {e}")?;
+                    write!(f, ": {}", OneLine(e))?;
                 }
                 Ok(())
             }
         }
+    }
+}
+
+/// A string written on one line: control characters, and the Unicode line
+/// and paragraph separators, as Rust escapes.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -26,9 +26,12 @@
 //! - [`addr`]: [`MqttAddr`], parsing and printing the URLs, credentials and
 //!   options;
 //! - `wire` (private): the message header, kinds and topics;
-//! - `session` (private): one MQTT client session (rumqttc), its event loop,
-//!   last wills, reconnection; its `routing` submodule takes incoming
-//!   messages to their connections;
+//! - `session` (private): one MQTT client session (rumqttc), last wills,
+//!   reconnection; its submodules: `event_loop` polls the MQTT client,
+//!   `suback` checks the broker's answer to the session's subscriptions,
+//!   `table` holds its connections (indexed by peer, so that a duplicate
+//!   SYN is found in O(1)), `routing` takes incoming messages to their
+//!   connections;
 //! - `conn` (private): a connection's shared state and its driver task,
 //!   which owns the protocol and delivers every event;
 //! - [`server`]: [`MqttServer`], and the [`Address`](transport_api::Address)
@@ -42,6 +45,14 @@
 //! warning; other connections are unaffected. MQTT packets larger than
 //! [`MAX_INCOMING_PACKET`] cannot be skipped by the MQTT client and end the
 //! session, so give the broker a `max_packet_size` at or below it.
+//!
+//! # Refused subscriptions
+//!
+//! A session subscribes to its inbox and, for a server, to the server's
+//! topic. A broker that refuses one of them (SUBACK return code 0x80,
+//! typically its ACLs) makes `create_server` or `create_connection` fail
+//! with an I/O error of kind `PermissionDenied` that names the topic
+//! filter.
 //!
 //! # Runtime
 //!

@@ -73,6 +73,12 @@ impl Address for MqttAddr {
     /// same name on one broker would both answer handshakes; MQTT has no way
     /// to refuse the second, so do not start two (`AddrInUse` is never
     /// returned).
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` when the broker cannot be reached; an I/O error
+    /// of kind `PermissionDenied` naming the topic filter when the broker
+    /// refuses the subscription (its ACLs).
     async fn create_server<P, F>(&self, factory: F) -> Result<MqttServer>
     where
         P: Protocol,

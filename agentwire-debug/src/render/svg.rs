@@ -12,11 +12,28 @@ const LANE: f64 = 190.0;
 const TOP: f64 = 70.0;
 const ROW: f64 = 20.0;
 
+/// `s` as XML text: markup characters escaped, a carriage return kept as a
+/// character reference (a parser would make it a newline), and the
+/// characters XML 1.0 cannot hold at all, even escaped (the C0 controls
+/// but tab, newline and carriage return; U+FFFE and U+FFFF), shown as
+/// U+FFFD, the replacement character: otherwise one such name would make
+/// the whole picture unreadable.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
+            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Renders `trace` as SVG: a lane (`class="lane"`) per participant, an

@@ -5,6 +5,7 @@
 mod bad_params;
 mod check;
 mod faults;
+mod hostile;
 mod latency;
 mod pictures;
 mod rules;

@@ -155,7 +155,9 @@ pub(crate) fn spawn_accepted(
 /// # Errors
 ///
 /// `ConnectionRefused` naming `addr` when no server answers within the
-/// address's connect timeout (or the broker cannot be reached).
+/// address's connect timeout (or the broker cannot be reached);
+/// `PermissionDenied` naming the inbox when the broker refuses to
+/// subscribe the client's session to it.
 pub(crate) async fn connect<P: Protocol>(
     addr: &MqttAddr,
     protocol: P,

@@ -17,11 +17,10 @@ use std::hash::BuildHasher;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
+    AsyncClient, ConnectionError, LastWill, MqttOptions, QoS, SubscribeReasonCode,
     TlsConfiguration, Transport as MqttTransport,
 };
 use tokio::sync::watch;
@@ -30,8 +29,13 @@ use transport_api::{ConnectionTracker, Error, ProtocolFactory, Result};
 use crate::conn::Conn;
 use crate::wire::{self, Msg};
 use crate::MqttAddr;
+use suback::{check_suback, subscribe_filters};
+use table::ConnTable;
 
+mod event_loop;
 mod routing;
+mod suback;
+mod table;
 
 /// The largest MQTT packet we accept from the broker. Larger ones end the
 /// session (the MQTT client cannot skip them), so configure the broker's own
@@ -64,7 +68,7 @@ pub(crate) struct Listener {
 
 #[derive(Default)]
 pub(super) struct Routes {
-    conns: HashMap<u64, Arc<Conn>>,
+    conns: ConnTable,
     /// Peer session id → how many of our connections talk to it.
     wills: HashMap<String, usize>,
     listener: Option<Listener>,
@@ -76,8 +80,12 @@ pub(super) struct Routes {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Status {
     connected: bool,
-    /// SUBACKs received since the session started.
-    subacks: u64,
+    /// The return codes of the first SUBACK since the session started: the
+    /// broker's answer to the subscription to the session's own topics
+    /// (the only SUBSCRIBE before `start` returns, in the order of
+    /// [`Session::own_topics`]; a resubscription after a reconnect during
+    /// `start` subscribes to the same topics in the same order).
+    first_suback: Option<Vec<SubscribeReasonCode>>,
     /// Why the session is gone for good.
     down: Option<String>,
 }
@@ -108,7 +116,10 @@ impl Session {
     /// # Errors
     ///
     /// `ConnectionRefused` naming the broker when it cannot be reached in
-    /// the address's connect timeout; [`Error::NoRuntime`] outside tokio.
+    /// the address's connect timeout; an [`Error::Io`] of kind
+    /// `PermissionDenied` naming the topic filters the broker refused to
+    /// subscribe us to (SUBACK return code 0x80, e.g. its ACLs);
+    /// [`Error::NoRuntime`] outside tokio.
     pub(crate) async fn start(addr: &MqttAddr, listener: Option<Listener>) -> Result<Arc<Session>> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sid = format!("{:016x}", random_u64());
@@ -137,10 +148,6 @@ impl Session {
         let mut network = eventloop.network_options();
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
-        let mut topics = vec![wire::inbox_topic(&sid)];
-        if let Some(l) = &listener {
-            topics.push(wire::server_topic(&l.name));
-        }
         let session = Arc::new(Session {
             inbox: wire::inbox_topic(&sid),
             sid,
@@ -152,34 +159,35 @@ impl Session {
             }),
             status: watch::Sender::new(Status::default()),
         });
-        let wanted = topics.len() as u64;
-        for topic in topics {
-            session
-                .client
-                .try_subscribe(topic, QoS::AtLeastOnce)
-                .map_err(|e| Error::Io(io::Error::other(e)))?;
-        }
-        runtime.spawn(event_loop(Arc::clone(&session), eventloop));
+        // One SUBSCRIBE for all of them: one SUBACK, its return codes in
+        // the order of the topics.
+        let topics = session.own_topics();
+        session
+            .client
+            .try_subscribe_many(subscribe_filters(&topics))
+            .map_err(|e| Error::Io(io::Error::other(e)))?;
+        runtime.spawn(event_loop::run(Arc::clone(&session), eventloop));
         // Dropped or failed before it is handed out: nobody else would end
         // the session, and its event loop would run forever.
         let abandon = Abandon::new(Arc::clone(&session), None);
         let mut status = session.status.subscribe();
-        let wait = status.wait_for(|s| s.down.is_some() || s.subacks >= wanted);
+        let wait = status.wait_for(|s| s.down.is_some() || s.first_suback.is_some());
         let refused = |why: String| Error::ConnectionRefused {
             addr: addr.broker_url(),
             source: Some(io::Error::new(io::ErrorKind::ConnectionRefused, why)),
         };
-        match tokio::time::timeout(
+        let codes = match tokio::time::timeout(
             addr.connect_timeout().saturating_add(addr.keep_alive()),
             wait,
         )
         .await
         {
-            Ok(Ok(s)) if s.down.is_none() => {}
+            Ok(Ok(s)) if s.down.is_none() => s.first_suback.clone().unwrap_or_default(),
             Ok(Ok(s)) => return Err(refused(s.down.clone().unwrap_or_default())),
             Ok(Err(_)) => return Err(refused("the MQTT event loop ended".into())),
             Err(_) => return Err(refused("no answer from the broker in time".into())),
-        }
+        };
+        check_suback(addr, &topics, &codes)?;
         abandon.disarm();
         Ok(session)
     }
@@ -217,7 +225,7 @@ impl Session {
         if routes.ended {
             return Err(Error::Closed);
         }
-        routes.conns.insert(conn.id, Arc::clone(conn));
+        routes.conns.insert(Arc::clone(conn));
         Ok(())
     }
 
@@ -268,7 +276,7 @@ impl Session {
     /// will is no longer watched, and whether the session should end.
     fn forget_conn(&self, id: u64, peer: Option<&str>) -> (bool, bool) {
         let mut routes = self.routes();
-        routes.conns.remove(&id);
+        routes.conns.remove(id);
         let mut unwatch = false;
         if let Some(peer) = peer {
             if let Some(n) = routes.wills.get_mut(peer) {
@@ -325,7 +333,7 @@ impl Session {
 
     /// The broker connection failed: every connection ends with `err`.
     fn broker_lost(&self, err: &ConnectionError) {
-        let conns: Vec<Arc<Conn>> = self.routes().conns.values().cloned().collect();
+        let conns = self.routes().conns.all();
         for conn in conns {
             conn.fail(Error::Io(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
@@ -340,18 +348,22 @@ impl Session {
         !routes.ended && routes.listener.as_ref().is_some_and(|l| l.serving)
     }
 
-    /// Subscribes again after a reconnect (the broker forgot us).
-    fn resubscribe(self: &Arc<Self>) {
+    /// The topics the session itself listens on: its inbox, and a
+    /// serving listener's server topic.
+    fn own_topics(&self) -> Vec<String> {
         let mut topics = vec![self.inbox.clone()];
-        {
-            let routes = self.routes();
-            if let Some(l) = routes.listener.as_ref().filter(|l| l.serving) {
-                topics.push(wire::server_topic(&l.name));
-            }
+        let routes = self.routes();
+        if let Some(l) = routes.listener.as_ref().filter(|l| l.serving) {
+            topics.push(wire::server_topic(&l.name));
         }
-        for topic in topics {
-            let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
-        }
+        topics
+    }
+
+    /// Subscribes again after a reconnect (the broker forgot us), in one
+    /// SUBSCRIBE as [`start`](Self::start) does.
+    fn resubscribe(self: &Arc<Self>) {
+        let topics = self.own_topics();
+        let _ = self.client.try_subscribe_many(subscribe_filters(&topics));
     }
 }
 
@@ -439,54 +451,4 @@ fn tls_config(addr: &MqttAddr) -> Result<TlsConfiguration> {
         ),
         source: None,
     })
-}
-
-/// Polls the MQTT event loop until the session ends.
-async fn event_loop(session: Arc<Session>, mut eventloop: EventLoop) {
-    let mut backoff = Duration::from_millis(50);
-    let mut ever_connected = false;
-    loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::Publish(p))) => session.dispatch(&p.topic, p.payload),
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                backoff = Duration::from_millis(50);
-                if ever_connected {
-                    session.resubscribe();
-                }
-                ever_connected = true;
-                session.status.send_modify(|s| s.connected = true);
-            }
-            Ok(Event::Incoming(Packet::SubAck(_))) => {
-                session.status.send_modify(|s| s.subacks += 1);
-            }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                // Read on until the broker closes the connection (bounded):
-                // a socket closed with unread data is reset, and a broker
-                // may take a reset for a lost client and publish our last
-                // will, ending a peer's connection with an error after our
-                // clean close.
-                let drain = async { while eventloop.poll().await.is_ok() {} };
-                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
-                break;
-            }
-            Ok(_) => {}
-            Err(err) => {
-                session.status.send_modify(|s| s.connected = false);
-                session.broker_lost(&err);
-                if !(ever_connected && session.should_reconnect()) {
-                    session
-                        .status
-                        .send_modify(|s| s.down = Some(err.to_string()));
-                    break;
-                }
-                tracing::warn!(broker = %session.addr.broker_url(), "MQTT broker lost, reconnecting: {err}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
-    session.routes().ended = true;
-    session.status.send_modify(|s| {
-        s.down.get_or_insert_with(|| "disconnected".into());
-    });
 }

@@ -3,7 +3,7 @@
 //! binary is installed. Both listen on a free loopback port.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -74,11 +74,52 @@ impl Mosquitto {
 
     /// Starts mosquitto on `port` (to restart one on the port it had).
     pub fn start_on(port: u16) -> Option<Mosquitto> {
+        Self::launch(port, None)
+    }
+
+    /// Where mosquitto's dynamic security plugin is, if installed.
+    fn dynamic_security_plugin() -> Option<PathBuf> {
+        let name = "mosquitto_dynamic_security.so";
+        let multiarch = std::fs::read_dir("/usr/lib")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join(name));
+        ["/usr/lib", "/usr/local/lib", "/usr/lib/mosquitto"]
+            .iter()
+            .map(|dir| PathBuf::from(dir).join(name))
+            .chain(multiarch)
+            .find(|p| p.exists())
+    }
+
+    /// Starts mosquitto on a free port with its dynamic security plugin,
+    /// configured by `config` (the plugin's JSON: clients, groups, roles
+    /// and their ACLs). Its ACLs can refuse subscriptions, which the
+    /// `acl_file` of mosquitto 2.0 cannot. `None` when mosquitto or the
+    /// plugin is not installed.
+    pub fn start_with_dynamic_security(config: &str) -> Option<Mosquitto> {
+        let plugin = Self::dynamic_security_plugin()?;
+        Self::launch(free_port(), Some((&plugin, config)))
+    }
+
+    fn launch(port: u16, dynsec: Option<(&Path, &str)>) -> Option<Mosquitto> {
         let binary = Self::binary()?;
         let dir =
             std::env::temp_dir().join(format!("agentwire-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mosquitto temp dir");
         let conf = dir.join("mosquitto.conf");
+        let plugin_lines = match dynsec {
+            Some((plugin, config)) => {
+                let file = dir.join("dynamic-security.json");
+                std::fs::write(&file, config).expect("write the dynamic security config");
+                format!(
+                    "plugin {}\nplugin_opt_config_file {}\n",
+                    plugin.display(),
+                    file.display()
+                )
+            }
+            None => String::new(),
+        };
         std::fs::write(
             &conf,
             format!(
@@ -90,7 +131,8 @@ impl Mosquitto {
                  max_inflight_messages 100\n\
                  set_tcp_nodelay true\n\
                  log_dest stderr\n\
-                 log_type error\n"
+                 log_type error\n\
+                 {plugin_lines}"
             ),
         )
         .expect("write mosquitto.conf");

@@ -2,6 +2,7 @@
 //! a broker going away, a peer dying.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acl;
 #[allow(dead_code)] // shared with the root crate's tests, which use other parts
 mod brokers;
 mod conformance;
