@@ -277,26 +277,39 @@ async fn nothing_is_delivered_after_the_peers_eof() {
         .await
         .expect("server");
     let (t, _log) = connect(&server.addr()).await.expect("connect");
-    t.write(Bytes::from_static(b"a")).expect("write");
+    // The broker is shared with the tests running beside this one: the
+    // data names this connection, whose EOF the sniffer then looks for.
+    const DATA: &[u8] = b"data before the eof of nothing_is_delivered_after_the_peers_eof";
+    t.write(Bytes::from_static(DATA)).expect("write");
     t.write_eof().expect("write_eof");
     let server_log = accepted.wait_log(0).await.expect("accepted");
     server_log
         .wait_for("eof", |events| events.contains(&Ev::Eof))
         .await
         .expect("eof");
-    // The EOF as the sniffer saw it.
-    let (topic, eof) = tokio::time::timeout(WAIT, async {
+    let word =
+        |msg: &[u8], i: usize| u64::from_be_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+    // The EOF as the sniffer saw it: on the topic of our data, between
+    // the same two connections.
+    let (topic, dst, src, seq) = tokio::time::timeout(WAIT, async {
+        let mut ours = None;
         loop {
-            let (topic, payload) = seen.recv().await.expect("sniffer");
-            if payload.len() >= 28 && payload[3] == 5 {
-                break (topic, payload);
+            let (topic, msg) = seen.recv().await.expect("sniffer");
+            if msg.len() < 28 {
+                continue;
+            }
+            let ids = (word(&msg, 4), word(&msg, 12));
+            match (msg[3], &ours) {
+                (4, None) if &msg[28..] == DATA => ours = Some((topic, ids)),
+                (5, Some((t, i))) if *t == topic && *i == ids => {
+                    break (topic, ids.0, ids.1, word(&msg, 20));
+                }
+                _ => {}
             }
         }
     })
     .await
     .expect("the sniffer saw the EOF");
-    let word = |i: usize| u64::from_be_bytes(eof[i..i + 8].try_into().expect("8 bytes"));
-    let (dst, src, seq) = (word(4), word(12), word(20));
     for (kind, n, payload) in [(4, seq + 1, &b"after eof"[..]), (5, seq + 2, &b""[..])] {
         sniffer
             .publish(
@@ -314,7 +327,7 @@ async fn nothing_is_delivered_after_the_peers_eof() {
         events,
         [
             Ev::Made,
-            Ev::Data(Bytes::from_static(b"a")),
+            Ev::Data(Bytes::from_static(DATA)),
             Ev::Eof,
             Ev::Lost(Some(ErrorKind::InvalidData))
         ],

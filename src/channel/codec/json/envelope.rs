@@ -282,7 +282,12 @@ mod tests {
         for text in texts {
             let ours = read(text);
             assert!(ours.is_some(), "{}", String::from_utf8_lossy(text));
-            assert_eq!(ours, serde_json_reads(text), "{}", String::from_utf8_lossy(text));
+            assert_eq!(
+                ours,
+                serde_json_reads(text),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 
@@ -325,24 +330,46 @@ mod tests {
     /// without digits, a lone surrogate, `NaN`, `01`, `1e`, …).
     fn json_like() -> impl Strategy<Value = String> {
         let leaf = proptest::sample::select(vec![
-            "0", "-1", "1.5e3", "2E-7", "-0", "true", "null", r#""a""#, r#""\u0041""#,
-            r#""\ud800""#, r#""\udc00\ud800""#, r#""é""#, "NaN", "-Infinity", r#""\n\t\/""#,
-            r#""\u""#, r#""\x""#, "1e", "01", "1.", "tru", "\"\t\"", "\"\u{7f}\"",
+            "0",
+            "-1",
+            "1.5e3",
+            "2E-7",
+            "-0",
+            "true",
+            "null",
+            r#""a""#,
+            r#""\u0041""#,
+            r#""\ud800""#,
+            r#""\udc00\ud800""#,
+            r#""é""#,
+            "NaN",
+            "-Infinity",
+            r#""\n\t\/""#,
+            r#""\u""#,
+            r#""\x""#,
+            "1e",
+            "01",
+            "1.",
+            "tru",
+            "\"\t\"",
+            "\"\u{7f}\"",
         ])
         .prop_map(|leaf: &str| leaf.to_owned());
         leaf.prop_recursive(5, 48, 6, |inner| {
             prop_oneof![
-                (proptest::collection::vec(inner.clone(), 0..6), any::<bool>())
+                (
+                    proptest::collection::vec(inner.clone(), 0..6),
+                    any::<bool>()
+                )
                     .prop_map(|(items, tight)| format!(
                         "[{}]",
                         items.join(if tight { "," } else { ", " })
                     )),
-                proptest::collection::vec((Just(r#""k""#), inner), 0..4)
-                    .prop_map(|fields| {
-                        let fields: Vec<String> =
-                            fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                        format!("{{{}}}", fields.join(", "))
-                    }),
+                proptest::collection::vec((Just(r#""k""#), inner), 0..4).prop_map(|fields| {
+                    let fields: Vec<String> =
+                        fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                    format!("{{{}}}", fields.join(", "))
+                }),
             ]
         })
     }
