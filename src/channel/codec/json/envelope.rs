@@ -184,40 +184,19 @@ impl Reader<'_> {
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.at += 1;
-        self.ws();
-        if self.peek()? == b']' {
-            self.at += 1;
+        if !self.open(depth, b']')? {
             return Some(());
         }
         loop {
             self.value(depth)?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b']')? {
+                return Some(());
             }
         }
     }
 
     fn object(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.at += 1;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.at += 1;
+        if !self.open(depth, b'}')? {
             return Some(());
         }
         loop {
@@ -229,18 +208,40 @@ impl Reader<'_> {
             self.eat(b':')?;
             self.ws();
             self.value(depth)?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
+        }
+    }
+
+    /// Past the opening bracket of an array or object at `depth`: whether
+    /// an element follows (`false`: it was empty, `close` is read too).
+    fn open(&mut self, depth: usize, close: u8) -> Option<bool> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        self.ws();
+        if self.peek()? == close {
+            self.at += 1;
+            return Some(false);
+        }
+        Some(true)
+    }
+
+    /// After an element: whether another follows (a comma), or the
+    /// container ends here (`close`, read too).
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let byte = self.peek()?;
+        self.at += 1;
+        if byte == b',' {
+            self.ws();
+            Some(true)
+        } else if byte == close {
+            Some(false)
+        } else {
+            None
         }
     }
 }
