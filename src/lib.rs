@@ -81,6 +81,18 @@
 //! Python callers may pass parameters by position or by keyword, and leave
 //! out trailing `Option` ones; see [`macro@agent`] and
 //! [`Container::register_agent`].
+//!
+//! # Runtime
+//!
+//! Everything runs on the tokio runtime it is created on, which needs its
+//! time driver (`Builder::enable_time`, or `enable_all` as
+//! `#[tokio::main]` and `#[tokio::test]` have; sockets need `enable_io`
+//! too): closing a channel, shutting a container down and retrying a
+//! connect wait at most a bounded time, and on a runtime without timers
+//! those waits panic with tokio's "timers are disabled" message, as any
+//! `tokio::time` call there does. Both flavours work; on the current-thread
+//! one, a handler that blocks its thread stalls everything on it (run
+//! blocking work with `tokio::task::spawn_blocking`).
 #![warn(missing_docs, missing_debug_implementations)]
 
 // The attributes write `::agentwire::…` paths, which must resolve here too.
