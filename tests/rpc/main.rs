@@ -1,6 +1,7 @@
 //! RPC tests: routing, errors, concurrency and calls both ways, on local
 //! queues, TCP and Unix sockets; aiomas's wire format.
 
+mod hostile;
 mod limits;
 mod scenarios;
 mod support;
@@ -20,6 +21,8 @@ on_every_backend!(
     limits::callbacks_at_the_limit,
     limits::hanging_handlers_end_with_the_connection,
     limits::oversized_error_text_is_shortened,
+    hostile::readable_bincode_errors,
+    hostile::deep_nesting,
 );
 
 #[test]

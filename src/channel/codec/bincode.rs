@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 
+use super::bincode_errors::{Decode, Encode};
 use super::{Codec, TrailingBytes};
 use crate::channel::{ChannelError, Message, MessageKind, Result};
 
@@ -62,13 +63,13 @@ impl Codec for Bincode {
         out.push(kind.code());
         put_varint(out, id);
         ::bincode::serde::encode_into_writer(content, VecWriter(out), cfg())
-            .map_err(|e| ChannelError::codec(NAME, "encode message content", e))?;
+            .map_err(|e| ChannelError::codec(NAME, "encode message content", Encode(e)))?;
         Ok(())
     }
 
     fn decode_message(&self, payload: Bytes) -> Result<Message> {
         let (code, id, used) = read_header(&payload)
-            .map_err(|e| ChannelError::codec(NAME, "decode a message header", e))?;
+            .map_err(|e| ChannelError::codec(NAME, "decode a message header", Decode(e)))?;
         let kind = MessageKind::from_code(u64::from(code), id)?;
         let content = payload.slice(used.min(payload.len())..);
         Ok(Message { kind, id, content })
@@ -76,7 +77,7 @@ impl Codec for Bincode {
 
     fn decode_content<T: DeserializeOwned>(&self, content: &[u8]) -> Result<T> {
         let (value, used) = decode_limited::<T>(content)
-            .map_err(|e| ChannelError::codec(NAME, "decode message content", e))?;
+            .map_err(|e| ChannelError::codec(NAME, "decode message content", Decode(e)))?;
         if used != content.len() {
             return Err(ChannelError::codec(
                 NAME,
@@ -96,7 +97,7 @@ impl Codec for Bincode {
     ) -> Result<S::Value> {
         decode_limited_seed(content, seed)
             .map(|(value, _used)| value)
-            .map_err(|e| ChannelError::codec(NAME, "decode message content", e))
+            .map_err(|e| ChannelError::codec(NAME, "decode message content", Decode(e)))
     }
 }
 

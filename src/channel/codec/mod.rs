@@ -9,6 +9,7 @@
 //! channel match a reply to its request before knowing the reply's type.
 
 mod bincode;
+mod bincode_errors;
 mod json;
 #[cfg(feature = "msgpack")]
 mod msgpack;
