@@ -1,17 +1,19 @@
 //! A third attack pass on RPC connections: what a hostile peer can send
-//! through the bincode codec (error texts it provokes), and frames that
-//! nest deeper than any sane value. Each case must end as an error for that call
+//! through the bincode codec (error texts it provokes, frames that claim
+//! billions of zero-sized elements), and frames that nest deeper than any
+//! sane value on every codec. Each case must end as an error for that call
 //! only; the connection and other clients go on.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use agentwire::channel::MessageKind;
 use agentwire::channel::{Bincode, ChannelOptions, Codec, Json, MsgPack};
 use agentwire::rpc::{self, Connection, Router, RpcError};
 use bytes::Bytes;
-use serde::ser::SerializeSeq;
-use serde::{Serialize, Serializer};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
 use tokio::sync::mpsc;
 use transport_api::{Address, Protocol, Server, SharedTransport, Transport};
 
@@ -121,6 +123,115 @@ impl Serialize for ClaimsMore {
     }
 }
 
+/// A map that claims `usize::MAX` entries and holds none.
+struct ClaimsHugeMap;
+
+impl Serialize for ClaimsHugeMap {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_map(Some(usize::MAX))?.end()
+    }
+}
+
+/// A unit struct: zero bytes in bincode.
+#[derive(Debug, Serialize, Deserialize)]
+struct Marker;
+
+/// A bincode frame whose argument claims 2^64 - 1 zero-sized elements
+/// (`Vec<()>`, a `Vec` of a unit struct, a map of units) used to loop that
+/// many times on the connection's driver, freezing its runtime thread. Now
+/// it is a remote error naming the limit, at once, and the connection and
+/// another client go on.
+pub async fn zero_sized_element_flood<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    let router =
+        Router::new()
+            .method("units", |(v,): (Vec<()>,)| async move {
+                Ok::<_, Infallible>(v.len())
+            })
+            .method("markers", |(v,): (Vec<Marker>,)| async move {
+                Ok::<_, Infallible>(v.len())
+            })
+            .method(
+                "map",
+                |(m,): (std::collections::BTreeMap<(), ()>,)| async move {
+                    Ok::<_, Infallible>(m.len())
+                },
+            )
+            .method("nested", |(v,): (Vec<Vec<()>>,)| async move {
+                Ok::<_, Infallible>(v.len())
+            });
+    let (server, conn) = serve(&addr, Bincode, router).await;
+    let bound = Duration::from_secs(10);
+
+    // Honest calls with zero-sized elements still work.
+    let few: usize = conn.call("units", (vec![(); 1000],)).await.expect("units");
+    assert_eq!(few, 1000);
+    let many: usize = conn
+        .call("units", (vec![(); 100_000],))
+        .await
+        .expect("100,000 units in a 4-byte claim");
+    assert_eq!(many, 100_000);
+
+    for path in ["units", "markers"] {
+        let call = conn.call::<_, usize>(path, (ClaimsMore(usize::MAX, 0),));
+        let err = tokio::time::timeout(bound, call)
+            .await
+            .expect("answered at once, not after 2^64 iterations")
+            .expect_err("refused");
+        let text = remote_text(err);
+        assert!(text.contains("elements"), "{path}: {text}");
+    }
+    let call = conn.call::<_, usize>("map", (ClaimsHugeMap,));
+    let err = tokio::time::timeout(bound, call)
+        .await
+        .expect("answered at once")
+        .expect_err("refused");
+    assert!(remote_text(err).contains("elements"));
+    // Many inner claims, each below any per-sequence bound: the budget is
+    // the frame's.
+    let inner = vec![ClaimsMore(1 << 24, 0); 64];
+    let call = conn.call::<_, usize>("nested", (inner,));
+    let err = tokio::time::timeout(bound, call)
+        .await
+        .expect("answered at once")
+        .expect_err("refused");
+    assert!(remote_text(err).contains("elements"));
+
+    // The connection goes on, and so does another client.
+    assert_eq!(
+        conn.call::<_, usize>("units", (vec![(); 3],))
+            .await
+            .expect("goes on"),
+        3
+    );
+    let other = Connection::open(
+        &server.addr(),
+        Arc::new(Router::<Bincode>::new()),
+        ChannelOptions::new().codec(Bincode),
+    )
+    .await
+    .expect("connects");
+    assert_eq!(
+        other
+            .call::<_, usize>("units", (vec![(); 2],))
+            .await
+            .expect("served"),
+        2
+    );
+    other.close().await;
+    conn.close().await;
+    server.close();
+}
+
+impl Clone for ClaimsMore {
+    fn clone(&self) -> Self {
+        ClaimsMore(self.0, self.1)
+    }
+}
+
 /// Sends one request frame with `payload` (an encoded envelope) from a
 /// raw peer and returns the payload of the first frame it gets back.
 async fn raw_call<A: Address>(addr: &A, payload: Vec<u8>) -> Bytes {
@@ -220,4 +331,77 @@ where
     );
     conn.close().await;
     server.close();
+}
+
+/// A recursive type: each level is one byte in bincode.
+#[derive(Debug, Serialize, Deserialize)]
+enum Tree {
+    Leaf,
+    Node(Box<Tree>),
+}
+
+/// A bincode frame nesting a recursive type a million levels deep (a
+/// megabyte): an error for that call, not a stack overflow.
+pub async fn deep_bincode_recursion<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    let router = Router::new().method("depth", |(t,): (Tree,)| async move {
+        let mut depth = 0usize;
+        let mut at = &t;
+        while let Tree::Node(inner) = at {
+            depth += 1;
+            at = inner;
+        }
+        // Dropping a deep Box chain recurses too: take it apart.
+        let mut t = t;
+        while let Tree::Node(inner) = t {
+            t = *inner;
+        }
+        Ok::<_, Infallible>(depth)
+    });
+    let (server, conn) = serve(&addr, Bincode, router).await;
+    // As deep as the limit allows (a test thread's 2 MiB stack, unoptimised).
+    assert_eq!(
+        conn.call::<_, usize>("depth", (DeepTree(120),))
+            .await
+            .expect("120"),
+        120
+    );
+    assert_eq!(
+        conn.call::<_, usize>("depth", (DeepTree(50),))
+            .await
+            .expect("50"),
+        50
+    );
+    assert!(conn
+        .call::<_, usize>("depth", (DeepTree(1_000_000),))
+        .await
+        .expect_err("too deep")
+        .is_remote());
+    assert_eq!(
+        conn.call::<_, usize>("depth", (DeepTree(2),))
+            .await
+            .expect("on"),
+        2
+    );
+    conn.close().await;
+    server.close();
+}
+
+/// Serializes as a [`Tree`] `.0` nodes deep, without building it (and
+/// without recursion: bincode writes variant indices as varints).
+struct DeepTree(usize);
+
+impl Serialize for DeepTree {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Node = variant 1, Leaf = variant 0: a tuple of raw bytes.
+        let mut seq = serializer.serialize_tuple(self.0 + 1)?;
+        for _ in 0..self.0 {
+            serde::ser::SerializeTuple::serialize_element(&mut seq, &1u8)?;
+        }
+        serde::ser::SerializeTuple::serialize_element(&mut seq, &0u8)?;
+        serde::ser::SerializeTuple::end(seq)
+    }
 }

@@ -8,6 +8,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 
 use super::bincode_errors::{Decode, Encode};
+use super::bounded::{BoundedSeed, Budget};
 use super::{Codec, TrailingBytes};
 use crate::channel::{ChannelError, Message, MessageKind, Result};
 
@@ -28,7 +29,11 @@ const NAME: &str = "bincode";
 ///
 /// Decoding never trusts a length prefix inside the content for more than a
 /// bounded allocation: bincode's byte limit is set to the next power of four
-/// at or above the content's size (at least 64 KiB).
+/// at or above the content's size (at least 64 KiB). Nor for more than
+/// bounded work: a content holds at most its length plus 2^20 sequence and
+/// map elements (only zero-sized elements, which take no bytes, can come
+/// near that), and its values nest at most 128 levels deep (a recursive
+/// type costs one byte per level); more is an error.
 ///
 /// ```
 /// use agentwire::channel::{Bincode, Codec, MessageKind};
@@ -184,6 +189,13 @@ fn decode_limited_seed<'de, S: DeserializeSeed<'de>>(
     content: &'de [u8],
     seed: S,
 ) -> std::result::Result<(S::Value, usize), DecodeError> {
+    // Zero-sized elements and recursive types cost no bytes per element
+    // or level: bound those too (see `bounded`).
+    let budget = Budget::for_content(content.len());
+    let seed = BoundedSeed {
+        seed,
+        budget: &budget,
+    };
     macro_rules! tiers {
         ($($limit:expr),*) => {
             $(
@@ -236,6 +248,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn zero_sized_elements_and_nesting_are_bounded() {
+        // A `Vec<()>` claiming 2^64 - 1 elements: ten bytes.
+        let mut content = vec![0xfd];
+        content.extend_from_slice(&u64::MAX.to_le_bytes());
+        let err = Bincode
+            .decode_content::<Vec<()>>(&content)
+            .expect_err("budget");
+        assert!(err.to_string().contains("elements"), "{err}");
+        // Honest zero-sized elements, up to the minimum budget.
+        let mut buf = Vec::new();
+        Bincode
+            .encode_message(MessageKind::Result, 0, &vec![(); 1 << 20], &mut buf)
+            .expect("encodes");
+        let units: Vec<()> = Bincode.decode_content(&buf[2..]).expect("decodes");
+        assert_eq!(units.len(), 1 << 20);
+        // Nesting: 127 levels decode, 129 do not.
+        let nested = |levels: usize| {
+            let mut content = vec![1u8; levels - 1];
+            content.push(0);
+            content
+        };
+        type Nested = Option<Box<Option<Box<Option<Box<()>>>>>>;
+        assert!(Bincode.decode_content::<Nested>(&nested(3)).is_ok());
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct List(Option<Box<List>>);
+        // Each level is a newtype and an option: two.
+        assert!(Bincode.decode_content::<List>(&nested(63)).is_ok());
+        let err = Bincode
+            .decode_content::<List>(&nested(65))
+            .err()
+            .expect("too deep");
+        assert!(err.to_string().contains("nested deeper"), "{err}");
     }
 
     #[test]

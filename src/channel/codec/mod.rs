@@ -10,6 +10,7 @@
 
 mod bincode;
 mod bincode_errors;
+mod bounded;
 mod json;
 #[cfg(feature = "msgpack")]
 mod msgpack;
