@@ -1,10 +1,13 @@
-//! A third attack pass on containers: containers and channels on a tokio
-//! runtime built without timers (whose grace periods must still be
-//! bounded, and nothing may panic).
+//! A third attack pass on containers: a `connect` that completes while
+//! `shutdown` runs, and containers and channels on a tokio runtime built
+//! without timers (whose grace periods must still be bounded, and nothing
+//! may panic).
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use agentwire::channel::{Channel, ChannelOptions};
@@ -15,7 +18,63 @@ use tokio::sync::mpsc;
 use transport_api::{Address, Protocol, SharedTransport, Transport};
 use transport_local::LocalNetwork;
 
+use crate::support::calc;
 use crate::support::raw_peer::request_frame;
+
+/// Polls `fut` once.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// Two `connect`s to the same container: the first holds the cache entry
+/// while it retries (the container is not up yet), the second waits for
+/// the entry. When the first is done, the entry is handed to the second; a
+/// `shutdown` that ran before the second was polled again found the entry
+/// locked and skipped it, so the cached connection was never closed: the
+/// first connect's proxy still worked after shutdown, and so did the
+/// second connect.
+#[tokio::test(flavor = "current_thread")]
+async fn connect_completing_during_shutdown() {
+    let options = ContainerOptions::new().local_network(LocalNetwork::new());
+    let a = Container::create_with("local://a", options.clone())
+        .await
+        .expect("a starts");
+    let url = "local://b/0";
+    let retry = Some(Duration::from_secs(10));
+    let mut first = pin!(a.connect_with_timeout(url, retry));
+    let mut second = pin!(a.connect_with_timeout(url, retry));
+    assert!(poll_once(&mut first).await.is_pending(), "retrying");
+    assert!(
+        poll_once(&mut second).await.is_pending(),
+        "waits for the entry"
+    );
+    let b = Container::create_with("local://b", options)
+        .await
+        .expect("b starts");
+    b.register("Calc", calc()).expect("register");
+    let proxy = first.await.expect("first connect");
+    assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
+
+    tokio::time::timeout(Duration::from_secs(10), a.shutdown())
+        .await
+        .expect("shutdown returns");
+    // Every connection of the shut-down container is closed: calls fail.
+    let after = tokio::time::timeout(Duration::from_secs(10), proxy.call::<_, i64>("add", (1, 2)))
+        .await
+        .expect("fails at once");
+    assert!(
+        after.is_err(),
+        "a call over a shut-down container's connection"
+    );
+    let late = tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("returns");
+    assert!(
+        late.is_err(),
+        "a connect that completes after shutdown fails"
+    );
+    b.shutdown().await;
+}
 
 /// Runs `scenario` on a current-thread runtime built without timers, in a
 /// thread of its own, and fails if it does not finish within `bound` (or
