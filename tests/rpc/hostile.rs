@@ -302,6 +302,27 @@ where
         .decode_message(raw_call(&server.addr(), json).await)
         .expect("envelope");
     assert_eq!((reply.kind, reply.id), (MessageKind::Exception, 1));
+    // Just below serde_json's limit of 128: decoded, on a test thread's
+    // stack, unoptimised; with a Python NaN inside (the lenient path,
+    // another wrapper per level), an error naming it.
+    for (inner, kind) in [
+        (&b"0"[..], MessageKind::Result),
+        (&b"NaN"[..], MessageKind::Exception),
+    ] {
+        let mut json = b"[0, 2, [\"depth\", [".to_vec();
+        json.extend(std::iter::repeat(b'[').take(120));
+        json.extend_from_slice(inner);
+        json.extend(std::iter::repeat(b']').take(120));
+        json.extend_from_slice(b"], {}]]");
+        let reply = Json
+            .decode_message(raw_call(&server.addr(), json).await)
+            .expect("envelope");
+        assert_eq!(reply.kind, kind);
+        if kind == MessageKind::Result {
+            let depth: usize = Json.decode_content(&reply.content).expect("depth");
+            assert_eq!(depth, 120);
+        }
+    }
     assert_eq!(
         conn.call::<_, usize>("depth", ((((),),),))
             .await
