@@ -70,10 +70,9 @@ async fn extreme_deadlines() {
         .set_time(Duration::MAX)
         .expect("to the end of time");
     assert!(!timer.is_pending(), "ran at Duration::MAX");
-    assert!(matches!(
-        external.call_in(Duration::from_secs(1), Box::new(|| {})),
-        Ok(_)
-    ));
+    assert!(external
+        .call_in(Duration::from_secs(1), Box::new(|| {}))
+        .is_ok());
     external.set_time(Duration::MAX).expect("again");
     assert_eq!(external.pending_calls(), 0);
     assert!(external.sleep(Duration::MAX).now_or_never_ready());
