@@ -247,7 +247,8 @@ impl<C: Codec> Container<C> {
     /// after the handshake is a lost connection, kind `ConnectionReset`;
     /// both with a message saying why) or `validate_aid` fails;
     /// [`ContainerError::AgentNotFound`] if it has no such agent;
-    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown),
+    /// also when the shutdown began while this call was under way.
     ///
     /// # Cancel safety
     ///
@@ -308,7 +309,13 @@ impl<C: Codec> Container<C> {
             source,
         };
         let mut conn = self.connection(&addr, timeout).await.map_err(failed)?;
-        let class = match conn.call::<_, Option<String>>("validate_aid", (aid,)).await {
+        let checked = conn.call::<_, Option<String>>("validate_aid", (aid,)).await;
+        // A shutdown that began meanwhile closed the connection (or is
+        // closing it): no proxy that is dead on arrival, no reconnecting.
+        if self.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
+        let class = match checked {
             // The cached connection turned out dead (the remote container
             // restarted, say): once more on a fresh one.
             Err(e) if e.is_connection() => {
@@ -320,6 +327,9 @@ impl<C: Codec> Container<C> {
             }
             other => other.map_err(failed)?,
         };
+        if self.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
         match class {
             Some(class) => Ok(conn
                 .proxy(format!("agents/{aid}"))

@@ -76,6 +76,43 @@ async fn connect_completing_during_shutdown() {
     b.shutdown().await;
 }
 
+/// A `connect` whose `validate_aid` was answered while `shutdown` ran
+/// returned a proxy over the connection that shutdown had just closed
+/// (dead on arrival, after the container was shut down). It fails with
+/// `ShutDown` now.
+#[tokio::test(flavor = "current_thread")]
+async fn connect_in_flight_during_shutdown() {
+    let options = ContainerOptions::new().local_network(LocalNetwork::new());
+    let a = Container::create_with("local://a", options.clone())
+        .await
+        .expect("a starts");
+    let b = Container::create_with("local://b", options)
+        .await
+        .expect("b starts");
+    let agent = b.register("Calc", calc()).expect("register");
+    let mut connect = pin!(a.connect(agent.url()));
+    assert!(
+        poll_once(&mut connect).await.is_pending(),
+        "waits for validate_aid"
+    );
+    // b answers, and the answer waits for the connect in a's channel.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::timeout(Duration::from_secs(10), a.shutdown())
+        .await
+        .expect("shutdown returns");
+    let late = tokio::time::timeout(Duration::from_secs(10), connect)
+        .await
+        .expect("returns");
+    assert!(
+        matches!(late, Err(agentwire::ContainerError::ShutDown)),
+        "{:?}",
+        late.map(|p| p.connection().is_closed())
+    );
+    b.shutdown().await;
+}
+
 /// Runs `scenario` on a current-thread runtime built without timers, in a
 /// thread of its own, and fails if it does not finish within `bound` (or
 /// panics).
