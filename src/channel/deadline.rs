@@ -40,13 +40,6 @@ pub(crate) async fn sleep(duration: Duration) {
     poll_fn(|cx| deadline.poll(cx)).await;
 }
 
-/// Waits until `at` (tokio's clock: paused time applies where the runtime
-/// has timers).
-pub(crate) fn sleep_until(at: tokio::time::Instant) -> impl Future<Output = ()> + Send + 'static {
-    let mut deadline = Deadline::at(at);
-    poll_fn(move |cx| deadline.poll(cx))
-}
-
 thread_local! {
     /// A tokio timer could not be made on this thread (its runtime has no
     /// timers): use the timer thread. Only this negative answer is kept; a
@@ -63,25 +56,16 @@ enum Deadline {
 
 impl Deadline {
     fn after(limit: Duration) -> Self {
-        match tokio::time::Instant::now().checked_add(limit) {
-            Some(at) => Deadline::at(at),
-            None => Deadline::Never,
-        }
-    }
-
-    fn at(at: tokio::time::Instant) -> Self {
+        let Some(at) = Instant::now().checked_add(limit) else {
+            return Deadline::Never;
+        };
         if tokio::runtime::Handle::try_current().is_ok() && !NO_TOKIO_TIMER.with(Cell::get) {
-            match catch_unwind(AssertUnwindSafe(|| Box::pin(tokio::time::sleep_until(at)))) {
+            match catch_unwind(AssertUnwindSafe(|| Box::pin(tokio::time::sleep(limit)))) {
                 Ok(sleep) => return Deadline::Tokio(sleep),
                 Err(_) => NO_TOKIO_TIMER.with(|no| no.set(true)),
             }
         }
-        // Without a tokio timer, time cannot be paused: tokio's instants
-        // are the system's.
-        Deadline::Thread(ThreadDeadline {
-            at: at.into_std(),
-            key: None,
-        })
+        Deadline::Thread(ThreadDeadline { at, key: None })
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {

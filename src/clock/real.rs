@@ -8,11 +8,10 @@ use super::{date_after, Clock, DateTime, Sleep, Utc};
 
 /// Real time, as tokio's timer keeps it (so `tokio::time::pause` in tests
 /// applies); its time starts at zero when it is created. Its sleeps are
-/// tokio sleeps where the runtime has timers, and are kept by a timer
-/// thread of this crate on a runtime built without them.
-/// [`call_in`](Clock::call_in) and [`call_at`](Clock::call_at) run their
-/// function on a tokio task (the default methods of [`Clock`]), so they
-/// need a runtime.
+/// tokio sleeps, so they need a runtime with time enabled, as
+/// `tokio::time::sleep` does; so do [`call_in`](Clock::call_in) and
+/// [`call_at`](Clock::call_at), which run their function on a tokio task
+/// (the default methods of [`Clock`]).
 ///
 /// [`utcnow`](Clock::utcnow) is the wall-clock date at creation plus
 /// [`time`](Clock::time), so dates and times agree (also under
@@ -66,9 +65,7 @@ impl Clock for RealClock {
             .start
             .checked_add(deadline)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(60 * 60 * 24 * 365 * 30));
-        // tokio's timer, or (on a runtime without one) the crate's timer
-        // thread.
-        Box::pin(crate::channel::deadline::sleep_until(at))
+        Box::pin(tokio::time::sleep_until(at))
     }
 
     fn utcnow(&self) -> DateTime<Utc> {

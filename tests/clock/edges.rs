@@ -1,48 +1,9 @@
-//! Edge cases of the clocks: the real clock on a runtime built without
-//! timers (a container's default clock, so an agent's sleep), deadlines
-//! and delays at the ends of `Duration`.
+//! Edge cases of the clocks: deadlines and delays at the ends of
+//! `Duration`.
 
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentwire::clock::{Clock, ClockError, ExternalClock, RealClock};
-
-/// On a runtime without timers, the real clock's sleeps and scheduled
-/// calls still work (they used to panic: "timers are disabled").
-#[test]
-fn real_clock_without_timers() {
-    let (done_tx, done_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime without timers");
-        rt.block_on(async {
-            let clock = RealClock::new();
-            let started = Instant::now();
-            clock.sleep(Duration::from_millis(30)).await;
-            assert!(started.elapsed() >= Duration::from_millis(30));
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let _timer = clock
-                .call_in(
-                    Duration::from_millis(10),
-                    Box::new(move || {
-                        let _ = tx.send("called");
-                    }),
-                )
-                .expect("scheduled");
-            assert_eq!(rx.await.expect("called"), "called");
-            let cancelled = clock
-                .call_in(Duration::from_millis(10), Box::new(|| panic!("cancelled")))
-                .expect("scheduled");
-            assert!(cancelled.cancel());
-            clock.sleep(Duration::from_millis(30)).await;
-        });
-        let _ = done_tx.send(());
-    });
-    done_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("finishes without panicking");
-}
 
 /// Deadlines at the ends of `Duration`: never reached (not a panic), and
 /// refused where they are in the past.
