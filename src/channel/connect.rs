@@ -64,7 +64,7 @@ where
                     // One last attempt right at the deadline.
                     Some(t) => interval.min(t - elapsed),
                 };
-                super::deadline::sleep(pause).await;
+                tokio::time::sleep(pause).await;
                 interval = next_interval(interval, max_interval);
             }
             Err(err) => return Err(err.into()),

@@ -25,10 +25,10 @@
 //! - [`options`]: [`ChannelOptions`], a channel's settings;
 //! - `channel`: [`Channel`]; `request`: [`Request`], an incoming request;
 //! - [`error`]: [`ChannelError`] and its `io::ErrorKind` mapping;
-//! - `shared`, `protocol`, `connect`, `slots`, `ids`, `deadline` (private):
-//!   the per-connection state, the frame handler behind a channel,
-//!   connecting with retries, a semaphore with a lock-free fast path, the
-//!   hasher of pending request ids, bounded waits on any runtime.
+//! - `shared`, `protocol`, `connect`, `slots`, `ids` (private): the
+//!   per-connection state, the frame handler behind a channel, connecting
+//!   with retries, a semaphore with a lock-free fast path, the hasher of
+//!   pending request ids.
 //!
 //! # Limits and safety
 //!
@@ -73,7 +73,6 @@
 mod channel;
 pub mod codec;
 mod connect;
-pub(crate) mod deadline;
 pub mod envelope;
 pub mod error;
 pub mod frame;

@@ -171,10 +171,7 @@ impl<C: Codec> ChannelOptions<C> {
     /// peer to take what was written (default
     /// [`DEFAULT_CLOSE_GRACE`](Self::DEFAULT_CLOSE_GRACE), 5 s) before it
     /// aborts the connection: a peer that does not read cannot make it
-    /// wait for ever. (The same after the last handle is dropped.) The
-    /// grace, and the pauses between connection attempts, are kept by
-    /// tokio's timer, or on a runtime built without timers by a timer
-    /// thread of this crate: they work on any runtime.
+    /// wait for ever.
     pub fn close_grace(mut self, grace: Duration) -> Self {
         self.close_grace = grace;
         self

@@ -560,9 +560,9 @@ impl<C: Codec> Shared<C> {
     /// the peer `close_grace` to take what was written; after that the
     /// connection is aborted (a peer that does not read cannot hold it).
     pub(crate) async fn wait_closed_within_grace(&self) {
-        if super::deadline::within(self.close_grace, self.wait_lost())
+        if tokio::time::timeout(self.close_grace, self.wait_lost())
             .await
-            .is_none()
+            .is_err()
         {
             self.abort();
             self.wait_lost().await;

@@ -17,7 +17,6 @@ use super::agents::{Registry, RootService};
 use super::{
     AgentInfo, ConnectOptions, ContainerAddr, ContainerError, ContainerOptions, IntoContainerAddr,
 };
-use crate::channel::deadline::within;
 use crate::channel::{Codec, Json};
 use crate::clock::Clock;
 use crate::rpc::{self, Connection, Proxy, RpcError, Service, WireConfig};
@@ -468,10 +467,6 @@ impl<C: Codec> Container<C> {
     /// one second) to flush what was written to them; those still open then
     /// (a peer that does not read, say) are aborted. A second call while
     /// the first is under way returns when the first does.
-    ///
-    /// The grace period is kept by tokio's timer (so `tokio::time::pause`
-    /// applies to it), or, on a runtime built without timers, by a timer
-    /// thread of this crate: it is bounded on any runtime.
     pub async fn shutdown(&self) {
         let registry = &self.inner.registry;
         if !registry.shut_down() {
@@ -494,13 +489,13 @@ impl<C: Codec> Container<C> {
         let conns = self.inner.take_connections();
         let grace = self.inner.options.get_shutdown_grace();
         let closed = join_all(conns.iter().map(|c| c.close()));
-        if within(grace, closed).await.is_none() {
+        if tokio::time::timeout(grace, closed).await.is_err() {
             let aborted = join_all(conns.iter().map(|c| c.abort()));
             // Aborting needs no peer; bound it all the same.
-            let _ = within(grace, aborted).await;
+            let _ = tokio::time::timeout(grace, aborted).await;
         }
         if let Some(server) = &server {
-            let _ = within(grace, server.wait_closed()).await;
+            let _ = tokio::time::timeout(grace, server.wait_closed()).await;
         }
     }
 
