@@ -51,8 +51,9 @@ struct Agent<C: Codec> {
 #[derive(Default)]
 struct State<C: Codec> {
     agents: Vec<Agent<C>>,
-    /// Connections accepted by the server, for shutdown.
-    incoming: Vec<Connection<C>>,
+    /// Connections accepted by the server or made by `connect`, for
+    /// shutdown.
+    live: Vec<Connection<C>>,
 }
 
 /// What the root service and the container share.
@@ -70,7 +71,7 @@ impl<C: Codec> Registry<C> {
         Registry {
             state: Mutex::new(State {
                 agents: Vec::new(),
-                incoming: Vec::new(),
+                live: Vec::new(),
             }),
             shut_down: watch::Sender::new(false),
             shut_down_done: watch::Sender::new(false),
@@ -128,20 +129,24 @@ impl<C: Codec> Registry<C> {
         self.lock().agents.len()
     }
 
-    /// Keeps an accepted connection for shutdown, forgetting closed ones.
-    /// Returns false (and keeps nothing) once shut down.
-    pub(crate) fn add_incoming(&self, conn: Connection<C>) -> bool {
+    /// Keeps a connection (accepted, or made by `connect`) for shutdown,
+    /// forgetting closed ones. Returns false (and keeps nothing) once shut
+    /// down: checked under the lock that [`shut_down`](Self::shut_down)
+    /// takes, so a connection is either kept before a shutdown takes them
+    /// all, or refused.
+    pub(crate) fn track(&self, conn: Connection<C>) -> bool {
         let mut state = self.lock();
         if self.is_shut_down() {
             return false;
         }
-        state.incoming.retain(|c| !c.is_closed());
-        state.incoming.push(conn);
+        state.live.retain(|c| !c.is_closed());
+        state.live.push(conn);
         true
     }
 
-    pub(crate) fn take_incoming(&self) -> Vec<Connection<C>> {
-        std::mem::take(&mut self.lock().incoming)
+    /// Every connection kept by [`track`](Self::track).
+    pub(crate) fn take_tracked(&self) -> Vec<Connection<C>> {
+        std::mem::take(&mut self.lock().live)
     }
 
     /// Marks the container shut down; false if it already was.

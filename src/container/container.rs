@@ -53,19 +53,13 @@ impl<C: Codec> Drop for Inner<C> {
 }
 
 impl<C: Codec> Inner<C> {
-    /// Every connection, cached outgoing and accepted, taken for closing.
-    /// A slot locked by a `connect` under way is skipped: that `connect`
-    /// sees the shutdown once connected and closes its connection itself.
+    /// Every connection, made by `connect` or accepted, taken for closing
+    /// (the registry tracks them all; the cache only names the ones made
+    /// by `connect`, and a `connect` under way may hold its entry).
     fn take_connections(&self) -> Vec<Connection<C>> {
-        let slots: Vec<Slot<C>> = std::mem::take(&mut *lock(&self.outgoing))
-            .into_values()
-            .collect();
-        let mut conns: Vec<Connection<C>> = slots
-            .iter()
-            .filter_map(|slot| slot.try_lock().ok().and_then(|mut c| c.take()))
-            .collect();
-        conns.extend(self.registry.take_incoming());
-        conns
+        let cache = std::mem::take(&mut *lock(&self.outgoing));
+        drop(cache);
+        self.registry.take_tracked()
     }
 }
 
@@ -252,7 +246,8 @@ impl<C: Codec> Container<C> {
     /// after the handshake is a lost connection, kind `ConnectionReset`;
     /// both with a message saying why) or `validate_aid` fails;
     /// [`ContainerError::AgentNotFound`] if it has no such agent;
-    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown).
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown),
+    /// also when the shutdown began while this call was under way.
     ///
     /// # Cancel safety
     ///
@@ -313,7 +308,13 @@ impl<C: Codec> Container<C> {
             source,
         };
         let mut conn = self.connection(&addr, timeout).await.map_err(failed)?;
-        let class = match conn.call::<_, Option<String>>("validate_aid", (aid,)).await {
+        let checked = conn.call::<_, Option<String>>("validate_aid", (aid,)).await;
+        // A shutdown that began meanwhile closed the connection (or is
+        // closing it): no proxy that is dead on arrival, no reconnecting.
+        if self.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
+        let class = match checked {
             // The cached connection turned out dead (the remote container
             // restarted, say): once more on a fresh one.
             Err(e) if e.is_connection() => {
@@ -325,6 +326,9 @@ impl<C: Codec> Container<C> {
             }
             other => other.map_err(failed)?,
         };
+        if self.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
         match class {
             Some(class) => Ok(conn
                 .proxy(format!("agents/{aid}"))
@@ -391,6 +395,10 @@ impl<C: Codec> Container<C> {
             entry: &entry,
         };
         let mut slot = entry.lock().await;
+        if self.inner.registry.is_shut_down() {
+            // What the entry holds is tracked: the shutdown closes it.
+            return Err(shut());
+        }
         if let Some(conn) = &*slot {
             if !conn.is_closed() {
                 return Ok(conn.clone());
@@ -410,7 +418,10 @@ impl<C: Codec> Container<C> {
             conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn,
         };
         let conn = opened?;
-        if self.inner.registry.is_shut_down() {
+        // Kept for shutdown, unless it began: then closed here. (The
+        // cache alone would not do: a shutdown skips the entries that a
+        // `connect` holds, as this one is held.)
+        if !self.inner.registry.track(conn.clone()) {
             conn.close().await;
             return Err(shut());
         }
@@ -505,7 +516,7 @@ async fn bind<C: Codec>(
 ) -> Result<(AnyServer, ContainerAddr), ContainerError> {
     let reg = Arc::clone(registry);
     let on_connection = move |conn: Connection<C>| {
-        if !reg.add_incoming(conn.clone()) {
+        if !reg.track(conn.clone()) {
             // Accepted while shutting down.
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move { conn.close().await });

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod calls;
+mod edges;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -12,6 +12,7 @@ mod clock;
 mod codecs;
 mod mixed;
 mod mqtt;
+mod races;
 mod robust;
 mod scenarios;
 mod support;

@@ -1,6 +1,7 @@
 //! RPC tests: routing, errors, concurrency and calls both ways, on local
 //! queues, TCP and Unix sockets; aiomas's wire format.
 
+mod hostile;
 mod limits;
 mod scenarios;
 mod support;
@@ -20,7 +21,46 @@ on_every_backend!(
     limits::callbacks_at_the_limit,
     limits::hanging_handlers_end_with_the_connection,
     limits::oversized_error_text_is_shortened,
+    hostile::readable_bincode_errors,
+    hostile::deep_nesting,
+    hostile::deep_bincode_recursion,
 );
+
+/// A frame claiming 2^64 zero-sized elements, on a runtime of its own: a
+/// decoder that loops over them freezes one worker, and the deadline fails
+/// the test instead of hanging it (the runtime is left behind, not joined).
+mod zero_sized_element_flood {
+    use super::*;
+
+    fn run_bounded<F: std::future::Future<Output = ()>>(scenario: F) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let done = rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(30), scenario).await
+        });
+        rt.shutdown_background();
+        done.expect("scenario timed out");
+    }
+
+    #[test]
+    fn local() {
+        run_bounded(hostile::zero_sized_element_flood(support::local()));
+    }
+
+    #[test]
+    fn tcp() {
+        run_bounded(hostile::zero_sized_element_flood(support::tcp()));
+    }
+
+    #[test]
+    fn unix() {
+        let dir = support::TempDir::new();
+        run_bounded(hostile::zero_sized_element_flood(dir.sock()));
+    }
+}
 
 #[test]
 fn handles_are_send_and_sync() {

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 
+use super::bincode_errors::{Decode, Encode};
+use super::bounded::{BoundedSeed, Budget};
 use super::{Codec, TrailingBytes};
 use crate::channel::{ChannelError, Message, MessageKind, Result};
 
@@ -27,7 +29,11 @@ const NAME: &str = "bincode";
 ///
 /// Decoding never trusts a length prefix inside the content for more than a
 /// bounded allocation: bincode's byte limit is set to the next power of four
-/// at or above the content's size (at least 64 KiB).
+/// at or above the content's size (at least 64 KiB). Nor for more than
+/// bounded work: a content holds at most its length plus 2^20 sequence and
+/// map elements (only zero-sized elements, which take no bytes, can come
+/// near that), and its values nest at most 128 levels deep (a recursive
+/// type costs one byte per level); more is an error.
 ///
 /// ```
 /// use agentwire::channel::{Bincode, Codec, MessageKind};
@@ -62,13 +68,13 @@ impl Codec for Bincode {
         out.push(kind.code());
         put_varint(out, id);
         ::bincode::serde::encode_into_writer(content, VecWriter(out), cfg())
-            .map_err(|e| ChannelError::codec(NAME, "encode message content", e))?;
+            .map_err(|e| ChannelError::codec(NAME, "encode message content", Encode(e)))?;
         Ok(())
     }
 
     fn decode_message(&self, payload: Bytes) -> Result<Message> {
         let (code, id, used) = read_header(&payload)
-            .map_err(|e| ChannelError::codec(NAME, "decode a message header", e))?;
+            .map_err(|e| ChannelError::codec(NAME, "decode a message header", Decode(e)))?;
         let kind = MessageKind::from_code(u64::from(code), id)?;
         let content = payload.slice(used.min(payload.len())..);
         Ok(Message { kind, id, content })
@@ -76,7 +82,7 @@ impl Codec for Bincode {
 
     fn decode_content<T: DeserializeOwned>(&self, content: &[u8]) -> Result<T> {
         let (value, used) = decode_limited::<T>(content)
-            .map_err(|e| ChannelError::codec(NAME, "decode message content", e))?;
+            .map_err(|e| ChannelError::codec(NAME, "decode message content", Decode(e)))?;
         if used != content.len() {
             return Err(ChannelError::codec(
                 NAME,
@@ -96,7 +102,7 @@ impl Codec for Bincode {
     ) -> Result<S::Value> {
         decode_limited_seed(content, seed)
             .map(|(value, _used)| value)
-            .map_err(|e| ChannelError::codec(NAME, "decode message content", e))
+            .map_err(|e| ChannelError::codec(NAME, "decode message content", Decode(e)))
     }
 }
 
@@ -183,6 +189,13 @@ fn decode_limited_seed<'de, S: DeserializeSeed<'de>>(
     content: &'de [u8],
     seed: S,
 ) -> std::result::Result<(S::Value, usize), DecodeError> {
+    // Zero-sized elements and recursive types cost no bytes per element
+    // or level: bound those too (see `bounded`).
+    let budget = Budget::for_content(content.len());
+    let seed = BoundedSeed {
+        seed,
+        budget: &budget,
+    };
     macro_rules! tiers {
         ($($limit:expr),*) => {
             $(
@@ -235,6 +248,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn zero_sized_elements_and_nesting_are_bounded() {
+        // A `Vec<()>` claiming 2^64 - 1 elements: ten bytes.
+        let mut content = vec![0xfd];
+        content.extend_from_slice(&u64::MAX.to_le_bytes());
+        let err = Bincode
+            .decode_content::<Vec<()>>(&content)
+            .expect_err("budget");
+        assert!(err.to_string().contains("elements"), "{err}");
+        // Honest zero-sized elements, up to the minimum budget.
+        let mut buf = Vec::new();
+        Bincode
+            .encode_message(MessageKind::Result, 0, &vec![(); 1 << 20], &mut buf)
+            .expect("encodes");
+        let units: Vec<()> = Bincode.decode_content(&buf[2..]).expect("decodes");
+        assert_eq!(units.len(), 1 << 20);
+        // Nesting: 127 levels decode, 129 do not.
+        let nested = |levels: usize| {
+            let mut content = vec![1u8; levels - 1];
+            content.push(0);
+            content
+        };
+        type Nested = Option<Box<Option<Box<Option<Box<()>>>>>>;
+        assert!(Bincode.decode_content::<Nested>(&nested(3)).is_ok());
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct List(Option<Box<List>>);
+        // Each level is a newtype and an option: two.
+        assert!(Bincode.decode_content::<List>(&nested(63)).is_ok());
+        let err = Bincode
+            .decode_content::<List>(&nested(65))
+            .err()
+            .expect("too deep");
+        assert!(err.to_string().contains("nested deeper"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! channel match a reply to its request before knowing the reply's type.
 
 mod bincode;
+mod bincode_errors;
+mod bounded;
 mod json;
 #[cfg(feature = "msgpack")]
 mod msgpack;
