@@ -48,13 +48,19 @@ struct Agent<C: Codec> {
     service: Arc<dyn Service<C>>,
 }
 
-#[derive(Default)]
 struct State<C: Codec> {
     agents: Vec<Agent<C>>,
     /// Connections accepted by the server or made by `connect`, for
     /// shutdown.
     live: Vec<Connection<C>>,
+    /// `live`'s length at which closed connections are next forgotten:
+    /// twice what was left the last time, so that keeping a connection
+    /// costs O(1) amortised, not a look at every other one.
+    prune_at: usize,
 }
+
+/// Closed connections are not looked for among fewer live ones than this.
+pub(crate) const MIN_PRUNE_AT: usize = 64;
 
 /// What the root service and the container share.
 pub(crate) struct Registry<C: Codec> {
@@ -72,6 +78,7 @@ impl<C: Codec> Registry<C> {
             state: Mutex::new(State {
                 agents: Vec::new(),
                 live: Vec::new(),
+                prune_at: MIN_PRUNE_AT,
             }),
             shut_down: watch::Sender::new(false),
             shut_down_done: watch::Sender::new(false),
@@ -139,9 +146,18 @@ impl<C: Codec> Registry<C> {
         if self.is_shut_down() {
             return false;
         }
-        state.live.retain(|c| !c.is_closed());
+        if state.live.len() >= state.prune_at {
+            state.live.retain(|c| !c.is_closed());
+            state.prune_at = (2 * state.live.len()).max(MIN_PRUNE_AT);
+        }
         state.live.push(conn);
         true
+    }
+
+    /// How many connections [`track`](Self::track) keeps now.
+    #[cfg(test)]
+    pub(crate) fn tracked_count(&self) -> usize {
+        self.lock().live.len()
     }
 
     /// Every connection kept by [`track`](Self::track).

@@ -589,6 +589,8 @@ mod tests {
     use crate::ContainerOptions;
     use transport_local::LocalNetwork;
 
+    use crate::container::agents::MIN_PRUNE_AT as MIN_TRACKED;
+
     /// Connecting to addresses nobody serves leaves no cache entries behind
     /// (their number would grow with every URL tried).
     #[tokio::test]
@@ -614,6 +616,30 @@ mod tests {
         let b = a.register("B", crate::Router::new()).expect("register");
         a.connect(b.url()).await.expect("connects to itself");
         assert_eq!(lock(&a.inner.outgoing).len(), 1);
+        a.shutdown().await;
+    }
+
+    /// Connections kept for shutdown are forgotten once closed: their
+    /// number stays within twice the open ones (plus a small floor),
+    /// however many came and went.
+    #[tokio::test]
+    async fn closed_connections_are_not_kept_for_shutdown() {
+        let net = LocalNetwork::new();
+        let options = ContainerOptions::new().local_network(net.clone());
+        let a = Container::create_with("local://keeper", options.clone())
+            .await
+            .expect("starts");
+        let mut most = 0;
+        for i in 0..300 {
+            let b = Container::create_with(&format!("local://gone-{i}"), options.clone())
+                .await
+                .expect("starts");
+            let agent = b.register("B", crate::Router::new()).expect("register");
+            a.connect(agent.url()).await.expect("connects");
+            b.shutdown().await;
+            most = most.max(a.inner.registry.tracked_count());
+        }
+        assert!(most <= 2 * MIN_TRACKED + 1, "kept {most}");
         a.shutdown().await;
     }
 }
