@@ -71,9 +71,16 @@ impl ConnTable {
     /// Adds a connection accepted from `peer`'s SYN.
     pub(super) fn insert_accepted(&mut self, conn: Arc<Conn>, peer: Peer) {
         let id = conn.id;
+        // Into the table first: a connection it replaces (same id) leaves
+        // the index before this one's entry goes in, which it would
+        // otherwise take with it when it came from the same peer.
+        self.put(Slot {
+            conn,
+            accepted_from: Some(peer.clone()),
+        });
         let previous = self
             .by_peer
-            .entry(peer.sid.clone())
+            .entry(peer.sid)
             .or_default()
             .insert(peer.conn, id);
         if let Some(other) = previous.filter(|&other| other != id) {
@@ -83,10 +90,6 @@ impl ConnTable {
                 slot.accepted_from = None;
             }
         }
-        self.put(Slot {
-            conn,
-            accepted_from: Some(peer),
-        });
     }
 
     /// Puts `slot` in the table; a connection it replaces (same id) leaves
@@ -232,6 +235,11 @@ mod tests {
         t.insert(conn(3));
         t.assert_consistent();
         assert_eq!(t.accepted_from("s2", 20), None);
+        t.insert_accepted(conn(3), peer("s2", 21));
+        t.assert_consistent();
+        assert_eq!(t.accepted_from("s2", 21), Some(3));
+        assert_eq!(t.len(), 2);
+        // The same id from the same peer again: still found.
         t.insert_accepted(conn(3), peer("s2", 21));
         t.assert_consistent();
         assert_eq!(t.accepted_from("s2", 21), Some(3));
