@@ -140,7 +140,7 @@ pub async fn auction(
             match bid? {
                 Some(price) => {
                     offers.push(format!("{name} {price}"));
-                    if best.map_or(true, |(p, _)| price < p) {
+                    if best.is_none_or(|(p, _)| price < p) {
                         best = Some((price, i));
                     }
                 }

@@ -151,7 +151,7 @@ impl Rule {
         }
         if let Some(kind) = self.kind {
             let name = crate::event::kind_name(kind);
-            if msg.info.map_or(true, |i| i.kind != name) {
+            if msg.info.is_none_or(|i| i.kind != name) {
                 return false;
             }
         }

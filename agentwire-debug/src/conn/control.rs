@@ -151,7 +151,7 @@ pub(super) trait ReadingExt {
 
 impl ReadingExt for Option<&SharedTransport> {
     fn is_none_or_reading(&self) -> bool {
-        self.map_or(true, |t| t.is_reading())
+        self.is_none_or(|t| t.is_reading())
     }
 }
 
