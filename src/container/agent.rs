@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 
 use serde::{Serialize, Serializer};
 
+use super::agents::Registry;
 use super::container::Inner;
 use super::{AgentInfo, Container, ContainerError};
 use crate::channel::{Codec, Json};
@@ -290,10 +291,30 @@ impl<C: Codec> Container<C> {
             Arc::downgrade(&self.inner),
             Arc::clone(self.clock()),
         );
+        // If `make` panics, the reserved id must not stay behind as an
+        // agent that answers `validate_aid` and serves nothing.
+        let vacate = VacateOnUnwind {
+            registry: &self.inner.registry,
+            id: &id,
+        };
         let agent = Arc::new(make(context.clone()));
+        std::mem::forget(vacate);
         self.inner
             .registry
             .set_service(&id, Arc::new(A::router::<C>(Arc::clone(&agent))));
         Ok(AgentHandle::new(agent, context))
+    }
+}
+
+/// Vacates a reserved agent id when dropped, that is, when the agent's
+/// `make` unwinds (it is forgotten once `make` returns).
+struct VacateOnUnwind<'a, C: Codec> {
+    registry: &'a Registry<C>,
+    id: &'a str,
+}
+
+impl<C: Codec> Drop for VacateOnUnwind<'_, C> {
+    fn drop(&mut self) {
+        self.registry.vacate(self.id);
     }
 }

@@ -45,7 +45,10 @@ impl AgentInfo {
 
 struct Agent<C: Codec> {
     class_name: String,
-    service: Arc<dyn Service<C>>,
+    /// None: the id was reserved, but the agent was never made (its
+    /// `make` panicked); the id is not given again, and nothing answers
+    /// to it.
+    service: Option<Arc<dyn Service<C>>>,
 }
 
 struct State<C: Codec> {
@@ -94,7 +97,7 @@ impl<C: Codec> Registry<C> {
         let mut state = self.lock();
         state.agents.push(Agent {
             class_name,
-            service,
+            service: Some(service),
         });
         (state.agents.len() - 1).to_string()
     }
@@ -113,7 +116,20 @@ impl<C: Codec> Registry<C> {
             .ok()
             .and_then(|i| state.agents.get_mut(i))
         {
-            agent.service = service;
+            agent.service = Some(service);
+        }
+    }
+
+    /// Gives up the agent `aid` that was reserved but never made: from now
+    /// on it is unknown, as an id never given.
+    pub(crate) fn vacate(&self, aid: &str) {
+        let mut state = self.lock();
+        if let Some(agent) = aid
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| state.agents.get_mut(i))
+        {
+            agent.service = None;
         }
     }
 
@@ -125,7 +141,8 @@ impl<C: Codec> Registry<C> {
         }
         let state = self.lock();
         let agent = state.agents.get(index)?;
-        Some((agent.class_name.clone(), Arc::clone(&agent.service)))
+        let service = Arc::clone(agent.service.as_ref()?);
+        Some((agent.class_name.clone(), service))
     }
 
     pub(crate) fn class_name(&self, aid: &str) -> Option<String> {
@@ -133,7 +150,8 @@ impl<C: Codec> Registry<C> {
     }
 
     pub(crate) fn agent_count(&self) -> usize {
-        self.lock().agents.len()
+        let state = self.lock();
+        state.agents.iter().filter(|a| a.service.is_some()).count()
     }
 
     /// Keeps a connection (accepted, or made by `connect`) for shutdown,

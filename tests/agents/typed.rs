@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use agentwire::channel::Bincode;
 use agentwire::local::LocalNetwork;
-use agentwire::{agent, AgentContext, Container, ContainerOptions, RpcError};
+use agentwire::{agent, AgentContext, Container, ContainerError, ContainerOptions, RpcError};
 use serde_json::json;
 
 struct Calc;
@@ -294,6 +294,39 @@ async fn an_agent_knows_its_url_container_and_clock() {
     assert_eq!(client.now().await.unwrap(), 7.0);
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// An agent whose `make` panics leaves no agent behind: its id answers
+/// as an id never given (not as an agent that serves nothing), it is not
+/// given again, and the container goes on registering and serving.
+#[tokio::test]
+async fn an_agent_whose_make_panics_is_not_registered() {
+    let container = Container::create_with("local://make-panics", options())
+        .await
+        .unwrap();
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        container.register_agent_with(|_| -> Calc { panic!("no calculator today") })
+    }));
+    assert!(made.is_err(), "the panic reaches the caller");
+    assert_eq!(container.agent_count(), 0);
+
+    let calc = container.register_agent(Calc).unwrap();
+    assert_eq!(
+        calc.url(),
+        "local://make-panics/1",
+        "id 0 is not given again"
+    );
+    assert_eq!(container.agent_count(), 1);
+    match container.connect("local://make-panics/0").await {
+        Err(ContainerError::AgentNotFound { aid, .. }) => assert_eq!(aid, "0"),
+        other => panic!(
+            "expected AgentNotFound for id 0, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    let proxy: CalcProxy = container.connect(calc.url()).await.unwrap().into();
+    assert_eq!(proxy.add(2, 3).await.unwrap(), 5);
+    container.shutdown().await;
 }
 
 struct Tools;
