@@ -295,8 +295,8 @@ where
     // JSON: [0, 1, ["depth", [[[[…]]]], {}]]
     let (server, conn) = serve(&addr, Json, depth_router()).await;
     let mut json = b"[0, 1, [\"depth\", [".to_vec();
-    json.extend(std::iter::repeat(b'[').take(DEEP));
-    json.extend(std::iter::repeat(b']').take(DEEP));
+    json.extend(std::iter::repeat_n(b'[', DEEP));
+    json.extend(std::iter::repeat_n(b']', DEEP));
     json.extend_from_slice(b"], {}]]");
     let reply = Json
         .decode_message(raw_call(&server.addr(), json).await)
@@ -310,9 +310,9 @@ where
         (&b"NaN"[..], MessageKind::Exception),
     ] {
         let mut json = b"[0, 2, [\"depth\", [".to_vec();
-        json.extend(std::iter::repeat(b'[').take(120));
+        json.extend(std::iter::repeat_n(b'[', 120));
         json.extend_from_slice(inner);
-        json.extend(std::iter::repeat(b']').take(120));
+        json.extend(std::iter::repeat_n(b']', 120));
         json.extend_from_slice(b"], {}]]");
         let reply = Json
             .decode_message(raw_call(&server.addr(), json).await)
@@ -338,7 +338,7 @@ where
     let mut mp = vec![0x93, 0x00, 0x01, 0x93, 0xa5];
     mp.extend_from_slice(b"depth");
     mp.push(0x91);
-    mp.extend(std::iter::repeat(0x91).take(DEEP));
+    mp.extend(std::iter::repeat_n(0x91, DEEP));
     mp.extend_from_slice(&[0xc0, 0x80]);
     let reply = MsgPack
         .decode_message(raw_call(&server.addr(), mp).await)
@@ -425,4 +425,44 @@ impl Serialize for DeepTree {
         serde::ser::SerializeTuple::serialize_element(&mut seq, &0u8)?;
         serde::ser::SerializeTuple::end(seq)
     }
+}
+
+/// A call to an unknown path names the path in its error, but a long one
+/// only by its start and length: the reply does not echo (escaped, several
+/// times longer) whatever a peer sends.
+pub async fn long_unknown_paths_are_not_echoed<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    /// The remote side's text (the caller's error also names the path it
+    /// called, in full: that is the caller's own input).
+    fn message(err: RpcError) -> String {
+        match err {
+            RpcError::Remote { message, .. } => message,
+            other => panic!("expected a remote error, got {other:?}"),
+        }
+    }
+    let router = Router::new().method("add", |(a, b): (i64, i64)| async move {
+        Ok::<_, Infallible>(a + b)
+    });
+    let (server, conn) = serve(&addr, Json, router).await;
+    let short = message(conn.call::<_, ()>("nope", ()).await.expect_err("unknown"));
+    assert!(short.contains(r#"no such method: "nope""#), "{short}");
+    for path in ["x".repeat(100_000), "\u{1}é".repeat(40_000)] {
+        let text = message(conn.call::<_, ()>(&path, ()).await.expect_err("unknown"));
+        let head: String = text.chars().take(300).collect();
+        assert!(text.len() < 2_000, "{} bytes of error: {head}", text.len());
+        assert!(text.contains("no such method: \""), "{head}");
+        assert!(
+            text.contains(&format!("… ({} bytes)", path.len())),
+            "names the length: {head}"
+        );
+    }
+    assert_eq!(
+        conn.call::<_, i64>("add", (2, 3)).await.expect("goes on"),
+        5
+    );
+    conn.close().await;
+    server.close();
 }

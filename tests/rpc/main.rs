@@ -24,6 +24,7 @@ on_every_backend!(
     hostile::readable_bincode_errors,
     hostile::deep_nesting,
     hostile::deep_bincode_recursion,
+    hostile::long_unknown_paths_are_not_echoed,
 );
 
 /// A frame claiming 2^64 zero-sized elements, on a runtime of its own: a
