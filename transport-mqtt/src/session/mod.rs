@@ -245,17 +245,26 @@ impl Session {
         }
     }
 
-    /// Forgets a finished connection (and its peer's will, if it was the
-    /// last one to that peer); ends the session if nothing is left in it.
-    pub(crate) async fn remove_conn(&self, id: u64, peer: Option<&str>) {
+    /// Forgets a finished connection; ends the session if nothing is left
+    /// in it. Returns the peer's will topic if this was the last
+    /// connection to that peer: pass it to [`unwatch`](Self::unwatch).
+    /// (Two steps, so that the caller can let go of what waits for the
+    /// connection in between: the unsubscription waits for room in the
+    /// MQTT client's queue, which nothing empties while a server's session
+    /// waits to reconnect to its broker.)
+    pub(crate) fn remove_conn(&self, id: u64, peer: Option<&str>) -> Option<String> {
         let (unwatch, end) = self.forget_conn(id, peer);
         if end {
             self.end();
-        } else if unwatch {
-            if let Some(peer) = peer {
-                let _ = self.client.unsubscribe(wire::will_topic(peer)).await;
-            }
+            return None;
         }
+        peer.filter(|_| unwatch).map(wire::will_topic)
+    }
+
+    /// Stops watching a peer's will (a topic from
+    /// [`remove_conn`](Self::remove_conn)).
+    pub(crate) async fn unwatch(&self, will_topic: String) {
+        let _ = self.client.unsubscribe(will_topic).await;
     }
 
     /// [`remove_conn`](Self::remove_conn) without waiting: for a

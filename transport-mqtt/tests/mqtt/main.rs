@@ -7,5 +7,6 @@ mod acl;
 mod brokers;
 mod conformance;
 mod failures;
+mod outage;
 mod rogue;
 mod support;
