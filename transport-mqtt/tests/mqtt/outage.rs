@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::task::JoinSet;
 use transport_api::conformance::{connect, Accepted, Log, Recorder};
-use transport_api::{Address, Server, Transport};
+use transport_api::{Address, Server};
 
 use crate::brokers::Mosquitto;
 use crate::failures::foreign_client;
