@@ -7,6 +7,7 @@ mod check;
 mod faults;
 mod hostile;
 mod latency;
+mod merged;
 mod pictures;
 mod rules;
 mod seeds;
