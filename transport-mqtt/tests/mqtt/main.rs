@@ -9,4 +9,5 @@ mod conformance;
 mod failures;
 mod outage;
 mod rogue;
+mod storms;
 mod support;
