@@ -5,12 +5,14 @@
 //! back. Needs a broker we can stop: mosquitto.
 
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::task::JoinSet;
 use transport_api::conformance::{connect, Accepted, Log, Recorder};
-use transport_api::{Address, Server};
+use transport_api::{Address, Server, Transport};
 
 use crate::brokers::Mosquitto;
 use crate::failures::foreign_client;
@@ -138,4 +140,81 @@ async fn busy_server_connections_end_when_the_broker_dies() {
         .await
         .expect("the server closes while the broker is down");
     drop(clients);
+}
+
+/// While the broker is down, a server's session tries to reconnect with a
+/// growing backoff (50 ms doubling to 2 s), not in a tight loop: counted
+/// at a proxy in front of the broker, a few attempts in three seconds.
+/// Once the broker is back, the server takes new connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_attempts_back_off_while_the_broker_is_down() {
+    let Some(mut broker) = Mosquitto::start() else {
+        say("reconnect backoff: NOT RUN, mosquitto is not installed");
+        return;
+    };
+    let port = broker.port;
+    let (proxy, attempts) = accepting_proxy(port).await;
+    let direct = addr(port, "backoff");
+    let via_proxy: transport_mqtt::MqttAddr = format!("mqtt://127.0.0.1:{proxy}/{}", direct.name())
+        .parse()
+        .expect("addr");
+    let accepted = Accepted::default();
+    let server = via_proxy
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    broker.kill();
+    // Three seconds of outage: 50 + 100 + 200 + 400 + 800 + 1600 ms of
+    // backoff make about six attempts; a loop without backoff thousands.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = attempts.load(Ordering::SeqCst) - 1;
+    assert!(
+        (1..=12).contains(&during),
+        "{during} reconnect attempts in 3 s without a broker"
+    );
+    let _broker = Mosquitto::start_on(port).expect("restart mosquitto");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match connect(&direct).await {
+            Ok((t, log)) => {
+                t.close();
+                log.wait_lost().await.expect("closed");
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no connection after the broker came back: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    server.close();
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed");
+}
+
+/// A TCP proxy to the broker that counts the connections it accepted.
+async fn accepting_proxy(port: u16) -> (u16, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let local = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (local, accepted)
 }
