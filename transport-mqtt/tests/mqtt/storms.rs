@@ -239,3 +239,55 @@ async fn a_runtime_dropped_with_live_sessions() {
         .await
         .expect("wait_closed");
 }
+
+/// Two servers under one name (a mistake MQTT cannot refuse: both take
+/// every handshake). Each client gets one working connection; the other
+/// server's half of each handshake ends with an error (the client resets
+/// it, or it is never confirmed), and both servers close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_under_one_name() {
+    const CLIENTS: usize = 10;
+    let port = rumqttd();
+    let echo = || {
+        Accepted::new(Recorder {
+            echo: true,
+            ..Recorder::default()
+        })
+    };
+    let (first, second) = (echo(), echo());
+    let name = addr(port, "twins");
+    let a = name.create_server(first.factory()).await.expect("server a");
+    let b = name
+        .create_server(second.factory())
+        .await
+        .expect("server b");
+    for i in 0..CLIENTS {
+        let (t, log) = connect(&name).await.expect("connect");
+        let msg = format!("client {i}");
+        t.write(Bytes::from(msg.clone())).expect("write");
+        log.wait_data(msg.len()).await.expect("echo");
+        assert_eq!(log.data(), msg.as_bytes(), "one server answers, once");
+        t.close();
+        log.wait_lost().await.expect("closed");
+    }
+    // Every half of a handshake ends; the ones that carried data cleanly.
+    let logs: Vec<Log> = first.logs().into_iter().chain(second.logs()).collect();
+    assert!(logs.len() >= CLIENTS, "{} server sides", logs.len());
+    let mut clean = 0;
+    for log in &logs {
+        log.wait_lost().await.expect("every server side ends");
+        if log.data_len() > 0 {
+            assert_eq!(log.events().last(), Some(&Ev::Lost(None)), "{log:?}");
+            clean += 1;
+        } else {
+            assert!(log.lost_error().is_some(), "{log:?}");
+        }
+    }
+    assert_eq!(clean, CLIENTS);
+    for server in [&a, &b] {
+        server.close();
+        tokio::time::timeout(WAIT, server.wait_closed())
+            .await
+            .expect("wait_closed");
+    }
+}
