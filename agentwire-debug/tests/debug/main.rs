@@ -9,6 +9,7 @@ mod hostile;
 mod latency;
 mod merged;
 mod pictures;
+mod replay;
 mod rules;
 mod seeds;
 mod support;
