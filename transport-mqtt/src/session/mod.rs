@@ -372,7 +372,24 @@ impl Session {
     /// SUBSCRIBE as [`start`](Self::start) does.
     fn resubscribe(self: &Arc<Self>) {
         let topics = self.own_topics();
-        let _ = self.client.try_subscribe_many(subscribe_filters(&topics));
+        if self
+            .client
+            .try_subscribe_many(subscribe_filters(&topics))
+            .is_ok()
+        {
+            return;
+        }
+        // The request queue is full: what the connections that ended with
+        // the broker queued meanwhile (a reset for each peer, the
+        // unsubscription of its will). The event loop, which calls this,
+        // empties the queue, so it must not wait for room itself; without
+        // the subscription the server would never hear a SYN again. The
+        // task ends once the request is queued, or when the event loop is
+        // gone.
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = client.subscribe_many(subscribe_filters(&topics)).await;
+        });
     }
 }
 

@@ -218,3 +218,60 @@ async fn accepting_proxy(port: u16) -> (u16, Arc<AtomicU64>) {
     });
     (local, accepted)
 }
+
+/// A server with many connections when the broker dies: each ending
+/// connection queues a reset for its peer and an unsubscription of its
+/// peer's will, more than the MQTT client's request queue holds while the
+/// broker is down. Once the broker is back the server must still
+/// subscribe to its topic again, and take new connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_many_connections_serves_again_after_a_restart() {
+    let Some(mut broker) = Mosquitto::start() else {
+        say("many connections vs restart: NOT RUN, mosquitto is not installed");
+        return;
+    };
+    const CONNS: usize = 300;
+    let port = broker.port;
+    let accepted = Accepted::default();
+    let server = addr(port, "crowded")
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
+    let mut connects = JoinSet::new();
+    for _ in 0..CONNS {
+        let target = server.addr();
+        connects.spawn(async move { connect(&target).await.expect("connect") });
+    }
+    let mut clients = Vec::new();
+    while let Some(client) = connects.join_next().await {
+        clients.push(client.expect("no panic"));
+    }
+    let server_sides = accepted.logs();
+    assert_eq!(server_sides.len(), CONNS);
+    broker.kill();
+    for log in &server_sides {
+        log.wait_lost().await.expect("each server side ends");
+    }
+    drop(clients);
+    let _broker = Mosquitto::start_on(port).expect("restart mosquitto");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match connect(&server.addr()).await {
+            Ok((t, log)) => {
+                t.close();
+                log.wait_lost().await.expect("closed");
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the server never took a connection again: {e:?}"
+                );
+            }
+        }
+    }
+    server.close();
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed");
+}
