@@ -333,10 +333,22 @@ impl Session {
             }
             routes.ended = true;
         }
-        if self.client.try_disconnect().is_err() {
-            // The request queue is full or gone: the event loop must stop
-            // on its own (it checks `ended` after every error).
-            tracing::debug!(sid = %self.sid, "could not queue the MQTT disconnect");
+        if self.client.try_disconnect().is_ok() {
+            return;
+        }
+        // The request queue is full (what the session's last connections
+        // queued as they ended) or gone. Full, the DISCONNECT waits for
+        // room in a task of its own (this may run on the event loop, which
+        // empties the queue); otherwise a session with a live broker would
+        // never leave it. The task ends once the request is queued, or when
+        // the event loop is gone. Gone, or outside a runtime, the event
+        // loop stops on its own (it checks `ended` after every error).
+        tracing::debug!(sid = %self.sid, "the MQTT request queue is full: the disconnect waits");
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let client = self.client.clone();
+            runtime.spawn(async move {
+                let _ = client.disconnect().await;
+            });
         }
     }
 

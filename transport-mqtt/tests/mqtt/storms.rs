@@ -291,3 +291,41 @@ async fn two_servers_under_one_name() {
             .expect("wait_closed");
     }
 }
+
+/// A server closed with hundreds of connections closing at once: its
+/// session, once the last of them is gone, leaves the broker (its
+/// DISCONNECT queued behind what the closing connections queued), as
+/// counted at a proxy in front of the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowded_server_leaves_the_broker_when_closed() {
+    const CONNS: usize = 300;
+    let port = rumqttd();
+    let (proxy, open) = counting_proxy(port).await;
+    let direct = addr(port, "crowd-close");
+    let accepted = Accepted::default();
+    let server = via(proxy, &direct)
+        .create_server(accepted.factory())
+        .await
+        .expect("server");
+    assert_eq!(open.load(Ordering::SeqCst), 1);
+    let mut connects = JoinSet::new();
+    for _ in 0..CONNS {
+        let target = direct.clone();
+        connects.spawn(async move { connect(&target).await.expect("connect") });
+    }
+    let mut clients = Vec::new();
+    while let Some(client) = connects.join_next().await {
+        clients.push(client.expect("no panic"));
+    }
+    server.close();
+    for (t, _) in &clients {
+        t.close();
+    }
+    tokio::time::timeout(WAIT, server.wait_closed())
+        .await
+        .expect("wait_closed");
+    for (_, log) in &clients {
+        log.wait_lost().await.expect("client side ends");
+    }
+    all_sessions_gone(&open, "the closed server's session").await;
+}
