@@ -101,7 +101,15 @@ pub(crate) fn agent(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
         if let Some(wire) = take_marker(&mut f.attrs, "expose", &f.sig.ident)? {
             methods.push(exposed(f, wire)?);
         } else if let Some(wire) = take_marker(&mut f.attrs, "service", &f.sig.ident)? {
-            services.push(sub_service(f, wire)?);
+            let service = sub_service(f, wire)?;
+            if serves_itself(&service.agent, &ident) {
+                return Err(syn::Error::new(
+                    f.sig.output.span(),
+                    "a #[service] of the agent's own type would serve itself forever (its \
+                     router is built when the agent is registered, sub-services and all)",
+                ));
+            }
+            services.push(service);
         }
     }
     let mut names: Vec<&str> = methods.iter().map(|m| m.wire.as_str()).collect();
@@ -120,6 +128,17 @@ pub(crate) fn agent(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
         methods,
         services,
     }))
+}
+
+/// Whether a service's type `ty` is the agent's own (`Self`, or its name).
+fn serves_itself(ty: &Type, ident: &Ident) -> bool {
+    let Type::Path(path) = ty else { return false };
+    path.qself.is_none()
+        && path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "Self" || last.ident == *ident)
 }
 
 /// The name of the agent type (`Calc` in `impl Calc`).

@@ -235,6 +235,35 @@
 //! }
 //! ```
 //!
+//! A service of the agent's own type (its router would be built forever:
+//! a stack overflow when the agent is registered):
+//!
+//! ```compile_fail
+//! use agentwire::agent;
+//! use std::sync::{Arc, Weak};
+//! struct A(Weak<A>);
+//! #[agent]
+//! impl A {
+//!     #[expose]
+//!     fn one(&self) -> i64 { 1 }
+//!     #[service]
+//!     fn me(&self) -> Arc<Self> { self.0.upgrade().expect("alive") }
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use agentwire::agent;
+//! use std::sync::{Arc, Weak};
+//! struct A(Weak<A>);
+//! #[agent]
+//! impl A {
+//!     #[expose]
+//!     fn one(&self) -> i64 { 1 }
+//!     #[service]
+//!     fn me(&self) -> Arc<A> { self.0.upgrade().expect("alive") }
+//! }
+//! ```
+//!
 //! `#[serializable]` with arguments, or on a generic type:
 //!
 //! ```compile_fail
