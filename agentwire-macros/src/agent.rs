@@ -98,6 +98,16 @@ pub(crate) fn agent(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
     let mut services = Vec::new();
     for member in &mut item.items {
         let ImplItem::Fn(f) = member else { continue };
+        let mut markers = f
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("expose") || a.path().is_ident("service"));
+        if let Some(second) = markers.nth(1) {
+            return Err(syn::Error::new(
+                second.span(),
+                "one #[expose] or #[service] per method (rename with `name = \"…\"` in it)",
+            ));
+        }
         if let Some(wire) = take_marker(&mut f.attrs, "expose", &f.sig.ident)? {
             methods.push(exposed(f, wire)?);
         } else if let Some(wire) = take_marker(&mut f.attrs, "service", &f.sig.ident)? {

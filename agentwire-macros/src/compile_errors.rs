@@ -223,6 +223,19 @@
 //! }
 //! ```
 //!
+//! Two markers on one method:
+//!
+//! ```compile_fail
+//! use agentwire::agent;
+//! struct A;
+//! #[agent]
+//! impl A {
+//!     #[expose]
+//!     #[expose(name = "uno")]
+//!     fn one(&self) -> i64 { 1 }
+//! }
+//! ```
+//!
 //! A service that does not return `Arc<T>`, or is async:
 //!
 //! ```compile_fail
