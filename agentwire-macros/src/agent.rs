@@ -30,6 +30,11 @@ pub(crate) struct Exposed {
     pub(crate) output: Output,
     /// Its doc comments, for the client's method.
     pub(crate) docs: Vec<Attribute>,
+    /// Its `#[cfg]` attributes: they apply to its handler and its client
+    /// method too (a method compiled out has no handler to call it).
+    pub(crate) cfgs: Vec<Attribute>,
+    /// Its `#[deprecated]` attribute, for its client method.
+    pub(crate) deprecated: Vec<Attribute>,
 }
 
 /// One parameter of an exposed method.
@@ -56,6 +61,10 @@ pub(crate) struct SubService {
     pub(crate) wire: String,
     /// `T`, an agent type.
     pub(crate) agent: Type,
+    /// As [`Exposed::cfgs`].
+    pub(crate) cfgs: Vec<Attribute>,
+    /// As [`Exposed::deprecated`].
+    pub(crate) deprecated: Vec<Attribute>,
 }
 
 pub(crate) fn agent(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -73,7 +82,7 @@ pub(crate) fn agent(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
         ));
     }
     let ident = type_ident(&item.self_ty)?;
-    let mut class_name = ident.to_string();
+    let mut class_name = ident.unraw().to_string();
     if !attr.is_empty() {
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
@@ -89,10 +98,28 @@ pub(crate) fn agent(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
     let mut services = Vec::new();
     for member in &mut item.items {
         let ImplItem::Fn(f) = member else { continue };
+        let mut markers = f
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("expose") || a.path().is_ident("service"));
+        if let Some(second) = markers.nth(1) {
+            return Err(syn::Error::new(
+                second.span(),
+                "one #[expose] or #[service] per method (rename with `name = \"…\"` in it)",
+            ));
+        }
         if let Some(wire) = take_marker(&mut f.attrs, "expose", &f.sig.ident)? {
             methods.push(exposed(f, wire)?);
         } else if let Some(wire) = take_marker(&mut f.attrs, "service", &f.sig.ident)? {
-            services.push(sub_service(f, wire)?);
+            let service = sub_service(f, wire)?;
+            if serves_itself(&service.agent, &ident) {
+                return Err(syn::Error::new(
+                    f.sig.output.span(),
+                    "a #[service] of the agent's own type would serve itself forever (its \
+                     router is built when the agent is registered, sub-services and all)",
+                ));
+            }
+            services.push(service);
         }
     }
     let mut names: Vec<&str> = methods.iter().map(|m| m.wire.as_str()).collect();
@@ -111,6 +138,17 @@ pub(crate) fn agent(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
         methods,
         services,
     }))
+}
+
+/// Whether a service's type `ty` is the agent's own (`Self`, or its name).
+fn serves_itself(ty: &Type, ident: &Ident) -> bool {
+    let Type::Path(path) = ty else { return false };
+    path.qself.is_none()
+        && path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "Self" || last.ident == *ident)
 }
 
 /// The name of the agent type (`Calc` in `impl Calc`).
@@ -160,7 +198,10 @@ use syn::ext::IdentExt;
 
 fn check_receiver(f: &ImplItemFn, what: &str) -> syn::Result<()> {
     match f.sig.inputs.first() {
-        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => Ok(()),
+        // `&self`, `&'a self`, `self: &Self`: a shared reference.
+        Some(FnArg::Receiver(r)) if matches!(&*r.ty, Type::Reference(t) if t.mutability.is_none()) => {
+            Ok(())
+        }
         _ => Err(syn::Error::new(
             f.sig.span(),
             format!("{what} takes `&self` (an agent is shared by the calls it serves)"),
@@ -170,6 +211,7 @@ fn check_receiver(f: &ImplItemFn, what: &str) -> syn::Result<()> {
 
 fn exposed(f: &ImplItemFn, wire: String) -> syn::Result<Exposed> {
     check_receiver(f, "an exposed method")?;
+    check_client_name(f, "expose")?;
     if !f.sig.generics.params.is_empty() {
         return Err(syn::Error::new(
             f.sig.generics.span(),
@@ -185,12 +227,7 @@ fn exposed(f: &ImplItemFn, wire: String) -> syn::Result<Exposed> {
                 "an exposed method's parameters are plain names (they are its keywords)",
             ));
         };
-        if let Type::Reference(r) = &*typed.ty {
-            return Err(syn::Error::new(
-                r.span(),
-                "an exposed method takes owned values (`String`, not `&str`)",
-            ));
-        }
+        check_wire_type(&typed.ty, "takes")?;
         params.push(Param {
             ident: pat.ident.clone(),
             name: pat.ident.unraw().to_string(),
@@ -206,10 +243,16 @@ fn exposed(f: &ImplItemFn, wire: String) -> syn::Result<Exposed> {
     }
     let output = match &f.sig.output {
         ReturnType::Default => Output::Plain(syn::parse_quote!(())),
-        ReturnType::Type(_, ty) => match generic_of(ty, "Result") {
-            Some(ok) => Output::Result(ok),
-            None => Output::Plain((**ty).clone()),
-        },
+        ReturnType::Type(_, ty) => {
+            check_wire_type(ty, "returns")?;
+            match generic_of(ty, "Result") {
+                Some(ok) => {
+                    check_wire_type(&ok, "returns")?;
+                    Output::Result(ok)
+                }
+                None => Output::Plain((**ty).clone()),
+            }
+        }
     };
     Ok(Exposed {
         ident: f.sig.ident.clone(),
@@ -223,11 +266,73 @@ fn exposed(f: &ImplItemFn, wire: String) -> syn::Result<Exposed> {
             .filter(|a| a.path().is_ident("doc"))
             .cloned()
             .collect(),
+        cfgs: attrs_named(f, "cfg"),
+        deprecated: attrs_named(f, "deprecated"),
+    })
+}
+
+/// The attributes `#[name…]` of `f`.
+fn attrs_named(f: &ImplItemFn, name: &str) -> Vec<Attribute> {
+    f.attrs
+        .iter()
+        .filter(|a| a.path().is_ident(name))
+        .cloned()
+        .collect()
+}
+
+/// The name the typed client keeps for itself.
+const CLIENT_OWN: &str = "proxy";
+
+/// Refuses an exposed method or service (`marker`) whose Rust name is one
+/// the typed client already uses for itself.
+fn check_client_name(f: &ImplItemFn, marker: &str) -> syn::Result<()> {
+    if f.sig.ident.unraw() == CLIENT_OWN {
+        return Err(syn::Error::new(
+            f.sig.ident.span(),
+            format!(
+                "the typed client has a method `{CLIENT_OWN}()` of its own (the untyped proxy): \
+                 name this method otherwise and keep its wire name with \
+                 `#[{marker}(name = \"{CLIENT_OWN}\")]`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a type an exposed method cannot carry: a reference (what it
+/// takes or returns is decoded from or encoded to the wire), or
+/// `impl Trait` anywhere in it (the wire needs one concrete type).
+fn check_wire_type(ty: &Type, what: &str) -> syn::Result<()> {
+    if let Type::Reference(r) = ty {
+        return Err(syn::Error::new(
+            r.span(),
+            format!("an exposed method {what} owned values (`String`, not `&str`)"),
+        ));
+    }
+    if let Some(span) = find_impl(quote::ToTokens::to_token_stream(ty)) {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "an exposed method {what} concrete types, not `impl Trait`: the wire carries \
+                 one type"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Where the keyword `impl` is in `tokens`, if it is.
+fn find_impl(tokens: TokenStream) -> Option<proc_macro2::Span> {
+    tokens.into_iter().find_map(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i) if i == "impl" => Some(i.span()),
+        proc_macro2::TokenTree::Group(g) => find_impl(g.stream()),
+        _ => None,
     })
 }
 
 fn sub_service(f: &ImplItemFn, wire: String) -> syn::Result<SubService> {
     check_receiver(f, "a #[service] method")?;
+    check_client_name(f, "service")?;
     let agent = match &f.sig.output {
         ReturnType::Type(_, ty) => generic_of(ty, "Arc"),
         ReturnType::Default => None,
@@ -248,6 +353,8 @@ fn sub_service(f: &ImplItemFn, wire: String) -> syn::Result<SubService> {
         ident: f.sig.ident.clone(),
         wire,
         agent,
+        cfgs: attrs_named(f, "cfg"),
+        deprecated: attrs_named(f, "deprecated"),
     })
 }
 

@@ -1,38 +1,74 @@
 //! The code an `#[agent]` block becomes: the block itself, its
 //! `agentwire::Agent` impl (the router of its methods) and its typed client.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, ToTokens};
 
 use crate::agent::{generic_of, AgentImpl, Exposed, Output};
 
+/// The names the generated code gives its own variables and its codec
+/// parameter. The variables are hygienic (`Span::mixed_site`), so that a
+/// parameter named `this` or `router` is the user's own; the codec
+/// parameter, in impls that mention the user's types, has a name no type
+/// of theirs has (a type `C` stays theirs).
+struct Names {
+    this: Ident,
+    router: Ident,
+    codec: Ident,
+}
+
+impl Names {
+    fn new() -> Self {
+        Names {
+            this: Ident::new("this", Span::mixed_site()),
+            router: Ident::new("router", Span::mixed_site()),
+            codec: format_ident!("__AgentwireCodec"),
+        }
+    }
+}
+
 pub(crate) fn expand(agent: &AgentImpl) -> TokenStream {
+    let names = Names::new();
+    let Names {
+        this,
+        router,
+        codec,
+    } = &names;
     let item = &agent.item;
     let ident = &agent.ident;
     let self_ty = &agent.item.self_ty;
     let proxy = format_ident!("{}Proxy", ident);
     let class_name = &agent.class_name;
-    let handlers = agent.methods.iter().map(handler);
+    let handlers = agent.methods.iter().map(|m| handler(m, &names));
     let services = agent.services.iter().map(|s| {
         let wire = &s.wire;
         let method = &s.ident;
         let sub = &s.agent;
+        let cfgs = &s.cfgs;
         quote! {
-            let router = router.service(
+            #(#cfgs)*
+            let #router = #router.service(
                 #wire,
-                <#sub as ::agentwire::Agent>::router::<C>(this.#method()),
+                <#sub as ::agentwire::Agent>::router::<#codec>(#this.#method()),
             );
         }
     });
-    let client_methods = agent.methods.iter().map(client_method);
+    let client_methods = agent
+        .methods
+        .iter()
+        .map(|m| client_method(m, self_ty, codec));
     let client_services = agent.services.iter().map(|s| {
         let wire = &s.wire;
         let method = &s.ident;
-        let sub = &s.agent;
+        let sub = replace_self(s.agent.to_token_stream(), self_ty);
+        let cfgs = &s.cfgs;
+        let deprecated = &s.deprecated;
         let doc = format!("The client of the sub-service `{wire}`.");
         quote! {
             #[doc = #doc]
-            pub fn #method(&self) -> <#sub as ::agentwire::Agent>::Proxy<C> {
+            #(#cfgs)*
+            #(#deprecated)*
+            pub fn #method(&self) -> <#sub as ::agentwire::Agent>::Proxy<#codec> {
                 ::core::convert::From::from(self.0.sub(#wire))
             }
         }
@@ -48,14 +84,16 @@ pub(crate) fn expand(agent: &AgentImpl) -> TokenStream {
             const CLASS_NAME: &'static str = #class_name;
             type Proxy<C: ::agentwire::channel::Codec> = #proxy<C>;
 
-            fn router<C: ::agentwire::channel::Codec>(
-                this: ::agentwire::__private::Arc<Self>,
-            ) -> ::agentwire::rpc::Router<C> {
-                let router = ::agentwire::rpc::Router::new();
+            // Exposing a deprecated method is no use of it.
+            #[allow(deprecated)]
+            fn router<#codec: ::agentwire::channel::Codec>(
+                #this: ::agentwire::__private::Arc<Self>,
+            ) -> ::agentwire::rpc::Router<#codec> {
+                let #router = ::agentwire::rpc::Router::new();
                 #(#handlers)*
                 #(#services)*
-                let _ = &this;
-                router
+                let _ = &#this;
+                #router
             }
         }
 
@@ -65,12 +103,12 @@ pub(crate) fn expand(agent: &AgentImpl) -> TokenStream {
             ::agentwire::rpc::Proxy<C>,
         );
 
-        impl<C: ::agentwire::channel::Codec> #proxy<C> {
+        impl<#codec: ::agentwire::channel::Codec> #proxy<#codec> {
             #(#client_methods)*
             #(#client_services)*
 
             /// The untyped proxy underneath (for dynamic calls).
-            pub fn proxy(&self) -> &::agentwire::rpc::Proxy<C> {
+            pub fn proxy(&self) -> &::agentwire::rpc::Proxy<#codec> {
                 &self.0
             }
         }
@@ -109,7 +147,9 @@ pub(crate) fn expand(agent: &AgentImpl) -> TokenStream {
 }
 
 /// `router.handler("name", Handler::named(…))` for one method.
-fn handler(m: &Exposed) -> TokenStream {
+fn handler(m: &Exposed, names: &Names) -> TokenStream {
+    let Names { this, router, .. } = names;
+    let cfgs = &m.cfgs;
     let wire = &m.wire;
     let method = &m.ident;
     let idents: Vec<_> = m.params.iter().map(|p| &p.ident).collect();
@@ -122,9 +162,9 @@ fn handler(m: &Exposed) -> TokenStream {
         }
     });
     let call = if m.is_async {
-        quote!(this.#method(#(#idents),*).await)
+        quote!(#this.#method(#(#idents),*).await)
     } else {
-        quote!(this.#method(#(#idents),*))
+        quote!(#this.#method(#(#idents),*))
     };
     let body = match &m.output {
         Output::Plain(_) => {
@@ -133,12 +173,13 @@ fn handler(m: &Exposed) -> TokenStream {
         Output::Result(_) => call,
     };
     quote! {
-        let router = router.handler(#wire, {
-            let this = ::agentwire::__private::Arc::clone(&this);
+        #(#cfgs)*
+        let #router = #router.handler(#wire, {
+            let #this = ::agentwire::__private::Arc::clone(&#this);
             ::agentwire::rpc::Handler::named::<(#(#kinds,)*), _, _, _, _>(
                 &[#(#names),*],
                 move |(#(#idents,)*)| {
-                    let this = ::agentwire::__private::Arc::clone(&this);
+                    let #this = ::agentwire::__private::Arc::clone(&#this);
                     async move { #body }
                 },
             )
@@ -146,10 +187,30 @@ fn handler(m: &Exposed) -> TokenStream {
     }
 }
 
+/// `tokens` with every `Self` made `self_ty`: in the typed client's
+/// methods, `Self` would be the client.
+fn replace_self(tokens: TokenStream, self_ty: &syn::Type) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Ident(i) if i == "Self" => self_ty.to_token_stream(),
+            TokenTree::Group(g) => {
+                let mut group =
+                    proc_macro2::Group::new(g.delimiter(), replace_self(g.stream(), self_ty));
+                group.set_span(g.span());
+                TokenTree::Group(group).into_token_stream()
+            }
+            other => other.into_token_stream(),
+        })
+        .collect()
+}
+
 /// The typed client's method for one exposed method.
-fn client_method(m: &Exposed) -> TokenStream {
+fn client_method(m: &Exposed, self_ty: &syn::Type, codec: &Ident) -> TokenStream {
     let wire = &m.wire;
     let method = &m.ident;
+    let cfgs = &m.cfgs;
+    let deprecated = &m.deprecated;
     let idents: Vec<_> = m.params.iter().map(|p| &p.ident).collect();
     // What is sent for a parameter that receives a proxy is a reference
     // to one of the caller's agents; what arrives for a result that sends
@@ -158,20 +219,22 @@ fn client_method(m: &Exposed) -> TokenStream {
         if last_ident(&p.ty).is_some_and(|i| i.ends_with("Proxy")) {
             quote!(::agentwire::AgentRef)
         } else {
-            let ty = &p.ty;
-            quote!(#ty)
+            replace_self(p.ty.to_token_stream(), self_ty)
         }
     });
     let ok = match &m.output {
         Output::Plain(t) | Output::Result(t) => t,
     };
     let ok = match last_ident(ok).as_deref() {
-        Some("AgentRef") => quote!(::agentwire::rpc::Proxy<C>),
+        Some("AgentRef") => quote!(::agentwire::rpc::Proxy<#codec>),
         Some("AgentHandle") => match generic_of(ok, "AgentHandle") {
-            Some(agent) => quote!(<#agent as ::agentwire::Agent>::Proxy<C>),
-            None => quote!(::agentwire::rpc::Proxy<C>),
+            Some(agent) => {
+                let agent = replace_self(agent.to_token_stream(), self_ty);
+                quote!(<#agent as ::agentwire::Agent>::Proxy<#codec>)
+            }
+            None => quote!(::agentwire::rpc::Proxy<#codec>),
         },
-        _ => quote!(#ok),
+        _ => replace_self(ok.to_token_stream(), self_ty),
     };
     let docs = if m.docs.is_empty() {
         let doc = format!("Calls the agent's `{wire}`.");
@@ -182,6 +245,8 @@ fn client_method(m: &Exposed) -> TokenStream {
     };
     quote! {
         #docs
+        #(#cfgs)*
+        #(#deprecated)*
         ///
         /// # Errors
         ///

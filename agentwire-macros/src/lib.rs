@@ -8,9 +8,12 @@
 //!   `{"__type__": [typeid, data]}` (aiomas's `@serializable`).
 //!
 //! Map: `agent` (parsing the `impl` block), `expand` (the code written for
-//! it), `serializable`.
+//! it), `serializable`; `compile_errors` (doctests only) pins what they
+//! refuse.
 
 mod agent;
+#[cfg(doctest)]
+mod compile_errors;
 mod expand;
 mod serializable;
 
@@ -26,7 +29,16 @@ use proc_macro::TokenStream;
 ///
 /// Writes `impl agentwire::Agent for Type` and a typed client
 /// `TypeProxy<C = Json>` with one async method per exposed one (same name,
-/// same parameters, result `Result<T, RpcError>`).
+/// same parameters, result `Result<T, RpcError>`). `Self` in a method's
+/// types is the agent's type in the client too; a method's `#[cfg]`
+/// applies to its handler and its client method, its `#[deprecated]` to
+/// its client method. The client's own `proxy()` keeps its name: a method
+/// called `proxy` is a compile error (expose another under that wire name
+/// with `#[expose(name = "proxy")]`).
+///
+/// Exposed methods take `&self` and owned, concrete types (no references,
+/// no `impl Trait`, no generics), at most 8 of them; anything else is a
+/// compile error that says so.
 ///
 /// See the `agentwire` crate's documentation for examples.
 #[proc_macro_attribute]

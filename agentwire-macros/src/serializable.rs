@@ -24,43 +24,48 @@ pub(crate) fn serializable(attr: TokenStream, item: TokenStream) -> syn::Result<
     let serde = quote!(::agentwire::__private::serde);
     // serde's `remote = "Self"` derives inherent `serialize`/`deserialize`
     // functions instead of the traits, which are written here around them.
+    // The names of our own helper types and parameters are ones no type of
+    // the user's has (`Data`, `S` and `D` are theirs).
     Ok(quote! {
         #[derive(#serde::Serialize, #serde::Deserialize)]
         #[serde(crate = "::agentwire::__private::serde", remote = "Self")]
         #input
 
         impl #serde::Serialize for #ident {
-            fn serialize<S: #serde::Serializer>(
+            fn serialize<__S: #serde::Serializer>(
                 &self,
-                serializer: S,
-            ) -> ::core::result::Result<S::Ok, S::Error> {
-                struct Data<'a>(&'a #ident);
-                impl #serde::Serialize for Data<'_> {
-                    fn serialize<S: #serde::Serializer>(
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                struct __AgentwireData<'a>(&'a #ident);
+                impl #serde::Serialize for __AgentwireData<'_> {
+                    fn serialize<__S: #serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::core::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::core::result::Result<__S::Ok, __S::Error> {
                         #ident::serialize(self.0, serializer)
                     }
                 }
-                ::agentwire::rpc::serialize_typed::<#ident, _, S>(&Data(self), serializer)
+                ::agentwire::rpc::serialize_typed::<#ident, _, __S>(
+                    &__AgentwireData(self),
+                    serializer,
+                )
             }
         }
 
         impl<'de> #serde::Deserialize<'de> for #ident {
-            fn deserialize<D: #serde::Deserializer<'de>>(
-                deserializer: D,
-            ) -> ::core::result::Result<Self, D::Error> {
-                struct Data(#ident);
-                impl<'de> #serde::Deserialize<'de> for Data {
-                    fn deserialize<D: #serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::core::result::Result<Self, D::Error> {
-                        #ident::deserialize(deserializer).map(Data)
+            fn deserialize<__D: #serde::Deserializer<'de>>(
+                deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
+                struct __AgentwireData(#ident);
+                impl<'de> #serde::Deserialize<'de> for __AgentwireData {
+                    fn deserialize<__D: #serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::core::result::Result<Self, __D::Error> {
+                        #ident::deserialize(deserializer).map(__AgentwireData)
                     }
                 }
-                ::agentwire::rpc::deserialize_typed::<#ident, Data, D>(deserializer)
-                    .map(|Data(value)| value)
+                ::agentwire::rpc::deserialize_typed::<#ident, __AgentwireData, __D>(deserializer)
+                    .map(|__AgentwireData(value)| value)
             }
         }
 

@@ -225,11 +225,14 @@ impl Trace {
     }
 
     /// The participants, in the order they first appear.
-    pub fn participants(&self) -> Vec<String> {
+    pub fn participants<'a>(&'a self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        let mut add = |n: &std::sync::Arc<str>| {
-            if !names.iter().any(|x| **x == **n) {
-                names.push(n.to_string());
+        // Seen ones by name: a long run has many (a lookup in the list
+        // made this quadratic).
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut add = |n: &'a str| {
+            if seen.insert(n) {
+                names.push(n.to_owned());
             }
         };
         for e in &self.events {

@@ -86,7 +86,9 @@ pub fn to_mermaid(trace: &Trace) -> String {
             EventKind::Send {
                 msg, bytes, info, ..
             } => {
+                // A number sent again is a new message (see `Fates`).
                 sends.insert(*msg, encode(&label(info.as_deref(), *bytes)));
+                delivered.remove(msg);
             }
             EventKind::Deliver { msg, from, to, .. } => {
                 let text = sends.get(msg).cloned().unwrap_or_default();

@@ -38,35 +38,53 @@ pub(crate) enum Fate {
     InFlight,
 }
 
-/// Where each message's deliveries and drops are in a trace, found in one
-/// pass (a picture of a long run must not scan the rest of the trace once
-/// per message).
+/// Where each message's sends, deliveries and drops are in a trace, found
+/// in one pass (a picture of a long run must not scan the rest of the
+/// trace once per message).
+///
+/// A message number names the message of the latest `Send` with it: a
+/// trace may number messages again (two runs' traces one after the other,
+/// each simulation counting from 1), and a delivery after the next `Send`
+/// of its number belongs to that one. So every delivery is drawn once,
+/// whatever the numbers.
 pub(crate) struct Fates {
-    /// Message number -> the indices of its `Deliver` and `Drop` events,
-    /// in order.
-    ends: BTreeMap<u64, Vec<usize>>,
+    /// Message number -> the indices of its `Send`, `Deliver` and `Drop`
+    /// events, in order.
+    events: BTreeMap<u64, Vec<usize>>,
 }
 
 impl Fates {
     pub(crate) fn new(events: &[Event]) -> Self {
-        let mut ends: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        let mut by_msg: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         for (i, e) in events.iter().enumerate() {
-            if let EventKind::Deliver { msg, .. } | EventKind::Drop { msg, .. } = &e.kind {
-                ends.entry(*msg).or_default().push(i);
+            if let EventKind::Send { msg, .. }
+            | EventKind::Deliver { msg, .. }
+            | EventKind::Drop { msg, .. } = &e.kind
+            {
+                by_msg.entry(*msg).or_default().push(i);
             }
         }
-        Fates { ends }
+        Fates { events: by_msg }
     }
 
-    /// The indices of `msg`'s deliveries and drops from index `from` on.
-    fn ends_from(&self, from: usize, msg: u64) -> &[usize] {
-        let ends = self.ends.get(&msg).map_or(&[][..], Vec::as_slice);
-        &ends[ends.partition_point(|&i| i < from)..]
+    /// The indices of `msg`'s deliveries and drops from index `from` on,
+    /// up to its next `Send` (which starts another message).
+    fn ends_from<'a>(
+        &'a self,
+        events: &'a [Event],
+        from: usize,
+        msg: u64,
+    ) -> impl Iterator<Item = usize> + 'a {
+        let all = self.events.get(&msg).map_or(&[][..], Vec::as_slice);
+        all[all.partition_point(|&i| i < from)..]
+            .iter()
+            .copied()
+            .take_while(move |&i| !matches!(events[i].kind, EventKind::Send { .. }))
     }
 
     /// The first delivery or drop of `msg` at or after index `from`.
     pub(crate) fn fate(&self, events: &[Event], from: usize, msg: u64) -> Fate {
-        for &i in self.ends_from(from, msg) {
+        for i in self.ends_from(events, from, msg) {
             match &events[i].kind {
                 EventKind::Deliver { .. } => return Fate::Delivered(i),
                 EventKind::Drop { reason, .. } => return Fate::Dropped(i, reason.clone()),
@@ -83,9 +101,7 @@ impl Fates {
         from: usize,
         msg: u64,
     ) -> impl Iterator<Item = usize> + 'a {
-        self.ends_from(from, msg)
-            .iter()
-            .copied()
+        self.ends_from(events, from, msg)
             .filter(move |&i| matches!(events[i].kind, EventKind::Deliver { .. }))
     }
 }

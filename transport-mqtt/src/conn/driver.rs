@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use transport_api::{Error, FlowEvent, Protocol, ProtocolHandle};
 
 use super::state::cost;
-use super::{Conn, Peer};
+use super::{until_failed, Conn, Peer};
 use crate::session::Session;
 use crate::wire::{self, Kind, Msg, HEADER, MAX_DATA, WINDOW};
 
@@ -102,7 +102,32 @@ impl<P: Protocol> Driver<P> {
     }
 
     async fn send(&self, msg: Msg) -> Result<(), Error> {
-        self.session.publish(&self.topic, msg.encode()).await
+        self.publish(msg.encode()).await
+    }
+
+    /// Publishes to the peer, unless the connection fails first (see
+    /// [`until_failed`]): then the error is the failure.
+    async fn publish(&self, payload: Bytes) -> Result<(), Error> {
+        match until_failed(&self.conn, self.session.publish(&self.topic, payload)).await {
+            Ok(published) => published,
+            Err(failure) => {
+                self.reset_peer(&failure);
+                Err(failure)
+            }
+        }
+    }
+
+    /// Tells the peer that the connection failed, if it can still hear us
+    /// (unless the failure is its own reset).
+    fn reset_peer(&self, failure: &Error) {
+        if !matches!(failure, Error::ConnectionReset) {
+            let _ = self.session.client.try_publish(
+                self.topic.clone(),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0).encode(),
+            );
+        }
     }
 
     /// A stream message (EOF, FIN) with the next sequence number.
@@ -203,15 +228,7 @@ impl<P: Protocol> Driver<P> {
             };
             let msg = match next {
                 Next::Fail(e) => {
-                    if !matches!(e, Error::ConnectionReset) {
-                        // Tell the peer, if it can still hear us.
-                        let _ = self.session.client.try_publish(
-                            self.topic.clone(),
-                            rumqttc::QoS::AtLeastOnce,
-                            false,
-                            Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0).encode(),
-                        );
-                    }
+                    self.reset_peer(&e);
                     return Err(Some(e));
                 }
                 Next::Abort => {
@@ -303,10 +320,7 @@ impl<P: Protocol> Driver<P> {
             };
             let data = Msg::encode_data(self.peer.conn, self.conn.id, self.seq, &chunks);
             self.seq += 1;
-            self.session
-                .publish(&self.topic, data)
-                .await
-                .map_err(Some)?;
+            self.publish(data).await.map_err(Some)?;
         }
         Ok(())
     }

@@ -71,6 +71,40 @@ impl Drop for FinishGuard {
     }
 }
 
+/// Runs `request` (one to the MQTT client, which waits while the client's
+/// request queue is full) unless `conn` fails first. Nothing empties that
+/// queue while a server's session waits to reconnect to a lost broker, so
+/// a connection that lost the broker must not wait for room in it.
+///
+/// # Errors
+///
+/// Why the connection failed (taken from it, for the caller to end the
+/// connection with); the request is then not sent.
+pub(crate) async fn until_failed<T>(
+    conn: &Conn,
+    request: impl std::future::Future<Output = T>,
+) -> std::result::Result<T, Error> {
+    tokio::pin!(request);
+    let mut woken = false;
+    let result = loop {
+        let notified = conn.notify.notified();
+        if let Some(e) = conn.lock().failed.take() {
+            break Err(e);
+        }
+        tokio::select! {
+            biased;
+            r = &mut request => break Ok(r),
+            () = notified => woken = true,
+        }
+    };
+    if woken {
+        // The wake-up may have been for the driver (data, a close): pass
+        // it on to its next wait.
+        conn.notify.notify_one();
+    }
+    result
+}
+
 /// A handshake message (SYN, or either side's ACK) from our connection
 /// `src` to `dst`: it offers our window and carries our session's id, the
 /// inbox the peer answers to.
@@ -106,9 +140,9 @@ async fn run<P: Protocol>(
     if !guard.answered {
         // Server side: accept the handshake first.
         let ack = handshake_msg(&session, Kind::Ack, peer.conn, conn.id);
-        if let Err(e) = session
-            .publish(&wire::inbox_topic(&peer.sid), ack.encode())
-            .await
+        let topic = wire::inbox_topic(&peer.sid);
+        if let Ok(Err(e)) | Err(e) =
+            until_failed(&conn, session.publish(&topic, ack.encode())).await
         {
             conn.fail(e);
         }
@@ -116,7 +150,9 @@ async fn run<P: Protocol>(
     }
     // Counted as soon as `watch_peer` starts (it counts before it waits).
     guard.watching = true;
-    session.watch_peer(&peer.sid).await;
+    if let Err(e) = until_failed(&conn, session.watch_peer(&peer.sid)).await {
+        conn.fail(e);
+    }
     protocol.with(|p| p.connection_made(Arc::new(transport) as SharedTransport));
     if let Some(made) = made {
         let _ = made.send(());
@@ -133,8 +169,13 @@ async fn run<P: Protocol>(
     drop(driver);
     guard.done = true;
     drop(guard);
-    session.remove_conn(conn.id, Some(&peer.sid)).await;
+    let unwatch = session.remove_conn(conn.id, Some(&peer.sid));
+    // The connection is over for the server's `wait_closed` before the
+    // unsubscription, which waits for a broker that may be gone.
     drop(token);
+    if let Some(topic) = unwatch {
+        session.unwatch(topic).await;
+    }
 }
 
 /// Starts the task of a connection that a server's session accepted.
@@ -185,19 +226,26 @@ pub(crate) async fn connect<P: Protocol>(
         session
             .publish(&wire::server_topic(addr.name()), syn.encode())
             .await?;
+        // The answer, or why none can come (the session lost its broker).
         let answer = async {
             loop {
                 let notified = conn.notify.notified();
-                match conn.lock().handshake {
-                    Handshake::Waiting => {}
-                    done => return done,
+                {
+                    let mut st = conn.lock();
+                    if let Some(e) = st.failed.take() {
+                        return Err(e);
+                    }
+                    if st.handshake != Handshake::Waiting {
+                        return Ok(st.handshake);
+                    }
                 }
                 notified.await;
             }
         };
         match tokio::time::timeout(addr.connect_timeout(), answer).await {
-            Ok(Handshake::Accepted) => {}
-            Ok(_) => return Err(refused("the server refused")),
+            Ok(Ok(Handshake::Accepted)) => {}
+            Ok(Ok(_)) => return Err(refused("the server refused")),
+            Ok(Err(e)) => return Err(refused(&e.to_string())),
             Err(_) => return Err(refused("no server answered in time")),
         }
         // Confirm the handshake: the server's half waits for word from us

@@ -245,17 +245,26 @@ impl Session {
         }
     }
 
-    /// Forgets a finished connection (and its peer's will, if it was the
-    /// last one to that peer); ends the session if nothing is left in it.
-    pub(crate) async fn remove_conn(&self, id: u64, peer: Option<&str>) {
+    /// Forgets a finished connection; ends the session if nothing is left
+    /// in it. Returns the peer's will topic if this was the last
+    /// connection to that peer: pass it to [`unwatch`](Self::unwatch).
+    /// (Two steps, so that the caller can let go of what waits for the
+    /// connection in between: the unsubscription waits for room in the
+    /// MQTT client's queue, which nothing empties while a server's session
+    /// waits to reconnect to its broker.)
+    pub(crate) fn remove_conn(&self, id: u64, peer: Option<&str>) -> Option<String> {
         let (unwatch, end) = self.forget_conn(id, peer);
         if end {
             self.end();
-        } else if unwatch {
-            if let Some(peer) = peer {
-                let _ = self.client.unsubscribe(wire::will_topic(peer)).await;
-            }
+            return None;
         }
+        peer.filter(|_| unwatch).map(wire::will_topic)
+    }
+
+    /// Stops watching a peer's will (a topic from
+    /// [`remove_conn`](Self::remove_conn)).
+    pub(crate) async fn unwatch(&self, will_topic: String) {
+        let _ = self.client.unsubscribe(will_topic).await;
     }
 
     /// [`remove_conn`](Self::remove_conn) without waiting: for a
@@ -324,10 +333,22 @@ impl Session {
             }
             routes.ended = true;
         }
-        if self.client.try_disconnect().is_err() {
-            // The request queue is full or gone: the event loop must stop
-            // on its own (it checks `ended` after every error).
-            tracing::debug!(sid = %self.sid, "could not queue the MQTT disconnect");
+        if self.client.try_disconnect().is_ok() {
+            return;
+        }
+        // The request queue is full (what the session's last connections
+        // queued as they ended) or gone. Full, the DISCONNECT waits for
+        // room in a task of its own (this may run on the event loop, which
+        // empties the queue); otherwise a session with a live broker would
+        // never leave it. The task ends once the request is queued, or when
+        // the event loop is gone. Gone, or outside a runtime, the event
+        // loop stops on its own (it checks `ended` after every error).
+        tracing::debug!(sid = %self.sid, "the MQTT request queue is full: the disconnect waits");
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let client = self.client.clone();
+            runtime.spawn(async move {
+                let _ = client.disconnect().await;
+            });
         }
     }
 
@@ -363,7 +384,24 @@ impl Session {
     /// SUBSCRIBE as [`start`](Self::start) does.
     fn resubscribe(self: &Arc<Self>) {
         let topics = self.own_topics();
-        let _ = self.client.try_subscribe_many(subscribe_filters(&topics));
+        if self
+            .client
+            .try_subscribe_many(subscribe_filters(&topics))
+            .is_ok()
+        {
+            return;
+        }
+        // The request queue is full: what the connections that ended with
+        // the broker queued meanwhile (a reset for each peer, the
+        // unsubscription of its will). The event loop, which calls this,
+        // empties the queue, so it must not wait for room itself; without
+        // the subscription the server would never hear a SYN again. The
+        // task ends once the request is queued, or when the event loop is
+        // gone.
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = client.subscribe_many(subscribe_filters(&topics)).await;
+        });
     }
 }
 

@@ -147,6 +147,15 @@ impl Mosquitto {
         Some(Mosquitto { port, child, dir })
     }
 
+    /// Freezes the broker (SIGSTOP): it keeps its sockets but reads and
+    /// answers nothing, as a hung broker or a stalled network would.
+    pub fn pause(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-STOP")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
     /// Stops the broker (SIGKILL: it goes away as a crashed broker would).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -7,5 +7,7 @@ mod acl;
 mod brokers;
 mod conformance;
 mod failures;
+mod outage;
 mod rogue;
+mod storms;
 mod support;
