@@ -8,6 +8,7 @@
 
 mod addresses;
 mod aiomas;
+mod aiomas_hostile;
 mod clock;
 mod codecs;
 mod mixed;
