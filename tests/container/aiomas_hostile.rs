@@ -230,16 +230,22 @@ async fn python_gathers_2000_calls_msgpack() {
     python_gathers_2000_calls(MsgPack, "MsgPack").await;
 }
 
-/// An aiomas client with `calls` calls pending (with the container's
-/// default limits: 256 handlers run, the rest wait in its queue) vanishes:
-/// every handler ends, and the container serves the next client.
+/// An aiomas client with `calls` calls pending (the container's default
+/// limits: 256 handlers run, 1,024 requests wait in its queue, the rest
+/// are held back) vanishes: every handler ends, no queued call starts, and
+/// the container serves the next client.
+///
+/// With 3,000 calls, reading from the client used to pause as soon as the
+/// queue was full, before its end of the connection was read: the
+/// container never noticed that the client was gone, and its 256 handlers
+/// (waiting for something that never comes) lived on until shutdown.
 async fn python_vanishes_with_pending_calls<C: Codec>(codec: C, name: &str) {
     let gauge = Arc::new(Gauge::default());
     let c = Container::create_with(("127.0.0.1", 0), ContainerOptions::new().codec(codec))
         .await
         .expect("container");
     c.register("Stress", agent::<C>(&gauge)).expect("register");
-    for (round, calls) in [100, 600].into_iter().enumerate() {
+    for (round, calls) in [100, 600, 3000].into_iter().enumerate() {
         let running = calls.min(256);
         let before = gauge.started.load(Ordering::SeqCst);
         let mut py = Driven::start(name).await;
@@ -735,4 +741,26 @@ async fn unix_container_restarted_under_a_python_client() {
     }
     py.exit();
     c.shutdown().await;
+}
+
+/// 100 aiomas clients connect at once, make 20 calls each at once and
+/// leave, three times: all answered, and the container keeps serving (the
+/// connections it keeps for shutdown are forgotten as they close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_python_clients_come_and_go() {
+    let gauge = Arc::new(Gauge::default());
+    let c = container(Json, &gauge).await;
+    let mut py = Driven::start("JSON").await;
+    // sum(i + 1 for i in range(20)) * 100
+    for round in 0..3 {
+        assert_eq!(
+            py.cmd(&format!("many {} 100 20", host_port(c.url()))).await,
+            "ok many 21000",
+            "round {round}"
+        );
+    }
+    py.exit();
+    tokio::time::timeout(Duration::from_secs(15), c.shutdown())
+        .await
+        .expect("shutdown returns");
 }
