@@ -23,6 +23,8 @@ command is done), so a test can wait for what Python saw without sleeping:
     gather PATH N       N calls of PATH(i, 1), i = 0..N-1, at once
                         -> "ok gather N SUM-OF-RESULTS" or
                            "err gather OK-COUNT TYPE=COUNT ..."
+    many HOST PORT N M  N connections at once, M calls of agents/0/add(i, 1)
+                        on each at once, then all closed -> "ok many SUM"
     fire PATH N         N calls of PATH(i) sent without waiting for replies
                         -> "ok fire N" once written
     settle              waits for the fired calls
@@ -112,6 +114,22 @@ async def main(codec_name):
                 ok = n - sum(errors.values())
                 out('err gather', ok,
                     *('%s=%d' % kv for kv in sorted(errors.items())))
+        elif cmd == 'many':
+            # many HOST PORT N M: N connections at once, M calls of
+            # agents/0/add(i, 1) on each at once, then all closed.
+            _, host, port, n, m = line.split()
+            port, n, m = int(port), int(n), int(m)
+            try:
+                conns = await asyncio.gather(*(
+                    aiomas.rpc.open_connection((host, port), codec=codec)
+                    for _ in range(n)))
+                sums = await asyncio.gather(*(
+                    c.channel.send(('agents/0/add', [i, 1], {}))
+                    for c in conns for i in range(m)))
+                await asyncio.gather(*(c.close() for c in conns))
+                out('ok many', sum(sums))
+            except Exception as e:
+                out('err many', kind(e))
         elif cmd == 'fire':
             n = int(rest[1])
             fired = [asyncio.ensure_future(send(rest[0], (i,)))
