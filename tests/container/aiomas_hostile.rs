@@ -764,3 +764,53 @@ async fn many_python_clients_come_and_go() {
         .await
         .expect("shutdown returns");
 }
+
+/// A peer that writes requests without end and never reads a reply (its
+/// replies fill the socket buffers, the container stops reading): the
+/// container's `shutdown` returns within its grace, and the peer's writes
+/// then fail (once the socket's linger after the close, which reads and
+/// discards until the peer's end for up to 5 s, is over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_a_peer_floods_without_reading() {
+    use tokio::io::AsyncWriteExt;
+    let gauge = Arc::new(Gauge::default());
+    let c = container(Json, &gauge).await;
+    let raw = Raw::connect(c.url()).await;
+    let (_read_half, mut write_half) = raw.0.into_split();
+    let (written_tx, mut written) = tokio::sync::watch::channel(0usize);
+    let flood = tokio::spawn(async move {
+        let mut frame = Vec::new();
+        for id in 0..64u64 {
+            let payload = format!(r#"[0, {id}, ["agents/0/later", [{id}], {{}}]]"#);
+            frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            frame.extend_from_slice(payload.as_bytes());
+        }
+        let mut total = 0usize;
+        loop {
+            if let Err(e) = write_half.write_all(&frame).await {
+                return e;
+            }
+            total += frame.len();
+            written_tx.send_replace(total);
+        }
+    });
+    // More than the container holds back (its reading then pauses).
+    tokio::time::timeout(Duration::from_secs(60), written.wait_for(|n| *n > 4 << 20))
+        .await
+        .expect("the flood goes on")
+        .expect("flooding");
+    tokio::time::timeout(Duration::from_secs(15), c.shutdown())
+        .await
+        .expect("shutdown returns within its grace");
+    let err = tokio::time::timeout(Duration::from_secs(30), flood)
+        .await
+        .expect("the flood's writes fail once the container is gone")
+        .expect("task");
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        "{err:?}"
+    );
+}
