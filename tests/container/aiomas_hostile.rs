@@ -57,9 +57,19 @@ impl Driven {
 
     /// Sends `line` and returns the answer (a hang guard of 60 s).
     async fn cmd(&mut self, line: &str) -> String {
+        self.send(line);
+        self.answer(line).await
+    }
+
+    /// Sends `line`; [`answer`](Self::answer) waits for the answer.
+    fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("running");
         writeln!(stdin, "{line}").expect("write to python");
         stdin.flush().expect("flush");
+    }
+
+    /// The answer to the command `line` sent before (60 s hang guard).
+    async fn answer(&mut self, line: &str) -> String {
         let rx = self.lines.take().expect("one command at a time");
         let (rx, answer) = tokio::task::spawn_blocking(move || {
             let answer = rx.recv_timeout(Duration::from_secs(60));
@@ -813,4 +823,40 @@ async fn shutdown_while_a_peer_floods_without_reading() {
         ),
         "{err:?}"
     );
+}
+
+/// 200 aiomas clients connect and call (50 calls each) while the container
+/// shuts down: `shutdown` returns, and every client's calls end in Python,
+/// answered or failed (no call is left waiting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_clients_arrive_during_shutdown() {
+    let gauge = Arc::new(Gauge::default());
+    let c = container(Json, &gauge).await;
+    let mut py = Driven::start("JSON").await;
+    let mut first = Driven::start("JSON").await;
+    assert_eq!(
+        first.cmd(&format!("open {}", host_port(c.url()))).await,
+        "ok open"
+    );
+    assert_eq!(
+        py.cmd(&format!("open {}", host_port(c.url()))).await,
+        "ok open"
+    );
+    let line = format!("many {} 200 50", host_port(c.url()));
+    py.send(&line);
+    // Some of them are under way (a round trip of another client).
+    assert_eq!(first.cmd("call agents/0/add [1, 2]").await, "ok call 3");
+    tokio::time::timeout(Duration::from_secs(15), c.shutdown())
+        .await
+        .expect("shutdown returns");
+    let answer = py.answer(&line).await;
+    assert!(
+        answer == "ok many 255000"
+            || answer == "err many ConnectionResetError"
+            || answer == "err many ConnectionRefusedError",
+        "{answer}"
+    );
+    assert_eq!(first.cmd("closed").await, "closed ConnectionResetError");
+    py.exit();
+    first.exit();
 }
