@@ -3,10 +3,12 @@ attack tests (tests/container/aiomas_hostile.rs).
 
     python driven.py CODEC          # CODEC: JSON or MsgPack
     python driven.py CODEC serve HOST PORT
+    python driven.py CODEC serve unix PATH
                                     # a Container with one `Holder` agent
                                     # (`add(a, b)`, and `hold(n)`, which
                                     # never returns); prints
-                                    # "READY tcp://HOST:PORT/0", then
+                                    # "READY tcp://HOST:PORT/0" (or
+                                    # "READY ipc://[PATH]/0"), then
                                     # "HELD n" once n calls of `hold` wait
 
 Reads one command a line and prints one answer line for each (after the
@@ -179,8 +181,9 @@ class Holder(aiomas.Agent):
 
 
 async def serve(codec_name, host, port):
+    addr = port if host == 'unix' else (host, int(port))
     container = await aiomas.Container.create(
-        (host, int(port)), codec=getattr(aiomas, codec_name), as_coro=True)
+        addr, codec=getattr(aiomas, codec_name), as_coro=True)
     agent = Holder(container)
     print('READY', agent.addr, flush=True)
     await asyncio.Event().wait()

@@ -860,3 +860,62 @@ async fn python_clients_arrive_during_shutdown() {
     py.exit();
     first.exit();
 }
+
+/// A Python aiomas container on a Unix socket, killed (its socket file
+/// stays behind) and started again on the same path, three times, while a
+/// Rust container has a cached connection to it: the next `connect`
+/// succeeds at once and reaches the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_unix_container_restarted_under_a_rust_one() {
+    tokio::task::spawn_blocking(aiomas::python)
+        .await
+        .expect("venv");
+    let dir = crate::support::TempDir::new();
+    let path = dir.path().join("py.sock").display().to_string();
+    let start = || async {
+        let mut child = Kill(
+            Command::new(aiomas::python())
+                .current_dir(aiomas::fixtures_dir())
+                .args(["driven.py", "JSON", "serve", "unix", &path])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("python starts"),
+        );
+        let rx = aiomas::lines(&mut child);
+        let line = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+            .await
+            .expect("reader")
+            .expect("READY");
+        let url = line.strip_prefix("READY ").expect("READY url").to_owned();
+        (child, url)
+    };
+    let (mut py, url) = start().await;
+    assert_eq!(url, format!("ipc://[{path}]/0"));
+    let c = Container::create_with(
+        ("127.0.0.1", 0),
+        ContainerOptions::new().connect_timeout(Some(Duration::ZERO)),
+    )
+    .await
+    .expect("container");
+    let proxy = c.connect(&url).await.expect("connect");
+    assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
+    for round in 0..3i64 {
+        drop(py);
+        assert!(std::path::Path::new(&path).exists(), "a stale socket file");
+        let (again, same) = start().await;
+        assert_eq!(same, url);
+        py = again;
+        let proxy = c
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("connect after restart {round}: {e}"));
+        assert_eq!(
+            proxy.call::<_, i64>("add", (round, 1)).await.expect("add"),
+            round + 1
+        );
+    }
+    c.shutdown().await;
+    drop(py);
+}
