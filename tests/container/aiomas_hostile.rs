@@ -919,3 +919,61 @@ async fn python_unix_container_restarted_under_a_rust_one() {
     c.shutdown().await;
     drop(py);
 }
+
+/// The same as `python_vanishes_with_pending_calls` without Python, on
+/// every backend a raw peer can reach: a peer sends 3,000 calls to
+/// handlers that wait (more than the 256 that run and the 1,024 that
+/// queue) and closes its end; every handler ends.
+async fn peer_leaves_with_a_burst_pending<A: transport_api::Address>(addr: A, c: Container) {
+    use crate::support::raw_peer::{request_frame, Deaf};
+    use transport_api::Transport;
+    let gauge = Arc::new(Gauge::default());
+    c.register("Stress", agent::<Json>(&gauge))
+        .expect("register");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (transport, _) = addr.create_connection(Deaf(tx)).await.expect("connects");
+    let _shared = rx.recv().await.expect("connected");
+    for id in 0..3000u64 {
+        transport
+            .write(request_frame(id, "agents/0/hold", &serde_json::json!([id])))
+            .expect("writes");
+    }
+    gauge
+        .until("256 handlers run", |started, _| started == 256)
+        .await;
+    transport.close();
+    gauge.until("every handler ends", |_, live| live == 0).await;
+    assert_eq!(gauge.started.load(Ordering::SeqCst), 256);
+    tokio::time::timeout(Duration::from_secs(15), c.shutdown())
+        .await
+        .expect("shutdown returns");
+}
+
+#[tokio::test]
+async fn peer_leaves_with_a_burst_pending_local() {
+    let net = transport_local::LocalNetwork::new();
+    let c = Container::create_with(
+        "local://burst",
+        ContainerOptions::new().local_network(net.clone()),
+    )
+    .await
+    .expect("container");
+    peer_leaves_with_a_burst_pending(net.get_queue("burst").expect("queue"), c).await;
+}
+
+#[tokio::test]
+async fn peer_leaves_with_a_burst_pending_tcp() {
+    let c = Container::create(("127.0.0.1", 0))
+        .await
+        .expect("container");
+    let addr: transport_tcp::TcpAddr = c.url().parse().expect("tcp url");
+    peer_leaves_with_a_burst_pending(addr, c).await;
+}
+
+#[tokio::test]
+async fn peer_leaves_with_a_burst_pending_unix() {
+    let dir = crate::support::TempDir::new();
+    let addr = dir.sock();
+    let c = Container::create(addr.clone()).await.expect("container");
+    peer_leaves_with_a_burst_pending(addr, c).await;
+}
