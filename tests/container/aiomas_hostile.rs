@@ -977,3 +977,31 @@ async fn peer_leaves_with_a_burst_pending_unix() {
     let c = Container::create(addr.clone()).await.expect("container");
     peer_leaves_with_a_burst_pending(addr, c).await;
 }
+
+/// JSON that Python's `json` reads as the same request, written otherwise
+/// than aiomas writes it (no spaces, newlines and tabs, escaped slashes and
+/// letters in the path, a duplicate keyword): each is answered like the
+/// plain request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_requests_in_other_spellings_are_answered() {
+    let gauge = Arc::new(Gauge::default());
+    let c = container(Json, &gauge).await;
+    let mut raw = Raw::connect(c.url()).await;
+    for (id, request) in [
+        (1, r#"[0,1,["agents/0/add",[1,2],{}]]"#),
+        (
+            2,
+            "\n\t[ 0 ,\r\n 2 , [ \"agents/0/add\" , [ 1 , 2 ] , { } ] ]\n ",
+        ),
+        (3, r#"[0, 3, ["agents\/0\/add", [1, 2], {}]]"#),
+        (4, r#"[0, 4, ["agents/0/\u0061dd", [1, 2], {}]]"#),
+    ] {
+        raw.send(request.as_bytes()).await;
+        let reply = raw.recv().await.expect("an answer");
+        let reply: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
+        assert_eq!(reply[0], 1, "{request}: {reply}");
+        assert_eq!(reply[1], id);
+        assert_eq!(reply[2], 3);
+    }
+    c.shutdown().await;
+}
