@@ -1005,3 +1005,41 @@ async fn json_requests_in_other_spellings_are_answered() {
     }
     c.shutdown().await;
 }
+
+/// A container dropped (no `shutdown`) and at once created again on the
+/// same address, 50 times, on TCP, Unix sockets and local queues: each
+/// creation succeeds (the dropped one's listener is gone by then).
+async fn recreated_at_once_after_a_drop(url: String, options: ContainerOptions) {
+    let mut c = Container::create_with(url.as_str(), options.clone())
+        .await
+        .expect("container");
+    let url = c.url().to_owned();
+    for round in 0..50 {
+        drop(c);
+        c = Container::create_with(url.as_str(), options.clone())
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreated_at_once_after_a_drop_tcp() {
+    let probe = Container::create(("127.0.0.1", 0)).await.expect("probe");
+    let url = probe.url().to_owned();
+    probe.shutdown().await;
+    recreated_at_once_after_a_drop(url, ContainerOptions::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreated_at_once_after_a_drop_unix() {
+    let dir = crate::support::TempDir::new();
+    let url = format!("ipc://[{}]", dir.path().join("c.sock").display());
+    recreated_at_once_after_a_drop(url, ContainerOptions::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreated_at_once_after_a_drop_local() {
+    let options = ContainerOptions::new().local_network(transport_local::LocalNetwork::new());
+    recreated_at_once_after_a_drop("local://again".to_owned(), options).await;
+}
