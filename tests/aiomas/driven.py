@@ -25,6 +25,10 @@ command is done), so a test can wait for what Python saw without sleeping:
     gather PATH N       N calls of PATH(i, 1), i = 0..N-1, at once
                         -> "ok gather N SUM-OF-RESULTS" or
                            "err gather OK-COUNT TYPE=COUNT ..."
+    callbacks N         after `connect`: N calls of callback(pinger, i) at
+                        once, passing this container's `Pinger` agent,
+                        whose ping(i) the Rust agent calls back
+                        -> "ok callbacks N SUM"
     many HOST PORT N M  N connections at once, M calls of agents/0/add(i, 1)
                         on each at once, then all closed -> "ok many SUM"
     fire PATH N         N calls of PATH(i) sent without waiting for replies
@@ -93,6 +97,7 @@ async def main(codec_name):
                 if container is None:
                     container = await aiomas.Container.create(
                         ('127.0.0.1', 0), codec=codec, as_coro=True)
+                    pinger = Pinger(container)
                 agent = await container.connect(rest[0])
                 out('ok connect')
             except Exception as e:
@@ -115,6 +120,20 @@ async def main(codec_name):
             else:
                 ok = n - sum(errors.values())
                 out('err gather', ok,
+                    *('%s=%d' % kv for kv in sorted(errors.items())))
+        elif cmd == 'callbacks':
+            # N calls of callback(pinger, i) at once on the connected agent,
+            # each of which calls pinger.ping(i) back.
+            n = int(rest[0])
+            results = await asyncio.gather(
+                *(agent.callback(pinger, i) for i in range(n)),
+                return_exceptions=True)
+            errors = collections.Counter(
+                kind(r) for r in results if isinstance(r, BaseException))
+            if not errors:
+                out('ok callbacks', n, sum(results))
+            else:
+                out('err callbacks',
                     *('%s=%d' % kv for kv in sorted(errors.items())))
         elif cmd == 'many':
             # many HOST PORT N M: N connections at once, M calls of
@@ -164,6 +183,13 @@ async def main(codec_name):
             os._exit(0)
         else:
             out('err unknown', cmd)
+
+
+class Pinger(aiomas.Agent):
+    @aiomas.expose
+    async def ping(self, n):
+        await asyncio.sleep(0)
+        return n + 1
 
 
 class Holder(aiomas.Agent):

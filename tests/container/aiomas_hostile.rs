@@ -1043,3 +1043,31 @@ async fn recreated_at_once_after_a_drop_local() {
     let options = ContainerOptions::new().local_network(transport_local::LocalNetwork::new());
     recreated_at_once_after_a_drop("local://again".to_owned(), options).await;
 }
+
+/// 2,000 calls at once from an aiomas container, at a limit of 8 handlers
+/// and 16 queued requests, each of whose handlers calls the caller's own
+/// agent back over the same connection (passed as an argument): all are
+/// answered, as a handler waiting for its callback frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_calls_that_call_python_back_at_the_limit() {
+    let c = Container::create_with(("127.0.0.1", 0), tight(ContainerOptions::new()))
+        .await
+        .expect("container");
+    let agent = Router::new().method(
+        "callback",
+        |(who, n): (agentwire::rpc::Proxy, i64)| async move {
+            who.call::<_, i64>("ping", (n,))
+                .await
+                .map_err(|e| e.to_string())
+        },
+    );
+    let info = c.register("Caller", agent).expect("register");
+    let mut py = Driven::start("JSON").await;
+    assert_eq!(
+        py.cmd(&format!("connect {}", info.url())).await,
+        "ok connect"
+    );
+    assert_eq!(py.cmd("callbacks 2000").await, "ok callbacks 2000 2001000");
+    py.exit();
+    c.shutdown().await;
+}
