@@ -22,6 +22,8 @@ command is done), so a test can wait for what Python saw without sleeping:
     call PATH JSON      one call of PATH with the positional arguments JSON
                         on the open connection (after `connect`: the agent's
                         method PATH) -> "ok call VALUE-AS-JSON" | "err call TYPE"
+    big PATH BYTES      one call of PATH with a string of BYTES 'x's
+                        -> "ok big VALUE-AS-JSON" | "err big TYPE"
     gather PATH N       N calls of PATH(i, 1), i = 0..N-1, at once
                         -> "ok gather N SUM-OF-RESULTS" or
                            "err gather OK-COUNT TYPE=COUNT ..."
@@ -108,6 +110,13 @@ async def main(codec_name):
                 out('ok call', json.dumps(value))
             except Exception as e:
                 out('err call', kind(e))
+        elif cmd == 'big':
+            # big PATH BYTES: one call of PATH with a string of BYTES 'x's.
+            try:
+                value = await send(rest[0], ('x' * int(rest[1]),))
+                out('ok big', json.dumps(value))
+            except Exception as e:
+                out('err big', kind(e))
         elif cmd == 'gather':
             n = int(rest[1])
             results = await asyncio.gather(

@@ -152,7 +152,7 @@ impl Drop for Entered {
 
 /// `add(a, b)`, `slow(a, b)` (the same after a few trips through the
 /// runtime, so it waits in the serving loop), `later(n)` (`n`, the same
-/// way) and `hold(n)`, which never
+/// way), `len(s)` and `hold(n)`, which never
 /// returns (counted by `gauge`).
 fn agent<C: Codec>(gauge: &Arc<Gauge>) -> Router<C> {
     let gauge = Arc::clone(gauge);
@@ -165,6 +165,9 @@ fn agent<C: Codec>(gauge: &Arc<Gauge>) -> Router<C> {
                 tokio::task::yield_now().await;
             }
             Ok::<_, Infallible>(a + b)
+        })
+        .method("len", |(s,): (String,)| async move {
+            Ok::<_, Infallible>(s.len())
         })
         .method("later", |(n,): (i64,)| async move {
             tokio::task::yield_now().await;
@@ -1068,6 +1071,28 @@ async fn python_calls_that_call_python_back_at_the_limit() {
         "ok connect"
     );
     assert_eq!(py.cmd("callbacks 2000").await, "ok callbacks 2000 2001000");
+    py.exit();
+    c.shutdown().await;
+}
+
+/// An aiomas client (which has no frame limit) sends a 15 MB argument,
+/// then one above the container's 16 MiB frame limit: the first is
+/// answered, the second closes that connection (Python sees it reset), and
+/// the container serves a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sends_frames_around_the_limit() {
+    let gauge = Arc::new(Gauge::default());
+    let c = container(Json, &gauge).await;
+    let mut py = Driven::start("JSON").await;
+    let open = format!("open {}", host_port(c.url()));
+    assert_eq!(py.cmd(&open).await, "ok open");
+    assert_eq!(py.cmd("big agents/0/len 15000000").await, "ok big 15000000");
+    assert_eq!(
+        py.cmd("big agents/0/len 17000000").await,
+        "err big ConnectionResetError"
+    );
+    assert_eq!(py.cmd(&open).await, "ok open");
+    assert_eq!(py.cmd("call agents/0/add [1, 2]").await, "ok call 3");
     py.exit();
     c.shutdown().await;
 }
