@@ -395,8 +395,9 @@ impl<C: Codec> Channel<C> {
     }
 
     /// Received requests held back because the queue was full when they
-    /// arrived (what the transport had already delivered before reading
-    /// paused); they move on to the queue as `recv` makes room.
+    /// arrived (up to 1 MiB of them, then reading pauses, plus what the
+    /// transport had already delivered); they move on to the queue as
+    /// `recv` makes room.
     pub fn held_requests(&self) -> usize {
         self.shared().held_count()
     }

@@ -37,8 +37,9 @@
 //! [`DEFAULT_MAX_FRAME_SIZE`], 16 MiB) closes the connection with
 //! [`ChannelError::FrameTooLarge`] before anything is allocated for it; a
 //! frame split across reads is buffered as its bytes arrive; received
-//! requests wait in a bounded queue, and when it is full the channel stops
-//! reading from the peer (backpressure) until there is room; our own
+//! requests wait in a bounded queue, and when it is full (and a further
+//! 1 MiB of requests is held back) the channel stops reading from the peer
+//! (backpressure) until there is room; our own
 //! requests waiting for replies are bounded too. A malformed payload, an
 //! unknown message type or a reply to an id we never used closes that
 //! connection only, with an error saying which (a late reply to a request

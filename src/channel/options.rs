@@ -50,8 +50,8 @@ impl Default for ChannelOptions<Bincode> {
 
 impl<C: Codec> ChannelOptions<C> {
     /// The default number of received requests that may wait for
-    /// [`recv`](super::Channel::recv) before the channel stops reading from
-    /// the peer.
+    /// [`recv`](super::Channel::recv) before further ones are held back
+    /// (and, past 1 MiB of those, the channel stops reading from the peer).
     pub const DEFAULT_MAX_QUEUED_REQUESTS: usize = 1024;
 
     /// The default number of our own requests that may wait for their
@@ -115,10 +115,13 @@ impl<C: Codec> ChannelOptions<C> {
 
     /// How many received requests may wait for
     /// [`recv`](super::Channel::recv) (default 1024). When the queue is
-    /// full the channel stops reading from the peer (backpressure: the
-    /// peer's writes slow down, nothing is refused) until `recv` makes
-    /// room; requests that were already read then are held back, not
-    /// queued, and replies in them still complete our requests. 0 refuses
+    /// full, further requests are held back, and once they pass 1 MiB the
+    /// channel stops reading from the peer (backpressure: the peer's
+    /// writes slow down, nothing is refused) until `recv` makes room; replies
+    /// still complete our requests. (Reading on for a while lets the
+    /// channel notice a peer that leaves with a burst of calls pending:
+    /// nothing is read while reading is paused, the end of the connection
+    /// included.) 0 refuses
     /// every request with an exception reply (a channel that only makes
     /// requests).
     pub fn max_queued_requests(mut self, count: usize) -> Self {

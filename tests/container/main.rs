@@ -4,10 +4,12 @@
 //! the tests — containers on different backends, TLS specifics, and
 //! interoperability with the real aiomas 2.0.1 over TCP (JSON; MsgPack and
 //! NaN/Infinity in `codecs`), containers in two processes through an MQTT
-//! broker.
+//! broker, and real aiomas clients and restarts against containers
+//! (`aiomas_hostile`).
 
 mod addresses;
 mod aiomas;
+mod aiomas_hostile;
 mod clock;
 mod codecs;
 mod mixed;

@@ -11,6 +11,22 @@ use transport_api::SharedTransport;
 use super::{Shared, State};
 use crate::channel::{ChannelError, Codec, Message, MessageKind, Result};
 
+/// How many bytes of requests (by [`held_cost`]) are held back, once the
+/// queue is full, before reading from the peer pauses.
+///
+/// Reading goes on for a while so that a peer that goes away with a burst
+/// of calls pending is noticed: while reading is paused nothing is read,
+/// its end of the connection included, and handlers that wait for
+/// something that never comes would outlive it. A few thousand small calls
+/// (what `asyncio.gather` sends) fit; a flood larger than this pauses
+/// reading, as before.
+pub(crate) const HELD_BUDGET: usize = 1 << 20;
+
+/// What a held-back request costs: its content and its place in the queue.
+pub(super) fn held_cost(msg: &Message) -> usize {
+    msg.content.len() + std::mem::size_of::<Message>()
+}
+
 /// Takes the peer's requests where they arrive, on the connection's driver,
 /// instead of queueing them for `recv` (the RPC serving loop installs one,
 /// which saves a task switch per request).
@@ -60,10 +76,12 @@ impl<C: Codec> Shared<C> {
             }
             return Ok(());
         }
-        // Full: hold it back and stop reading until `recv` makes
-        // room. Replies already read keep completing requests.
+        // Full: hold it back, and once the held-back requests are over
+        // their budget stop reading until `recv` makes room. Replies
+        // keep completing requests.
+        state.held_bytes = state.held_bytes.saturating_add(held_cost(&msg));
         state.held.push_back(msg);
-        if !std::mem::replace(&mut state.paused_for_queue, true) {
+        if state.held_bytes > HELD_BUDGET && !std::mem::replace(&mut state.paused_for_queue, true) {
             if let Some(t) = &state.transport {
                 t.pause_reading();
             }
@@ -150,7 +168,10 @@ impl<C: Codec> Shared<C> {
             // resume reading.
             while state.queue.len() < self.max_queued {
                 match state.held.pop_front() {
-                    Some(next) => state.queue.push_back(next),
+                    Some(next) => {
+                        state.held_bytes = state.held_bytes.saturating_sub(held_cost(&next));
+                        state.queue.push_back(next);
+                    }
                     None => break,
                 }
             }

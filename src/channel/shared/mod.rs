@@ -34,10 +34,13 @@ struct State {
     pending: PendingReplies,
     /// Received requests waiting for `recv` (at most `max_queued`).
     queue: VecDeque<Message>,
-    /// Requests that arrived while `queue` was full, in order. Only what
-    /// the transport delivered before reading paused: reading resumes once
-    /// they have moved on to `queue`.
+    /// Requests that arrived while `queue` was full, in order: at most
+    /// [`HELD_BUDGET`](incoming::HELD_BUDGET) bytes of them before reading
+    /// pauses (plus what the transport had delivered by then); reading
+    /// resumes once they have moved on to `queue`.
     held: VecDeque<Message>,
+    /// What `held` costs, by [`incoming::held_cost`].
+    held_bytes: usize,
     receiving: bool,
     recv_waker: Option<Waker>,
     /// Takes requests as they arrive while the queue is empty.
@@ -343,6 +346,7 @@ impl<C: Codec> Shared<C> {
         let waiting = state.pending.fail_waiting();
         state.queue.clear();
         state.held.clear();
+        state.held_bytes = 0;
         let waker = state.recv_waker.take();
         let transport = state.transport.take();
         let dispatcher = state.dispatcher.take();
