@@ -28,13 +28,16 @@ use crate::Footprint;
 const IDLE_CONNECTIONS: usize = 1_000;
 const AGENTS: usize = 10_000;
 const FLOOD: usize = 100_000;
+/// The size of each flood request's reply: 100 MB in all, more than the
+/// kernel's socket buffers take, so that the server's limits are reached.
+const FLOOD_REPLY: usize = 1024;
 /// The longest a flood may take; then it is measured as it stands.
 const FLOOD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest an idle-connection or agent round may take.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(60);
-/// A flood ends early once the client wrote everything and for this long
-/// the server handled no request and the heap made no new peak (today's
-/// server stops reading while its refusals are not read).
+/// A flood ends early once for this long the server handled no request and
+/// the heap made no new peak: the client wrote everything, or the server
+/// stopped reading from it at its limits.
 const FLOOD_QUIET: Duration = Duration::from_millis(500);
 
 pub fn footprints() -> Vec<Footprint> {
@@ -57,7 +60,7 @@ pub fn footprints() -> Vec<Footprint> {
             name: "flood_server_bytes",
             measured: flood,
             ceiling: 16.0 * 1024.0 * 1024.0,
-            what: "peak heap growth while a raw client sends 100,000 bincode RPC requests, reading no reply",
+            what: "peak heap growth while a raw client sends 100,000 bincode RPC requests (1 KiB replies), reading none",
             rounds: 3,
         },
     ]
@@ -123,12 +126,12 @@ fn agent() -> f64 {
 
 /// Frames of `count` requests `add(1, 2)` with ids `first..`, in the bytes
 /// agentwire's bincode codec writes: `[0, id, ["add", [1, 2], {}]]`.
-fn requests(first: u64, count: usize) -> Vec<u8> {
+fn requests(method: &str, first: u64, count: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(count * 24);
     let mut payload = Vec::new();
     for id in first..first + count as u64 {
         payload.clear();
-        let content = ("add", &[1u64, 2][..], NoKwargs);
+        let content = (method, &[1u64, 2][..], NoKwargs);
         Bincode
             .encode_message(MessageKind::Request, id, &content, &mut payload)
             .unwrap();
@@ -141,7 +144,7 @@ fn requests(first: u64, count: usize) -> Vec<u8> {
 /// Sends one request and checks its reply is `3`: the flood's bytes are
 /// valid calls.
 fn check_one(stream: &mut TcpStream) {
-    stream.write_all(&requests(0, 1)).unwrap();
+    stream.write_all(&requests("add", 0, 1)).unwrap();
     let mut header = [0u8; 4];
     stream.read_exact(&mut header).unwrap();
     let mut payload = vec![0u8; u32::from_be_bytes(header) as usize];
@@ -153,16 +156,21 @@ fn check_one(stream: &mut TcpStream) {
 
 /// An agentwire RPC server over TCP; a raw client on a thread of its own
 /// (blocking I/O, allocating nothing while it writes) sends [`FLOOD`]
-/// requests and never reads a reply. Returns the peak heap growth from
+/// requests whose replies are [`FLOOD_REPLY`] bytes each, and never reads
+/// one. Returns the peak heap growth from
 /// just before the first flood byte until the server handled every request,
 /// went quiet, or [`FLOOD_TIMEOUT`] passed.
 fn flood() -> f64 {
     let handled = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&handled);
-    let router: Router<Bincode> = Router::new().method("add", move |(a, b): (u64, u64)| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        async move { Ok::<_, Infallible>(a + b) }
-    });
+    let router: Router<Bincode> = Router::new()
+        .method("add", |(a, b): (u64, u64)| async move {
+            Ok::<_, Infallible>(a + b)
+        })
+        .method("big", move |(_, _): (u64, u64)| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async move { Ok::<_, Infallible>(vec![7u8; FLOOD_REPLY]) }
+        });
     let rt = runtime();
     let (growth, client) = rt.block_on(async {
         let server =
@@ -173,7 +181,7 @@ fn flood() -> f64 {
         let (ready_tx, ready_rx) = oneshot::channel();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
         let client = std::thread::spawn(move || {
-            let flood = requests(1, FLOOD);
+            let flood = requests("big", 1, FLOOD);
             let mut stream = TcpStream::connect(addr).unwrap();
             stream.set_nodelay(true).unwrap();
             stream.set_write_timeout(Some(FLOOD_TIMEOUT)).unwrap();
@@ -206,7 +214,9 @@ fn flood() -> f64 {
             if now != seen || peak != high {
                 (seen, high, changed) = (now, peak, Instant::now());
             }
-            let quiet = client.is_finished() && changed.elapsed() > FLOOD_QUIET;
+            // Done when nothing moves: the flood is over, or the server
+            // stopped reading from the client (its limits reached).
+            let quiet = changed.elapsed() > FLOOD_QUIET;
             if now > FLOOD || quiet || start.elapsed() > FLOOD_TIMEOUT {
                 break;
             }
