@@ -30,7 +30,9 @@
 //! MQTT broker: agents at `mqtt://broker:port/<name>/<aid>`); without them
 //! the crate builds without sockets or rustls.
 //!
-//! Map of the module: `container` ([`Container`]), `addr`
+//! Map of the module: `container` ([`Container`]: creating, registering,
+//! shutting down), `connect` (its `connect` methods and their cache of
+//! connections), `addr`
 //! ([`ContainerAddr`], [`IntoContainerAddr`] and its [`marker`]s),
 //! `schemes` ([`Schemes`]: URLs to addresses), `agents` ([`AgentInfo`],
 //! the root service), `options` ([`ContainerOptions`],
@@ -39,6 +41,7 @@
 mod addr;
 mod agent;
 mod agents;
+mod connect;
 #[allow(clippy::module_inception)]
 mod container;
 mod error;

@@ -1,0 +1,262 @@
+//! [`Container::connect`]: proxies to other containers' agents, over one
+//! cached connection per remote container.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+#[cfg(feature = "tls")]
+use transport_tcp::TlsAddr;
+
+use super::addr::split_agent_url;
+use super::container::lock;
+use super::{ConnectOptions, Container, ContainerAddr, ContainerError};
+use crate::channel::Codec;
+use crate::rpc::{Connection, Proxy, RpcError};
+
+/// One cached connection per remote container, by its URL.
+pub(super) type Slot<C> = Arc<tokio::sync::Mutex<Option<Connection<C>>>>;
+
+impl<C: Codec> Container<C> {
+    /// Connects to the agent at `url` (`tcp://127.0.0.1:5555/0`, …) and
+    /// returns a proxy for it; the URL's scheme picks the backend (see
+    /// [`Schemes`](super::Schemes)), after checking with the remote container's
+    /// `validate_aid` that the agent exists (aiomas's `connect`). Retries a
+    /// refused connection as [`ContainerOptions::connect_timeout`](super::ContainerOptions::connect_timeout) says.
+    ///
+    /// There is one connection per remote container: proxies to agents of
+    /// the same container share it, and it is made again if it was lost.
+    /// The remote container can call this one's agents over it too.
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::InvalidAddress`] for a malformed URL, an unknown
+    /// scheme, or a `tls://` URL without a TLS client configuration;
+    /// [`ContainerError::Connect`] if the remote container cannot be reached
+    /// (kind `ConnectionRefused`, …; a refused TLS handshake is kind
+    /// `InvalidData`, and a client certificate that a TLS 1.3 server refuses
+    /// after the handshake is a lost connection, kind `ConnectionReset`;
+    /// both with a message saying why) or `validate_aid` fails;
+    /// [`ContainerError::AgentNotFound`] if it has no such agent;
+    /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown),
+    /// also when the shutdown began while this call was under way.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a connection made before the future was dropped stays
+    /// cached.
+    pub async fn connect(&self, url: &str) -> Result<Proxy<C>, ContainerError> {
+        self.connect_with_timeout(url, self.inner.options.get_connect_timeout())
+            .await
+    }
+
+    /// Like [`connect`](Self::connect), with its own retry timeout
+    /// (`Some(Duration::ZERO)`: one attempt; `None`: forever).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_timeout(
+        &self,
+        url: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Proxy<C>, ContainerError> {
+        self.connect_with(url, &ConnectOptions::new().timeout(timeout))
+            .await
+    }
+
+    /// Like [`connect`](Self::connect), with [`ConnectOptions`] that differ
+    /// from the container's: its own retry timeout, its own TLS client
+    /// configuration (say, another certificate for this peer). They apply
+    /// when the connection is made; a cached connection to the same remote
+    /// container is reused as it is.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(
+        &self,
+        url: &str,
+        options: &ConnectOptions,
+    ) -> Result<Proxy<C>, ContainerError> {
+        if self.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
+        let timeout = options
+            .get_timeout()
+            .unwrap_or_else(|| self.inner.options.get_connect_timeout());
+        let (base, aid) = split_agent_url(url)?;
+        let addr = self.remote_addr(base, options)?;
+        let failed = |source| ContainerError::Connect {
+            url: url.to_owned(),
+            source,
+        };
+        let mut conn = self.connection(&addr, timeout).await.map_err(failed)?;
+        let checked = conn.call::<_, Option<String>>("validate_aid", (aid,)).await;
+        // A shutdown that began meanwhile closed the connection (or is
+        // closing it): no proxy that is dead on arrival, no reconnecting.
+        if self.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
+        let class = match checked {
+            // The cached connection turned out dead (the remote container
+            // restarted, say): once more on a fresh one.
+            Err(e) if e.is_connection() => {
+                self.forget(&addr, &conn);
+                conn = self.connection(&addr, timeout).await.map_err(failed)?;
+                conn.call::<_, Option<String>>("validate_aid", (aid,))
+                    .await
+                    .map_err(failed)?
+            }
+            other => other.map_err(failed)?,
+        };
+        if self.is_shut_down() {
+            return Err(ContainerError::ShutDown);
+        }
+        match class {
+            Some(class) => Ok(conn
+                .proxy(format!("agents/{aid}"))
+                .with_agent(url.to_owned(), class)),
+            None => Err(ContainerError::AgentNotFound {
+                url: url.to_owned(),
+                aid: aid.to_owned(),
+            }),
+        }
+    }
+
+    /// The address of the remote container at `base`, by its scheme; for
+    /// TLS, with the client configuration of `options`, else of the
+    /// container's options, else of its own `TlsAddr`.
+    fn remote_addr(
+        &self,
+        base: &str,
+        options: &ConnectOptions,
+    ) -> Result<ContainerAddr, ContainerError> {
+        let addr = self.inner.options.get_schemes().resolve(base)?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = addr.downcast_ref::<TlsAddr>() {
+            let own = self.inner.addr.downcast_ref::<TlsAddr>();
+            let config = options
+                .get_tls_client_config()
+                .or(tls.client_config())
+                .or(own.and_then(TlsAddr::client_config));
+            let Some(config) = config else {
+                return Err(ContainerError::invalid(
+                    base,
+                    "no TLS client configuration to connect with: set \
+                     ContainerOptions::tls_client_config or ConnectOptions::tls_client_config",
+                ));
+            };
+            let with = tls.clone().with_client_config(Arc::clone(config));
+            return Ok(ContainerAddr::new(with));
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = options; // only TLS has per-connect address settings
+        Ok(addr)
+    }
+
+    /// The cached connection to the container at `addr`, made if needed.
+    async fn connection(
+        &self,
+        addr: &ContainerAddr,
+        timeout: Option<Duration>,
+    ) -> Result<Connection<C>, RpcError> {
+        let shut = || RpcError::Connection {
+            source: crate::channel::ChannelError::lost(Some(crate::channel::ChannelError::Closed)),
+        };
+        if self.inner.registry.is_shut_down() {
+            return Err(shut());
+        }
+        let key = addr.to_string();
+        let entry = Arc::clone(lock(&self.inner.outgoing).entry(key.clone()).or_default());
+        // However this ends without a connection (an error, or the caller
+        // giving up), no entry stays behind for an address that was never
+        // reached: URLs to connect to may come from peers. Declared before
+        // `slot`, so that it runs once the slot is unlocked.
+        let _cleanup = EmptySlotCleanup {
+            container: self,
+            key: &key,
+            entry: &entry,
+        };
+        let mut slot = entry.lock().await;
+        if self.inner.registry.is_shut_down() {
+            // What the entry holds is tracked: the shutdown closes it.
+            return Err(shut());
+        }
+        if let Some(conn) = &*slot {
+            if !conn.is_closed() {
+                return Ok(conn.clone());
+            }
+        }
+        let options = self
+            .inner
+            .options
+            .get_channel_options()
+            .clone()
+            .connect_timeout(timeout);
+        let service = Arc::clone(&self.inner.service);
+        // A shutdown ends the attempts (which may retry without end).
+        let opened = tokio::select! {
+            biased;
+            () = self.inner.registry.wait_shut_down() => Err(shut()),
+            conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn,
+        };
+        let conn = opened?;
+        // Kept for shutdown, unless it began: then closed here. (The
+        // cache alone would not do: a shutdown skips the entries that a
+        // `connect` holds, as this one is held.)
+        if !self.inner.registry.track(conn.clone()) {
+            conn.close().await;
+            return Err(shut());
+        }
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Removes the cache entry `entry` of `key` if it holds no connection
+    /// and nobody else holds it (others take it only under the map's lock).
+    fn drop_empty_slot(&self, key: &str, entry: &Slot<C>) {
+        let mut outgoing = lock(&self.inner.outgoing);
+        let ours = outgoing.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
+        if ours
+            && Arc::strong_count(entry) == 2
+            && entry.try_lock().is_ok_and(|conn| conn.is_none())
+        {
+            outgoing.remove(key);
+        }
+    }
+
+    /// Forgets the cached connection `conn` to the container at `addr`
+    /// (if it is still the cached one).
+    fn forget(&self, addr: &ContainerAddr, conn: &Connection<C>) {
+        let slot = lock(&self.inner.outgoing).get(&addr.to_string()).cloned();
+        if let Some(slot) = slot {
+            if let Ok(mut slot) = slot.try_lock() {
+                if slot.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+}
+
+/// Removes a cache entry left empty when dropped (see
+/// [`Container::connection`]).
+struct EmptySlotCleanup<'a, C: Codec> {
+    container: &'a Container<C>,
+    key: &'a str,
+    entry: &'a Slot<C>,
+}
+
+impl<C: Codec> Drop for EmptySlotCleanup<'_, C> {
+    fn drop(&mut self) {
+        self.container.drop_empty_slot(self.key, self.entry);
+    }
+}
