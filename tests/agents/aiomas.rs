@@ -172,15 +172,7 @@ async fn python_container(codec: &str) -> (Kill, String) {
     let port = free_port().to_string();
     let mut child = script("agents.py", &["serve", "127.0.0.1", &port, codec]);
     let rx = lines(&mut child);
-    let ready = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("reader")
-        .expect("agents.py prints READY");
-    let base = ready
-        .strip_prefix("READY ")
-        .expect("READY url")
-        .trim()
-        .to_owned();
+    let base = aiomas::ready_url(rx, "agents.py").await;
     (child, base)
 }
 
@@ -239,15 +231,7 @@ async fn the_calc_server_example_serves_aiomas() {
             .expect("calc_server starts"),
     );
     let rx = lines(&mut server);
-    let ready = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("reader")
-        .expect("calc_server prints READY");
-    let url = ready
-        .strip_prefix("READY ")
-        .expect("READY url")
-        .trim()
-        .to_owned();
+    let url = aiomas::ready_url(rx, "calc_server").await;
     assert!(
         url.starts_with("tcp://127.0.0.1:") && url.ends_with("/0"),
         "{url}"

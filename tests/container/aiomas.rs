@@ -16,15 +16,7 @@ async fn rust_calls_aiomas() {
     let port = free_port().to_string();
     let mut child = peer(&["serve", "127.0.0.1", &port]);
     let rx = lines(&mut child);
-    let ready = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("reader");
-    let line = ready.expect("peer.py prints READY");
-    let url = line
-        .strip_prefix("READY ")
-        .expect("READY url")
-        .trim()
-        .to_owned();
+    let url = aiomas::ready_url(rx, "peer.py").await;
     assert_eq!(url, format!("tcp://127.0.0.1:{port}/0"));
 
     support::run(async {
@@ -110,15 +102,7 @@ async fn python_server() -> (aiomas::Kill, String) {
     let port = free_port().to_string();
     let mut child = peer(&["serve", "127.0.0.1", &port]);
     let rx = lines(&mut child);
-    let line = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("reader")
-        .expect("peer.py prints READY");
-    let url = line
-        .strip_prefix("READY ")
-        .expect("READY url")
-        .trim()
-        .to_owned();
+    let url = aiomas::ready_url(rx, "peer.py").await;
     (child, url)
 }
 

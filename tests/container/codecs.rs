@@ -265,15 +265,7 @@ where
         .port()
         .to_string();
     let (child, rx) = peer(&["serve", name, "127.0.0.1", &port]);
-    let line = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("reader")
-        .expect("codec_peer.py prints READY");
-    let url = line
-        .strip_prefix("READY ")
-        .expect("READY url")
-        .trim()
-        .to_owned();
+    let url = aiomas::ready_url(rx, "codec_peer.py").await;
     support::run(async {
         let c = Container::create_with(("127.0.0.1", 0), ContainerOptions::new().codec(codec))
             .await

@@ -208,6 +208,20 @@ pub fn lines(child: &mut Kill) -> mpsc::Receiver<String> {
     rx
 }
 
+/// Waits (up to 30 s, off the runtime's threads) for the `READY <url>`
+/// line that a serving script prints first; returns the URL.
+pub async fn ready_url(lines: mpsc::Receiver<String>, script: &str) -> String {
+    let line =
+        tokio::task::spawn_blocking(move || lines.recv_timeout(std::time::Duration::from_secs(30)))
+            .await
+            .expect("reader");
+    let line = line.unwrap_or_else(|e| panic!("{script} prints READY: {e}"));
+    line.strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("{script} prints READY <url>, not {line:?}"))
+        .trim()
+        .to_owned()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -219,15 +219,7 @@ async fn python_container(codec: &str, port: u16) -> (Kill, String) {
         &["serve", codec, "127.0.0.1", &port.to_string()],
     );
     let rx = aiomas::lines(&mut child);
-    let line = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("reader")
-        .expect("codec_peer.py prints READY");
-    let url = line
-        .strip_prefix("READY ")
-        .expect("READY url")
-        .trim()
-        .to_owned();
+    let url = aiomas::ready_url(rx, "codec_peer.py").await;
     (child, url)
 }
 
