@@ -222,12 +222,11 @@ pub async fn ready_url(lines: mpsc::Receiver<String>, script: &str) -> String {
         .to_owned()
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+#[allow(clippy::duplicate_mod)] // see brokers.rs
+#[path = "ports.rs"]
+mod ports;
+#[allow(unused_imports)] // not every test target starts a peer on a port
+pub use ports::free_port;
 
 /// `peer.py` with `args`.
 pub fn peer(args: &[&str]) -> Kill {
