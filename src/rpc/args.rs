@@ -8,6 +8,8 @@ use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visito
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::quoted::Quoted;
+
 /// Positional arguments of a call, as the caller gives them: a tuple of up
 /// to eight `Serialize` values, sent as a list (aiomas's `args`): `()` is
 /// `[]`, `(1, 2)` is `[1, 2]`, `("boom",)` is `["boom"]`.
@@ -145,7 +147,8 @@ impl<'de> Deserialize<'de> for NoKwargs {
                 match map.next_key::<String>()? {
                     None => Ok(NoKwargs),
                     Some(key) => Err(de::Error::custom(format_args!(
-                        "unexpected keyword argument {key:?}: this method takes none"
+                        "unexpected keyword argument {}: this method takes none",
+                        Quoted(&key)
                     ))),
                 }
             }

@@ -16,6 +16,7 @@ use serde::{Deserializer, Serialize};
 
 use super::args::{ArgsDe, NoKwargs};
 use super::params::{NamedSeed, Params};
+use super::quoted::Quoted;
 use super::{FromArgs, Service};
 use crate::channel::{Codec, Json, Request};
 
@@ -193,28 +194,6 @@ async fn fail_panicked<C: Codec>(
 }
 
 /// The path of a request, for error messages (read again: errors are rare).
-/// A peer's text in an error, quoted and escaped as `{:?}` does, cut after
-/// [`QUOTED_MAX`] bytes: an error names the input without echoing a
-/// megabyte of it (escaping can make it several times longer).
-struct Quoted<'a>(&'a str);
-
-/// How many bytes of a peer's text [`Quoted`] shows.
-const QUOTED_MAX: usize = 200;
-
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.0;
-        if text.len() <= QUOTED_MAX {
-            return write!(f, "{text:?}");
-        }
-        let mut end = QUOTED_MAX;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        write!(f, "{:?}… ({} bytes)", &text[..end], text.len())
-    }
-}
-
 fn path_of<C: Codec>(request: &Request<C>) -> String {
     let mut path = None;
     let _ = request

@@ -25,7 +25,7 @@
 //! Map of the module: `args` ([`Args`], [`FromArgs`], [`NoKwargs`]), `handler`
 //! ([`Handler`], dispatch), `router` ([`Router`], [`Service`]),
 //! `connection` ([`Connection`], [`start_server`]), `proxy` ([`Proxy`]),
-//! `error` ([`RpcError`]).
+//! `error` ([`RpcError`]), `quoted` (how an error names a peer's text).
 
 mod args;
 mod connection;
@@ -34,6 +34,7 @@ mod error;
 mod handler;
 mod params;
 mod proxy;
+mod quoted;
 mod router;
 mod serve;
 mod wire;

@@ -16,6 +16,8 @@ use serde::de::{
 };
 use serde::Deserializer;
 
+use super::quoted::Quoted;
+
 /// One parameter of a method: how its value is decoded, and what it is
 /// when the caller leaves it out.
 pub trait Param: Send + 'static {
@@ -283,7 +285,8 @@ impl<'de, P: Params> Visitor<'de> for Keywords<'_, P> {
                 Ok(index) => index,
                 Err(unknown) => {
                     return Err(de::Error::custom(format_args!(
-                        "unexpected keyword argument {unknown:?} (the parameters are {})",
+                        "unexpected keyword argument {} (the parameters are {})",
+                        Quoted(&unknown),
                         self.names.join(", ")
                     )))
                 }

@@ -181,6 +181,11 @@ async fn parameters_by_position_and_by_name_as_python_passes_them() {
         "{unknown}"
     );
     assert!(unknown.contains("name, greeting, punct"), "{unknown}");
+    // A peer's long keyword is named by its start and length only.
+    let long = "k".repeat(100_000);
+    let named = remote(greet(json!(["Ada"]), json!({ long.as_str(): "Yo" })).await);
+    assert!(named.len() < 2_000, "{} bytes of error", named.len());
+    assert!(named.contains("… (100000 bytes)"), "{}", &named[..300]);
     let missing = remote(greet(json!([]), json!({"greeting": "Yo"})).await);
     assert!(
         missing.contains("missing required argument \"name\""),

@@ -429,7 +429,7 @@ impl Serialize for DeepTree {
 
 /// A call to an unknown path names the path in its error, but a long one
 /// only by its start and length: the reply does not echo (escaped, several
-/// times longer) whatever a peer sends.
+/// times longer) whatever a peer sends. The same for a keyword's name.
 pub async fn long_unknown_paths_are_not_echoed<A>(addr: A)
 where
     A: Address,
@@ -459,6 +459,18 @@ where
             "names the length: {head}"
         );
     }
+    // So is a keyword argument's name (this method takes none).
+    let long = "k".repeat(100_000);
+    let kwargs = serde_json::json!({ long.as_str(): 1 });
+    let text = message(
+        conn.call_with_kwargs::<_, _, i64>("add", (2, 3), &kwargs)
+            .await
+            .expect_err("no keyword arguments"),
+    );
+    let head: String = text.chars().take(300).collect();
+    assert!(text.len() < 2_000, "{} bytes of error: {head}", text.len());
+    assert!(text.contains("unexpected keyword argument \""), "{head}");
+    assert!(text.contains("… (100000 bytes)"), "{head}");
     assert_eq!(
         conn.call::<_, i64>("add", (2, 3)).await.expect("goes on"),
         5
