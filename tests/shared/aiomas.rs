@@ -222,7 +222,6 @@ pub async fn ready_url(lines: mpsc::Receiver<String>, script: &str) -> String {
         .to_owned()
 }
 
-#[allow(clippy::duplicate_mod)] // see brokers.rs
 #[path = "ports.rs"]
 mod ports;
 #[allow(unused_imports)] // not every test target starts a peer on a port

@@ -2,18 +2,17 @@
 //! available), and Debian's mosquitto started as a child process when the
 //! binary is installed. Both listen on a free loopback port.
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-// The container tests load this file and tests/shared/aiomas.rs, which
-// loads ports.rs too: two copies of one function there.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../../tests/shared/ports.rs"]
-mod ports;
-/// A free TCP port on 127.0.0.1 for a broker (also one restarted on it).
-pub use ports::free_port;
+/// A free TCP port on 127.0.0.1 (bound, then released for the broker).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
 
 /// Waits until something accepts TCP connections on `port`.
 fn wait_listening(port: u16, what: &str) {

@@ -17,6 +17,11 @@ use transport_mqtt::MqttAddr;
 use crate::brokers::rumqttd;
 use crate::support::addr;
 
+/// The storms run one at a time: each puts hundreds of connections through
+/// the process's one embedded broker, and several at once on two cores
+/// left the broker unable to answer a new session within its timeout.
+static ONE_STORM_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A TCP proxy to the broker that counts the connections open through it.
@@ -74,6 +79,7 @@ async fn all_sessions_gone(open: &AtomicU64, what: &str) {
 /// session is left on the broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_close_storm_leaves_nothing_behind() {
+    let _storm = ONE_STORM_AT_A_TIME.lock().await;
     let port = rumqttd();
     let (proxy, open) = counting_proxy(port).await;
     let accepted = Accepted::new(Recorder {
@@ -128,6 +134,7 @@ async fn connect_close_storm_leaves_nothing_behind() {
 /// connection it made; no client session is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_dropped_during_connects() {
+    let _storm = ONE_STORM_AT_A_TIME.lock().await;
     let port = rumqttd();
     let (proxy, open) = counting_proxy(port).await;
     let accepted = Accepted::default();
@@ -177,6 +184,7 @@ async fn a_server_dropped_during_connects() {
 /// last will), as for a client that died.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_dropped_with_live_sessions() {
+    let _storm = ONE_STORM_AT_A_TIME.lock().await;
     let port = rumqttd();
     let accepted = Accepted::default();
     let server = addr(port, "runtime")
@@ -246,6 +254,7 @@ async fn a_runtime_dropped_with_live_sessions() {
 /// it, or it is never confirmed), and both servers close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_under_one_name() {
+    let _storm = ONE_STORM_AT_A_TIME.lock().await;
     const CLIENTS: usize = 10;
     let port = rumqttd();
     let echo = || {
@@ -298,6 +307,7 @@ async fn two_servers_under_one_name() {
 /// counted at a proxy in front of the broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowded_server_leaves_the_broker_when_closed() {
+    let _storm = ONE_STORM_AT_A_TIME.lock().await;
     const CONNS: usize = 300;
     let port = rumqttd();
     let (proxy, open) = counting_proxy(port).await;
