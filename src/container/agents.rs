@@ -110,26 +110,23 @@ impl<C: Codec> Registry<C> {
 
     /// Sets the service of the agent `aid`.
     pub(crate) fn set_service(&self, aid: &str, service: Arc<dyn Service<C>>) {
-        let mut state = self.lock();
-        if let Some(agent) = aid
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| state.agents.get_mut(i))
-        {
-            agent.service = Some(service);
-        }
+        self.put_service(aid, Some(service));
     }
 
     /// Gives up the agent `aid` that was reserved but never made: from now
     /// on it is unknown, as an id never given.
     pub(crate) fn vacate(&self, aid: &str) {
+        self.put_service(aid, None);
+    }
+
+    fn put_service(&self, aid: &str, service: Option<Arc<dyn Service<C>>>) {
         let mut state = self.lock();
         if let Some(agent) = aid
             .parse::<usize>()
             .ok()
             .and_then(|i| state.agents.get_mut(i))
         {
-            agent.service = None;
+            agent.service = service;
         }
     }
 
