@@ -19,6 +19,7 @@ mod robust;
 mod scenarios;
 mod support;
 mod tls;
+mod url_props;
 
 use support::Backend;
 
