@@ -7,8 +7,10 @@
 //! is `ConnectionRefused`), which it confirms; a server's connection whose
 //! client never confirms (a handshake that someone else published, or a
 //! client that left) ends with `TimedOut` after the connect timeout plus the
-//! keep-alive. Everything after that travels as QoS 1 publishes
-//! to the peer's inbox topic with sequence numbers (so duplicates are
+//! keep-alive, and so does a client's connection whose server does not
+//! answer the confirmation (it died during the handshake, before the
+//! client watched its last will). Everything after that travels as QoS 1
+//! publishes to the peer's inbox topic with sequence numbers (so duplicates are
 //! dropped and a loss ends the connection with an error), per-connection
 //! receive windows (so a reader that stops reading holds up its writer and
 //! nobody buffers without bound), and FIN/RST/EOF messages for `close`,
@@ -28,6 +30,9 @@
 //! - `wire` (private): the message header, kinds and topics;
 //! - `session` (private): one MQTT client session (rumqttc), last wills,
 //!   reconnection; its submodules: `event_loop` polls the MQTT client,
+//!   `outbox` sends what the session owes without a task waiting for it
+//!   (resets, refusals, unsubscriptions, its DISCONNECT), bounded, once the
+//!   MQTT client's request queue has room,
 //!   `suback` checks the broker's answer to the session's subscriptions,
 //!   `table` holds its connections (indexed by peer, so that a duplicate
 //!   SYN is found in O(1)), `routing` takes incoming messages to their

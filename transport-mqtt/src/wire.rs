@@ -14,11 +14,17 @@
 //! ```
 //!
 //! The handshake: the client publishes a SYN on the server's topic; the
-//! server answers with an ACK (or a REFUSE) in the client's inbox; the
-//! client confirms with an ACK of its own in the server's inbox. A server's
-//! connection that hears nothing from its client within the address's
-//! connect timeout plus its keep-alive ends with `TimedOut` (the SYN came
-//! from a client that is gone, or from someone else).
+//! server subscribes to the client's will topic and answers with an ACK
+//! (or a REFUSE) in the client's inbox; the client subscribes to the
+//! server's will topic and confirms with an ACK of its own in the server's
+//! inbox; the server answers the confirmation with a WINDOW. Each side's
+//! SUBSCRIBE goes before its next message, which the broker takes in order,
+//! so the answer to that message shows the peer alive after its will was
+//! watched: from then on its death reaches us as its will. A side that
+//! gets no answer within the address's connect timeout plus its keep-alive
+//! ends its connection with `TimedOut`: on the server's side, the SYN came
+//! from a client that is gone, or from someone else; on the client's side,
+//! the server died after its ACK, before the client watched its will.
 //!
 //! Topics: a server listens for SYNs on `agentwire/srv/<name>`; every
 //! session receives everything else on `agentwire/in/<session id>`; its last

@@ -28,11 +28,16 @@ pub(crate) const LINGER: Duration = Duration::from_secs(5);
 /// reading holds it up) before the connection is reset.
 pub(crate) const FLUSH_LIMIT: Duration = Duration::from_secs(30);
 
-/// How long a server's connection waits for its client to confirm the
-/// handshake: the address's connect timeout plus its keep-alive (a client
-/// confirms as soon as the ACK reaches it; one that does not is gone, or
-/// never was: a SYN that a foreign client published, a retained one, a
-/// client that gave up waiting and left without a last will).
+/// How long a connection waits for its peer to show itself alive after
+/// the handshake: the address's connect timeout plus its keep-alive.
+///
+/// A server's side waits for the client's confirmation: a client confirms
+/// as soon as the ACK reaches it; one that does not is gone, or never was
+/// (a SYN that a foreign client published, a retained one, a client that
+/// gave up waiting and left without a last will). A client's side waits
+/// for the server's answer to that confirmation: a server that does not
+/// answer died before the client watched its will (so its will never
+/// reached the client).
 fn confirm_limit(session: &Session) -> Duration {
     session
         .addr
@@ -58,7 +63,8 @@ pub(crate) struct Driver<P> {
     /// Whether the protocol was told to pause writing.
     write_paused: bool,
     deadline: Option<Instant>,
-    /// When an unconfirmed connection gives up on its peer (server side).
+    /// When an unconfirmed connection gives up on its peer (see
+    /// [`confirm_limit`]); `None` once the peer is confirmed.
     confirm_by: Option<Instant>,
 }
 
@@ -77,12 +83,9 @@ impl<P: Protocol> Driver<P> {
         protocol: ProtocolHandle<P>,
         peer: Peer,
     ) -> Self {
-        // A limit beyond what `Instant` holds is no limit.
-        let confirm_by = if conn.lock().confirmed {
-            None
-        } else {
-            Instant::now().checked_add(confirm_limit(&session))
-        };
+        // A limit beyond what `Instant` holds is no limit. Set even if the
+        // peer is confirmed already: the first round then answers it.
+        let confirm_by = Instant::now().checked_add(confirm_limit(&session));
         Driver {
             confirm_by,
             topic: wire::inbox_topic(&peer.sid),
@@ -118,15 +121,12 @@ impl<P: Protocol> Driver<P> {
     }
 
     /// Tells the peer that the connection failed, if it can still hear us
-    /// (unless the failure is its own reset).
+    /// (unless the failure is its own reset). Without waiting: the
+    /// session's outbox sends it once the MQTT client has room.
     fn reset_peer(&self, failure: &Error) {
         if !matches!(failure, Error::ConnectionReset) {
-            let _ = self.session.client.try_publish(
-                self.topic.clone(),
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0).encode(),
-            );
+            let rst = Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0);
+            self.session.tell_peer(&self.peer.sid, &rst, false);
         }
     }
 
@@ -180,15 +180,23 @@ impl<P: Protocol> Driver<P> {
         }
     }
 
-    /// Ends a server's connection whose client never confirmed the
-    /// handshake in time (see [`confirm_limit`]), with a `TimedOut` error
-    /// that names the peer; resets the peer in case it is there after all.
+    /// Once the peer is confirmed (see `ConnState::confirmed`), a
+    /// server's side answers the client's confirmation with a WINDOW (the
+    /// client's proof that the server lives on). Ends a connection whose
+    /// peer was not confirmed in time (see [`confirm_limit`]) with a
+    /// `TimedOut` error that names the peer; resets the peer in case it is
+    /// there after all.
     async fn check_confirmed(&mut self) -> Result<(), Option<Error>> {
         let Some(at) = self.confirm_by else {
             return Ok(());
         };
         if self.conn.lock().confirmed {
             self.confirm_by = None;
+            if self.conn.accepted {
+                let msg = Msg::new(Kind::Window, self.peer.conn, self.conn.id, self.consumed);
+                self.acked = self.consumed;
+                self.send(msg).await.map_err(Some)?;
+            }
             return Ok(());
         }
         if Instant::now() < at {
@@ -197,14 +205,23 @@ impl<P: Protocol> Driver<P> {
         let _ = self
             .send(Msg::new(Kind::Rst, self.peer.conn, self.conn.id, 0))
             .await;
+        let limit = confirm_limit(&self.session);
+        let why = if self.conn.accepted {
+            format!(
+                "the client (MQTT session {}) never confirmed the handshake within {limit:?}: \
+                 it is gone, or the handshake was not its own",
+                self.peer.sid
+            )
+        } else {
+            format!(
+                "the server (MQTT session {}) never answered the confirmation of the handshake \
+                 within {limit:?}: it died during the handshake",
+                self.peer.sid
+            )
+        };
         Err(Some(Error::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            format!(
-                "the client (MQTT session {}) never confirmed the handshake within {:?}: \
-                 it is gone, or the handshake was not its own",
-                self.peer.sid,
-                confirm_limit(&self.session)
-            ),
+            why,
         ))))
     }
 

@@ -5,8 +5,8 @@
 //! - `driver`: the task that owns the protocol, publishes what was written
 //!   and delivers what arrived.
 //!
-//! A connection's life, all in its own task: (server side: the ACK) →
-//! `connection_made` → the driver's events → `connection_lost` exactly
+//! A connection's life, all in its own task: (server side: watching the
+//! client's will, the ACK) → `connection_made` → the driver's events → `connection_lost` exactly
 //! once → the connection leaves its session and the server's tracker.
 
 mod driver;
@@ -31,9 +31,11 @@ use driver::Driver;
 /// a protocol callback), so that writers get `Closed`. If the task ends
 /// before its normal end (a protocol callback or the protocol factory
 /// panicked, or the runtime dropped the task), the peer is told (RST, or
-/// REFUSE if the handshake was not answered yet), as a socket's peer is
-/// reset when its driver goes, and the connection leaves its session;
-/// otherwise the peer would wait forever and the session never end.
+/// REFUSE if the handshake was not answered yet; through the session's
+/// outbox, which waits for room in the MQTT client's queue), as a socket's
+/// peer is reset when its driver goes, and the connection leaves its
+/// session; otherwise the peer would wait forever and the session never
+/// end.
 struct FinishGuard {
     conn: Arc<Conn>,
     session: Arc<Session>,
@@ -58,16 +60,11 @@ impl Drop for FinishGuard {
             } else {
                 Msg::new(Kind::Refuse, peer.conn, 0, 0)
             };
-            let _ = self.session.client.try_publish(
-                wire::inbox_topic(&peer.sid),
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                msg.encode(),
-            );
+            self.session.tell_peer(&peer.sid, &msg, false);
         }
         let watched = self.peer.as_ref().filter(|_| self.watching);
         self.session
-            .remove_conn_now(self.conn.id, watched.map(|p| p.sid.as_str()));
+            .remove_conn(self.conn.id, watched.map(|p| p.sid.as_str()));
     }
 }
 
@@ -125,20 +122,32 @@ async fn run<P: Protocol>(
     made: Option<oneshot::Sender<()>>,
     token: Option<ConnectionToken>,
 ) {
+    // A client's connection watches its server's will already (`connect`).
+    let client = made.is_some();
     let mut guard = FinishGuard {
         conn: Arc::clone(&conn),
         session: Arc::clone(&session),
         peer: conn.lock().peer.clone(),
-        answered: made.is_some(),
-        watching: false,
+        answered: client,
+        watching: client,
         done: false,
     };
     let Some(peer) = guard.peer.clone() else {
         return;
     };
     let protocol = protocol();
-    if !guard.answered {
-        // Server side: accept the handshake first.
+    if !client {
+        // Server side: watch the client's will, then accept the handshake.
+        // In this order, the client's confirmation (an answer to our ACK,
+        // which the broker takes after our SUBSCRIBE) shows it alive after
+        // its will was watched: if it dies from then on, we hear of it;
+        // if it died before, no confirmation comes (see the driver's
+        // `check_confirmed`).
+        // Counted as soon as `watch_peer` starts (it counts before it waits).
+        guard.watching = true;
+        if let Err(e) = until_failed(&conn, session.watch_peer(&peer.sid)).await {
+            conn.fail(e);
+        }
         let ack = handshake_msg(&session, Kind::Ack, peer.conn, conn.id);
         let topic = wire::inbox_topic(&peer.sid);
         if let Ok(Err(e)) | Err(e) =
@@ -147,11 +156,6 @@ async fn run<P: Protocol>(
             conn.fail(e);
         }
         guard.answered = true;
-    }
-    // Counted as soon as `watch_peer` starts (it counts before it waits).
-    guard.watching = true;
-    if let Err(e) = until_failed(&conn, session.watch_peer(&peer.sid)).await {
-        conn.fail(e);
     }
     protocol.with(|p| p.connection_made(Arc::new(transport) as SharedTransport));
     if let Some(made) = made {
@@ -169,13 +173,8 @@ async fn run<P: Protocol>(
     drop(driver);
     guard.done = true;
     drop(guard);
-    let unwatch = session.remove_conn(conn.id, Some(&peer.sid));
-    // The connection is over for the server's `wait_closed` before the
-    // unsubscription, which waits for a broker that may be gone.
+    session.remove_conn(conn.id, Some(&peer.sid));
     drop(token);
-    if let Some(topic) = unwatch {
-        session.unwatch(topic).await;
-    }
 }
 
 /// Starts the task of a connection that a server's session accepted.
@@ -248,11 +247,17 @@ pub(crate) async fn connect<P: Protocol>(
             Ok(Err(e)) => return Err(refused(&e.to_string())),
             Err(_) => return Err(refused("no server answered in time")),
         }
-        // Confirm the handshake: the server's half waits for word from us
-        // before it takes us for real (before any of our data, on the same
-        // topic, so in order).
+        // Watch the server's will, then confirm the handshake: the
+        // server's half waits for word from us before it takes us for real
+        // (before any of our data, on the same topic, so in order). The
+        // server answers the confirmation (a WINDOW), which shows it alive
+        // after its will was watched (the broker takes our SUBSCRIBE before
+        // our confirmation): a server that died before, whose will we
+        // missed, does not answer, and the driver ends the connection (see
+        // its `check_confirmed`).
         let peer = conn.lock().peer.clone();
         if let Some(peer) = peer {
+            session.watch_peer(&peer.sid).await;
             let confirm = handshake_msg(&session, Kind::Ack, peer.conn, conn.id);
             session
                 .publish(&wire::inbox_topic(&peer.sid), confirm.encode())

@@ -60,9 +60,13 @@ pub(crate) struct ConnState {
     // ----- receiving side -----
     pub(crate) handshake: Handshake,
     pub(crate) peer: Option<Peer>,
-    /// Whether the peer has been heard from since the handshake (a server
-    /// side's connection starts unconfirmed: the SYN alone does not prove
-    /// that the client is still there to use it).
+    /// Whether the peer has shown itself alive since we watch its will. A
+    /// server's side: any message from the client after our ACK (the SYN
+    /// alone does not prove that the client is still there to use it). A
+    /// client's side: a WINDOW, which the server sends only once it has
+    /// our confirmation of the handshake, or our data after it (the ACK
+    /// alone does not prove that the server lived on until we watched its
+    /// will).
     pub(crate) confirmed: bool,
     /// DATA, EOF and FIN in sequence order, not yet delivered.
     pub(crate) inbound: VecDeque<Msg>,
@@ -108,6 +112,8 @@ impl ConnState {
 pub(crate) struct Conn {
     /// Our connection id (random, so that nobody can guess it).
     pub(crate) id: u64,
+    /// Whether this is a server's side, accepted from a SYN.
+    pub(crate) accepted: bool,
     pub(crate) local: Endpoint,
     pub(crate) peer_endpoint: Endpoint,
     state: Mutex<ConnState>,
@@ -134,15 +140,15 @@ impl Conn {
         peer_endpoint: Endpoint,
         peer: Option<Peer>,
     ) -> Self {
-        let handshake = if peer.is_some() {
+        let accepted = peer.is_some();
+        let handshake = if accepted {
             Handshake::Accepted
         } else {
             Handshake::Waiting
         };
-        // A client hears from its server in the handshake (the ACK).
-        let confirmed = peer.is_none();
         Conn {
             id,
+            accepted,
             local,
             peer_endpoint,
             state: Mutex::new(ConnState {
@@ -159,7 +165,7 @@ impl Conn {
                 write_waker: None,
                 handshake,
                 peer,
-                confirmed,
+                confirmed: false,
                 inbound: VecDeque::new(),
                 inbound_bytes: 0,
                 next_seq: 1,
@@ -309,7 +315,7 @@ impl Conn {
     /// Files one message for this connection. Returns a complaint for the
     /// log when the message is not one this connection can take.
     pub(crate) fn receive(&self, msg: Msg) -> std::result::Result<(), String> {
-        self.update(|st| file(st, msg))
+        self.update(|st| file(st, msg, self.accepted))
     }
 
     /// Ends the connection with `err` (the peer or the broker went away).
@@ -336,8 +342,9 @@ impl Conn {
     }
 }
 
-/// Files `msg` into `st`, checking it against the connection's state.
-fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
+/// Files `msg` into `st`, checking it against the connection's state
+/// (`accepted`: a server's side).
+fn file(st: &mut ConnState, msg: Msg, accepted: bool) -> std::result::Result<(), String> {
     if st.finished {
         return Ok(());
     }
@@ -368,7 +375,7 @@ fn file(st: &mut ConnState, msg: Msg) -> std::result::Result<(), String> {
             msg.kind, msg.src
         ));
     }
-    st.confirmed = true;
+    st.confirmed |= accepted || msg.kind == Kind::Window;
     match msg.kind {
         Kind::Window => {
             if msg.n > st.sent_total {

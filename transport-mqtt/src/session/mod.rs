@@ -8,7 +8,9 @@
 //! ends those connections with an error. When the broker goes away, every
 //! connection of the session ends with an error; a server's session then
 //! reconnects (backing off) and serves new connections once the broker is
-//! back.
+//! back. What the session owes without a connection task to wait for it
+//! (resets, refusals, unsubscriptions, its DISCONNECT) goes through its
+//! [`Outbox`], which waits for room in the MQTT client's request queue.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -29,10 +31,12 @@ use transport_api::{ConnectionTracker, Error, ProtocolFactory, Result};
 use crate::conn::Conn;
 use crate::wire::{self, Msg};
 use crate::MqttAddr;
+use outbox::{Control, Outbox};
 use suback::{check_suback, subscribe_filters};
 use table::ConnTable;
 
 mod event_loop;
+mod outbox;
 mod routing;
 mod suback;
 mod table;
@@ -93,11 +97,12 @@ pub(crate) struct Status {
 /// One MQTT session.
 pub(crate) struct Session {
     pub(crate) sid: String,
-    pub(crate) client: AsyncClient,
+    client: AsyncClient,
     pub(crate) addr: MqttAddr,
     inbox: String,
     routes: Mutex<Routes>,
     status: watch::Sender<Status>,
+    outbox: Arc<Outbox>,
 }
 
 impl fmt::Debug for Session {
@@ -150,6 +155,7 @@ impl Session {
         eventloop.set_network_options(network);
         let session = Arc::new(Session {
             inbox: wire::inbox_topic(&sid),
+            outbox: Outbox::new(client.clone(), sid.clone()),
             sid,
             client,
             addr: addr.clone(),
@@ -208,11 +214,17 @@ impl Session {
             .map_err(|_| Error::Closed)
     }
 
-    /// Publishes without waiting; dropped if the request queue is full.
-    pub(super) fn try_publish(&self, topic: String, msg: &Msg) {
-        let _ = self
-            .client
-            .try_publish(topic, QoS::AtLeastOnce, false, msg.encode());
+    /// Sends `msg` to `peer`'s inbox without waiting: at once if the MQTT
+    /// client's request queue has room, or later through the outbox (see
+    /// [`Outbox`]). `provoked`: a peer's message made us send it (a
+    /// REFUSE, the reset of a stray ACK), so it is dropped first when too
+    /// many wait; otherwise one of our connections owes it (one each).
+    pub(crate) fn tell_peer(&self, peer: &str, msg: &Msg, provoked: bool) {
+        self.outbox.send(Control::Publish {
+            topic: wire::inbox_topic(peer),
+            payload: msg.encode(),
+            provoked,
+        });
     }
 
     /// Registers a connection so that its messages reach it.
@@ -245,39 +257,17 @@ impl Session {
         }
     }
 
-    /// Forgets a finished connection; ends the session if nothing is left
-    /// in it. Returns the peer's will topic if this was the last
-    /// connection to that peer: pass it to [`unwatch`](Self::unwatch).
-    /// (Two steps, so that the caller can let go of what waits for the
-    /// connection in between: the unsubscription waits for room in the
-    /// MQTT client's queue, which nothing empties while a server's session
-    /// waits to reconnect to its broker.)
-    pub(crate) fn remove_conn(&self, id: u64, peer: Option<&str>) -> Option<String> {
+    /// Forgets a finished connection (`peer`: the session whose will it
+    /// watched, if any); ends the session if nothing is left in it, or
+    /// else stops watching the peer's will if this was the last
+    /// connection to it. Does not wait (the outbox does).
+    pub(crate) fn remove_conn(&self, id: u64, peer: Option<&str>) {
         let (unwatch, end) = self.forget_conn(id, peer);
         if end {
             self.end();
-            return None;
-        }
-        peer.filter(|_| unwatch).map(wire::will_topic)
-    }
-
-    /// Stops watching a peer's will (a topic from
-    /// [`remove_conn`](Self::remove_conn)).
-    pub(crate) async fn unwatch(&self, will_topic: String) {
-        let _ = self.client.unsubscribe(will_topic).await;
-    }
-
-    /// [`remove_conn`](Self::remove_conn) without waiting: for a
-    /// connection whose task ended early (it cannot await any more), so
-    /// the unsubscription from the peer's will is queued if there is room.
-    pub(crate) fn remove_conn_now(&self, id: u64, peer: Option<&str>) {
-        let (unwatch, end) = self.forget_conn(id, peer);
-        if end {
-            self.end();
-        } else if unwatch {
-            if let Some(peer) = peer {
-                let _ = self.client.try_unsubscribe(wire::will_topic(peer));
-            }
+        } else if let Some(peer) = peer.filter(|_| unwatch) {
+            self.outbox
+                .send(Control::Unsubscribe(wire::will_topic(peer)));
         }
     }
 
@@ -314,7 +304,8 @@ impl Session {
             listener.tracker.close();
             (listener.name.clone(), should_end(&routes))
         };
-        let _ = self.client.try_unsubscribe(wire::server_topic(&name));
+        self.outbox
+            .send(Control::Unsubscribe(wire::server_topic(&name)));
         if end {
             self.end();
         }
@@ -324,7 +315,10 @@ impl Session {
         self.routes().listener.as_ref().is_some_and(|l| l.serving)
     }
 
-    /// Disconnects from the broker (cleanly: no last will).
+    /// Disconnects from the broker (cleanly: no last will), after what
+    /// the session still owes its peers (see [`Outbox`]). With the event
+    /// loop gone, or outside a runtime, the event loop stops on its own
+    /// (it checks `ended` after every error).
     fn end(&self) {
         {
             let mut routes = self.routes();
@@ -333,23 +327,7 @@ impl Session {
             }
             routes.ended = true;
         }
-        if self.client.try_disconnect().is_ok() {
-            return;
-        }
-        // The request queue is full (what the session's last connections
-        // queued as they ended) or gone. Full, the DISCONNECT waits for
-        // room in a task of its own (this may run on the event loop, which
-        // empties the queue); otherwise a session with a live broker would
-        // never leave it. The task ends once the request is queued, or when
-        // the event loop is gone. Gone, or outside a runtime, the event
-        // loop stops on its own (it checks `ended` after every error).
-        tracing::debug!(sid = %self.sid, "the MQTT request queue is full: the disconnect waits");
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let client = self.client.clone();
-            runtime.spawn(async move {
-                let _ = client.disconnect().await;
-            });
-        }
+        self.outbox.disconnect();
     }
 
     /// The broker connection failed: every connection ends with `err`.
@@ -381,27 +359,13 @@ impl Session {
     }
 
     /// Subscribes again after a reconnect (the broker forgot us), in one
-    /// SUBSCRIBE as [`start`](Self::start) does.
-    fn resubscribe(self: &Arc<Self>) {
-        let topics = self.own_topics();
-        if self
-            .client
-            .try_subscribe_many(subscribe_filters(&topics))
-            .is_ok()
-        {
-            return;
-        }
-        // The request queue is full: what the connections that ended with
-        // the broker queued meanwhile (a reset for each peer, the
-        // unsubscription of its will). The event loop, which calls this,
-        // empties the queue, so it must not wait for room itself; without
-        // the subscription the server would never hear a SYN again. The
-        // task ends once the request is queued, or when the event loop is
-        // gone.
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            let _ = client.subscribe_many(subscribe_filters(&topics)).await;
-        });
+    /// SUBSCRIBE as [`start`](Self::start) does. The request queue may be
+    /// full (what the connections that ended with the broker queued
+    /// meanwhile); the event loop, which calls this, empties it, so the
+    /// outbox waits for room instead, and sends this first: without it the
+    /// server would never hear a SYN again.
+    fn resubscribe(&self) {
+        self.outbox.resubscribe(self.own_topics());
     }
 }
 
@@ -466,7 +430,7 @@ impl Drop for Abandon {
             return;
         }
         match self.conn {
-            Some(id) => self.session.remove_conn_now(id, None),
+            Some(id) => self.session.remove_conn(id, None),
             None => self.session.end(),
         }
     }

@@ -73,10 +73,7 @@ impl Session {
                     server_conn = format_args!("{:016x}", msg.src),
                     "resetting a connection from a stray ACK"
                 );
-                self.try_publish(
-                    wire::inbox_topic(sid),
-                    &Msg::new(Kind::Rst, msg.src, msg.dst, 0),
-                );
+                self.tell_peer(sid, &Msg::new(Kind::Rst, msg.src, msg.dst, 0), true);
             }
             _ => tracing::warn!("ignoring an ACK with a bad session id"),
         }
@@ -121,8 +118,7 @@ impl Session {
             SynAnswer::Duplicate => return, // a QoS 1 duplicate of a SYN we answered
             SynAnswer::Refuse => {
                 drop(routes);
-                let reply_to = wire::inbox_topic(peer_sid);
-                self.try_publish(reply_to, &Msg::new(Kind::Refuse, msg.src, 0, 0));
+                self.tell_peer(peer_sid, &Msg::new(Kind::Refuse, msg.src, 0, 0), true);
                 return;
             }
             SynAnswer::Accept {

@@ -7,6 +7,8 @@ mod acl;
 mod brokers;
 mod conformance;
 mod failures;
+mod hold;
+mod liveness;
 mod outage;
 mod rogue;
 mod storms;

@@ -125,7 +125,7 @@ async fn a_panicking_factory_refuses_one_connection() {
 }
 
 /// A foreign client on the broker.
-async fn rogue(port: u16) -> AsyncClient {
+pub(crate) async fn rogue(port: u16) -> AsyncClient {
     static N: AtomicU64 = AtomicU64::new(0);
     let options = MqttOptions::new(
         format!(
@@ -142,7 +142,7 @@ async fn rogue(port: u16) -> AsyncClient {
 }
 
 /// A SYN as a client sends it, from session `sid`, connection `src`.
-fn syn(src: u64, sid: &str) -> Bytes {
+pub(crate) fn syn(src: u64, sid: &str) -> Bytes {
     let mut b = BytesMut::new();
     b.put_slice(b"aw\x01\x01");
     b.put_u64(0);
@@ -249,7 +249,7 @@ async fn a_client_that_vanishes_after_its_handshake_is_not_waited_for() {
 }
 
 /// A stream message with the given kind, ids and sequence number.
-fn stream_msg(kind: u8, dst: u64, src: u64, seq: u64, payload: &[u8]) -> Bytes {
+pub(crate) fn stream_msg(kind: u8, dst: u64, src: u64, seq: u64, payload: &[u8]) -> Bytes {
     let mut b = BytesMut::new();
     b.put_slice(b"aw\x01");
     b.put_u8(kind);

@@ -20,7 +20,7 @@ use crate::support::addr;
 /// The storms run one at a time: each puts hundreds of connections through
 /// the process's one embedded broker, and several at once on two cores
 /// left the broker unable to answer a new session within its timeout.
-static ONE_STORM_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_STORM_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WAIT: Duration = Duration::from_secs(20);
 
