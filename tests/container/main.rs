@@ -5,7 +5,9 @@
 //! interoperability with the real aiomas 2.0.1 over TCP (JSON; MsgPack and
 //! NaN/Infinity in `codecs`), containers in two processes through an MQTT
 //! broker, and real aiomas clients and restarts against containers
-//! (`aiomas_hostile`).
+//! (`aiomas_hostile`); handlers that turn on their own container
+//! (`reentrancy`), races on a multi-thread runtime (`threads`) and options
+//! and URLs at their extremes (`misuse`).
 
 mod addresses;
 mod aiomas;
@@ -15,9 +17,11 @@ mod codecs;
 mod mixed;
 mod mqtt;
 mod races;
+mod reentrancy;
 mod robust;
 mod scenarios;
 mod support;
+mod threads;
 mod tls;
 
 use support::Backend;
@@ -60,6 +64,47 @@ macro_rules! on_local_and_sockets {
             unix => Backend::unix());
     )*};
 }
+
+/// Scenarios on local queues and TCP, each on a current-thread and on a
+/// multi-thread runtime (four workers).
+macro_rules! on_both_runtimes {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "current_thread")]
+            async fn local() {
+                support::run($module::$name(Backend::local())).await;
+            }
+
+            #[tokio::test(flavor = "current_thread")]
+            async fn tcp() {
+                support::run($module::$name(Backend::Tcp)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn local_threads() {
+                support::run($module::$name(Backend::local())).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn tcp_threads() {
+                support::run($module::$name(Backend::Tcp)).await;
+            }
+        }
+    )*};
+}
+
+on_both_runtimes!(
+    reentrancy::handler_shuts_down_its_own_container,
+    reentrancy::handler_drops_the_last_container_handle,
+    reentrancy::handlers_register_agents_while_called,
+    reentrancy::recursion_deeper_than_the_limit,
+    threads::shutdown_races_a_thousand_connects,
+    threads::concurrent_first_connects_share_one_connection,
+    threads::create_where_the_previous_container_shuts_down,
+    threads::proxies_after_their_container_is_gone,
+);
 
 use robust::*;
 use scenarios::*;

@@ -1,0 +1,215 @@
+//! A fifth attack pass: races that need true concurrency (they run on a
+//! multi-thread runtime as well): `shutdown` against a thousand `connect`s
+//! and calls, concurrent first connects to one remote container, `create`
+//! at an address whose previous container is still shutting down, and
+//! proxies and connections used after their container went away.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use agentwire::rpc::Router;
+use agentwire::{Container, ContainerError};
+
+use crate::support::{calc, Backend};
+
+async fn ends<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hangs"))
+}
+
+/// Both containers are shut down (twice each, at once) while a thousand
+/// tasks connect and call from one to the other: every task ends with a
+/// result or an error naming a lost connection or the shutdown, nothing
+/// panics, and neither container accepts a connect afterwards.
+pub async fn shutdown_races_a_thousand_connects(backend: Backend) {
+    const TASKS: u64 = 1000;
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let agent = Router::new().method("echo", |(n,): (u64,)| async move {
+        tokio::task::yield_now().await;
+        Ok::<_, Infallible>(n)
+    });
+    let info = b.register("Echo", agent).expect("register");
+    let back = a.register("Calc", calc()).expect("register");
+    let url = info.url().to_owned();
+    let mut tasks = Vec::new();
+    for n in 0..TASKS {
+        let (from, to) = if n % 2 == 0 {
+            (a.clone(), url.clone())
+        } else {
+            (b.clone(), back.url().to_owned())
+        };
+        tasks.push(tokio::spawn(async move {
+            match from.connect(&to).await {
+                Ok(proxy) => {
+                    let method = if n % 2 == 0 { "echo" } else { "add" };
+                    let args = (n,);
+                    let r = if n % 2 == 0 {
+                        proxy.call::<_, u64>(method, args).await.map(|_| ())
+                    } else {
+                        proxy.call::<_, i64>(method, (1, 2)).await.map(|_| ())
+                    };
+                    if let Err(e) = r {
+                        assert!(e.is_connection(), "{e:?}");
+                    }
+                }
+                Err(ContainerError::ShutDown) => {}
+                Err(ContainerError::Connect { source, .. }) => {
+                    assert!(source.is_connection(), "{source:?}");
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }));
+    }
+    tokio::task::yield_now().await;
+    let shutdowns = [a.clone(), a.clone(), b.clone(), b.clone()]
+        .map(|c| tokio::spawn(async move { c.shutdown().await }));
+    for task in tasks {
+        ends("a connect or call", task)
+            .await
+            .expect("no task panics");
+    }
+    for s in shutdowns {
+        ends("a shutdown", s).await.expect("no shutdown panics");
+    }
+    assert!(matches!(
+        a.connect(&url).await,
+        Err(ContainerError::ShutDown)
+    ));
+    assert!(matches!(
+        b.connect(back.url()).await,
+        Err(ContainerError::ShutDown)
+    ));
+}
+
+/// A hundred tasks connect to the same remote container at once, none
+/// connected before: all get a proxy, all over one connection.
+pub async fn concurrent_first_connects_share_one_connection(backend: Backend) {
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let first = b.register("Calc", calc()).expect("register");
+    let second = b.register("Calc", calc()).expect("register");
+    let tasks: Vec<_> = (0..100)
+        .map(|n| {
+            let a = a.clone();
+            let url = if n % 2 == 0 {
+                first.url()
+            } else {
+                second.url()
+            }
+            .to_owned();
+            tokio::spawn(async move { a.connect(&url).await })
+        })
+        .collect();
+    let mut proxies = Vec::new();
+    for task in tasks {
+        proxies.push(
+            ends("a connect", task)
+                .await
+                .expect("task")
+                .expect("connect"),
+        );
+    }
+    for p in &proxies {
+        assert!(
+            p.connection().ptr_eq(proxies[0].connection()),
+            "one connection per remote container"
+        );
+    }
+    assert_eq!(
+        proxies[1].call::<_, i64>("add", (1, 2)).await.expect("add"),
+        3
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A container is created at the address of one that is shutting down
+/// (its shutdown waits for a handler that never ends, on a connection it
+/// aborts only after its grace period): the new one either starts, and then
+/// works once the old shutdown is over, or fails with an error naming the
+/// address in use. Never a panic or a hang.
+pub async fn create_where_the_previous_container_shuts_down(backend: Backend) {
+    for _ in 0..5 {
+        let a = backend.container("a").await;
+        let options = backend.options().shutdown_grace(Duration::from_millis(200));
+        let b = Container::create_with(backend.url("b").as_str(), options.clone())
+            .await
+            .expect("b starts");
+        let url = b.url().to_owned();
+        let hold = Router::new().method("hold", |(): ()| async move {
+            std::future::pending::<()>().await;
+            Ok::<_, Infallible>(())
+        });
+        let info = b.register("Holder", hold).expect("register");
+        let proxy = a.connect(info.url()).await.expect("connect");
+        let held = tokio::spawn(async move { proxy.call::<_, ()>("hold", ()).await });
+        let old = tokio::spawn({
+            let b = b.clone();
+            async move { b.shutdown().await }
+        });
+        let mut started = None;
+        for _ in 0..1000 {
+            match Container::create_with(url.as_str(), options.clone()).await {
+                Ok(c) => {
+                    started = Some(c);
+                    break;
+                }
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        ends("the old shutdown", old).await.expect("no panic");
+        let held = ends("a held call", held).await.expect("no panic");
+        assert!(held.is_err(), "{held:?}");
+        let new = match started {
+            Some(c) => c,
+            None => Container::create_with(url.as_str(), options.clone())
+                .await
+                .expect("starts once the old one is gone"),
+        };
+        let info = new.register("Calc", calc()).expect("register");
+        let proxy = ends("a connect", a.connect(info.url()))
+            .await
+            .expect("connect");
+        assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
+        new.shutdown().await;
+        a.shutdown().await;
+        drop(b);
+    }
+}
+
+/// Proxies, their connections and agent contexts used after their
+/// container was shut down, or dropped: errors at once, never a hang or a
+/// panic; closing and aborting such a connection returns.
+pub async fn proxies_after_their_container_is_gone(backend: Backend) {
+    for drop_it in [false, true] {
+        let a = backend.container("a").await;
+        let b = backend.container("b").await;
+        let info = b.register("Calc", calc()).expect("register");
+        let proxy = a.connect(info.url()).await.expect("connect");
+        let own = a.register("Calc", calc()).expect("register");
+        let to_self = a.connect(own.url()).await.expect("connect to itself");
+        if drop_it {
+            drop(a);
+        } else {
+            ends("shutdown", a.shutdown()).await;
+        }
+        for p in [&proxy, &to_self] {
+            let err = ends("a call", p.call::<_, i64>("add", (1, 2))).await;
+            assert!(err.expect_err("gone").is_connection());
+            let conn = p.connection();
+            assert!(
+                conn.is_closed() || ends("a call", conn.call::<_, i64>("x", ())).await.is_err()
+            );
+            ends("close", conn.close()).await;
+            ends("abort", conn.abort()).await;
+            let sub = p.sub("inner");
+            assert!(ends("a call", sub.call::<_, ()>("x", ())).await.is_err());
+        }
+        ends("shutdown", b.shutdown()).await;
+    }
+}
