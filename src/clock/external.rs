@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -54,6 +54,11 @@ impl State {
 /// Its date ([`utcnow`](Clock::utcnow)) is its start date plus its time, as
 /// aiomas's `ExternalClock(utc_start, init_time)` has it. Cheap to clone;
 /// clones share the time.
+///
+/// A sleep does not keep its clock: once every clone (and every container
+/// holding one) is dropped, nobody can set it again, and the tasks still
+/// sleeping on it wake instead of waiting for ever. Calls scheduled on a
+/// dropped clock never run.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -239,8 +244,11 @@ impl Clock for ExternalClock {
         let (tx, rx) = oneshot::channel();
         let key = state.enqueue(deadline, Waiter::Sleeper(tx));
         drop(state);
+        // Weak: a sleep does not keep its clock. Once every handle of the
+        // clock is gone nobody can set it again, and its queue goes with
+        // it, which ends the sleep (it does not wait for ever).
         let mut sleeper = Sleeper {
-            clock: self.clone(),
+            clock: Arc::downgrade(&self.state),
             key,
             woken: rx,
         };
@@ -286,17 +294,26 @@ impl Clock for ExternalClock {
 
 /// One task's sleep; forgets itself when dropped before it was woken.
 struct Sleeper {
-    clock: ExternalClock,
+    clock: Weak<Mutex<State>>,
     key: TimerKey,
     woken: oneshot::Receiver<()>,
 }
 
 impl Drop for Sleeper {
     fn drop(&mut self) {
-        let mut state = self.clock.lock();
-        if let Some(Waiter::Sleeper(_)) = state.queue.get(&self.key) {
-            state.queue.remove(&self.key);
-        }
+        let Some(clock) = self.clock.upgrade() else {
+            return;
+        };
+        let removed = {
+            let mut state = clock.lock().unwrap_or_else(|p| p.into_inner());
+            match state.queue.get(&self.key) {
+                Some(Waiter::Sleeper(_)) => state.queue.remove(&self.key),
+                _ => None,
+            }
+        };
+        // Dropped outside the lock (and before the clock, which may be
+        // the last handle now).
+        drop(removed);
     }
 }
 

@@ -1,0 +1,123 @@
+//! A fifth attack pass on the clocks: an external clock set from many
+//! threads at once (and backwards), and dropped while tasks sleep on it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentwire::clock::{Clock, ClockError, ExternalClock};
+
+async fn ends<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hangs"))
+}
+
+/// Tasks sleeping on an external clock that everyone else has dropped (so
+/// that nobody can ever set it again) end their sleeps instead of waiting
+/// for ever; a clock that is still held keeps them asleep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleepers_of_a_dropped_clock_wake() {
+    let clock = ExternalClock::new();
+    let kept = clock.clone();
+    let sleeps: Vec<_> = (1..=100u64)
+        .map(|s| tokio::spawn(clock.sleep(Duration::from_secs(s))))
+        .collect();
+    let forever = tokio::spawn(clock.sleep(Duration::MAX));
+    while clock.sleepers() < 101 {
+        tokio::task::yield_now().await;
+    }
+    drop(clock);
+    // A clone still holds the clock: nobody wakes.
+    tokio::task::yield_now().await;
+    assert_eq!(kept.sleepers(), 101);
+    assert!(!forever.is_finished());
+    drop(kept);
+    for sleep in sleeps {
+        ends("a sleep on a dropped clock", sleep)
+            .await
+            .expect("task");
+    }
+    ends("a sleep until Duration::MAX on a dropped clock", forever)
+        .await
+        .expect("task");
+}
+
+/// The same with the clock inside a container's options: sleepers on a
+/// container's clock wake when its last holder is gone.
+#[tokio::test]
+async fn a_dropped_clock_as_dyn_clock() {
+    let clock: Arc<dyn Clock> = Arc::new(ExternalClock::new());
+    let sleep = clock.sleep(Duration::from_secs(1));
+    drop(clock);
+    ends("a sleep on a dropped dyn clock", sleep).await;
+}
+
+/// Eight threads set an external clock at once, each to its own rising
+/// times (so many of their calls go backwards and are refused), while a
+/// thousand tasks sleep on it and calls are scheduled: nobody wakes
+/// before its deadline, every sleeper wakes once the clock reaches the
+/// end, every call runs once, and the clock ends at the latest time set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn set_from_many_threads() {
+    let clock = ExternalClock::new();
+    let sleepers: Vec<_> = (0..1000u64)
+        .map(|i| {
+            let deadline = Duration::from_millis(i * 37 % 5000 + 1);
+            let sleep = clock.sleep_until(deadline);
+            let clock = clock.clone();
+            tokio::spawn(async move {
+                sleep.await;
+                assert!(clock.time() >= deadline, "woke early");
+            })
+        })
+        .collect();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..200u64 {
+        let ran = Arc::clone(&ran);
+        let at = Duration::from_millis(i * 13 % 5000 + 1);
+        let c = clock.clone();
+        clock
+            .call_at(
+                at,
+                Box::new(move || {
+                    assert!(c.time() >= at, "ran early");
+                    ran.lock().expect("unpoisoned").push(i);
+                }),
+            )
+            .expect("scheduled");
+    }
+    let setters: Vec<_> = (0..8u64)
+        .map(|t| {
+            let clock = clock.clone();
+            std::thread::spawn(move || {
+                let mut refused = 0;
+                for step in 0..500u64 {
+                    let to = Duration::from_millis(step * 10 + t);
+                    match clock.set_time(to) {
+                        Ok(()) => {}
+                        Err(ClockError::Backwards { now, requested }) => {
+                            assert!(requested < now && requested == to);
+                            refused += 1;
+                        }
+                        Err(other) => panic!("{other:?}"),
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    for s in setters {
+        s.join().expect("no setter panics");
+    }
+    assert_eq!(clock.time(), Duration::from_millis(4997));
+    clock.set_time(Duration::from_secs(6)).expect("to the end");
+    for s in sleepers {
+        ends("a sleeper", s)
+            .await
+            .expect("woke at or after its deadline");
+    }
+    let mut ran = ran.lock().expect("unpoisoned").clone();
+    ran.sort_unstable();
+    assert_eq!(ran, (0..200).collect::<Vec<_>>(), "every call once");
+    assert_eq!(clock.sleepers() + clock.pending_calls(), 0);
+}
