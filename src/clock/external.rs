@@ -22,8 +22,12 @@ enum Waiter {
 
 struct State {
     now: Duration,
-    /// The date at time zero (aiomas's `utc_start`, less `init_time`).
-    epoch: DateTime<Utc>,
+    /// The date at time `start_time` (aiomas's `utc_start` and
+    /// `init_time`); the time never goes below `start_time`. (Kept apart
+    /// rather than as a date at time zero, which chrono cannot hold for a
+    /// `start_time` of more than some 292 million years.)
+    start_date: DateTime<Utc>,
+    start_time: Duration,
     /// Sleepers and calls by (deadline, order of scheduling): ties come due
     /// in the order they were scheduled.
     queue: BTreeMap<TimerKey, Waiter>,
@@ -31,6 +35,11 @@ struct State {
 }
 
 impl State {
+    /// The date now: the start date plus the time since the start.
+    fn date(&self) -> DateTime<Utc> {
+        date_after(self.start_date, self.now.saturating_sub(self.start_time))
+    }
+
     /// Puts `waiter` in the queue at `deadline`, after those already there.
     fn enqueue(&mut self, deadline: Duration, waiter: Waiter) -> TimerKey {
         let key = (deadline, self.next_seq);
@@ -114,18 +123,14 @@ impl ExternalClock {
 
     /// A clock at `init_time` whose date then is `utc_start` (aiomas's
     /// `ExternalClock(utc_start, init_time)`): `utcnow()` is `utc_start`
-    /// plus [`time`](Clock::time).
+    /// plus the time that has passed since `init_time`, for any
+    /// `init_time` (up to `Duration::MAX`).
     pub fn from_date_at(utc_start: DateTime<Utc>, init_time: Duration) -> Self {
-        // aiomas adds the whole time to utc_start: keep that, with time zero
-        // at `utc_start - init_time`.
-        let epoch = chrono::TimeDelta::from_std(init_time)
-            .ok()
-            .and_then(|d| utc_start.checked_sub_signed(d))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         ExternalClock {
             state: Arc::new(Mutex::new(State {
                 now: init_time,
-                epoch,
+                start_date: utc_start,
+                start_time: init_time,
                 queue: BTreeMap::new(),
                 next_seq: 0,
             })),
@@ -260,8 +265,7 @@ impl Clock for ExternalClock {
     }
 
     fn utcnow(&self) -> DateTime<Utc> {
-        let state = self.lock();
-        date_after(state.epoch, state.now)
+        self.lock().date()
     }
 
     /// Runs `f` inside the [`set_time`](ExternalClock::set_time) that
@@ -322,7 +326,7 @@ impl fmt::Debug for ExternalClock {
         let state = self.lock();
         f.debug_struct("ExternalClock")
             .field("time", &state.now)
-            .field("date", &date_after(state.epoch, state.now))
+            .field("date", &state.date())
             .field("queued", &state.queue.len())
             .finish()
     }

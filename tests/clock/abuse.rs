@@ -1,10 +1,11 @@
 //! A fifth attack pass on the clocks: an external clock set from many
-//! threads at once (and backwards), and dropped while tasks sleep on it.
+//! threads at once (and backwards), dropped while tasks sleep on it, and
+//! started at extreme times.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentwire::clock::{Clock, ClockError, ExternalClock};
+use agentwire::clock::{Clock, ClockError, DateTime, ExternalClock, Utc};
 
 async fn ends<F: std::future::Future>(what: &str, fut: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(10), fut)
@@ -120,4 +121,37 @@ async fn set_from_many_threads() {
     ran.sort_unstable();
     assert_eq!(ran, (0..200).collect::<Vec<_>>(), "every call once");
     assert_eq!(clock.sleepers() + clock.pending_calls(), 0);
+}
+
+/// An external clock started at the end of `Duration`: its date is the
+/// start date given (not chrono's last date); set again to the same time,
+/// fine; a call or a sleep a second later cannot be scheduled past the end
+/// and comes due at once there.
+#[test]
+fn started_at_the_end_of_time() {
+    let start: DateTime<Utc> = "2016-01-01T00:00:00Z".parse().expect("date");
+    for init in [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX / 2),
+        Duration::from_secs(i64::MAX as u64),
+        Duration::from_secs(10_000_000_000_000),
+    ] {
+        let clock = ExternalClock::from_date_at(start, init);
+        assert_eq!(clock.time(), init);
+        assert_eq!(
+            clock.utcnow(),
+            start,
+            "the date at {init:?} is the start date"
+        );
+        clock.set_time(init).expect("the same time again");
+        let earlier = clock.set_time(init - Duration::from_secs(1));
+        assert!(matches!(earlier, Err(ClockError::Backwards { .. })));
+    }
+    let clock = ExternalClock::starting_at(Duration::MAX);
+    assert_eq!(clock.time(), Duration::MAX);
+    assert!(matches!(
+        clock.call_at(Duration::MAX, Box::new(|| {})),
+        Err(ClockError::InThePast { .. })
+    ));
+    let _ = clock.utcnow();
 }
