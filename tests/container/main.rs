@@ -14,6 +14,7 @@ mod aiomas;
 mod aiomas_hostile;
 mod clock;
 mod codecs;
+mod misuse;
 mod mixed;
 mod mqtt;
 mod races;
