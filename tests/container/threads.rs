@@ -213,3 +213,43 @@ pub async fn proxies_after_their_container_is_gone(backend: Backend) {
         ends("shutdown", b.shutdown()).await;
     }
 }
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Containers, proxies and connections made on a runtime that is then
+/// dropped (its tasks, the connections' drivers among them, are dropped
+/// without ending their connections), used on another runtime: calls fail
+/// at once, and closing, aborting and shutting down return instead of
+/// waiting for a loss that no driver is left to report. (A container kept
+/// in a `static` and used by two `#[tokio::test]`s is such a case.)
+#[test]
+fn connections_outlive_their_runtime() {
+    for backend in [Backend::local(), Backend::Tcp] {
+        let first = runtime();
+        let (a, b, proxy) = first.block_on(async {
+            let a = backend.container("a").await;
+            let b = backend.container("b").await;
+            let info = b.register("Calc", calc()).expect("register");
+            let proxy = a.connect(info.url()).await.expect("connect");
+            assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
+            (a, b, proxy)
+        });
+        drop(first);
+        let second = runtime();
+        second.block_on(async {
+            let err = ends("a call", proxy.call::<_, i64>("add", (1, 2))).await;
+            assert!(err.expect_err("no driver").is_connection());
+            let conn = proxy.connection();
+            ends("close", conn.close()).await;
+            ends("abort", conn.abort()).await;
+            assert!(conn.channel().lost_error().is_some());
+            ends("shutdown", a.shutdown()).await;
+            ends("shutdown", b.shutdown()).await;
+        });
+    }
+}
