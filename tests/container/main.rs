@@ -101,10 +101,12 @@ on_both_runtimes!(
     reentrancy::handler_drops_the_last_container_handle,
     reentrancy::handlers_register_agents_while_called,
     reentrancy::recursion_deeper_than_the_limit,
+    reentrancy::callback_shuts_down_the_caller,
     threads::shutdown_races_a_thousand_connects,
     threads::concurrent_first_connects_share_one_connection,
     threads::create_where_the_previous_container_shuts_down,
     threads::proxies_after_their_container_is_gone,
+    threads::connects_given_up_at_any_point,
 );
 
 use robust::*;

@@ -267,3 +267,54 @@ pub async fn recursion_deeper_than_the_limit(backend: Backend) {
     ends("shutdown", a.shutdown()).await;
     ends("shutdown", b.shutdown()).await;
 }
+
+/// Shuts its own container down when called.
+pub(crate) struct Quitter {
+    ctx: agentwire::AgentContext,
+}
+
+#[agentwire::agent]
+impl Quitter {
+    #[expose]
+    async fn quit(&self) -> bool {
+        if let Some(home) = self.ctx.container() {
+            home.shutdown().await;
+        }
+        true
+    }
+}
+
+/// Calls back the quitter it is given, over the connection it came on.
+pub(crate) struct Caller;
+
+#[agentwire::agent]
+impl Caller {
+    #[expose]
+    async fn call_back(&self, who: QuitterProxy) -> Result<bool, String> {
+        who.quit().await.map_err(|e| e.to_string())
+    }
+}
+
+/// A handler that runs on a connection its container opened (the peer
+/// calls back an agent reference passed over it) shuts that container
+/// down: the call that passed the reference ends, the container is shut
+/// down, and its shutdown returns.
+pub async fn callback_shuts_down_the_caller(backend: Backend) {
+    let a = container(&backend, "a").await;
+    let b = container(&backend, "b").await;
+    let caller = a.register_agent(Caller).expect("register");
+    let quitter = b
+        .register_agent_with(|ctx| Quitter { ctx })
+        .expect("register");
+    let proxy: CallerProxy = b.connect(caller.url()).await.expect("connect").into();
+    let result = ends("a call whose callback shuts the caller down", async {
+        proxy.call_back(quitter.reference()).await
+    })
+    .await;
+    if let Err(e) = &result {
+        assert!(e.is_connection(), "{e:?}");
+    }
+    assert!(b.is_shut_down());
+    ends("shutdown", b.shutdown()).await;
+    ends("shutdown", a.shutdown()).await;
+}

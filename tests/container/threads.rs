@@ -253,3 +253,51 @@ fn connections_outlive_their_runtime() {
         });
     }
 }
+
+/// Hundreds of `connect`s given up on at arbitrary points (their futures
+/// dropped after a few microseconds, or polled once), on four threads,
+/// while the remote container is restarted at the same address: the
+/// connection cache is never left locked or holding a dead connection, so
+/// that a `connect` afterwards reaches the new container and its agents.
+pub async fn connects_given_up_at_any_point(backend: Backend) {
+    let a = backend.container("a").await;
+    let mut b = backend.container("b").await;
+    let url = b.url().to_owned();
+    b.register("Calc", calc()).expect("register");
+    let agent = format!("{url}/0");
+    for round in 0..3u64 {
+        let tasks: Vec<_> = (0..200u64)
+            .map(|n| {
+                let (a, agent) = (a.clone(), agent.clone());
+                tokio::spawn(async move {
+                    let give_up = Duration::from_micros((n * 7 + round) % 60);
+                    if let Ok(Ok(p)) = tokio::time::timeout(give_up, a.connect(&agent)).await {
+                        let call = p.call::<_, i64>("add", (1, 2));
+                        let _ = tokio::time::timeout(give_up, call).await;
+                    }
+                })
+            })
+            .collect();
+        if round > 0 {
+            // The remote container restarts while the connects are under way.
+            b.shutdown().await;
+            b = loop {
+                match Container::create_with(url.as_str(), backend.options()).await {
+                    Ok(c) => break c,
+                    Err(_) => tokio::task::yield_now().await,
+                }
+            };
+            b.register("Calc", calc()).expect("register");
+        }
+        for t in tasks {
+            ends("a connect given up", t).await.expect("no task panics");
+        }
+        let proxy = ends("a connect", a.connect(&agent))
+            .await
+            .expect("connects after the storm");
+        let sum = ends("a call", proxy.call::<_, i64>("add", (1, 2))).await;
+        assert_eq!(sum.expect("add"), 3, "round {round}");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
