@@ -146,9 +146,11 @@ impl ExternalClock {
     /// deadline is at or before it: sleepers are woken, calls are run here.
     /// Setting the current time again is fine.
     ///
-    /// A call may schedule others or set the time itself (the clock is not
-    /// locked while it runs). If a call panics, the calls due after it still
-    /// run, and then `set_time` resumes the first panic.
+    /// A call may schedule or cancel others, or set the time itself (the
+    /// clock is not locked while it runs): what comes due then is handled
+    /// in the same order, before the call's `set_time` returns. If a call
+    /// panics, the calls due after it still run, and then `set_time`
+    /// resumes the first panic.
     ///
     /// # Errors
     ///
@@ -163,12 +165,13 @@ impl ExternalClock {
             });
         }
         state.now = time;
-        // Everything strictly before (time, u64::MAX) is due.
-        let later = state.queue.split_off(&(time, u64::MAX));
-        let due = std::mem::replace(&mut state.queue, later);
         drop(state);
         let mut panic = None;
-        for (_, waiter) in due {
+        // One at a time, the earliest first, each taken under the lock: a
+        // call that sets the time further on (or another thread that does)
+        // handles what comes due then after what is due now, in order, and
+        // a call cancelled by an earlier one does not run.
+        while let Some(waiter) = self.next_due(time) {
             match waiter {
                 // A dropped sleeper is simply gone.
                 Waiter::Sleeper(waker) => {
@@ -184,6 +187,16 @@ impl ExternalClock {
         match panic {
             Some(p) => resume_unwind(p),
             None => Ok(()),
+        }
+    }
+
+    /// Takes the earliest waiter whose deadline is at or before `time`.
+    fn next_due(&self, time: Duration) -> Option<Waiter> {
+        let mut state = self.lock();
+        // Everything strictly before (time, u64::MAX) is due.
+        match state.queue.first_key_value() {
+            Some((key, _)) if *key < (time, u64::MAX) => state.queue.pop_first().map(|(_, w)| w),
+            _ => None,
         }
     }
 

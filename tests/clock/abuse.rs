@@ -155,3 +155,69 @@ fn started_at_the_end_of_time() {
     ));
     let _ = clock.utcnow();
 }
+
+/// A call that sets the clock further on (from inside `set_time`): what
+/// comes due then still runs in deadline order, after the calls due at the
+/// outer `set_time`'s time that were scheduled after it.
+#[test]
+fn a_call_that_moves_the_clock_on_keeps_the_order() {
+    let clock = ExternalClock::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let push = |name: &'static str| {
+        let log = Arc::clone(&log);
+        Box::new(move || log.lock().expect("unpoisoned").push(name))
+    };
+    let (c, l) = (clock.clone(), Arc::clone(&log));
+    let s = |secs| Duration::from_secs(secs);
+    let _first = clock
+        .call_at(
+            s(5),
+            Box::new(move || {
+                l.lock().expect("unpoisoned").push("5: moves to 100");
+                c.set_time(s(100)).expect("forward");
+                l.lock().expect("unpoisoned").push("5: moved");
+            }),
+        )
+        .expect("scheduled");
+    let _second = clock.call_at(s(5), push("5: second")).expect("scheduled");
+    let _later = clock.call_at(s(50), push("50")).expect("scheduled");
+    let _last = clock.call_at(s(100), push("100")).expect("scheduled");
+    let _never = clock.call_at(s(101), push("101")).expect("scheduled");
+    clock.set_time(s(5)).expect("forward");
+    assert_eq!(
+        *log.lock().expect("unpoisoned"),
+        ["5: moves to 100", "5: second", "50", "100", "5: moved"]
+    );
+    assert_eq!(clock.time(), s(100));
+    assert_eq!(clock.pending_calls(), 1);
+}
+
+/// A call that cancels another one due at the same time: the other does
+/// not run, and `cancel` says so.
+#[test]
+fn a_call_cancelled_by_an_earlier_one_due_with_it_does_not_run() {
+    let clock = ExternalClock::new();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let victim: Arc<Mutex<Option<agentwire::clock::TimerHandle>>> = Arc::default();
+    let (v, r) = (Arc::clone(&victim), Arc::clone(&ran));
+    let _killer = clock
+        .call_at(
+            Duration::from_secs(1),
+            Box::new(move || {
+                let handle = v.lock().expect("unpoisoned").take();
+                let cancelled = handle.is_some_and(|h| h.cancel());
+                r.lock().expect("unpoisoned").push(cancelled);
+            }),
+        )
+        .expect("scheduled");
+    let r = Arc::clone(&ran);
+    let handle = clock
+        .call_at(
+            Duration::from_secs(1),
+            Box::new(move || r.lock().expect("unpoisoned").push(false)),
+        )
+        .expect("scheduled");
+    *victim.lock().expect("unpoisoned") = Some(handle);
+    clock.set_time(Duration::from_secs(1)).expect("forward");
+    assert_eq!(*ran.lock().expect("unpoisoned"), [true]);
+}
