@@ -232,41 +232,73 @@ impl<C: Codec> Container<C> {
     /// one second) to flush what was written to them; those still open then
     /// (a peer that does not read, say) are aborted. A second call while
     /// the first is under way returns when the first does.
+    ///
+    /// Called by a handler answering on one of the container's connections,
+    /// it closes that connection last, right after it has returned: the
+    /// handler goes on (and its answer may still reach the caller) instead
+    /// of ending with its connection in the middle of this call. Later
+    /// calls return once that connection is closed too.
     pub async fn shutdown(&self) {
         let registry = &self.inner.registry;
         if !registry.shut_down() {
             registry.wait_shut_down_done().await;
             return;
         }
-        /// Marks the work done however the first call ends (also if its
-        /// future is dropped), so later calls never wait for nothing.
-        struct Done<'a, C: Codec>(&'a Registry<C>);
-        impl<C: Codec> Drop for Done<'_, C> {
-            fn drop(&mut self) {
-                self.0.shut_down_done();
-            }
-        }
-        let _done = Done(registry);
+        let done = ShutDownDone(Arc::clone(registry));
         let server = lock(&self.inner.server).take();
         if let Some(server) = &server {
             server.close();
         }
-        let conns = self.inner.take_connections();
+        let mut conns = self.inner.take_connections();
+        // Called by a handler of one of them: that one is closed last,
+        // after this call returns (closing it here would drop the handler,
+        // and this call with it, before it returns).
+        let own = Connection::<C>::serving_now()
+            .and_then(|me| conns.iter().position(|c| c.ptr_eq(&me)))
+            .map(|i| conns.swap_remove(i));
+        let in_handler = own.is_some();
         let grace = self.inner.options.get_shutdown_grace();
-        let closed = join_all(conns.iter().map(|c| c.close()));
-        if tokio::time::timeout(grace, closed).await.is_err() {
-            let aborted = join_all(conns.iter().map(|c| c.abort()));
-            // Aborting needs no peer; bound it all the same.
-            let _ = tokio::time::timeout(grace, aborted).await;
-        }
-        if let Some(server) = &server {
-            let _ = tokio::time::timeout(grace, server.wait_closed()).await;
+        close_within(&conns, grace).await;
+        let rest = async move {
+            if let Some(own) = own {
+                close_within(&[own], grace).await;
+            }
+            if let Some(server) = &server {
+                let _ = tokio::time::timeout(grace, server.wait_closed()).await;
+            }
+            drop(done);
+        };
+        match tokio::runtime::Handle::try_current() {
+            // The task ends by itself, within twice the grace period.
+            Ok(runtime) if in_handler => drop(runtime.spawn(rest)),
+            _ => rest.await,
         }
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.inner.registry.is_shut_down()
+    }
+}
+
+/// Marks a shutdown's work done however it ends (also if the future doing
+/// it is dropped), so that later `shutdown` calls never wait for nothing.
+struct ShutDownDone<C: Codec>(Arc<Registry<C>>);
+
+impl<C: Codec> Drop for ShutDownDone<C> {
+    fn drop(&mut self) {
+        self.0.shut_down_done();
+    }
+}
+
+/// Closes `conns`, giving them `grace` to flush what was written to them;
+/// those still open then are aborted.
+async fn close_within<C: Codec>(conns: &[Connection<C>], grace: std::time::Duration) {
+    let closed = join_all(conns.iter().map(|c| c.close()));
+    if tokio::time::timeout(grace, closed).await.is_err() {
+        let aborted = join_all(conns.iter().map(|c| c.abort()));
+        // Aborting needs no peer; bound it all the same.
+        let _ = tokio::time::timeout(grace, aborted).await;
     }
 }
 

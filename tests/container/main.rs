@@ -109,6 +109,25 @@ on_both_runtimes!(
     threads::connects_given_up_at_any_point,
 );
 
+/// The same on local queues only (a peer that never reads is slow to
+/// close there with a few bytes), on both runtimes.
+mod handler_shutdown_returns_despite_a_slow_peer {
+    use super::*;
+    use transport_local::LocalNetwork;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn local() {
+        let scenario = reentrancy::handler_shutdown_returns_despite_a_slow_peer;
+        support::run(scenario(LocalNetwork::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn local_threads() {
+        let scenario = reentrancy::handler_shutdown_returns_despite_a_slow_peer;
+        support::run(scenario(LocalNetwork::new())).await;
+    }
+}
+
 use robust::*;
 use scenarios::*;
 

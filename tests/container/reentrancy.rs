@@ -9,6 +9,7 @@
 //! grace period running out.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -43,13 +44,16 @@ async fn ends<F: std::future::Future>(what: &str, fut: F) -> F::Output {
         .unwrap_or_else(|_| panic!("{what} hangs"))
 }
 
-/// An agent whose `stop` shuts its own container down and then answers.
-fn stopper(home: Arc<OnceLock<Container>>) -> Router {
+/// An agent whose `stop` shuts its own container down, notes that the
+/// shutdown returned, and answers.
+fn stopper(home: Arc<OnceLock<Container>>, returned: Arc<AtomicBool>) -> Router {
     Router::new().method("stop", move |(): ()| {
         let home = home.get().cloned();
+        let returned = Arc::clone(&returned);
         async move {
             if let Some(home) = home {
                 home.shutdown().await;
+                returned.store(true, Ordering::SeqCst);
             }
             Ok::<_, Infallible>(true)
         }
@@ -59,13 +63,16 @@ fn stopper(home: Arc<OnceLock<Container>>) -> Router {
 /// A handler calls `shutdown()` on its own container, from another
 /// container and from the container itself (over its own connection to
 /// itself): the call ends (answered or failed with a connection error),
-/// the container is shut down, and `shutdown()` returns everywhere.
+/// the container is shut down, and `shutdown()` returns everywhere. Called
+/// from another container, the handler's own `shutdown()` returns to it
+/// (its connection is closed last, not under its feet).
 pub async fn handler_shuts_down_its_own_container(backend: Backend) {
     for from_itself in [false, true] {
         let a = container(&backend, "a").await;
         let b = container(&backend, "b").await;
         let home = Arc::new(OnceLock::new());
-        let agent = b.register("Stopper", stopper(Arc::clone(&home)));
+        let returned = Arc::new(AtomicBool::new(false));
+        let agent = b.register("Stopper", stopper(Arc::clone(&home), Arc::clone(&returned)));
         let agent = agent.expect("register");
         let _ = home.set(b.clone());
         let caller = if from_itself { &b } else { &a };
@@ -77,6 +84,12 @@ pub async fn handler_shuts_down_its_own_container(backend: Backend) {
         }
         assert!(b.is_shut_down());
         ends("a second shutdown", b.shutdown()).await;
+        if !from_itself {
+            assert!(
+                returned.load(Ordering::SeqCst),
+                "the handler's shutdown returned"
+            );
+        }
         let again = ends("a call after shutdown", proxy.call::<_, bool>("stop", ())).await;
         assert!(again.is_err(), "{again:?}");
         ends("the caller's shutdown", a.shutdown()).await;
@@ -316,5 +329,50 @@ pub async fn callback_shuts_down_the_caller(backend: Backend) {
     }
     assert!(b.is_shut_down());
     ends("shutdown", b.shutdown()).await;
+    ends("shutdown", a.shutdown()).await;
+}
+
+/// A handler shuts its container down while another of the container's
+/// connections is slow to close (a peer that never reads what it is sent):
+/// the handler's own connection is closed only after its `shutdown()` has
+/// returned, so the handler is not dropped in the middle of it (it used to
+/// be, when its own connection ended before the slow one).
+pub async fn handler_shutdown_returns_despite_a_slow_peer(net: transport_local::LocalNetwork) {
+    use crate::support::raw_peer::{request_frame, Deaf};
+    use transport_api::{Address, Transport};
+
+    let options = ContainerOptions::new()
+        .local_network(net.clone())
+        .shutdown_grace(Duration::from_millis(100));
+    let a = Container::create_with("local://a", options.clone())
+        .await
+        .expect("a starts");
+    let b = Container::create_with("local://b", options)
+        .await
+        .expect("b starts");
+    let home = Arc::new(OnceLock::new());
+    let returned = Arc::new(AtomicBool::new(false));
+    let agent = b.register("Stopper", stopper(Arc::clone(&home), Arc::clone(&returned)));
+    let agent = agent.expect("register");
+    let _ = home.set(b.clone());
+    // A peer that sends three calls and never reads the answers.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let queue = net.get_queue("b").expect("queue");
+    let (deaf, _) = queue.create_connection(Deaf(tx)).await.expect("connects");
+    rx.recv().await.expect("connected");
+    for id in 0..3 {
+        let frame = request_frame(id, "validate_aid", &serde_json::json!(["0"]));
+        deaf.write(frame).expect("writes");
+    }
+    let proxy = a.connect(agent.url()).await.expect("connect");
+    let result = ends("a handler's shutdown", proxy.call::<_, bool>("stop", ())).await;
+    if let Err(e) = &result {
+        assert!(e.is_connection(), "{e:?}");
+    }
+    ends("a second shutdown", b.shutdown()).await;
+    assert!(
+        returned.load(Ordering::SeqCst),
+        "the handler's shutdown returned"
+    );
     ends("shutdown", a.shutdown()).await;
 }
