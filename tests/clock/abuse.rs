@@ -221,3 +221,33 @@ fn a_call_cancelled_by_an_earlier_one_due_with_it_does_not_run() {
     clock.set_time(Duration::from_secs(1)).expect("forward");
     assert_eq!(*ran.lock().expect("unpoisoned"), [true]);
 }
+
+/// Real-clock sleeps and calls at huge but representable deadlines (an
+/// `Instant` can hold them, tokio's timer cannot): never reached, never a
+/// panic or an overflow.
+#[tokio::test]
+async fn real_clock_at_huge_deadlines() {
+    use agentwire::clock::RealClock;
+    let clock = RealClock::new();
+    for secs in [
+        u64::MAX / 2,
+        i64::MAX as u64 / 2,
+        1 << 40,
+        1 << 34,
+        60 * 60 * 24 * 365 * 200,
+    ] {
+        let far = Duration::from_secs(secs);
+        let sleep = clock.sleep(far);
+        let woke = tokio::time::timeout(Duration::from_millis(1), sleep).await;
+        assert!(woke.is_err(), "{secs} s passed at once");
+        let sleep = clock.sleep_until(far);
+        assert!(tokio::time::timeout(Duration::from_millis(1), sleep)
+            .await
+            .is_err());
+        let timer = clock
+            .call_in(far, Box::new(|| panic!("never")))
+            .expect("scheduled");
+        tokio::task::yield_now().await;
+        assert!(timer.cancel(), "{secs} s");
+    }
+}

@@ -283,7 +283,7 @@ pub async fn recursion_deeper_than_the_limit(backend: Backend) {
 
 /// Shuts its own container down when called.
 pub(crate) struct Quitter {
-    ctx: agentwire::AgentContext,
+    pub(crate) ctx: agentwire::AgentContext,
 }
 
 #[agentwire::agent]

@@ -193,6 +193,9 @@ pub async fn proxies_after_their_container_is_gone(backend: Backend) {
         let proxy = a.connect(info.url()).await.expect("connect");
         let own = a.register("Calc", calc()).expect("register");
         let to_self = a.connect(own.url()).await.expect("connect to itself");
+        let typed = a
+            .register_agent_with(|ctx| crate::reentrancy::Quitter { ctx })
+            .expect("register");
         if drop_it {
             drop(a);
         } else {
@@ -210,6 +213,12 @@ pub async fn proxies_after_their_container_is_gone(backend: Backend) {
             let sub = p.sub("inner");
             assert!(ends("a call", sub.call::<_, ()>("x", ())).await.is_err());
         }
+        let from_agent = ends("an agent's connect", typed.context().connect(info.url())).await;
+        assert!(
+            matches!(from_agent, Err(ContainerError::ShutDown)),
+            "{from_agent:?}"
+        );
+        assert_eq!(typed.context().container().is_none(), drop_it);
         ends("shutdown", b.shutdown()).await;
     }
 }
