@@ -238,13 +238,18 @@ impl<C: Codec> Container<C> {
     /// handler goes on (and its answer may still reach the caller) instead
     /// of ending with its connection in the middle of this call. Later
     /// calls return once that connection is closed too.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before it returns, the first call's work goes
+    /// on in a task of its own (bounded by twice the grace period), and
+    /// later calls still return only once it is done.
     pub async fn shutdown(&self) {
         let registry = &self.inner.registry;
         if !registry.shut_down() {
             registry.wait_shut_down_done().await;
             return;
         }
-        let done = ShutDownDone(Arc::clone(registry));
         let server = lock(&self.inner.server).take();
         if let Some(server) = &server {
             server.close();
@@ -258,21 +263,23 @@ impl<C: Codec> Container<C> {
             .map(|i| conns.swap_remove(i));
         let in_handler = own.is_some();
         let grace = self.inner.options.get_shutdown_grace();
-        close_within(&conns, grace).await;
-        let rest = async move {
-            if let Some(own) = own {
-                close_within(&[own], grace).await;
-            }
-            if let Some(server) = &server {
-                let _ = tokio::time::timeout(grace, server.wait_closed()).await;
-            }
-            drop(done);
+        let mut rest = Unfinished {
+            conns,
+            own,
+            server,
+            grace,
+            done: Some(ShutDownDone(Arc::clone(registry))),
         };
-        match tokio::runtime::Handle::try_current() {
-            // The task ends by itself, within twice the grace period.
-            Ok(runtime) if in_handler => drop(runtime.spawn(rest)),
-            _ => rest.await,
+        close_within(&rest.conns, grace).await;
+        rest.conns.clear();
+        if in_handler {
+            // `rest` closes the handler's connection in a task of its own.
+            return;
         }
+        if let Some(server) = &rest.server {
+            let _ = tokio::time::timeout(grace, server.wait_closed()).await;
+        }
+        rest.done.take();
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
@@ -288,6 +295,43 @@ struct ShutDownDone<C: Codec>(Arc<Registry<C>>);
 impl<C: Codec> Drop for ShutDownDone<C> {
     fn drop(&mut self) {
         self.0.shut_down_done();
+    }
+}
+
+/// What a shutdown has still to do: close connections and wait for the
+/// server. Dropped with work left (its future given up on, or called from a
+/// handler, which must return before its own connection closes), it does
+/// the rest in a task of its own, bounded by twice the grace period; later
+/// `shutdown` calls wait for that.
+struct Unfinished<C: Codec> {
+    conns: Vec<Connection<C>>,
+    own: Option<Connection<C>>,
+    server: Option<AnyServer>,
+    grace: std::time::Duration,
+    /// `None` once the work is done.
+    done: Option<ShutDownDone<C>>,
+}
+
+impl<C: Codec> Drop for Unfinished<C> {
+    fn drop(&mut self) {
+        let Some(done) = self.done.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to finish on: the connections close without a
+            // bound on the flush, as when a container is dropped.
+            return;
+        };
+        let mut conns = std::mem::take(&mut self.conns);
+        conns.extend(self.own.take());
+        let (server, grace) = (self.server.take(), self.grace);
+        drop(runtime.spawn(async move {
+            close_within(&conns, grace).await;
+            if let Some(server) = &server {
+                let _ = tokio::time::timeout(grace, server.wait_closed()).await;
+            }
+            drop(done);
+        }));
     }
 }
 

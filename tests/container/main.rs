@@ -128,6 +128,23 @@ mod handler_shutdown_returns_despite_a_slow_peer {
     }
 }
 
+mod a_shutdown_given_up_on_is_finished_by_the_next {
+    use super::*;
+    use transport_local::LocalNetwork;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn local() {
+        let scenario = threads::a_shutdown_given_up_on_is_finished_by_the_next;
+        support::run(scenario(LocalNetwork::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn local_threads() {
+        let scenario = threads::a_shutdown_given_up_on_is_finished_by_the_next;
+        support::run(scenario(LocalNetwork::new())).await;
+    }
+}
+
 use robust::*;
 use scenarios::*;
 

@@ -310,3 +310,68 @@ pub async fn connects_given_up_at_any_point(backend: Backend) {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A peer that never reads, and notes when its connection is lost.
+struct DeafWitness {
+    connected: tokio::sync::mpsc::UnboundedSender<transport_api::SharedTransport>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl transport_api::Protocol for DeafWitness {
+    fn connection_made(&mut self, transport: transport_api::SharedTransport) {
+        transport.pause_reading();
+        let _ = self.connected.send(transport);
+    }
+    fn data_received(&mut self, _: bytes::Bytes) {}
+    fn connection_lost(&mut self, _: Option<transport_api::Error>) {
+        self.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The first `shutdown()` is given up on (its future dropped) while a
+/// peer that never reads holds a connection open: a second `shutdown()`
+/// still returns only once that connection is closed (aborted after the
+/// grace period), not at once with the work left undone.
+pub async fn a_shutdown_given_up_on_is_finished_by_the_next(net: transport_local::LocalNetwork) {
+    use crate::support::raw_peer::request_frame;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use transport_api::{Address, Transport};
+
+    let options = agentwire::ContainerOptions::new()
+        .local_network(net.clone())
+        .shutdown_grace(Duration::from_millis(100));
+    let b = Container::create_with("local://b", options)
+        .await
+        .expect("b starts");
+    b.register("Calc", calc()).expect("register");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let lost = std::sync::Arc::new(AtomicBool::new(false));
+    let witness = DeafWitness {
+        connected: tx,
+        lost: std::sync::Arc::clone(&lost),
+    };
+    let queue = net.get_queue("b").expect("queue");
+    let (deaf, _) = queue.create_connection(witness).await.expect("connects");
+    rx.recv().await.expect("connected");
+    for id in 0..3 {
+        let frame = request_frame(id, "validate_aid", &serde_json::json!(["0"]));
+        deaf.write(frame).expect("writes");
+    }
+    // The answers are written (and never read).
+    while !lost.load(Ordering::SeqCst) && deaf.write_buffer_size() > 0 {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let given_up = tokio::time::timeout(Duration::from_millis(1), b.shutdown()).await;
+    assert!(
+        given_up.is_err(),
+        "the first shutdown waits for the grace period"
+    );
+    ends("a second shutdown", b.shutdown()).await;
+    assert!(
+        lost.load(Ordering::SeqCst),
+        "the peer's connection is closed when shutdown returns"
+    );
+}
