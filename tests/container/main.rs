@@ -107,6 +107,7 @@ on_both_runtimes!(
     threads::create_where_the_previous_container_shuts_down,
     threads::proxies_after_their_container_is_gone,
     threads::connects_given_up_at_any_point,
+    threads::last_handle_dropped_during_calls,
 );
 
 /// The same on local queues only (a peer that never reads is slow to

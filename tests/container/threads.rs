@@ -375,3 +375,46 @@ pub async fn a_shutdown_given_up_on_is_finished_by_the_next(net: transport_local
         "the peer's connection is closed when shutdown returns"
     );
 }
+
+/// The last handle of a container is dropped while tasks on other threads
+/// call its agents and it calls theirs: every call ends, answered or
+/// failed with a connection error; none hangs.
+pub async fn last_handle_dropped_during_calls(backend: Backend) {
+    let a = backend.container("a").await;
+    let b = backend.container("b").await;
+    let slow = Router::new().method("slow", |(n,): (u64,)| async move {
+        for _ in 0..n % 5 {
+            tokio::task::yield_now().await;
+        }
+        Ok::<_, Infallible>(n)
+    });
+    let in_b = b.register("Slow", slow).expect("register");
+    let in_a = a.register("Calc", calc()).expect("register");
+    let to_b = a.connect(in_b.url()).await.expect("connect");
+    let to_a = b.connect(in_a.url()).await.expect("connect");
+    let mut tasks = Vec::new();
+    for n in 0..500u64 {
+        let (to_a, to_b) = (to_a.clone(), to_b.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = to_b.call::<_, u64>("slow", (n,)).await;
+            if let Err(e) = r {
+                assert!(e.is_connection(), "{e:?}");
+            }
+            let r = to_a.call::<_, i64>("add", (1, 2)).await;
+            if let Err(e) = r {
+                assert!(e.is_connection(), "{e:?}");
+            }
+        }));
+    }
+    tokio::task::yield_now().await;
+    drop(b);
+    for t in tasks {
+        ends("a call to a dropped container", t)
+            .await
+            .expect("no task panics");
+    }
+    let after = ends("a call after", to_b.call::<_, u64>("slow", (1,))).await;
+    assert!(after.expect_err("dropped").is_connection());
+    drop(to_a);
+    ends("shutdown", a.shutdown()).await;
+}
