@@ -231,3 +231,46 @@ where
     conn.close().await;
     server.close();
 }
+
+/// A server's `on_connection` that panics for the first connection: that
+/// connection ends (its caller gets a connection error, not a hang), and
+/// the server goes on accepting and serving the next ones.
+pub async fn panicking_on_connection<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let on_conn = {
+        let seen = Arc::clone(&seen);
+        move |_: Connection| {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("on_connection panics");
+            }
+        }
+    };
+    let router = suicidal(Arc::default(), Arc::default());
+    let server = rpc::start_server(&addr, Arc::new(router), json(), on_conn)
+        .await
+        .expect("server starts");
+    let first = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json()).await;
+    if let Ok(conn) = first {
+        let r = ends(
+            "a call on the connection whose on_connection panicked",
+            async { conn.call::<_, i32>("ping", ()).await },
+        )
+        .await;
+        assert!(r.is_err(), "{r:?}");
+    }
+    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json())
+        .await
+        .expect("the server still accepts");
+    assert_eq!(
+        ends("ping", conn.call::<_, i32>("ping", ()))
+            .await
+            .expect("ping"),
+        0
+    );
+    conn.close().await;
+    server.close();
+}
