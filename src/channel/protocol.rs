@@ -63,6 +63,24 @@ impl<C: Codec> FrameHandler for ChannelProtocol<C> {
     }
 }
 
+/// A handler dropped before `connection_lost` (its driver task was
+/// dropped, with its runtime say) leaves a connection that nothing will
+/// ever end: it is lost now, so that calls, `close` and `abort` waiting for
+/// its end return. (After `connection_lost` this does nothing.)
+impl<C: Codec> Drop for ChannelProtocol<C> {
+    fn drop(&mut self) {
+        if self.shared.lost_error().is_none() {
+            let gone = std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the connection's driver was dropped before the connection ended \
+                 (was its runtime shut down?)",
+            );
+            let cause = ChannelError::Transport(Arc::new(transport_api::Error::Io(gone)));
+            self.shared.on_lost(Some(cause));
+        }
+    }
+}
+
 impl<C: Codec> fmt::Debug for ChannelProtocol<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelProtocol")

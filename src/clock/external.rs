@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -22,8 +22,12 @@ enum Waiter {
 
 struct State {
     now: Duration,
-    /// The date at time zero (aiomas's `utc_start`, less `init_time`).
-    epoch: DateTime<Utc>,
+    /// The date at time `start_time` (aiomas's `utc_start` and
+    /// `init_time`); the time never goes below `start_time`. (Kept apart
+    /// rather than as a date at time zero, which chrono cannot hold for a
+    /// `start_time` of more than some 292 million years.)
+    start_date: DateTime<Utc>,
+    start_time: Duration,
     /// Sleepers and calls by (deadline, order of scheduling): ties come due
     /// in the order they were scheduled.
     queue: BTreeMap<TimerKey, Waiter>,
@@ -31,6 +35,11 @@ struct State {
 }
 
 impl State {
+    /// The date now: the start date plus the time since the start.
+    fn date(&self) -> DateTime<Utc> {
+        date_after(self.start_date, self.now.saturating_sub(self.start_time))
+    }
+
     /// Puts `waiter` in the queue at `deadline`, after those already there.
     fn enqueue(&mut self, deadline: Duration, waiter: Waiter) -> TimerKey {
         let key = (deadline, self.next_seq);
@@ -54,6 +63,11 @@ impl State {
 /// Its date ([`utcnow`](Clock::utcnow)) is its start date plus its time, as
 /// aiomas's `ExternalClock(utc_start, init_time)` has it. Cheap to clone;
 /// clones share the time.
+///
+/// A sleep does not keep its clock: once every clone (and every container
+/// holding one) is dropped, nobody can set it again, and the tasks still
+/// sleeping on it wake instead of waiting for ever. Calls scheduled on a
+/// dropped clock never run.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -109,18 +123,14 @@ impl ExternalClock {
 
     /// A clock at `init_time` whose date then is `utc_start` (aiomas's
     /// `ExternalClock(utc_start, init_time)`): `utcnow()` is `utc_start`
-    /// plus [`time`](Clock::time).
+    /// plus the time that has passed since `init_time`, for any
+    /// `init_time` (up to `Duration::MAX`).
     pub fn from_date_at(utc_start: DateTime<Utc>, init_time: Duration) -> Self {
-        // aiomas adds the whole time to utc_start: keep that, with time zero
-        // at `utc_start - init_time`.
-        let epoch = chrono::TimeDelta::from_std(init_time)
-            .ok()
-            .and_then(|d| utc_start.checked_sub_signed(d))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         ExternalClock {
             state: Arc::new(Mutex::new(State {
                 now: init_time,
-                epoch,
+                start_date: utc_start,
+                start_time: init_time,
                 queue: BTreeMap::new(),
                 next_seq: 0,
             })),
@@ -136,9 +146,11 @@ impl ExternalClock {
     /// deadline is at or before it: sleepers are woken, calls are run here.
     /// Setting the current time again is fine.
     ///
-    /// A call may schedule others or set the time itself (the clock is not
-    /// locked while it runs). If a call panics, the calls due after it still
-    /// run, and then `set_time` resumes the first panic.
+    /// A call may schedule or cancel others, or set the time itself (the
+    /// clock is not locked while it runs): what comes due then is handled
+    /// in the same order, before the call's `set_time` returns. If a call
+    /// panics, the calls due after it still run, and then `set_time`
+    /// resumes the first panic.
     ///
     /// # Errors
     ///
@@ -153,12 +165,13 @@ impl ExternalClock {
             });
         }
         state.now = time;
-        // Everything strictly before (time, u64::MAX) is due.
-        let later = state.queue.split_off(&(time, u64::MAX));
-        let due = std::mem::replace(&mut state.queue, later);
         drop(state);
         let mut panic = None;
-        for (_, waiter) in due {
+        // One at a time, the earliest first, each taken under the lock: a
+        // call that sets the time further on (or another thread that does)
+        // handles what comes due then after what is due now, in order, and
+        // a call cancelled by an earlier one does not run.
+        while let Some(waiter) = self.next_due(time) {
             match waiter {
                 // A dropped sleeper is simply gone.
                 Waiter::Sleeper(waker) => {
@@ -174,6 +187,16 @@ impl ExternalClock {
         match panic {
             Some(p) => resume_unwind(p),
             None => Ok(()),
+        }
+    }
+
+    /// Takes the earliest waiter whose deadline is at or before `time`.
+    fn next_due(&self, time: Duration) -> Option<Waiter> {
+        let mut state = self.lock();
+        // Everything strictly before (time, u64::MAX) is due.
+        match state.queue.first_key_value() {
+            Some((key, _)) if *key < (time, u64::MAX) => state.queue.pop_first().map(|(_, w)| w),
+            _ => None,
         }
     }
 
@@ -239,8 +262,11 @@ impl Clock for ExternalClock {
         let (tx, rx) = oneshot::channel();
         let key = state.enqueue(deadline, Waiter::Sleeper(tx));
         drop(state);
+        // Weak: a sleep does not keep its clock. Once every handle of the
+        // clock is gone nobody can set it again, and its queue goes with
+        // it, which ends the sleep (it does not wait for ever).
         let mut sleeper = Sleeper {
-            clock: self.clone(),
+            clock: Arc::downgrade(&self.state),
             key,
             woken: rx,
         };
@@ -252,8 +278,7 @@ impl Clock for ExternalClock {
     }
 
     fn utcnow(&self) -> DateTime<Utc> {
-        let state = self.lock();
-        date_after(state.epoch, state.now)
+        self.lock().date()
     }
 
     /// Runs `f` inside the [`set_time`](ExternalClock::set_time) that
@@ -286,17 +311,26 @@ impl Clock for ExternalClock {
 
 /// One task's sleep; forgets itself when dropped before it was woken.
 struct Sleeper {
-    clock: ExternalClock,
+    clock: Weak<Mutex<State>>,
     key: TimerKey,
     woken: oneshot::Receiver<()>,
 }
 
 impl Drop for Sleeper {
     fn drop(&mut self) {
-        let mut state = self.clock.lock();
-        if let Some(Waiter::Sleeper(_)) = state.queue.get(&self.key) {
-            state.queue.remove(&self.key);
-        }
+        let Some(clock) = self.clock.upgrade() else {
+            return;
+        };
+        let removed = {
+            let mut state = clock.lock().unwrap_or_else(|p| p.into_inner());
+            match state.queue.get(&self.key) {
+                Some(Waiter::Sleeper(_)) => state.queue.remove(&self.key),
+                _ => None,
+            }
+        };
+        // Dropped outside the lock (and before the clock, which may be
+        // the last handle now).
+        drop(removed);
     }
 }
 
@@ -305,7 +339,7 @@ impl fmt::Debug for ExternalClock {
         let state = self.lock();
         f.debug_struct("ExternalClock")
             .field("time", &state.now)
-            .field("date", &date_after(state.epoch, state.now))
+            .field("date", &state.date())
             .field("queued", &state.queue.len())
             .finish()
     }

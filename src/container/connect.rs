@@ -93,7 +93,11 @@ impl<C: Codec> Container<C> {
             .get_timeout()
             .unwrap_or_else(|| self.inner.options.get_connect_timeout());
         let (base, aid) = split_agent_url(url)?;
-        let addr = self.remote_addr(base, options)?;
+        // The error names the URL given, not just its container part.
+        let addr = self.remote_addr(base, options).map_err(|e| match e {
+            ContainerError::InvalidAddress { reason, .. } => ContainerError::invalid(url, reason),
+            other => other,
+        })?;
         let failed = |source| ContainerError::Connect {
             url: url.to_owned(),
             source,

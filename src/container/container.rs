@@ -232,41 +232,117 @@ impl<C: Codec> Container<C> {
     /// one second) to flush what was written to them; those still open then
     /// (a peer that does not read, say) are aborted. A second call while
     /// the first is under way returns when the first does.
+    ///
+    /// Called by a handler answering on one of the container's connections,
+    /// it closes that connection last, right after it has returned: the
+    /// handler goes on (and its answer may still reach the caller) instead
+    /// of ending with its connection in the middle of this call. Later
+    /// calls return once that connection is closed too.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before it returns, the first call's work goes
+    /// on in a task of its own (bounded by twice the grace period), and
+    /// later calls still return only once it is done.
     pub async fn shutdown(&self) {
         let registry = &self.inner.registry;
         if !registry.shut_down() {
             registry.wait_shut_down_done().await;
             return;
         }
-        /// Marks the work done however the first call ends (also if its
-        /// future is dropped), so later calls never wait for nothing.
-        struct Done<'a, C: Codec>(&'a Registry<C>);
-        impl<C: Codec> Drop for Done<'_, C> {
-            fn drop(&mut self) {
-                self.0.shut_down_done();
-            }
-        }
-        let _done = Done(registry);
         let server = lock(&self.inner.server).take();
         if let Some(server) = &server {
             server.close();
         }
-        let conns = self.inner.take_connections();
+        let mut conns = self.inner.take_connections();
+        // Called by a handler of one of them: that one is closed last,
+        // after this call returns (closing it here would drop the handler,
+        // and this call with it, before it returns).
+        let own = Connection::<C>::serving_now()
+            .and_then(|me| conns.iter().position(|c| c.ptr_eq(&me)))
+            .map(|i| conns.swap_remove(i));
+        let in_handler = own.is_some();
         let grace = self.inner.options.get_shutdown_grace();
-        let closed = join_all(conns.iter().map(|c| c.close()));
-        if tokio::time::timeout(grace, closed).await.is_err() {
-            let aborted = join_all(conns.iter().map(|c| c.abort()));
-            // Aborting needs no peer; bound it all the same.
-            let _ = tokio::time::timeout(grace, aborted).await;
+        let mut rest = Unfinished {
+            conns,
+            own,
+            server,
+            grace,
+            done: Some(ShutDownDone(Arc::clone(registry))),
+        };
+        close_within(&rest.conns, grace).await;
+        rest.conns.clear();
+        if in_handler {
+            // `rest` closes the handler's connection in a task of its own.
+            return;
         }
-        if let Some(server) = &server {
+        if let Some(server) = &rest.server {
             let _ = tokio::time::timeout(grace, server.wait_closed()).await;
         }
+        rest.done.take();
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.inner.registry.is_shut_down()
+    }
+}
+
+/// Marks a shutdown's work done however it ends (also if the future doing
+/// it is dropped), so that later `shutdown` calls never wait for nothing.
+struct ShutDownDone<C: Codec>(Arc<Registry<C>>);
+
+impl<C: Codec> Drop for ShutDownDone<C> {
+    fn drop(&mut self) {
+        self.0.shut_down_done();
+    }
+}
+
+/// What a shutdown has still to do: close connections and wait for the
+/// server. Dropped with work left (its future given up on, or called from a
+/// handler, which must return before its own connection closes), it does
+/// the rest in a task of its own, bounded by twice the grace period; later
+/// `shutdown` calls wait for that.
+struct Unfinished<C: Codec> {
+    conns: Vec<Connection<C>>,
+    own: Option<Connection<C>>,
+    server: Option<AnyServer>,
+    grace: std::time::Duration,
+    /// `None` once the work is done.
+    done: Option<ShutDownDone<C>>,
+}
+
+impl<C: Codec> Drop for Unfinished<C> {
+    fn drop(&mut self) {
+        let Some(done) = self.done.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to finish on: the connections close without a
+            // bound on the flush, as when a container is dropped.
+            return;
+        };
+        let mut conns = std::mem::take(&mut self.conns);
+        conns.extend(self.own.take());
+        let (server, grace) = (self.server.take(), self.grace);
+        drop(runtime.spawn(async move {
+            close_within(&conns, grace).await;
+            if let Some(server) = &server {
+                let _ = tokio::time::timeout(grace, server.wait_closed()).await;
+            }
+            drop(done);
+        }));
+    }
+}
+
+/// Closes `conns`, giving them `grace` to flush what was written to them;
+/// those still open then are aborted.
+async fn close_within<C: Codec>(conns: &[Connection<C>], grace: std::time::Duration) {
+    let closed = join_all(conns.iter().map(|c| c.close()));
+    if tokio::time::timeout(grace, closed).await.is_err() {
+        let aborted = join_all(conns.iter().map(|c| c.abort()));
+        // Aborting needs no peer; bound it all the same.
+        let _ = tokio::time::timeout(grace, aborted).await;
     }
 }
 

@@ -348,6 +348,12 @@ impl WireConfig {
 }
 
 impl<C: Codec> Connection<C> {
+    /// The connection whose handler is running on this thread (the one
+    /// calling this), if any.
+    pub(crate) fn serving_now() -> Option<Connection<C>> {
+        Connection::of_wire(&*super::serve::serving_wire()?)
+    }
+
     /// The connection of a wire (see [`Wire::conn`]).
     pub(crate) fn of_wire(wire: &Wire) -> Option<Connection<C>> {
         let weak = wire.conn.downcast_ref::<Weak<Inner<C>>>()?;

@@ -2,6 +2,7 @@
 //! aiomas's scheduled calls and dates on both (`calls`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod calls;
 mod edges;
 

@@ -5,19 +5,24 @@
 //! interoperability with the real aiomas 2.0.1 over TCP (JSON; MsgPack and
 //! NaN/Infinity in `codecs`), containers in two processes through an MQTT
 //! broker, and real aiomas clients and restarts against containers
-//! (`aiomas_hostile`).
+//! (`aiomas_hostile`); handlers that turn on their own container
+//! (`reentrancy`), races on a multi-thread runtime (`threads`) and options
+//! and URLs at their extremes (`misuse`).
 
 mod addresses;
 mod aiomas;
 mod aiomas_hostile;
 mod clock;
 mod codecs;
+mod misuse;
 mod mixed;
 mod mqtt;
 mod races;
+mod reentrancy;
 mod robust;
 mod scenarios;
 mod support;
+mod threads;
 mod tls;
 mod url_props;
 
@@ -60,6 +65,86 @@ macro_rules! on_local_and_sockets {
             tcp => Backend::Tcp,
             unix => Backend::unix());
     )*};
+}
+
+/// Scenarios on local queues and TCP, each on a current-thread and on a
+/// multi-thread runtime (four workers).
+macro_rules! on_both_runtimes {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "current_thread")]
+            async fn local() {
+                support::run($module::$name(Backend::local())).await;
+            }
+
+            #[tokio::test(flavor = "current_thread")]
+            async fn tcp() {
+                support::run($module::$name(Backend::Tcp)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn local_threads() {
+                support::run($module::$name(Backend::local())).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn tcp_threads() {
+                support::run($module::$name(Backend::Tcp)).await;
+            }
+        }
+    )*};
+}
+
+on_both_runtimes!(
+    reentrancy::handler_shuts_down_its_own_container,
+    reentrancy::handler_drops_the_last_container_handle,
+    reentrancy::handlers_register_agents_while_called,
+    reentrancy::recursion_deeper_than_the_limit,
+    reentrancy::callback_shuts_down_the_caller,
+    threads::shutdown_races_a_thousand_connects,
+    threads::concurrent_first_connects_share_one_connection,
+    threads::create_where_the_previous_container_shuts_down,
+    threads::proxies_after_their_container_is_gone,
+    threads::connects_given_up_at_any_point,
+    threads::last_handle_dropped_during_calls,
+);
+
+/// The same on local queues only (a peer that never reads is slow to
+/// close there with a few bytes), on both runtimes.
+mod handler_shutdown_returns_despite_a_slow_peer {
+    use super::*;
+    use transport_local::LocalNetwork;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn local() {
+        let scenario = reentrancy::handler_shutdown_returns_despite_a_slow_peer;
+        support::run(scenario(LocalNetwork::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn local_threads() {
+        let scenario = reentrancy::handler_shutdown_returns_despite_a_slow_peer;
+        support::run(scenario(LocalNetwork::new())).await;
+    }
+}
+
+mod a_shutdown_given_up_on_is_finished_by_the_next {
+    use super::*;
+    use transport_local::LocalNetwork;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn local() {
+        let scenario = threads::a_shutdown_given_up_on_is_finished_by_the_next;
+        support::run(scenario(LocalNetwork::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn local_threads() {
+        let scenario = threads::a_shutdown_given_up_on_is_finished_by_the_next;
+        support::run(scenario(LocalNetwork::new())).await;
+    }
 }
 
 use robust::*;

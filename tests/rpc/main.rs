@@ -1,8 +1,10 @@
 //! RPC tests: routing, errors, concurrency and calls both ways, on local
-//! queues, TCP and Unix sockets; aiomas's wire format.
+//! queues, TCP and Unix sockets; aiomas's wire format; handlers that end
+//! their own connection and recursion over one connection (`reentrancy`).
 
 mod hostile;
 mod limits;
+mod reentrancy;
 mod scenarios;
 mod support;
 mod wire;
@@ -25,6 +27,10 @@ on_every_backend!(
     hostile::deep_nesting,
     hostile::deep_bincode_recursion,
     hostile::long_unknown_paths_are_not_echoed,
+    reentrancy::server_handlers_end_their_own_connection,
+    reentrancy::client_handlers_end_their_own_connection,
+    reentrancy::recursion_over_one_connection,
+    reentrancy::panicking_on_connection,
 );
 
 /// A frame claiming 2^64 zero-sized elements, on a runtime of its own: a
@@ -83,4 +89,30 @@ async fn limits_on_a_multi_thread_runtime() {
     support::run(limits::dropped_calls_are_forgotten(support::tcp())).await;
     support::run(limits::panicking_handlers(support::local())).await;
     support::run(limits::flood_without_reading(support::tcp())).await;
+}
+
+/// Handlers that end their own connection, with the handler and the
+/// connection's driver on different threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reentrancy_on_a_multi_thread_runtime() {
+    for _ in 0..5 {
+        support::run(reentrancy::server_handlers_end_their_own_connection(
+            support::local(),
+        ))
+        .await;
+        support::run(reentrancy::server_handlers_end_their_own_connection(
+            support::tcp(),
+        ))
+        .await;
+        support::run(reentrancy::client_handlers_end_their_own_connection(
+            support::local(),
+        ))
+        .await;
+        support::run(reentrancy::client_handlers_end_their_own_connection(
+            support::tcp(),
+        ))
+        .await;
+    }
+    support::run(reentrancy::recursion_over_one_connection(support::local())).await;
+    support::run(reentrancy::recursion_over_one_connection(support::tcp())).await;
 }
