@@ -16,7 +16,7 @@ use transport_api::conformance::{connect, Accepted, Event as Ev, Log, Recorder};
 use transport_api::{Address, Error, Protocol, Server, SharedTransport, Transport};
 use transport_mqtt::MqttAddr;
 
-use crate::brokers::{rumqttd, Mosquitto};
+use crate::brokers::{rumqttd, rumqttd_of_its_own, Mosquitto};
 use crate::failures::foreign_client;
 use crate::hold::HoldingProxy;
 use crate::rogue::{rogue, stream_msg, syn};
@@ -74,7 +74,7 @@ async fn a_full_request_queue_still_resets_and_refuses() {
     // 256 the MQTT client's request queue holds.
     const BUSY: usize = 32;
     const REFUSED: u64 = 20;
-    let port = rumqttd();
+    let port = rumqttd_of_its_own();
     let proxy = HoldingProxy::start(port).await;
     let name = unique_name("full-queue");
     // A long keep-alive: the held-back PINGRESPs must not end the session.

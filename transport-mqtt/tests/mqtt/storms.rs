@@ -14,7 +14,7 @@ use transport_api::conformance::{connect, Accepted, Event as Ev, Log, Recorder};
 use transport_api::{Address, Server, Transport};
 use transport_mqtt::MqttAddr;
 
-use crate::brokers::rumqttd;
+use crate::brokers::rumqttd_of_its_own;
 use crate::support::addr;
 
 /// The storms run one at a time: each puts hundreds of connections through
@@ -80,7 +80,7 @@ async fn all_sessions_gone(open: &AtomicU64, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_close_storm_leaves_nothing_behind() {
     let _storm = ONE_STORM_AT_A_TIME.lock().await;
-    let port = rumqttd();
+    let port = rumqttd_of_its_own();
     let (proxy, open) = counting_proxy(port).await;
     let accepted = Accepted::new(Recorder {
         echo: true,
@@ -135,7 +135,7 @@ async fn connect_close_storm_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_dropped_during_connects() {
     let _storm = ONE_STORM_AT_A_TIME.lock().await;
-    let port = rumqttd();
+    let port = rumqttd_of_its_own();
     let (proxy, open) = counting_proxy(port).await;
     let accepted = Accepted::default();
     let server = addr(port, "dropped-server")
@@ -185,7 +185,7 @@ async fn a_server_dropped_during_connects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_dropped_with_live_sessions() {
     let _storm = ONE_STORM_AT_A_TIME.lock().await;
-    let port = rumqttd();
+    let port = rumqttd_of_its_own();
     let accepted = Accepted::default();
     let server = addr(port, "runtime")
         .create_server(accepted.factory())
@@ -256,7 +256,7 @@ async fn a_runtime_dropped_with_live_sessions() {
 async fn two_servers_under_one_name() {
     let _storm = ONE_STORM_AT_A_TIME.lock().await;
     const CLIENTS: usize = 10;
-    let port = rumqttd();
+    let port = rumqttd_of_its_own();
     let echo = || {
         Accepted::new(Recorder {
             echo: true,
@@ -309,7 +309,7 @@ async fn two_servers_under_one_name() {
 async fn a_crowded_server_leaves_the_broker_when_closed() {
     let _storm = ONE_STORM_AT_A_TIME.lock().await;
     const CONNS: usize = 300;
-    let port = rumqttd();
+    let port = rumqttd_of_its_own();
     let (proxy, open) = counting_proxy(port).await;
     let direct = addr(port, "crowd-close");
     let accepted = Accepted::default();
