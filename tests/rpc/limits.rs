@@ -14,8 +14,8 @@ use futures_util::future::join_all;
 use tokio::sync::{mpsc, watch};
 use transport_api::{Address, Server, Transport};
 
-use crate::support::calc;
 use crate::support::raw_peer::{request_frame, Deaf};
+use crate::support::{calc, BothWays};
 
 fn json() -> ChannelOptions<Json> {
     ChannelOptions::new().codec(Json)
@@ -316,34 +316,11 @@ where
                 }
             })
     }
-    let server_peer = Arc::new(OnceLock::new());
-    let on_conn = {
-        let server_peer = Arc::clone(&server_peer);
-        move |conn: Connection| {
-            let _ = server_peer.set(conn);
-        }
-    };
-    let server = rpc::start_server(
-        &addr,
-        Arc::new(router(Arc::clone(&server_peer))),
-        options(),
-        on_conn,
-    )
-    .await
-    .expect("server starts");
-    let client_peer = Arc::new(OnceLock::new());
-    let conn = Connection::open(
-        &server.addr(),
-        Arc::new(router(Arc::clone(&client_peer))),
-        options(),
-    )
-    .await
-    .expect("connects");
-    let _ = client_peer.set(conn.clone());
-    while server_peer.get().is_none() {
-        tokio::task::yield_now().await;
-    }
-    let server_conn = server_peer.get().expect("server side").clone();
+    let BothWays {
+        server,
+        conn,
+        server_conn,
+    } = BothWays::open(&addr, router, options).await;
     let from_client = (0..CALLS).map(|n| {
         let conn = conn.clone();
         async move { conn.call::<_, i64>("outer", (n,)).await }

@@ -10,6 +10,8 @@ use agentwire::channel::{ChannelOptions, Json};
 use agentwire::rpc::{self, Connection, Router};
 use transport_api::{Address, Server};
 
+use crate::support::BothWays;
+
 fn json() -> ChannelOptions<Json> {
     ChannelOptions::new().codec(Json)
 }
@@ -194,30 +196,7 @@ where
 {
     const DEPTH: u32 = 40;
     let options = || json().max_concurrent_requests(2).max_queued_requests(4);
-    let server_peer = Arc::new(OnceLock::new());
-    let on_conn = {
-        let server_peer = Arc::clone(&server_peer);
-        move |conn: Connection| {
-            let _ = server_peer.set(conn);
-        }
-    };
-    let server = rpc::start_server(
-        &addr,
-        Arc::new(ping_pong(Arc::clone(&server_peer))),
-        options(),
-        on_conn,
-    )
-    .await
-    .expect("server starts");
-    let client_peer = Arc::new(OnceLock::new());
-    let conn = Connection::open(
-        &server.addr(),
-        Arc::new(ping_pong(Arc::clone(&client_peer))),
-        options(),
-    )
-    .await
-    .expect("connects");
-    let _ = client_peer.set(conn.clone());
+    let BothWays { server, conn, .. } = BothWays::open(&addr, ping_pong, options).await;
     let chains: Vec<_> = (0..10)
         .map(|_| {
             let conn = conn.clone();

@@ -47,3 +47,66 @@ pub fn calc<C: Codec>() -> Router<C> {
         })
         .service("math", math)
 }
+
+/// Both ends of one connection whose handlers can call the peer back: a
+/// server at `addr` and a client, each serving `router(its own end)`.
+/// Returns once the server has its end of the connection.
+pub struct BothWays<A: transport_api::Address> {
+    pub server: A::Server,
+    /// The client's end.
+    pub conn: agentwire::rpc::Connection<agentwire::channel::Json>,
+    /// The server's end.
+    pub server_conn: agentwire::rpc::Connection<agentwire::channel::Json>,
+}
+
+/// Where a router's handlers find their own end of the connection.
+pub type Peer =
+    std::sync::Arc<std::sync::OnceLock<agentwire::rpc::Connection<agentwire::channel::Json>>>;
+
+impl<A> BothWays<A>
+where
+    A: transport_api::Address,
+    A::Server: transport_api::Server<Addr = A>,
+{
+    pub async fn open(
+        addr: &A,
+        router: impl Fn(Peer) -> Router<agentwire::channel::Json>,
+        options: impl Fn() -> agentwire::channel::ChannelOptions<agentwire::channel::Json>,
+    ) -> Self {
+        use std::sync::Arc;
+        use transport_api::Server;
+        let server_peer = Peer::default();
+        let on_conn = {
+            let server_peer = Arc::clone(&server_peer);
+            move |conn| {
+                let _ = server_peer.set(conn);
+            }
+        };
+        let server = agentwire::rpc::start_server(
+            addr,
+            Arc::new(router(Arc::clone(&server_peer))),
+            options(),
+            on_conn,
+        )
+        .await
+        .expect("server starts");
+        let client_peer = Peer::default();
+        let conn = agentwire::rpc::Connection::open(
+            &server.addr(),
+            Arc::new(router(Arc::clone(&client_peer))),
+            options(),
+        )
+        .await
+        .expect("connects");
+        let _ = client_peer.set(conn.clone());
+        while server_peer.get().is_none() {
+            tokio::task::yield_now().await;
+        }
+        let server_conn = server_peer.get().expect("server side").clone();
+        BothWays {
+            server,
+            conn,
+            server_conn,
+        }
+    }
+}
