@@ -9,7 +9,7 @@ use agentwire::channel::{ChannelOptions, Json};
 use agentwire::{ConnectOptions, Container, ContainerError, ContainerOptions};
 use transport_local::LocalNetwork;
 
-use crate::support::calc;
+use crate::support::{calc, local_pair};
 
 async fn ends<F: std::future::Future>(what: &str, fut: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(10), fut)
@@ -62,12 +62,7 @@ async fn extreme_channel_options_work() {
                 .local_network(LocalNetwork::new())
                 .channel_options(channel)
                 .shutdown_grace(grace);
-            let a = Container::create_with("local://a", options.clone())
-                .await
-                .expect("a starts");
-            let b = Container::create_with("local://b", options)
-                .await
-                .expect("b starts");
+            let (a, b) = local_pair(options).await;
             let info = b.register("Calc", calc()).expect("register");
             let proxy = ends(name, a.connect(info.url())).await.expect(name);
             let calls = (0..200i64).map(|n| {

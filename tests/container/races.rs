@@ -9,7 +9,7 @@ use std::time::Duration;
 use agentwire::{Container, ContainerOptions};
 use transport_local::LocalNetwork;
 
-use crate::support::calc;
+use crate::support::{calc, local_pair};
 
 /// Polls `fut` once.
 async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
@@ -73,12 +73,7 @@ async fn connect_completing_during_shutdown() {
 #[tokio::test(flavor = "current_thread")]
 async fn connect_in_flight_during_shutdown() {
     let options = ContainerOptions::new().local_network(LocalNetwork::new());
-    let a = Container::create_with("local://a", options.clone())
-        .await
-        .expect("a starts");
-    let b = Container::create_with("local://b", options)
-        .await
-        .expect("b starts");
+    let (a, b) = local_pair(options).await;
     let agent = b.register("Calc", calc()).expect("register");
     let mut connect = pin!(a.connect(agent.url()));
     assert!(

@@ -16,7 +16,7 @@ use std::time::Duration;
 use agentwire::rpc::Router;
 use agentwire::{Container, ContainerOptions};
 
-use crate::support::{calc, Backend};
+use crate::support::{calc, local_pair, Backend};
 
 /// Options that never give up on a peer by themselves, at a tight limit of
 /// two handlers per connection.
@@ -344,12 +344,7 @@ pub async fn handler_shutdown_returns_despite_a_slow_peer(net: transport_local::
     let options = ContainerOptions::new()
         .local_network(net.clone())
         .shutdown_grace(Duration::from_millis(100));
-    let a = Container::create_with("local://a", options.clone())
-        .await
-        .expect("a starts");
-    let b = Container::create_with("local://b", options)
-        .await
-        .expect("b starts");
+    let (a, b) = local_pair(options).await;
     let home = Arc::new(OnceLock::new());
     let returned = Arc::new(AtomicBool::new(false));
     let agent = b.register("Stopper", stopper(Arc::clone(&home), Arc::clone(&returned)));

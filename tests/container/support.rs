@@ -136,3 +136,14 @@ pub fn calc() -> Router {
             Err::<(), _>(format!("ValueError: {msg}"))
         })
 }
+
+/// Containers `local://a` and `local://b` with the same `options`.
+pub async fn local_pair(options: ContainerOptions) -> (Container, Container) {
+    let a = Container::create_with("local://a", options.clone())
+        .await
+        .expect("a starts");
+    let b = Container::create_with("local://b", options)
+        .await
+        .expect("b starts");
+    (a, b)
+}

@@ -343,7 +343,14 @@ pub async fn a_shutdown_given_up_on_is_finished_by_the_next(net: transport_local
     let b = Container::create_with("local://b", options)
         .await
         .expect("b starts");
-    b.register("Calc", calc()).expect("register");
+    // `mark` tells the test it ran: requests on one connection are
+    // dispatched in order, so the answers to those before it are written.
+    let (marked, mut marks) = tokio::sync::mpsc::unbounded_channel();
+    let marker = Router::new().method("mark", move |()| {
+        let _ = marked.send(());
+        async move { Ok::<_, Infallible>(()) }
+    });
+    b.register("Marker", marker).expect("register");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let lost = std::sync::Arc::new(AtomicBool::new(false));
     let witness = DeafWitness {
@@ -357,13 +364,10 @@ pub async fn a_shutdown_given_up_on_is_finished_by_the_next(net: transport_local
         let frame = request_frame(id, "validate_aid", &serde_json::json!(["0"]));
         deaf.write(frame).expect("writes");
     }
-    // The answers are written (and never read).
-    while !lost.load(Ordering::SeqCst) && deaf.write_buffer_size() > 0 {
-        tokio::task::yield_now().await;
-    }
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+    deaf.write(request_frame(3, "agents/0/mark", &serde_json::json!([])))
+        .expect("writes");
+    // The three answers are written (and never read).
+    marks.recv().await.expect("marked");
     let given_up = tokio::time::timeout(Duration::from_millis(1), b.shutdown()).await;
     assert!(
         given_up.is_err(),
