@@ -20,6 +20,7 @@ mod basic;
 mod closing;
 mod flow;
 pub mod recorder;
+pub mod stress;
 
 use std::fmt;
 use std::future::Future;
