@@ -1,0 +1,128 @@
+//! Hostile use of local queues on a multi-thread runtime: one transport
+//! shared by many tasks, servers closed while connections are being made,
+//! protocols that misbehave in their callbacks, odd queue ids.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use bytes::Bytes;
+use transport_api::conformance::{stress, Accepted, Backend, Log, Recorder};
+use transport_api::{Address, Error, Protocol, Server, SharedTransport, Transport};
+use transport_local::{LocalNetwork, LocalQueue, LocalQueueServer};
+
+/// A hang detector, not a timing assertion.
+const HANG: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+struct Local {
+    net: LocalNetwork,
+    next: AtomicUsize,
+}
+
+impl Backend for Local {
+    type Addr = LocalQueue;
+
+    fn fresh_addr(&self) -> LocalQueue {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.net.get_queue(&format!("attack-{n}")).unwrap()
+    }
+
+    fn client_addr(&self, server: &LocalQueueServer) -> LocalQueue {
+        server.addr()
+    }
+
+    fn refused_addr(&self) -> LocalQueue {
+        self.fresh_addr()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_transport_shared_by_eight_tasks() {
+    let backend = Local::default();
+    for seed in 0..8 {
+        let run = stress::shared_transport(&backend, seed);
+        match tokio::time::timeout(HANG, run).await {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => panic!("seed {seed}: {failure}"),
+            Err(_) => panic!("seed {seed}: hung"),
+        }
+    }
+}
+
+/// A protocol that only notes whether `connection_made` ran after the
+/// server's `wait_closed` returned.
+struct Late {
+    wait_returned: Arc<AtomicBool>,
+    late: Arc<AtomicUsize>,
+}
+
+impl Protocol for Late {
+    fn connection_made(&mut self, transport: SharedTransport) {
+        if self.wait_returned.load(Ordering::SeqCst) {
+            self.late.fetch_add(1, Ordering::SeqCst);
+        }
+        transport.close();
+    }
+    fn data_received(&mut self, _: Bytes) {}
+}
+
+/// A connection whose server-side factory is running when `close()` is
+/// called is either refused or accepted; if accepted, `wait_closed` waits
+/// for it (it must not return while an accepted connection is still to
+/// come).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wait_closed_covers_a_connection_accepted_during_close() {
+    let lq = LocalNetwork::new().get_queue("closing").unwrap();
+    let wait_returned = Arc::new(AtomicBool::new(false));
+    let late = Arc::new(AtomicUsize::new(0));
+    let (in_factory_tx, in_factory_rx) = mpsc::sync_channel::<()>(1);
+    let (closed_tx, closed_rx) = mpsc::sync_channel::<()>(1);
+    let closed_rx = std::sync::Mutex::new(closed_rx);
+    let (w, l) = (Arc::clone(&wait_returned), Arc::clone(&late));
+    let server = lq
+        .create_server(move || {
+            // Hold the connection in the factory until the server is closed.
+            let _ = in_factory_tx.try_send(());
+            let _ = closed_rx.lock().unwrap().recv_timeout(HANG);
+            Late {
+                wait_returned: Arc::clone(&w),
+                late: Arc::clone(&l),
+            }
+        })
+        .await
+        .unwrap();
+    let client_lq = lq.clone();
+    let connecting = tokio::spawn(async move {
+        client_lq
+            .create_connection(Recorder::new(&Log::new()))
+            .await
+            .map(drop)
+    });
+    tokio::task::spawn_blocking(move || in_factory_rx.recv_timeout(HANG))
+        .await
+        .unwrap()
+        .expect("the factory was never called");
+    server.close();
+    closed_tx.send(()).unwrap();
+    tokio::time::timeout(HANG, server.wait_closed())
+        .await
+        .expect("wait_closed hung");
+    wait_returned.store(true, Ordering::SeqCst);
+    let outcome = tokio::time::timeout(HANG, connecting)
+        .await
+        .expect("connect hung")
+        .unwrap();
+    assert!(
+        matches!(outcome, Ok(()) | Err(Error::ConnectionRefused { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        late.load(Ordering::SeqCst),
+        0,
+        "a connection was accepted after wait_closed returned"
+    );
+}
+
+#[allow(dead_code)]
+fn _unused(_: Accepted, _: &dyn Transport) {}
