@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use transport_api::conformance::hostile::{self, OnData, PanicIn};
 use transport_api::conformance::{stress, Accepted, Backend, Log, Recorder};
 use transport_api::{Address, Error, Protocol, Server, SharedTransport};
 use transport_tcp::{TcpAddr, TcpServer, UnixAddr, UnixServer};
@@ -193,4 +194,50 @@ async fn two_servers_on_one_unix_path_and_no_phantom_connection() {
         1,
         "the live server accepted a connection the client did not make"
     );
+}
+
+async fn run(
+    name: &str,
+    scenario: impl std::future::Future<Output = transport_api::conformance::Outcome>,
+) {
+    match tokio::time::timeout(HANG, scenario).await {
+        Ok(Ok(())) => {}
+        Ok(Err(failure)) => panic!("{name}: {failure}"),
+        Err(_) => panic!("{name}: hung"),
+    }
+}
+
+async fn misbehaving<B: Backend>(b: &B) {
+    for on_data in [
+        OnData::Close,
+        OnData::Abort,
+        OnData::DropTransport,
+        OnData::Write64MiB,
+    ] {
+        run(
+            &format!("{on_data:?}"),
+            hostile::end_from_data_received(b, on_data),
+        )
+        .await;
+    }
+    run("paused", hostile::close_while_peer_never_reads(b)).await;
+    for p in [
+        PanicIn::ServerMade,
+        PanicIn::ServerLost,
+        PanicIn::Factory,
+        PanicIn::ClientMade,
+    ] {
+        run(&format!("{p:?}"), hostile::panicking_protocol(b, p)).await;
+    }
+    run("blocking", hostile::blocking_callback(b)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tcp_misbehaving_protocols() {
+    misbehaving(&Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unix_misbehaving_protocols() {
+    misbehaving(&Unix).await;
 }

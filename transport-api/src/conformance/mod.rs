@@ -19,6 +19,7 @@
 mod basic;
 mod closing;
 mod flow;
+pub mod hostile;
 pub mod recorder;
 pub mod stress;
 
