@@ -7,8 +7,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use bytes::Bytes;
-use transport_api::conformance::{stress, Accepted, Backend, Log, Recorder};
-use transport_api::{Address, Error, Protocol, Server, SharedTransport, Transport};
+use transport_api::conformance::hostile::{self, OnData, PanicIn};
+use transport_api::conformance::{stress, Backend, Log, Recorder};
+use transport_api::{Address, Error, Protocol, Server, SharedTransport};
 use transport_local::{LocalNetwork, LocalQueue, LocalQueueServer};
 
 /// A hang detector, not a timing assertion.
@@ -124,5 +125,57 @@ async fn wait_closed_covers_a_connection_accepted_during_close() {
     );
 }
 
-#[allow(dead_code)]
-fn _unused(_: Accepted, _: &dyn Transport) {}
+async fn run(
+    name: &str,
+    scenario: impl std::future::Future<Output = transport_api::conformance::Outcome>,
+) {
+    match tokio::time::timeout(HANG, scenario).await {
+        Ok(Ok(())) => {}
+        Ok(Err(failure)) => panic!("{name}: {failure}"),
+        Err(_) => panic!("{name}: hung"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callbacks_that_end_their_own_connection() {
+    let b = Local::default();
+    for on_data in [
+        OnData::Close,
+        OnData::Abort,
+        OnData::DropTransport,
+        OnData::Write64MiB,
+    ] {
+        run(
+            &format!("{on_data:?}"),
+            hostile::end_from_data_received(&b, on_data),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn close_while_the_peer_never_reads() {
+    run(
+        "paused",
+        hostile::close_while_peer_never_reads(&Local::default()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn panicking_protocols() {
+    let b = Local::default();
+    for p in [
+        PanicIn::ServerMade,
+        PanicIn::ServerLost,
+        PanicIn::Factory,
+        PanicIn::ClientMade,
+    ] {
+        run(&format!("{p:?}"), hostile::panicking_protocol(&b, p)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blocking_callback_does_not_stop_others() {
+    run("blocking", hostile::blocking_callback(&Local::default())).await;
+}
