@@ -371,8 +371,7 @@ impl Conn {
             // A peer that stopped reading holds what we wrote in its inbox
             // (as a socket's peer holds it in its kernel buffer): our close
             // is done, and the peer gets the data when it reads again.
-            let my_writes_delivered =
-                peer.inbox.is_empty() || peer.finished || peer.reading_paused;
+            let my_writes_delivered = peer.inbox.is_empty() || peer.finished || peer.reading_paused;
             let peer_done = peer.is_shut() && me.inbox.is_empty();
             if (me.closing && my_writes_delivered) || peer_done {
                 break 'pick Some(Event::Lost(None));

@@ -179,3 +179,8 @@ async fn panicking_protocols() {
 async fn a_blocking_callback_does_not_stop_others() {
     run("blocking", hostile::blocking_callback(&Local::default())).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stream_adapter_used_roughly() {
+    run("stream", hostile::stream_abuse(&Local::default())).await;
+}

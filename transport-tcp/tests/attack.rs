@@ -230,6 +230,7 @@ async fn misbehaving<B: Backend>(b: &B) {
         run(&format!("{p:?}"), hostile::panicking_protocol(b, p)).await;
     }
     run("blocking", hostile::blocking_callback(b)).await;
+    run("stream", hostile::stream_abuse(b)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

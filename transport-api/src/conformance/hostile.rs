@@ -291,3 +291,96 @@ pub async fn blocking_callback<B: Backend>(backend: &B) -> Outcome {
     shut(&echo).await?;
     shut(&blocking).await
 }
+
+/// The stream adapter used roughly: split into a reader task and a writer
+/// task over an echo server, zero-length writes, shutdown twice, reads
+/// after EOF, and a stream dropped in the middle of a write.
+pub async fn stream_abuse<B: Backend>(backend: &B) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::{StreamListener, TransportStream};
+
+    let mut listener = step("bind", StreamListener::bind(&backend.fresh_addr()).await)?;
+    let addr = backend.client_addr(listener.server());
+    let echo = tokio::spawn(async move {
+        while let Some(stream) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = tokio::io::split(stream);
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+
+    let stream = step("connect", TransportStream::connect(&addr).await)?;
+    let (mut r, mut w) = tokio::io::split(stream);
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let expected = data.clone();
+    let len = data.len();
+    let reader = tokio::spawn(async move {
+        let mut got = vec![0u8; len];
+        r.read_exact(&mut got).await.map(|_| (got, r))
+    });
+    let write = async {
+        ensure!(
+            matches!(w.write(&[]).await, Ok(0)),
+            "a zero-length write did not return Ok(0)"
+        );
+        for chunk in data.chunks(7919) {
+            w.write_all(chunk)
+                .await
+                .map_err(|e| Failure::new(format!("write: {e}")))?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(WAIT, write)
+        .await
+        .map_err(|_| Failure::new("writing hung"))??;
+    let (got, mut r) = match tokio::time::timeout(WAIT, reader).await {
+        Ok(Ok(Ok(done))) => done,
+        other => return Err(Failure::new(format!("reading failed: {other:?}"))),
+    };
+    ensure!(got == expected, "read back different bytes");
+    for what in ["shutdown", "second shutdown"] {
+        w.shutdown()
+            .await
+            .map_err(|e| Failure::new(format!("{what}: {e}")))?;
+    }
+    let mut buf = [0u8; 16];
+    for _ in 0..2 {
+        let read = tokio::time::timeout(WAIT, r.read(&mut buf)).await;
+        ensure!(
+            matches!(read, Ok(Ok(0))),
+            "a read after EOF did not return Ok(0): {read:?}"
+        );
+    }
+
+    // Dropped mid-write: the writer gives up with data still to go.
+    let mut stream = step("connect", TransportStream::connect(&addr).await)?;
+    stream
+        .transport()
+        .set_write_buffer_limits(crate::WriteBufferLimits::with_high(1024));
+    let big = vec![1u8; 8 << 20];
+    // Polled until it waits for room, then dropped.
+    tokio::select! {
+        biased;
+        _ = stream.write_all(&big) => {}
+        () = std::future::ready(()) => {}
+    }
+    drop(stream);
+
+    // The echo server is still fine.
+    let mut again = step("connect", TransportStream::connect(&addr).await)?;
+    let round_trip = async {
+        again.write_all(b"ping").await?;
+        let mut pong = [0u8; 4];
+        again.read_exact(&mut pong).await.map(|_| pong)
+    };
+    match tokio::time::timeout(WAIT, round_trip).await {
+        Ok(Ok(pong)) => ensure!(&pong == b"ping", "echoed {pong:?}"),
+        other => return Err(Failure::new(format!("round trip failed: {other:?}"))),
+    }
+    drop(again);
+    echo.abort();
+    Ok(())
+}
