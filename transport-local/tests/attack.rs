@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use transport_api::conformance::hostile::{self, OnData, PanicIn};
 use transport_api::conformance::{stress, Backend, Log, Recorder};
-use transport_api::{Address, Error, Protocol, Server, SharedTransport};
+use transport_api::{Address, Error, Protocol, Server, SharedTransport, Transport};
 use transport_local::{LocalNetwork, LocalQueue, LocalQueueServer};
 
 /// A hang detector, not a timing assertion.
@@ -183,4 +183,123 @@ async fn a_blocking_callback_does_not_stop_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stream_adapter_used_roughly() {
     run("stream", hostile::stream_abuse(&Local::default())).await;
+}
+
+/// Ids are text: any non-empty id without `/` names a queue (NUL, unicode,
+/// a megabyte of it), and a rejected one is named in the error.
+#[test]
+fn odd_queue_ids() {
+    let net = LocalNetwork::new();
+    let huge = "x".repeat(1 << 20);
+    for id in ["a\0b", "\u{1F980}-ü-ß", " ", "..", huge.as_str()] {
+        let lq = net.get_queue(id).unwrap();
+        assert_eq!(lq.queue_id(), id);
+        assert!(lq.ptr_eq(&net.get_queue(id).unwrap()));
+    }
+    for id in ["", "/", "a/b", "\u{1F980}/"] {
+        let err = net.get_queue(id).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidAddress { input, .. } if input == id),
+            "{err:?}"
+        );
+    }
+}
+
+/// The registry does not keep queues that nobody holds (ids that came
+/// from anywhere, 100k of them, are given back), but keeps a queue that a
+/// server is bound to, and the same id still gives the same queue while
+/// anything holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unused_queues_are_given_back() {
+    let net = LocalNetwork::new();
+    for n in 0..100_000 {
+        drop(net.get_queue(&format!("q{n}")).unwrap());
+    }
+    assert!(
+        net.queue_ids().is_empty(),
+        "{} queues kept",
+        net.queue_ids().len()
+    );
+
+    let held = net.get_queue("held").unwrap();
+    let served = net.get_queue("served").unwrap();
+    let server = served
+        .create_server(|| Recorder::new(&Log::new()))
+        .await
+        .unwrap();
+    drop(served);
+    assert_eq!(net.queue_ids(), ["held", "served"]);
+    assert!(held.ptr_eq(&net.get_queue("held").unwrap()));
+    let (t, _) = net
+        .get_queue("served")
+        .unwrap()
+        .create_connection(Recorder::new(&Log::new()))
+        .await
+        .unwrap();
+    t.close();
+    server.close();
+    tokio::time::timeout(HANG, server.wait_closed())
+        .await
+        .unwrap();
+    drop(server);
+    assert_eq!(net.queue_ids(), ["held"]);
+}
+
+/// Clearing the registry while servers run: they go on serving clients
+/// that hold their queue; the id then names a new, unbound queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clear_while_servers_run() {
+    let net = LocalNetwork::new();
+    let lq = net.get_queue("running").unwrap();
+    let server = lq
+        .create_server(|| Recorder::new(&Log::new()))
+        .await
+        .unwrap();
+    net.clear_queue_cache();
+    let (t, _) = lq
+        .create_connection(Recorder::new(&Log::new()))
+        .await
+        .unwrap();
+    t.close();
+    let fresh = net.get_queue("running").unwrap();
+    assert!(!fresh.ptr_eq(&lq));
+    let err = fresh
+        .create_connection(Recorder::new(&Log::new()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConnectionRefused { .. }), "{err:?}");
+    server.close();
+    tokio::time::timeout(HANG, server.wait_closed())
+        .await
+        .unwrap();
+}
+
+/// Two servers on one queue: the second is `AddrInUse` naming it; a server
+/// dropped without `close` keeps serving (documented), until closed
+/// through the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_and_a_dropped_server() {
+    let lq = LocalNetwork::new().get_queue("twice").unwrap();
+    let server = lq
+        .create_server(|| Recorder::new(&Log::new()))
+        .await
+        .unwrap();
+    let err = lq
+        .create_server(|| Recorder::new(&Log::new()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AddrInUse { .. }), "{err:?}");
+    assert!(err.to_string().contains("local://twice"), "{err}");
+    drop(server);
+    let (t, _) = lq
+        .create_connection(Recorder::new(&Log::new()))
+        .await
+        .unwrap();
+    t.close();
+    let server = lq.server().expect("a dropped server stays bound");
+    server.close();
+    tokio::time::timeout(HANG, server.wait_closed())
+        .await
+        .unwrap();
+    assert!(lq.server().is_none());
 }
