@@ -303,3 +303,12 @@ async fn two_servers_and_a_dropped_server() {
         .unwrap();
     assert!(lq.server().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_wait_for_room() {
+    run(
+        "writable",
+        stress::many_tasks_wait_writable(&Local::default()),
+    )
+    .await;
+}

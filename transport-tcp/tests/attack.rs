@@ -231,6 +231,7 @@ async fn misbehaving<B: Backend>(b: &B) {
     }
     run("blocking", hostile::blocking_callback(b)).await;
     run("stream", hostile::stream_abuse(b)).await;
+    run("writable", stress::many_tasks_wait_writable(b)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -253,3 +253,64 @@ pub async fn shared_transport<B: Backend>(backend: &B, seed: u64) -> Outcome {
     );
     shut(&server).await
 }
+
+/// Eight tasks wait for room on one transport (`writable()`, which is
+/// `poll_write_ready`) while its buffer is full and the peer does not read:
+/// when the peer reads again, every one of them is woken, not only the
+/// last to register.
+pub async fn many_tasks_wait_writable<B: Backend>(backend: &B) -> Outcome {
+    use crate::{TransportExt, WriteBufferLimits};
+
+    let accepted = Accepted::new(Recorder {
+        start_paused: true,
+        ..Recorder::default()
+    });
+    let (server, addr) = serve(backend, &accepted).await?;
+    let (client, log) = connect(&addr).await?;
+    let client: Arc<dyn Transport> = Arc::new(client);
+    client.set_write_buffer_limits(WriteBufferLimits::with_high(4096));
+    let server_log = accepted.wait_log(0).await?;
+    let st = server_log.require_transport("server")?;
+    // Fill the buffer until the transport says wait (a socket takes some
+    // into the kernel first).
+    let chunk = Bytes::from(vec![7u8; 64 * 1024]);
+    let mut filled = false;
+    for _ in 0..4096 {
+        if client
+            .write_if_ready(chunk.clone())
+            .map_err(|e| Failure::new(format!("write: {e}")))?
+            .is_some()
+        {
+            filled = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    ensure!(
+        filled,
+        "the write buffer never filled while the peer did not read"
+    );
+    let waiters: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let t = Arc::clone(&client);
+            tokio::spawn(async move { t.writable().await.is_ok() })
+        })
+        .collect();
+    // Let every waiter register before the peer reads again.
+    for _ in 0..64 {
+        tokio::task::yield_now().await;
+    }
+    st.resume_reading();
+    for (i, waiter) in waiters.into_iter().enumerate() {
+        match tokio::time::timeout(super::recorder::WAIT, waiter).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Err(Failure::new(format!("waiter {i}: writable() failed"))),
+            Ok(Err(e)) => return Err(Failure::new(format!("waiter {i} panicked: {e}"))),
+            Err(_) => return Err(Failure::new(format!("waiter {i} was never woken"))),
+        }
+    }
+    client.close();
+    drop(st);
+    log.wait_lost().await?;
+    shut(&server).await
+}
