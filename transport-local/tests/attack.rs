@@ -1,6 +1,7 @@
 //! Hostile use of local queues on a multi-thread runtime: one transport
 //! shared by many tasks, servers closed while connections are being made,
 //! protocols that misbehave in their callbacks, odd queue ids.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};

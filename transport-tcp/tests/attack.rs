@@ -1,6 +1,7 @@
 //! Hostile use of TCP and Unix sockets on a multi-thread runtime: one
 //! transport shared by many tasks, servers closed while clients connect,
 //! two servers on one address.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
