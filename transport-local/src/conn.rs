@@ -304,17 +304,14 @@ impl Conn {
 
     pub(crate) fn set_reading(&self, side: usize, reading: bool) {
         let mut sides = self.lock();
-        let (me, peer) = pair(&mut sides, side);
+        let me = &mut sides[side];
         let resumed = me.reading_paused && reading;
-        let paused = !me.reading_paused && !reading;
         me.reading_paused = !reading;
         let driver = resumed.then(|| me.driver_waker.take()).flatten();
-        // A closing peer waiting for us to read its data can now finish.
-        let peer_driver = (paused && peer.closing)
-            .then(|| peer.driver_waker.take())
-            .flatten();
         drop(sides);
-        driver.into_iter().chain(peer_driver).for_each(Waker::wake);
+        if let Some(w) = driver {
+            w.wake();
+        }
     }
 
     pub(crate) fn is_reading(&self, side: usize) -> bool {
@@ -367,10 +364,7 @@ impl Conn {
                     break 'pick Some(Event::Data(chunk));
                 }
             }
-            // A peer that stopped reading holds what we wrote in its inbox
-            // (as a socket's peer holds it in its kernel buffer): our close
-            // is done, and the peer gets the data when it reads again.
-            let my_writes_delivered = peer.inbox.is_empty() || peer.finished || peer.reading_paused;
+            let my_writes_delivered = peer.inbox.is_empty() || peer.finished;
             let peer_done = peer.is_shut() && me.inbox.is_empty();
             if (me.closing && my_writes_delivered) || peer_done {
                 break 'pick Some(Event::Lost(None));

@@ -25,9 +25,7 @@ impl Drop for Handle {
 ///
 /// `write` enqueues at once; the peer's driver delivers in write order.
 /// [`close`](Transport::close) delivers everything written before it, then
-/// `connection_lost(None)` on both sides (a peer that has paused reading
-/// gets that data and its end when it resumes; the closing side does not
-/// wait for it, as a socket's close does not wait for the peer to read); [`abort`](Transport::abort) drops what
+/// `connection_lost(None)` on both sides; [`abort`](Transport::abort) drops what
 /// the peer has not received yet. [`can_write_eof`](Transport::can_write_eof) is
 /// false. The write buffer is what the peer has not yet received, so
 /// `pause_writing` tracks how far the reader lags behind.

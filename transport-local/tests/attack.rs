@@ -155,15 +155,6 @@ async fn callbacks_that_end_their_own_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn close_while_the_peer_never_reads() {
-    run(
-        "paused",
-        hostile::close_while_peer_never_reads(&Local::default()),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn panicking_protocols() {
     let b = Local::default();
     for p in [

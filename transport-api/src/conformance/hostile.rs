@@ -110,6 +110,11 @@ pub async fn end_from_data_received<B: Backend>(backend: &B, on_data: OnData) ->
 /// The client stops reading for good; the server writes a little and
 /// closes: the server's close completes (its `connection_lost` comes) and
 /// `wait_closed` returns, although the client never reads it.
+///
+/// Socket backends pass this (the data waits in the kernel's buffers).
+/// Local queues do not, by design: their close waits until the peer has
+/// received what was written, and a caller bounds that wait with `abort`
+/// (as the channel layer's close grace does).
 pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
     let accepted = super::Accepted::default();
     let (server, addr) = super::serve(backend, &accepted).await?;
