@@ -12,7 +12,7 @@ use bytes::Bytes;
 use transport_api::conformance::hostile::{self, OnData, PanicIn};
 use transport_api::conformance::{stress, Accepted, Backend, Log, Recorder};
 use transport_api::{Address, Error, Protocol, Server, SharedTransport};
-use transport_tcp::{TcpAddr, TcpServer, TlsAddr, TlsServer, UnixAddr, UnixServer};
+use transport_tcp::{TcpAddr, TcpServer, UnixAddr, UnixServer};
 
 /// A hang detector, not a timing assertion.
 const HANG: Duration = Duration::from_secs(10);
@@ -245,53 +245,65 @@ async fn unix_misbehaving_protocols() {
     misbehaving(&Unix).await;
 }
 
-/// TLS: a CA and a server certificate it signed, made once.
-struct Tls {
-    server: Arc<transport_tcp::tls::rustls::ServerConfig>,
-    client: Arc<transport_tcp::tls::rustls::ClientConfig>,
-}
+/// The same attacks over TLS (feature `tls`).
+#[cfg(feature = "tls")]
+mod tls {
+    use std::sync::Arc;
 
-impl Tls {
-    fn new() -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-        use transport_tcp::tls;
-        use transport_tcp::tls::rustls::pki_types::PrivatePkcs8KeyDer;
+    use transport_api::conformance::Backend;
+    use transport_api::Server;
+    use transport_tcp::{TlsAddr, TlsServer};
 
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate().unwrap();
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        let key = PrivatePkcs8KeyDer::from(key.serialize_der()).into();
-        Tls {
-            server: tls::server_config(vec![cert.der().clone()], key).unwrap(),
-            client: tls::client_config(tls::root_store([ca.der().clone()]).unwrap()).unwrap(),
+    use super::{misbehaving, stress_seeds, tcp0};
+
+    /// TLS: a CA and a server certificate it signed, made once.
+    struct Tls {
+        server: Arc<transport_tcp::tls::rustls::ServerConfig>,
+        client: Arc<transport_tcp::tls::rustls::ClientConfig>,
+    }
+
+    impl Tls {
+        fn new() -> Self {
+            use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+            use transport_tcp::tls;
+            use transport_tcp::tls::rustls::pki_types::PrivatePkcs8KeyDer;
+
+            let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca_key = KeyPair::generate().unwrap();
+            let ca = ca_params.self_signed(&ca_key).unwrap();
+            let issuer = Issuer::new(ca_params, ca_key);
+            let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            let key = PrivatePkcs8KeyDer::from(key.serialize_der()).into();
+            Tls {
+                server: tls::server_config(vec![cert.der().clone()], key).unwrap(),
+                client: tls::client_config(tls::root_store([ca.der().clone()]).unwrap()).unwrap(),
+            }
         }
     }
-}
 
-impl Backend for Tls {
-    type Addr = TlsAddr;
-    fn fresh_addr(&self) -> TlsAddr {
-        TlsAddr::new(tcp0()).with_server_config(Arc::clone(&self.server))
+    impl Backend for Tls {
+        type Addr = TlsAddr;
+        fn fresh_addr(&self) -> TlsAddr {
+            TlsAddr::new(tcp0()).with_server_config(Arc::clone(&self.server))
+        }
+        fn client_addr(&self, server: &TlsServer) -> TlsAddr {
+            server.addr().with_client_config(Arc::clone(&self.client))
+        }
+        fn refused_addr(&self) -> TlsAddr {
+            TlsAddr::new(tcp0()).with_client_config(Arc::clone(&self.client))
+        }
     }
-    fn client_addr(&self, server: &TlsServer) -> TlsAddr {
-        server.addr().with_client_config(Arc::clone(&self.client))
-    }
-    fn refused_addr(&self) -> TlsAddr {
-        TlsAddr::new(tcp0()).with_client_config(Arc::clone(&self.client))
-    }
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tls_transport_shared_by_eight_tasks() {
-    stress_seeds(&Tls::new()).await;
-}
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn tls_transport_shared_by_eight_tasks() {
+        stress_seeds(&Tls::new()).await;
+    }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tls_misbehaving_protocols() {
-    misbehaving(&Tls::new()).await;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn tls_misbehaving_protocols() {
+        misbehaving(&Tls::new()).await;
+    }
 }
