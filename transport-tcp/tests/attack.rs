@@ -197,6 +197,28 @@ async fn two_servers_on_one_unix_path_and_no_phantom_connection() {
     );
 }
 
+/// A server dropped without `close` keeps accepting (documented: dropping
+/// the value does not stop it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_server_keeps_serving() {
+    let accepted = Accepted::default();
+    let server = tcp0().create_server(accepted.factory()).await.unwrap();
+    let addr = server.addr();
+    drop(server);
+    let log = Log::new();
+    let (t, _) = addr.create_connection(Recorder::new(&log)).await.unwrap();
+    transport_api::Transport::write(&t, Bytes::from_static(b"still")).unwrap();
+    accepted
+        .wait_log(0)
+        .await
+        .unwrap()
+        .wait_data(5)
+        .await
+        .unwrap();
+    transport_api::Transport::close(&t);
+    log.wait_lost().await.unwrap();
+}
+
 async fn run(
     name: &str,
     scenario: impl std::future::Future<Output = transport_api::conformance::Outcome>,
