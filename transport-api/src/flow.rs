@@ -1,5 +1,7 @@
 //! Write-buffer water marks and the pause/resume decisions built on them.
 
+use std::task::Waker;
+
 use crate::{Error, Result};
 
 /// High- and low-water marks of a transport's write buffer, in bytes.
@@ -127,6 +129,35 @@ impl FlowControl {
     pub fn set_limits(&mut self, limits: WriteBufferLimits, buffered: usize) -> Option<FlowEvent> {
         self.limits = limits;
         self.update(buffered)
+    }
+}
+
+/// The tasks waiting in [`Transport::poll_write_ready`](crate::Transport::poll_write_ready)
+/// for room in one write buffer. Each task is kept once (by
+/// [`Waker::will_wake`]) and all are woken together: a transport shared by
+/// several writers wakes every one of them, not only the last to wait.
+#[derive(Debug, Default)]
+pub struct WriteWaiters {
+    wakers: Vec<Waker>,
+}
+
+impl WriteWaiters {
+    /// Keeps `waker` until the next [`take`](Self::take), unless it is
+    /// already kept.
+    pub fn register(&mut self, waker: &Waker) {
+        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
+            self.wakers.push(waker.clone());
+        }
+    }
+
+    /// Every waiting task, to wake (after releasing any lock).
+    pub fn take(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.wakers)
+    }
+
+    /// Whether no task waits.
+    pub fn is_empty(&self) -> bool {
+        self.wakers.is_empty()
     }
 }
 

@@ -68,7 +68,7 @@ pub use address::{create_connection, create_server, Address};
 pub use any::{AnyAddress, AnyServer, AnyTransport};
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
-pub use flow::{FlowControl, FlowEvent, WriteBufferLimits};
+pub use flow::{FlowControl, FlowEvent, WriteBufferLimits, WriteWaiters};
 pub use protocol::{boxed_factory, Protocol, ProtocolFactory, ProtocolHandle};
 pub use server::{ConnectionToken, ConnectionTracker, Server};
 pub use stream::{StreamListener, TransportStream};

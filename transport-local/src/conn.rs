@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use transport_api::{
     ConnectionToken, Error, FlowControl, FlowEvent, Protocol, ProtocolHandle, Result,
-    WriteBufferLimits,
+    WriteBufferLimits, WriteWaiters,
 };
 
 /// Side index of the server's end.
@@ -44,7 +44,8 @@ struct Side {
     reset: bool,
     /// `connection_lost` has been chosen for delivery; the side is done.
     finished: bool,
-    write_waker: Option<Waker>,
+    /// Tasks waiting in `poll_write_ready` on this side.
+    write_waiters: WriteWaiters,
     /// This side's driver, waiting for its next event.
     driver_waker: Option<Waker>,
 }
@@ -213,7 +214,7 @@ impl Conn {
         // Writers waiting on either side learn that writing is over.
         let wakers = Self::all_wakers(&mut sides);
         drop(sides);
-        wakers.into_iter().flatten().for_each(Waker::wake);
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     pub(crate) fn abort(&self, side: usize) {
@@ -242,19 +243,20 @@ impl Conn {
         }
         let wakers = Self::all_wakers(&mut sides);
         drop(sides);
-        wakers.into_iter().flatten().for_each(Waker::wake);
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Both drivers' wakers, then both writers' (in this order), to wake
     /// once the lock is released.
-    fn all_wakers(sides: &mut [Side; 2]) -> [Option<Waker>; 4] {
+    fn all_wakers(sides: &mut [Side; 2]) -> Vec<Waker> {
         let [a, b] = sides;
-        [
-            a.driver_waker.take(),
-            b.driver_waker.take(),
-            a.write_waker.take(),
-            b.write_waker.take(),
-        ]
+        let mut wakers: Vec<Waker> = [a.driver_waker.take(), b.driver_waker.take()]
+            .into_iter()
+            .flatten()
+            .collect();
+        wakers.extend(a.write_waiters.take());
+        wakers.extend(b.write_waiters.take());
+        wakers
     }
 
     pub(crate) fn is_closing(&self, side: usize) -> bool {
@@ -278,9 +280,9 @@ impl Conn {
         let (me, peer) = pair(&mut sides, side);
         let changed = me.flow.set_limits(limits, peer.inbox_bytes).is_some();
         let waker = if me.flow.is_paused() {
-            None
+            Vec::new()
         } else {
-            me.write_waker.take()
+            me.write_waiters.take()
         };
         let driver = changed.then(|| me.driver_waker.take()).flatten();
         drop(sides);
@@ -296,10 +298,7 @@ impl Conn {
         if me.flow.can_write(peer.inbox_bytes) {
             return Poll::Ready(Ok(()));
         }
-        match &mut me.write_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
+        me.write_waiters.register(cx.waker());
         Poll::Pending
     }
 
@@ -327,7 +326,7 @@ impl Conn {
         let mut sides = self.lock();
         let (me, peer) = pair(&mut sides, side);
         let mut wake_peer = false;
-        let mut peer_waker = None;
+        let mut peer_waker = Vec::new();
         let event = 'pick: {
             if me.finished {
                 break 'pick None;
@@ -357,7 +356,7 @@ impl Conn {
                     me.inbox_bytes -= chunk.len();
                     if peer.flow.update(me.inbox_bytes) == Some(FlowEvent::Resume) {
                         wake_peer = true;
-                        peer_waker = peer.write_waker.take();
+                        peer_waker = peer.write_waiters.take();
                     }
                     if me.inbox.is_empty() && peer.closing {
                         wake_peer = true;
@@ -380,9 +379,13 @@ impl Conn {
         if lost {
             me.finished = true;
             wake_peer = true;
-            peer_waker = peer.write_waker.take();
+            peer_waker.extend(peer.write_waiters.take());
         }
-        let my_waker = if lost { me.write_waker.take() } else { None };
+        let my_waker = if lost {
+            me.write_waiters.take()
+        } else {
+            Vec::new()
+        };
         let peer_driver = wake_peer.then(|| peer.driver_waker.take()).flatten();
         drop(sides);
         peer_driver

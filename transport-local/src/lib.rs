@@ -70,8 +70,8 @@ pub use transport::LocalQueueTransport;
 
 use transport_api::Result;
 
-/// The queue named `id` in the process-wide [`LocalNetwork`], created on first
-/// use.
+/// The queue named `id` in the process-wide [`LocalNetwork`]: the one
+/// something still holds (a handle, or a server bound to it), or a new one.
 ///
 /// # Errors
 ///

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, MutexGuard, OnceLock};
 
 use transport_api::Result;
 
-use crate::queue::validate_queue_id;
+use crate::queue::{lock_registry, validate_queue_id, Registry, WeakQueue};
 use crate::LocalQueue;
 
 /// A namespace of [`LocalQueue`]s: the same id gives the same queue within one
@@ -14,9 +14,13 @@ use crate::LocalQueue;
 /// parallel each own one; [`LocalNetwork::global`] is the process-wide default
 /// behind [`get_queue`](crate::get_queue). Cheap to clone (clones share the
 /// registry); `Send + Sync`.
+///
+/// The registry lists the queues that something holds (a handle, or a
+/// server bound to it): a queue nobody holds any more leaves it, so ids
+/// that come and go do not pile up.
 #[derive(Clone, Default)]
 pub struct LocalNetwork {
-    queues: Arc<Mutex<BTreeMap<String, LocalQueue>>>,
+    queues: Arc<Registry>,
 }
 
 impl LocalNetwork {
@@ -31,11 +35,11 @@ impl LocalNetwork {
         GLOBAL.get_or_init(LocalNetwork::new)
     }
 
-    fn queues(&self) -> MutexGuard<'_, BTreeMap<String, LocalQueue>> {
-        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    fn queues(&self) -> MutexGuard<'_, BTreeMap<String, WeakQueue>> {
+        lock_registry(&self.queues)
     }
 
-    /// The queue named `id`, created on first use.
+    /// The queue named `id`: the one something still holds, or a new one.
     ///
     /// # Errors
     ///
@@ -44,11 +48,13 @@ impl LocalNetwork {
     pub fn get_queue(&self, id: &str) -> Result<LocalQueue> {
         validate_queue_id(id)?;
         let mut queues = self.queues();
-        if let Some(lq) = queues.get(id) {
-            return Ok(lq.clone());
+        if let Some(lq) = queues.get(id).and_then(WeakQueue::upgrade) {
+            return Ok(lq);
         }
-        let lq = LocalQueue::new(id.to_owned());
-        queues.insert(id.to_owned(), lq.clone());
+        let lq = LocalQueue::new(id.to_owned(), Arc::downgrade(&self.queues));
+        // A dead entry (its queue is being dropped on another thread) is
+        // replaced; that queue's drop then leaves the live one alone.
+        queues.insert(id.to_owned(), lq.downgrade());
         Ok(lq)
     }
 
@@ -60,7 +66,11 @@ impl LocalNetwork {
 
     /// The ids of the queues in the registry, in order.
     pub fn queue_ids(&self) -> Vec<String> {
-        self.queues().keys().cloned().collect()
+        self.queues()
+            .iter()
+            .filter(|(_, q)| q.is_live())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 }
 

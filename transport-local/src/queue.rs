@@ -1,8 +1,9 @@
 //! [`LocalQueue`]: a named place that a server binds and clients connect to.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use async_trait::async_trait;
 use transport_api::{boxed_factory, Address, Error, Protocol, ProtocolHandle, Result};
@@ -13,6 +14,44 @@ struct Inner {
     id: String,
     server: Mutex<Option<LocalQueueServer>>,
     connections: AtomicU64,
+    /// The registry that lists this queue, told when the queue goes.
+    registry: Weak<Registry>,
+}
+
+/// A network's map from ids to the queues that something still holds.
+pub(crate) type Registry = Mutex<BTreeMap<String, WeakQueue>>;
+
+/// A registry's entry: it does not keep the queue alive.
+pub(crate) struct WeakQueue(Weak<Inner>);
+
+impl WeakQueue {
+    pub(crate) fn upgrade(&self) -> Option<LocalQueue> {
+        self.0.upgrade().map(|inner| LocalQueue { inner })
+    }
+
+    /// Whether the queue still exists (without making a handle that could
+    /// be the last one, dropped under the registry's lock).
+    pub(crate) fn is_live(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
+pub(crate) fn lock_registry(registry: &Registry) -> MutexGuard<'_, BTreeMap<String, WeakQueue>> {
+    registry.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Nothing holds this queue any more (a bound server holds its
+        // queue, so this one is unbound): its id leaves the registry,
+        // unless a newer queue took it after the cache was cleared.
+        if let Some(registry) = self.registry.upgrade() {
+            let mut map = lock_registry(&registry);
+            if map.get(&self.id).is_some_and(|q| !q.is_live()) {
+                map.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// A named in-process queue (aiomas's `LocalQueue`): the address of a local
@@ -57,14 +96,20 @@ pub fn validate_queue_id(id: &str) -> Result<()> {
 }
 
 impl LocalQueue {
-    pub(crate) fn new(id: String) -> Self {
+    /// A new queue, listed in `registry` (which the caller updates).
+    pub(crate) fn new(id: String, registry: Weak<Registry>) -> Self {
         LocalQueue {
             inner: Arc::new(Inner {
                 id,
                 server: Mutex::new(None),
                 connections: AtomicU64::new(0),
+                registry,
             }),
         }
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakQueue {
+        WeakQueue(Arc::downgrade(&self.inner))
     }
 
     fn slot(&self) -> MutexGuard<'_, Option<LocalQueueServer>> {

@@ -87,6 +87,12 @@ impl LocalQueueServer {
         client: P,
     ) -> Result<(LocalQueueTransport, ProtocolHandle<P>)> {
         let runtime = Runtime::try_current().map_err(|_| Error::NoRuntime)?;
+        // Counted before the check: `close` clears `serving` before it
+        // closes the tracker, so either this sees the server closed, or
+        // `wait_closed` waits for this connection (counting after the check
+        // let `wait_closed` return while an accepted connection was still
+        // being set up).
+        let token = self.inner.tracker.track();
         if !self.is_serving() {
             return Err(Error::ConnectionRefused {
                 addr: self.inner.lq.to_string(),
@@ -121,7 +127,6 @@ impl LocalQueueServer {
         };
         // The server's side is accepted: its driver runs from here on, so
         // that it learns of the end whatever happens to the client's side.
-        let token = self.inner.tracker.track();
         let driver_conn = Arc::clone(&conn);
         runtime.spawn(async move { driver_conn.drive(SERVER, server_proto, Some(token)).await });
 

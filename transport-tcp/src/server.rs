@@ -192,12 +192,17 @@ where
                 Some(w) if w.will_wake(cx.waker()) => {}
                 waker => *waker = Some(cx.waker().clone()),
             }
-            listener.poll_accept(cx).map(Some)
+            // Counted under the slot's lock: `close` empties the slot before
+            // it closes the tracker, so `wait_closed` cannot return between
+            // this accept and the count.
+            listener
+                .poll_accept(cx)
+                .map(|res| Some(res.map(|conn| (conn, tracker.track()))))
         })
         .await;
         match accepted {
             None => return,
-            Some(Ok(conn)) => handle(conn, tracker.track()),
+            Some(Ok((conn, token))) => handle(conn, token),
             Some(Err(err)) => match err.kind() {
                 // The peer gave up before we accepted: nothing to do.
                 io::ErrorKind::ConnectionAborted

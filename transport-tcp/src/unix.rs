@@ -6,21 +6,28 @@
 //! - A server refuses to start on a path that exists and is not a socket
 //!   ([`Error::AddrInUse`]): a user's file is never deleted. A socket file
 //!   that nobody listens on any more (left by a crashed server) is replaced;
-//!   one that a live server listens on is [`Error::AddrInUse`].
+//!   one that a live server listens on is [`Error::AddrInUse`]. A server of
+//!   this process is known without connecting to it; a server of another
+//!   process is found by a probe connection (which it sees accepted and
+//!   closed at once).
 //! - A server removes its socket file when closed, if the file is still the
 //!   one it created.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use tokio::net::{UnixListener, UnixStream};
 use transport_api::{boxed_factory, Address, Endpoint, Error, Protocol, ProtocolHandle, Result};
 
 use crate::conn::{self, ConnInfo};
+use crate::server::Listener;
 use crate::tcp_addr::strip_scheme;
 use crate::{SocketServer, SocketTransport, UnixServer};
 
@@ -167,6 +174,7 @@ impl Address for UnixAddr {
         let ours = std::fs::symlink_metadata(&self.path)
             .map(|m| (m.dev(), m.ino()))
             .ok();
+        let listener = LiveListener::new(listener, ours);
         let path = self.path.clone();
         let on_close = Box::new(move || remove_if_ours(&path, ours));
         let factory = boxed_factory(factory);
@@ -241,6 +249,17 @@ fn clear_stale_socket(addr: &UnixAddr) -> Result<()> {
             )),
         });
     }
+    if live_files().contains(&(meta.dev(), meta.ino())) {
+        // Ours: say so without connecting (a probe would be a connection
+        // that the live server accepts and hands to its protocol).
+        return Err(Error::AddrInUse {
+            addr: addr.to_string(),
+            source: Some(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "a server in this process is listening on this socket",
+            )),
+        });
+    }
     match std::os::unix::net::UnixStream::connect(&addr.path) {
         Ok(_) => Err(Error::AddrInUse {
             addr: addr.to_string(),
@@ -257,6 +276,46 @@ fn clear_stale_socket(addr: &UnixAddr) -> Result<()> {
             }
         }
         Err(err) => Err(Error::from_io(err, addr)),
+    }
+}
+
+/// The socket files (device, inode) that listeners of this process hold.
+static LIVE: Mutex<BTreeSet<(u64, u64)>> = Mutex::new(BTreeSet::new());
+
+fn live_files() -> MutexGuard<'static, BTreeSet<(u64, u64)>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A listener whose socket file is known to be live for as long as it
+/// exists, so that another server of this process starting on the same
+/// path is refused without a probe connection.
+struct LiveListener {
+    listener: UnixListener,
+    file: Option<(u64, u64)>,
+}
+
+impl LiveListener {
+    fn new(listener: UnixListener, file: Option<(u64, u64)>) -> Self {
+        if let Some(file) = file {
+            live_files().insert(file);
+        }
+        LiveListener { listener, file }
+    }
+}
+
+impl Drop for LiveListener {
+    fn drop(&mut self) {
+        if let Some(file) = self.file {
+            live_files().remove(&file);
+        }
+    }
+}
+
+impl Listener for LiveListener {
+    type Conn = UnixStream;
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<UnixStream>> {
+        self.listener.poll_accept(cx).map_ok(|(stream, _)| stream)
     }
 }
 

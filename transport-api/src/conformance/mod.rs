@@ -15,11 +15,19 @@
 //! Every scenario bounds its waits (see [`recorder::WAIT`]), so a backend that
 //! misbehaves fails with a message instead of hanging. The scenarios need a
 //! tokio runtime with time enabled (`#[tokio::test]` has it).
+//!
+//! Beyond [`SCENARIOS`], two modules hold attacks for a multi-thread runtime
+//! (`#[tokio::test(flavor = "multi_thread")]`), called one by one:
+//! [`stress`] (one transport shared by many tasks) and [`hostile`]
+//! (protocols that misbehave in their callbacks, the stream adapter used
+//! roughly).
 
 mod basic;
 mod closing;
 mod flow;
+pub mod hostile;
 pub mod recorder;
+pub mod stress;
 
 use std::fmt;
 use std::future::Future;

@@ -56,7 +56,7 @@ impl Log {
         self.inner.events.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push(&self, event: Event) {
+    pub(crate) fn push(&self, event: Event) {
         self.events_guard().push(event);
         self.inner.changed.notify_waiters();
     }

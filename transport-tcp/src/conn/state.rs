@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits};
+use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits, WriteWaiters};
 
 use super::coalesce::Coalescer;
 
@@ -54,7 +54,8 @@ struct State {
     /// The driver task, to wake when there is something for it to do.
     driver_waker: Option<Waker>,
     /// One task waiting in `poll_write_ready`.
-    write_waker: Option<Waker>,
+    /// Tasks waiting in `poll_write_ready`.
+    write_waiters: WriteWaiters,
 }
 
 impl State {
@@ -250,9 +251,10 @@ impl Shared {
 
     /// Wakes the driver and a task waiting to write, after releasing `st`.
     fn wake_all(&self, mut st: MutexGuard<'_, State>) {
-        let wakers = [st.driver_waker.take(), st.write_waker.take()];
+        let driver = st.driver_waker.take();
+        let writers = st.write_waiters.take();
         drop(st);
-        wakers.into_iter().flatten().for_each(Waker::wake);
+        driver.into_iter().chain(writers).for_each(Waker::wake);
     }
 
     pub(crate) fn is_closing(&self) -> bool {
@@ -283,10 +285,7 @@ impl Shared {
         if st.flow.can_write(st.buffered) {
             return Poll::Ready(Ok(()));
         }
-        match &mut st.write_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
+        st.write_waiters.register(cx.waker());
         Poll::Pending
     }
 
@@ -365,15 +364,13 @@ impl Shared {
         }
         self.buffered.store(buffered, Ordering::Relaxed);
         let changed = st.flow.update(buffered).is_some();
-        let waker = if st.flow.can_write(buffered) {
-            st.write_waker.take()
+        let writers = if st.flow.can_write(buffered) {
+            st.write_waiters.take()
         } else {
-            None
+            Vec::new()
         };
         drop(st);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        writers.into_iter().for_each(Waker::wake);
         changed
     }
 
@@ -393,10 +390,8 @@ impl Shared {
         st.buffered = 0;
         self.buffered.store(0, Ordering::Relaxed);
         st.driver_waker = None;
-        let waker = st.write_waker.take();
+        let writers = st.write_waiters.take();
         drop(st);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        writers.into_iter().for_each(Waker::wake);
     }
 }

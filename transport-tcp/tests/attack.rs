@@ -1,0 +1,331 @@
+//! Hostile use of TCP and Unix sockets on a multi-thread runtime: one
+//! transport shared by many tasks, servers closed while clients connect,
+//! two servers on one address.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use transport_api::conformance::hostile::{self, OnData, PanicIn};
+use transport_api::conformance::{stress, Accepted, Backend, Log, Recorder};
+use transport_api::{Address, Error, Protocol, Server, SharedTransport};
+use transport_tcp::{TcpAddr, TcpServer, UnixAddr, UnixServer};
+
+/// A hang detector, not a timing assertion.
+const HANG: Duration = Duration::from_secs(10);
+
+fn tcp0() -> TcpAddr {
+    "tcp://127.0.0.1:0".parse().unwrap()
+}
+
+fn unix_path(tag: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("aw-atk-{}-{tag}-{n}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+struct Tcp;
+impl Backend for Tcp {
+    type Addr = TcpAddr;
+    fn fresh_addr(&self) -> TcpAddr {
+        tcp0()
+    }
+    fn client_addr(&self, server: &TcpServer) -> TcpAddr {
+        server.addr()
+    }
+    fn refused_addr(&self) -> TcpAddr {
+        tcp0()
+    }
+}
+
+struct Unix;
+impl Backend for Unix {
+    type Addr = UnixAddr;
+    fn fresh_addr(&self) -> UnixAddr {
+        UnixAddr::new(unix_path("kit")).unwrap()
+    }
+    fn client_addr(&self, server: &UnixServer) -> UnixAddr {
+        server.addr()
+    }
+    fn refused_addr(&self) -> UnixAddr {
+        self.fresh_addr()
+    }
+}
+
+async fn stress_seeds<B: Backend>(backend: &B) {
+    for seed in 0..8 {
+        let run = stress::shared_transport(backend, seed);
+        match tokio::time::timeout(HANG, run).await {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => panic!("seed {seed}: {failure}"),
+            Err(_) => panic!("seed {seed}: hung"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tcp_transport_shared_by_eight_tasks() {
+    stress_seeds(&Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unix_transport_shared_by_eight_tasks() {
+    stress_seeds(&Unix).await;
+}
+
+/// Notes whether `connection_made` ran after `wait_closed` returned, and
+/// ends its connection at once.
+struct Late {
+    wait_returned: Arc<AtomicBool>,
+    late: Arc<AtomicUsize>,
+}
+
+impl Protocol for Late {
+    fn connection_made(&mut self, transport: SharedTransport) {
+        if self.wait_returned.load(Ordering::SeqCst) {
+            self.late.fetch_add(1, Ordering::SeqCst);
+        }
+        transport.close();
+    }
+    fn data_received(&mut self, _: Bytes) {}
+}
+
+/// `close()` races many concurrent connects: every connect ends (refused,
+/// or accepted and then closed), `wait_closed` returns, and no connection
+/// is accepted after it did.
+async fn close_races_connects<A: Address>(addr: A) {
+    let wait_returned = Arc::new(AtomicBool::new(false));
+    let late = Arc::new(AtomicUsize::new(0));
+    let (w, l) = (Arc::clone(&wait_returned), Arc::clone(&late));
+    let server = addr
+        .create_server(move || Late {
+            wait_returned: Arc::clone(&w),
+            late: Arc::clone(&l),
+        })
+        .await
+        .unwrap();
+    let addr = server.addr();
+    let connects: Vec<_> = (0..1000)
+        .map(|_| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let log = Log::new();
+                if addr.create_connection(Recorder::new(&log)).await.is_ok() {
+                    log.wait_lost().await.map_err(|f| f.to_string())?;
+                }
+                Ok::<(), String>(())
+            })
+        })
+        .collect();
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    server.close();
+    tokio::time::timeout(HANG, server.wait_closed())
+        .await
+        .expect("wait_closed hung");
+    wait_returned.store(true, Ordering::SeqCst);
+    for connect in connects {
+        tokio::time::timeout(HANG, connect)
+            .await
+            .expect("a connect hung")
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        late.load(Ordering::SeqCst),
+        0,
+        "connections were accepted after wait_closed returned"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tcp_close_races_a_thousand_connects() {
+    close_races_connects(tcp0()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unix_close_races_a_thousand_connects() {
+    close_races_connects(UnixAddr::new(unix_path("race")).unwrap()).await;
+}
+
+/// A second server on a live server's address is `AddrInUse`, and the live
+/// server sees no connection because of it.
+async fn second_server_refused<A: Address>(first: &A::Server, again: A) {
+    let accepted = Accepted::default();
+    let err = again.create_server(accepted.factory()).await.unwrap_err();
+    assert!(matches!(err, Error::AddrInUse { .. }), "{err:?}");
+    assert!(err.to_string().contains(&again.to_string()), "{err}");
+    assert!(first.is_serving());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_tcp_port() {
+    let server = tcp0()
+        .create_server(Accepted::default().factory())
+        .await
+        .unwrap();
+    second_server_refused::<TcpAddr>(&server, server.addr()).await;
+    server.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_unix_path_and_no_phantom_connection() {
+    let accepted = Accepted::default();
+    let addr = UnixAddr::new(unix_path("twice")).unwrap();
+    let server = addr.create_server(accepted.factory()).await.unwrap();
+    second_server_refused::<UnixAddr>(&server, addr.clone()).await;
+    // A real client afterwards; once the server has closed and every
+    // connection it accepted has ended, it accepted that one only.
+    let log = Log::new();
+    let (t, _) = addr.create_connection(Recorder::new(&log)).await.unwrap();
+    transport_api::Transport::close(&t);
+    log.wait_lost().await.unwrap();
+    server.close();
+    tokio::time::timeout(HANG, server.wait_closed())
+        .await
+        .expect("wait_closed hung");
+    assert_eq!(
+        accepted.logs().len(),
+        1,
+        "the live server accepted a connection the client did not make"
+    );
+}
+
+/// A server dropped without `close` keeps accepting (documented: dropping
+/// the value does not stop it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_server_keeps_serving() {
+    let accepted = Accepted::default();
+    let server = tcp0().create_server(accepted.factory()).await.unwrap();
+    let addr = server.addr();
+    drop(server);
+    let log = Log::new();
+    let (t, _) = addr.create_connection(Recorder::new(&log)).await.unwrap();
+    transport_api::Transport::write(&t, Bytes::from_static(b"still")).unwrap();
+    accepted
+        .wait_log(0)
+        .await
+        .unwrap()
+        .wait_data(5)
+        .await
+        .unwrap();
+    transport_api::Transport::close(&t);
+    log.wait_lost().await.unwrap();
+}
+
+async fn run(
+    name: &str,
+    scenario: impl std::future::Future<Output = transport_api::conformance::Outcome>,
+) {
+    match tokio::time::timeout(HANG, scenario).await {
+        Ok(Ok(())) => {}
+        Ok(Err(failure)) => panic!("{name}: {failure}"),
+        Err(_) => panic!("{name}: hung"),
+    }
+}
+
+async fn misbehaving<B: Backend>(b: &B) {
+    for on_data in [
+        OnData::Close,
+        OnData::Abort,
+        OnData::DropTransport,
+        OnData::Write64MiB,
+    ] {
+        run(
+            &format!("{on_data:?}"),
+            hostile::end_from_data_received(b, on_data),
+        )
+        .await;
+    }
+    run("paused", hostile::close_while_peer_never_reads(b)).await;
+    for p in [
+        PanicIn::ServerMade,
+        PanicIn::ServerLost,
+        PanicIn::Factory,
+        PanicIn::ClientMade,
+    ] {
+        run(&format!("{p:?}"), hostile::panicking_protocol(b, p)).await;
+    }
+    run("blocking", hostile::blocking_callback(b)).await;
+    run("stream", hostile::stream_abuse(b)).await;
+    run("writable", stress::many_tasks_wait_writable(b)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tcp_misbehaving_protocols() {
+    misbehaving(&Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unix_misbehaving_protocols() {
+    misbehaving(&Unix).await;
+}
+
+/// The same attacks over TLS (feature `tls`).
+#[cfg(feature = "tls")]
+mod tls {
+    use std::sync::Arc;
+
+    use transport_api::conformance::Backend;
+    use transport_api::Server;
+    use transport_tcp::{TlsAddr, TlsServer};
+
+    use super::{misbehaving, stress_seeds, tcp0};
+
+    /// TLS: a CA and a server certificate it signed, made once.
+    struct Tls {
+        server: Arc<transport_tcp::tls::rustls::ServerConfig>,
+        client: Arc<transport_tcp::tls::rustls::ClientConfig>,
+    }
+
+    impl Tls {
+        fn new() -> Self {
+            use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+            use transport_tcp::tls;
+            use transport_tcp::tls::rustls::pki_types::PrivatePkcs8KeyDer;
+
+            let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca_key = KeyPair::generate().unwrap();
+            let ca = ca_params.self_signed(&ca_key).unwrap();
+            let issuer = Issuer::new(ca_params, ca_key);
+            let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            let key = PrivatePkcs8KeyDer::from(key.serialize_der()).into();
+            Tls {
+                server: tls::server_config(vec![cert.der().clone()], key).unwrap(),
+                client: tls::client_config(tls::root_store([ca.der().clone()]).unwrap()).unwrap(),
+            }
+        }
+    }
+
+    impl Backend for Tls {
+        type Addr = TlsAddr;
+        fn fresh_addr(&self) -> TlsAddr {
+            TlsAddr::new(tcp0()).with_server_config(Arc::clone(&self.server))
+        }
+        fn client_addr(&self, server: &TlsServer) -> TlsAddr {
+            server.addr().with_client_config(Arc::clone(&self.client))
+        }
+        fn refused_addr(&self) -> TlsAddr {
+            TlsAddr::new(tcp0()).with_client_config(Arc::clone(&self.client))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn tls_transport_shared_by_eight_tasks() {
+        stress_seeds(&Tls::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn tls_misbehaving_protocols() {
+        misbehaving(&Tls::new()).await;
+    }
+}
