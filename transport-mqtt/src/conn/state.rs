@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits};
+use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits, WriteWaiters};
 
 use crate::wire::{Kind, Msg, HEADER, WINDOW};
 
@@ -56,7 +56,8 @@ pub(crate) struct ConnState {
     pub(crate) eof_requested: bool,
     pub(crate) finished: bool,
     pub(crate) reading_paused: bool,
-    write_waker: Option<Waker>,
+    /// Tasks waiting for room to write (all are woken together).
+    write_waiters: WriteWaiters,
     // ----- receiving side -----
     pub(crate) handshake: Handshake,
     pub(crate) peer: Option<Peer>,
@@ -162,7 +163,7 @@ impl Conn {
                 eof_requested: false,
                 finished: false,
                 reading_paused: false,
-                write_waker: None,
+                write_waiters: WriteWaiters::default(),
                 handshake,
                 peer,
                 confirmed: false,
@@ -181,16 +182,20 @@ impl Conn {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Re-reads the buffered size after a change; wakes a waiting writer
-    /// when it may write again. Returns the guard's waker to wake.
-    fn refresh(&self, st: &mut ConnState) -> Option<Waker> {
+    /// Re-reads the buffered size after a change; returns the waiting
+    /// writers to wake (after the lock is released) when they may write
+    /// again, or learn that writing is over.
+    fn refresh(&self, st: &mut ConnState) -> Vec<Waker> {
         let buffered = st.buffered();
         self.buffered.store(buffered, Ordering::Relaxed);
         let _ = st.flow.update(buffered);
+        if st.write_waiters.is_empty() {
+            return Vec::new();
+        }
         if st.flow.can_write(buffered) || !st.accepts_writes() {
-            st.write_waker.take()
+            st.write_waiters.take()
         } else {
-            None
+            Vec::new()
         }
     }
 
@@ -207,11 +212,9 @@ impl Conn {
     pub(crate) fn update_quietly<R>(&self, f: impl FnOnce(&mut ConnState) -> R) -> R {
         let mut st = self.lock();
         let r = f(&mut st);
-        let waker = self.refresh(&mut st);
+        let wakers = self.refresh(&mut st);
         drop(st);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wakers.into_iter().for_each(Waker::wake);
         r
     }
 
@@ -231,11 +234,9 @@ impl Conn {
             return Ok(());
         }
         st.queued += added;
-        let waker = self.refresh(&mut st);
+        let wakers = self.refresh(&mut st);
         drop(st);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wakers.into_iter().for_each(Waker::wake);
         self.notify.notify_one();
         Ok(())
     }
@@ -290,10 +291,7 @@ impl Conn {
         if st.flow.can_write(st.buffered()) {
             return Poll::Ready(Ok(()));
         }
-        match &mut st.write_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
+        st.write_waiters.register(cx.waker());
         Poll::Pending
     }
 

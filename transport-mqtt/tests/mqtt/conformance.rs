@@ -3,7 +3,7 @@
 //! (scenarios in parallel would only measure the broker); the output says
 //! which brokers ran.
 
-use transport_api::conformance::{run_all, Backend};
+use transport_api::conformance::{run_all, stress, Backend, Outcome};
 use transport_api::Server;
 use transport_mqtt::{MqttAddr, MqttServer};
 
@@ -58,4 +58,32 @@ async fn conformance_on_mosquitto() {
         return;
     };
     run("mosquitto", broker.port).await;
+}
+
+/// Runs one of the kit's multi-thread scenarios on the embedded rumqttd,
+/// with a hang detector.
+async fn run_one(name: &str, scenario: impl std::future::Future<Output = Outcome>) {
+    match tokio::time::timeout(std::time::Duration::from_secs(30), scenario).await {
+        Ok(Ok(())) => {}
+        Ok(Err(failure)) => panic!("mqtt {name}: {failure}"),
+        Err(_) => panic!("mqtt {name}: hung"),
+    }
+}
+
+/// Eight tasks wait for room on one transport: every one is woken (with
+/// one waker slot only the last one was, and the others hung).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_wait_for_room() {
+    let broker = OnBroker { port: rumqttd() };
+    run_one("writable", stress::many_tasks_wait_writable(&broker)).await;
+}
+
+/// Eight tasks share one transport, writing, pausing and ending it at
+/// random (two seeds: one ends with a close, one with an abort).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transport_shared_by_eight_tasks() {
+    let broker = OnBroker { port: rumqttd() };
+    for seed in [1, 2] {
+        run_one("shared transport", stress::shared_transport(&broker, seed)).await;
+    }
 }
