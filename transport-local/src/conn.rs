@@ -388,11 +388,14 @@ impl Conn {
         };
         let peer_driver = wake_peer.then(|| peer.driver_waker.take()).flatten();
         drop(sides);
-        peer_driver
-            .into_iter()
-            .chain(peer_waker)
-            .chain(my_waker)
-            .for_each(Waker::wake);
+        if let Some(w) = peer_driver {
+            w.wake();
+        }
+        // Writers wait only under backpressure or for the end: most events
+        // have none to wake (and iterating empty lists is not free here).
+        if !peer_waker.is_empty() || !my_waker.is_empty() {
+            peer_waker.into_iter().chain(my_waker).for_each(Waker::wake);
+        }
         Poll::Ready(event)
     }
 

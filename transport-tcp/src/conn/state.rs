@@ -364,13 +364,16 @@ impl Shared {
         }
         self.buffered.store(buffered, Ordering::Relaxed);
         let changed = st.flow.update(buffered).is_some();
-        let writers = if st.flow.can_write(buffered) {
+        // Writers wait only under backpressure: most sends have none.
+        let writers = if st.flow.can_write(buffered) && !st.write_waiters.is_empty() {
             st.write_waiters.take()
         } else {
             Vec::new()
         };
         drop(st);
-        writers.into_iter().for_each(Waker::wake);
+        if !writers.is_empty() {
+            writers.into_iter().for_each(Waker::wake);
+        }
         changed
     }
 
