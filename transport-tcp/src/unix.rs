@@ -315,7 +315,7 @@ impl Listener for LiveListener {
     type Conn = UnixStream;
 
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<UnixStream>> {
-        self.listener.poll_accept(cx).map_ok(|(stream, _)| stream)
+        Listener::poll_accept(&self.listener, cx)
     }
 }
 
