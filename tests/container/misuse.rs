@@ -85,32 +85,28 @@ async fn extreme_channel_options_work() {
 /// hangs.
 #[tokio::test]
 async fn options_that_forbid_everything_fail_with_errors() {
-    for frame in [0, 1] {
+    let no_frame = |size| ChannelOptions::new().codec(Json).max_frame_size(size);
+    let cases = [
+        (no_frame(0), "no frame fits", "maximum frame size of"),
+        (no_frame(1), "no frame fits", "maximum frame size of"),
+        (
+            ChannelOptions::new().codec(Json).max_queued_requests(0),
+            "takes no requests",
+            "refused",
+        ),
+    ];
+    for (channel, why, says) in cases {
         let options = ContainerOptions::new()
             .local_network(LocalNetwork::new())
-            .channel_options(ChannelOptions::new().codec(Json).max_frame_size(frame));
-        let a = Container::create_with("local://a", options.clone())
+            .channel_options(channel);
+        let a = Container::create_with("local://a", options)
             .await
             .expect("starts");
         let info = a.register("Calc", calc()).expect("register");
-        let err = ends("connect", a.connect(info.url()))
-            .await
-            .expect_err("no frame fits");
-        assert!(err.to_string().contains("maximum frame size of"), "{err}");
+        let err = ends("connect", a.connect(info.url())).await.expect_err(why);
+        assert!(err.to_string().contains(says), "{err}");
         ends("shutdown", a.shutdown()).await;
     }
-    let options = ContainerOptions::new()
-        .local_network(LocalNetwork::new())
-        .channel_options(ChannelOptions::new().codec(Json).max_queued_requests(0));
-    let a = Container::create_with("local://a", options.clone())
-        .await
-        .expect("starts");
-    let info = a.register("Calc", calc()).expect("register");
-    let err = ends("connect", a.connect(info.url()))
-        .await
-        .expect_err("takes no requests");
-    assert!(err.to_string().contains("refused"), "{err}");
-    ends("shutdown", a.shutdown()).await;
 }
 
 /// Connect timeouts of zero and `Duration::MAX` (and retry pauses of zero

@@ -91,18 +91,7 @@ where
         let server_side = me.lock().expect("unpoisoned").clone();
         assert!(server_side.expect("server side").is_closed(), "{method}");
     }
-    // The server serves on.
-    let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json())
-        .await
-        .expect("connects");
-    assert_eq!(
-        ends("ping", conn.call::<_, i32>("ping", ()))
-            .await
-            .expect("ping"),
-        0
-    );
-    conn.close().await;
-    server.close();
+    serves_on(server).await;
 }
 
 /// A client's handler (run in the client connection's serving task) that
@@ -241,6 +230,12 @@ where
         .await;
         assert!(r.is_err(), "{r:?}");
     }
+    serves_on(server).await;
+}
+
+/// The server still accepts a new connection and answers `ping` on it;
+/// then it is closed.
+async fn serves_on<S: Server>(server: S) {
     let conn = Connection::open(&server.addr(), Arc::new(Router::<Json>::new()), json())
         .await
         .expect("the server still accepts");
