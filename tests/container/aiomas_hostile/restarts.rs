@@ -140,11 +140,7 @@ async fn python_unix_container_restarted_under_a_rust_one() {
                 .expect("python starts"),
         );
         let rx = aiomas::lines(&mut child);
-        let line = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-            .await
-            .expect("reader")
-            .expect("READY");
-        let url = line.strip_prefix("READY ").expect("READY url").to_owned();
+        let url = aiomas::ready_url(rx, "driven.py").await;
         (child, url)
     };
     let (mut py, url) = start().await;
