@@ -133,6 +133,12 @@ impl<C: Codec> ChannelOptions<C> {
     /// 1024, at least 1). Further requests wait for a free slot before they
     /// are sent, so a burst of calls is slowed down rather than flooding
     /// the peer; a request whose future is dropped frees its slot.
+    ///
+    /// Calls nested through handlers (our handler calls the peer, whose
+    /// handler calls us back, and so on) hold a slot per level until the
+    /// chain unwinds: a chain nested more than `count` levels deep on our
+    /// side of one connection waits forever. Raise the limit for deeper
+    /// recursion (aiomas has no such limit).
     pub fn max_pending_requests(mut self, count: usize) -> Self {
         self.max_pending_requests = count.max(1);
         self

@@ -30,6 +30,7 @@ on_every_backend!(
     reentrancy::server_handlers_end_their_own_connection,
     reentrancy::client_handlers_end_their_own_connection,
     reentrancy::recursion_over_one_connection,
+    reentrancy::recursion_deeper_than_the_default_window,
     reentrancy::panicking_on_connection,
 );
 

@@ -200,6 +200,30 @@ where
     server.close();
 }
 
+/// Recursion deeper than the default window of pending calls: a chain
+/// nested through handlers holds one slot of `max_pending_requests` per
+/// level on each side until it unwinds, so 3,000 levels (1,500 per side)
+/// wait forever at the default 1,024 and complete with a window of 2,048;
+/// no other limit (handlers, queued requests) caps the depth.
+pub async fn recursion_deeper_than_the_default_window<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    const DEPTH: u32 = 3_000;
+    const WINDOW: usize = 2_048;
+    let options = || {
+        json()
+            .max_pending_requests(WINDOW)
+            .max_concurrent_requests(2)
+    };
+    let BothWays { server, conn, .. } = BothWays::open(&addr, ping_pong, options).await;
+    let depth = ends("a deep recursion", conn.call::<_, u32>("down", (DEPTH,))).await;
+    assert_eq!(depth.expect("down"), DEPTH);
+    conn.close().await;
+    server.close();
+}
+
 /// A server's `on_connection` that panics for the first connection: that
 /// connection ends (its caller gets a connection error, not a hang), and
 /// the server goes on accepting and serving the next ones.
