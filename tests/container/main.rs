@@ -12,6 +12,7 @@
 mod addresses;
 mod aiomas;
 mod aiomas_hostile;
+mod aiomas_tls;
 mod clock;
 mod codecs;
 mod misuse;
