@@ -11,6 +11,7 @@
 
 mod addresses;
 mod aiomas;
+mod aiomas_dates;
 mod aiomas_hostile;
 mod aiomas_tls;
 mod clock;
