@@ -13,6 +13,7 @@ mod addresses;
 mod aiomas;
 mod aiomas_dates;
 mod aiomas_hostile;
+mod aiomas_three;
 mod aiomas_tls;
 mod clock;
 mod codecs;
