@@ -11,11 +11,15 @@ container's agents `tcp://HOST:PORT/ID`, as any TCP container's.
     python tls_peer.py serve CODEC DIR PORT
         A TLS container on 127.0.0.1:PORT with a `Calc` agent (`add`,
         `echo`, `fail`); prints "READY tcp://127.0.0.1:PORT/0".
-    python tls_peer.py call CODEC DIR URL WHO
+    python tls_peer.py call CODEC DIR URL WHO [more]
         Connects to URL (tcp://...) presenting WHO's certificate (`client`,
         `stranger` or `none`), calls add(1, 2) and echo(...) and prints
         "ok connect", "ok add 3", "ok echo VALUE-AS-JSON", or
-        "err STEP TYPE: MESSAGE" and stops; then "DONE".
+        "err STEP TYPE: MESSAGE" and stops; then "DONE". With `more`, then
+        echo of 3 MiB ("ok big LENGTH"), 300 calls of add(i, 1) at once
+        ("ok gather SUM") and call_back(pinger, 41), passing its own
+        `Pinger` agent, which the agent at URL calls back ("ok callback
+        42").
     python tls_peer.py plain CODEC URL
         The same without TLS (to a TLS port); prints as `call`.
     python tls_peer.py tls-to-plain CODEC DIR URL
@@ -110,7 +114,14 @@ async def serve(codec, directory, port):
         await container.shutdown(as_coro=True)
 
 
-async def calls(codec, url, ssl_contexts):
+class Pinger(aiomas.Agent):
+    @aiomas.expose
+    async def ping(self, n):
+        await asyncio.sleep(0)
+        return n + 1
+
+
+async def calls(codec, url, ssl_contexts, extended=False):
     container = await aiomas.Container.create(
         ('127.0.0.1', 0), codec=getattr(aiomas, codec), ssl=ssl_contexts,
         as_coro=True)
@@ -126,6 +137,17 @@ async def calls(codec, url, ssl_contexts):
             out('ok echo', json.dumps(
                 await asyncio.wait_for(proxy.echo(value), 20), sort_keys=True,
                 ensure_ascii=False))
+            if extended:
+                step = 'big'
+                big = await asyncio.wait_for(proxy.echo('x' * (3 << 20)), 20)
+                out('ok big', len(big))
+                step = 'gather'
+                sums = await asyncio.wait_for(asyncio.gather(
+                    *(proxy.add(i, 1) for i in range(300))), 20)
+                out('ok gather', sum(sums))
+                step = 'callback'
+                out('ok callback', await asyncio.wait_for(
+                    proxy.call_back(Pinger(container), 41), 20))
         except Exception as e:
             out('err', step, oneline(e))
     finally:
@@ -136,8 +158,8 @@ async def calls(codec, url, ssl_contexts):
         out('DONE')
 
 
-async def call(codec, directory, url, who):
-    await calls(codec, url, certs(directory, who))
+async def call(codec, directory, url, who, extended=''):
+    await calls(codec, url, certs(directory, who), extended == 'more')
 
 
 async def plain(codec, url):

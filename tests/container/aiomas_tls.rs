@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use agentwire::channel::Codec;
-use agentwire::rpc::Router;
+use agentwire::rpc::{Proxy, Router};
 use agentwire::{Container, ContainerOptions, RpcError};
 
 use crate::support::aiomas::{self, free_port, lines, script, Kill};
@@ -92,6 +92,11 @@ fn calc_of<C: Codec>() -> Router<C> {
         .method("echo", |(v,): (serde_json::Value,)| async move {
             Ok::<_, Infallible>(v)
         })
+        .method("call_back", |(who, n): (Proxy<C>, i64)| async move {
+            who.call::<_, i64>("ping", (n,))
+                .await
+                .map_err(|e| e.to_string())
+        })
 }
 
 /// `err` and its causes, one after the other.
@@ -132,11 +137,13 @@ async fn python_clients_call_tls_containers_with_both_codecs() {
     )
     .await
     .expect("MsgPack container");
-    let a = json.register("Calc", calc()).expect("register");
+    let a = json.register("Calc", calc_of()).expect("register");
     let b = msgpack.register("Calc", calc_of()).expect("register");
     for (codec, url) in [("JSON", a.url()), ("MsgPack", b.url())] {
-        let out = run_peer(&["call", codec, dir, &as_aiomas(url), "client"]).await;
-        assert_eq!(out, SERVED, "{codec}");
+        let out = run_peer(&["call", codec, dir, &as_aiomas(url), "client", "more"]).await;
+        let more = ["ok big 3145728", "ok gather 45150", "ok callback 42"];
+        assert_eq!(out[..3], SERVED, "{codec}");
+        assert_eq!(out[3..], more, "{codec}");
     }
     // A server that asks for no client certificate serves them too.
     let plain_auth = ContainerOptions::new().tls_server_config(server_config(pki()));
