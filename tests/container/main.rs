@@ -5,9 +5,11 @@
 //! interoperability with the real aiomas 2.0.1 over TCP (JSON; MsgPack and
 //! NaN/Infinity in `codecs`), containers in two processes through an MQTT
 //! broker, and real aiomas clients and restarts against containers
-//! (`aiomas_hostile`); handlers that turn on their own container
-//! (`reentrancy`), races on a multi-thread runtime (`threads`) and options
-//! and URLs at their extremes (`misuse`).
+//! (`aiomas_hostile`); the real aiomas over TLS with its own SSL contexts
+//! (`aiomas_tls`), dates at their edges both ways (`aiomas_dates`) and
+//! proxies among three parties (`aiomas_three`); handlers that turn on
+//! their own container (`reentrancy`), races on a multi-thread runtime
+//! (`threads`) and options and URLs at their extremes (`misuse`).
 
 mod addresses;
 mod aiomas;
