@@ -12,12 +12,13 @@
 //! `tls://`.
 
 use std::convert::Infallible;
+use std::io::ErrorKind;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use agentwire::channel::Codec;
 use agentwire::rpc::{Proxy, Router};
-use agentwire::{Container, ContainerOptions, RpcError};
+use agentwire::{Container, ContainerError, ContainerOptions, RpcError};
 
 use crate::support::aiomas::{self, free_port, lines, script, Kill};
 use crate::support::pki::{client_config, other_pki, pki, server_config, Pki};
@@ -213,6 +214,19 @@ async fn calls_python_over_tls<C: agentwire::channel::Codec>(
         .expect_err("refused without a certificate");
     let msg = chain(&err);
     assert!(msg.contains(url) && msg.contains("TLS"), "{msg}");
+
+    // The URL as aiomas names it (`tcp://`): plain TCP to a TLS port, an
+    // error, not a wait.
+    let tcp_url = url.replacen("tls://", "tcp://", 1);
+    let err = tokio::time::timeout(Duration::from_secs(20), c.connect(&tcp_url))
+        .await
+        .expect("no hang")
+        .expect_err("plain TCP to a TLS port");
+    assert!(err.to_string().contains(&tcp_url), "{err}");
+    assert!(
+        matches!(err, ContainerError::Connect { .. }) && err.kind() == ErrorKind::ConnectionReset,
+        "{err:?}"
+    );
     c.shutdown().await;
 }
 
