@@ -201,6 +201,15 @@ async fn calls_python_over_tls<C: agentwire::channel::Codec>(
         .expect_err("fail");
     let message = err.remote_message().expect("a remote error");
     assert!(message.contains("ValueError: über"), "{message}");
+    // Much at once over TLS: 3 MiB, and 300 calls in flight.
+    let big = "x".repeat(3 << 20);
+    let echoed: String = proxy.call("echo", (&big,)).await.expect("echo");
+    assert_eq!(echoed.len(), big.len());
+    let calls = (0..300i64).map(|i| proxy.call::<_, i64>("add", (i, 1)));
+    let sums = futures_util::future::try_join_all(calls)
+        .await
+        .expect("adds");
+    assert_eq!(sums.iter().sum::<i64>(), 45150);
     c.shutdown().await;
 
     // Without a client certificate: aiomas's server refuses the handshake.
