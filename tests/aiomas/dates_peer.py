@@ -89,6 +89,7 @@ CALLS = [
     ('garbage', 'describe', {'__type__': [0, 'garbage']}),
     ('not_text', 'describe', {'__type__': [0, 42]}),
     ('feb30', 'describe', {'__type__': [0, '2016-02-30T00:00:00+00:00']}),
+    ('long', 'describe', {'__type__': [0, '2016' + 'x' * (1 << 20)]}),
     ('again', 'describe', at('2016-01-01T00:00:00+00:00')),
 ]
 
