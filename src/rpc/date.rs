@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{de, ser, Deserialize, Deserializer, Serialize, Serializer};
 
+use super::quoted::Quoted;
 use super::wire::{deserialize_typed, serialize_typed};
 use crate::clock::chrono::{Datelike, SecondsFormat, SubsecRound, Timelike};
 use crate::clock::{DateTime, Utc};
@@ -69,6 +70,6 @@ impl<'de> Deserialize<'de> for Date {
         let text: String = deserialize_typed::<Date, _, _>(deserializer)?;
         DateTime::parse_from_rfc3339(&text)
             .map(|date| Date(date.with_timezone(&Utc)))
-            .map_err(|e| de::Error::custom(format_args!("bad date {text:?}: {e}")))
+            .map_err(|e| de::Error::custom(format_args!("bad date {}: {e}", Quoted(&text))))
     }
 }
