@@ -16,12 +16,18 @@ with their first serializer: `{"__type__": [0, str(date)]}`.
         `echo`: "NAME ok STR(DATE) same|differs", whether it is the same
         point in time as the date sent) or "NAME err TYPE LAST-LINE" (for a
         remote error: the last line of its traceback); then "DONE".
+    python dates_peer.py clock CODEC URL START INIT T
+        A container whose clock is aiomas's `ExternalClock(START,
+        init_time=INIT)`; sends its `utcnow()` to `describe` of the Rust
+        agent at URL, sets the clock to T and sends it again; prints
+        "at_init VALUE", "at_t VALUE" (what Rust read), then "DONE".
 """
 import asyncio
 import datetime
 import sys
 
 import aiomas_compat  # noqa: F401  (patches asyncio for aiomas on Python 3.10+)
+import arrow_compat  # noqa: F401  (lets aiomas's ExternalClock run on arrow 0.14+)
 import aiomas
 import arrow
 
@@ -118,6 +124,23 @@ async def call(codec, url):
         await container.shutdown(as_coro=True)
 
 
+async def clock(codec, url, start, init, t):
+    ext = aiomas.ExternalClock(start, init_time=float(init))
+    container = await aiomas.Container.create(
+        ('127.0.0.1', 0), codec=getattr(aiomas, codec), clock=ext,
+        as_coro=True)
+    try:
+        proxy = await container.connect(url, timeout=5)
+        print('at_init', await proxy.describe(container.clock.utcnow()),
+              flush=True)
+        ext.set_time(float(t))
+        print('at_t', await proxy.describe(container.clock.utcnow()),
+              flush=True)
+        print('DONE', flush=True)
+    finally:
+        await container.shutdown(as_coro=True)
+
+
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
-    asyncio.run({'serve': serve, 'call': call}[cmd](*args))
+    asyncio.run({'serve': serve, 'call': call, 'clock': clock}[cmd](*args))

@@ -258,3 +258,39 @@ async fn our_dates_reach_python_json() {
 async fn our_dates_reach_python_msgpack() {
     our_dates_reach_python(MsgPack, "MsgPack").await;
 }
+
+/// aiomas's `ExternalClock(utc_start, init_time)` and ours from the same
+/// start: the same dates at the start and after the clocks are set, as
+/// Python sends them to our agent. (aiomas's date is `utc_start` plus the
+/// clock's time, `init_time` included.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_external_clock_dates_as_aiomas_does() {
+    tokio::task::spawn_blocking(aiomas::python)
+        .await
+        .expect("venv");
+    let c = Container::create("tcp://127.0.0.1:0")
+        .await
+        .expect("container");
+    let agent = c
+        .register("Dates", dates::<Json>(c.clock().clone()))
+        .expect("register");
+    let start = "2016-01-01T00:00:00+00:00";
+    for (init, t) in [(0.0, 1.5), (10.0, 11.5), (86_400.0, 90_061.25)] {
+        let (init_s, t_s) = (init.to_string(), t.to_string());
+        let mut child = script(
+            "dates_peer.py",
+            &["clock", "JSON", agent.url(), start, &init_s, &t_s],
+        );
+        let out = until_done(lines(&mut child)).await;
+        let ours = ExternalClock::from_date_at(date(start).0, Duration::from_secs_f64(init));
+        let at_init = Date(ours.utcnow()).to_string();
+        ours.set_time(Duration::from_secs_f64(t)).expect("forward");
+        let at_t = Date(ours.utcnow()).to_string();
+        assert_eq!(
+            out,
+            [format!("at_init {at_init}"), format!("at_t {at_t}")],
+            "init_time {init}, set to {t}"
+        );
+    }
+    c.shutdown().await;
+}
