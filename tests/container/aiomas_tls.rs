@@ -21,7 +21,9 @@ use agentwire::rpc::{Proxy, Router};
 use agentwire::{Container, ContainerError, ContainerOptions, RpcError};
 
 use crate::support::aiomas::{self, free_port, lines, script, Kill};
-use crate::support::pki::{client_config, other_pki, pki, server_config, Pki};
+use crate::support::pki::{
+    client_config, client_config_with_cert, other_pki, pki, server_config, Pki,
+};
 use crate::support::{calc, mtls_options, TempDir};
 
 /// The test PKI as DER files for `tls_peer.py`: `ca`, `server`, `client`,
@@ -212,17 +214,43 @@ async fn calls_python_over_tls<C: agentwire::channel::Codec>(
     assert_eq!(sums.iter().sum::<i64>(), 45150);
     c.shutdown().await;
 
-    // Without a client certificate: aiomas's server refuses the handshake.
-    let no_cert = ContainerOptions::new().tls_client_config(client_config(pki()));
-    let c = Container::create_with("tcp://127.0.0.1:0", no_cert)
+    // Certificates aiomas's server refuses, and a server we do not trust:
+    // the handshake fails, with an error naming the address and why. (A
+    // refusing asyncio server closes the connection without sending its
+    // TLS alert: what we see is the end of the stream, or the alert.)
+    let base = url.strip_suffix("/0").expect("agent 0");
+    for (what, config, why) in [
+        ("no certificate", client_config(pki()), ["eof", "alert"]),
+        (
+            "a stranger's certificate",
+            client_config_with_cert(pki(), &other_pki().client),
+            ["eof", "alert"],
+        ),
+        (
+            "a stranger's roots",
+            client_config(other_pki()),
+            ["not trusted", "not trusted"],
+        ),
+    ] {
+        let options = ContainerOptions::new().tls_client_config(config);
+        let c = Container::create_with("tcp://127.0.0.1:0", options)
+            .await
+            .expect("container");
+        let err = tokio::time::timeout(Duration::from_secs(20), c.connect(url))
+            .await
+            .expect("no hang")
+            .expect_err(what);
+        let msg = chain(&err);
+        assert!(
+            msg.contains(&format!("TLS handshake with {base} failed"))
+                && why.iter().any(|w| msg.contains(w)),
+            "{what}: {msg}"
+        );
+        c.shutdown().await;
+    }
+    let c = Container::create("tcp://127.0.0.1:0")
         .await
         .expect("container");
-    let err = tokio::time::timeout(Duration::from_secs(20), c.connect(url))
-        .await
-        .expect("no hang")
-        .expect_err("refused without a certificate");
-    let msg = chain(&err);
-    assert!(msg.contains(url) && msg.contains("TLS"), "{msg}");
 
     // The URL as aiomas names it (`tcp://`): plain TCP to a TLS port, an
     // error, not a wait.
