@@ -13,7 +13,8 @@ container's agents `tcp://HOST:PORT/ID`, as any TCP container's.
         `echo`, `fail`); prints "READY tcp://127.0.0.1:PORT/0".
     python tls_peer.py call CODEC DIR URL WHO [more]
         Connects to URL (tcp://...) presenting WHO's certificate (`client`,
-        `stranger` or `none`), calls add(1, 2) and echo(...) and prints
+        `stranger` or `none`; `stranger-tls13`, `none-tls13`: with Python's
+        default client context instead of aiomas's, TLS 1.3), calls add(1, 2) and echo(...) and prints
         "ok connect", "ok add 3", "ok echo VALUE-AS-JSON", or
         "err STEP TYPE: MESSAGE" and stops; then "DONE". With `more`, then
         echo of 3 MiB ("ok big LENGTH"), 300 calls of add(i, 1) at once
@@ -82,7 +83,13 @@ def certs(directory, who='client'):
     ca, _ = pem_files(directory, 'ca')
     server_cert, server_key = pem_files(directory, 'server')
     server = aiomas.util.make_ssl_server_context(ca, server_cert, server_key)
-    if who == 'none':
+    if who.endswith('-tls13'):
+        # Python's default client context (TLS 1.3 where the server has it).
+        client = ssl.create_default_context(cafile=ca)
+        who = who[:-len('-tls13')]
+        if who != 'none':
+            client.load_cert_chain(*pem_files(directory, who))
+    elif who == 'none':
         client = ssl.SSLContext(ssl.PROTOCOL_TLSv1_2)
         client.set_ciphers('ECDH+AESGCM')
         client.verify_mode = ssl.CERT_REQUIRED
