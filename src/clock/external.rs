@@ -22,12 +22,8 @@ enum Waiter {
 
 struct State {
     now: Duration,
-    /// The date at time `start_time` (aiomas's `utc_start` and
-    /// `init_time`); the time never goes below `start_time`. (Kept apart
-    /// rather than as a date at time zero, which chrono cannot hold for a
-    /// `start_time` of more than some 292 million years.)
+    /// The date at time zero (aiomas's `utc_start`).
     start_date: DateTime<Utc>,
-    start_time: Duration,
     /// Sleepers and calls by (deadline, order of scheduling): ties come due
     /// in the order they were scheduled.
     queue: BTreeMap<TimerKey, Waiter>,
@@ -35,9 +31,10 @@ struct State {
 }
 
 impl State {
-    /// The date now: the start date plus the time since the start.
+    /// The date now: the start date plus the time (chrono's last date past
+    /// its range).
     fn date(&self) -> DateTime<Utc> {
-        date_after(self.start_date, self.now.saturating_sub(self.start_time))
+        date_after(self.start_date, self.now)
     }
 
     /// Puts `waiter` in the queue at `deadline`, after those already there.
@@ -121,16 +118,15 @@ impl ExternalClock {
         Self::from_date_at(utc_start, Duration::ZERO)
     }
 
-    /// A clock at `init_time` whose date then is `utc_start` (aiomas's
-    /// `ExternalClock(utc_start, init_time)`): `utcnow()` is `utc_start`
-    /// plus the time that has passed since `init_time`, for any
-    /// `init_time` (up to `Duration::MAX`).
+    /// A clock at `init_time` whose date at time zero is `utc_start`
+    /// (aiomas's `ExternalClock(utc_start, init_time)`): `utcnow()` is
+    /// `utc_start` plus the time, `init_time` included, as aiomas's is
+    /// (chrono's last date past its range).
     pub fn from_date_at(utc_start: DateTime<Utc>, init_time: Duration) -> Self {
         ExternalClock {
             state: Arc::new(Mutex::new(State {
                 now: init_time,
                 start_date: utc_start,
-                start_time: init_time,
                 queue: BTreeMap::new(),
                 next_seq: 0,
             })),

@@ -5,8 +5,9 @@ use std::fmt;
 
 use serde::{de, ser, Deserialize, Deserializer, Serialize, Serializer};
 
+use super::quoted::Quoted;
 use super::wire::{deserialize_typed, serialize_typed};
-use crate::clock::chrono::Datelike;
+use crate::clock::chrono::{Datelike, SecondsFormat, SubsecRound, Timelike};
 use crate::clock::{DateTime, Utc};
 
 /// A UTC date-time that travels as aiomas's containers send `arrow` dates:
@@ -18,8 +19,11 @@ use crate::clock::{DateTime, Utc};
 /// Only containers' connections know the date serializer: outside a call
 /// between containers, encoding a `Date` is an error. So is encoding a
 /// date outside the years 1 to 9999, which neither Python's `datetime` nor
-/// RFC 3339 text holds (aiomas, failing to decode one, drops the whole
-/// connection); the error names the date.
+/// RFC 3339 text holds, or a leap second (`23:59:60`), which Python's
+/// `datetime` does not hold (aiomas, failing to decode either, drops the
+/// whole connection); the error names the date. A date is sent to the
+/// microsecond, as Python's `datetime` holds it: finer fractions are cut
+/// off (arrow would round them, past year 9999 at its last instant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(pub DateTime<Utc>);
 
@@ -44,8 +48,20 @@ impl Serialize for Date {
                 self.0.to_rfc3339()
             )));
         }
-        // arrow's str(): ISO 8601 with the offset, `+00:00`.
-        serialize_typed::<Date, _, _>(&self.0.to_rfc3339(), serializer)
+        if self.0.nanosecond() >= 1_000_000_000 {
+            return Err(ser::Error::custom(format_args!(
+                "date {} is in a leap second, which Python's datetime (aiomas's \
+                 dates) does not hold",
+                self.0.to_rfc3339()
+            )));
+        }
+        // arrow's str(): ISO 8601 with the offset, `+00:00`, to the
+        // microsecond.
+        let text = self
+            .0
+            .trunc_subsecs(6)
+            .to_rfc3339_opts(SecondsFormat::AutoSi, false);
+        serialize_typed::<Date, _, _>(&text, serializer)
     }
 }
 
@@ -54,6 +70,6 @@ impl<'de> Deserialize<'de> for Date {
         let text: String = deserialize_typed::<Date, _, _>(deserializer)?;
         DateTime::parse_from_rfc3339(&text)
             .map(|date| Date(date.with_timezone(&Utc)))
-            .map_err(|e| de::Error::custom(format_args!("bad date {text:?}: {e}")))
+            .map_err(|e| de::Error::custom(format_args!("bad date {}: {e}", Quoted(&text))))
     }
 }

@@ -123,9 +123,9 @@ async fn set_from_many_threads() {
     assert_eq!(clock.sleepers() + clock.pending_calls(), 0);
 }
 
-/// An external clock started at the end of `Duration`: its date is the
-/// start date given (not chrono's last date); set again to the same time,
-/// fine; a call or a sleep a second later cannot be scheduled past the end
+/// An external clock started at the end of `Duration`: its date is
+/// chrono's last date (the start date plus a time past chrono's range);
+/// set again to the same time, fine; a call or a sleep a second later cannot be scheduled past the end
 /// and comes due at once there.
 #[test]
 fn started_at_the_end_of_time() {
@@ -140,8 +140,8 @@ fn started_at_the_end_of_time() {
         assert_eq!(clock.time(), init);
         assert_eq!(
             clock.utcnow(),
-            start,
-            "the date at {init:?} is the start date"
+            DateTime::<Utc>::MAX_UTC,
+            "the date at {init:?} is past chrono's range"
         );
         clock.set_time(init).expect("the same time again");
         let earlier = clock.set_time(init - Duration::from_secs(1));

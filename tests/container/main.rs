@@ -5,13 +5,18 @@
 //! interoperability with the real aiomas 2.0.1 over TCP (JSON; MsgPack and
 //! NaN/Infinity in `codecs`), containers in two processes through an MQTT
 //! broker, and real aiomas clients and restarts against containers
-//! (`aiomas_hostile`); handlers that turn on their own container
-//! (`reentrancy`), races on a multi-thread runtime (`threads`) and options
-//! and URLs at their extremes (`misuse`).
+//! (`aiomas_hostile`); the real aiomas over TLS with its own SSL contexts
+//! (`aiomas_tls`), dates at their edges both ways (`aiomas_dates`) and
+//! proxies among three parties (`aiomas_three`); handlers that turn on
+//! their own container (`reentrancy`), races on a multi-thread runtime
+//! (`threads`) and options and URLs at their extremes (`misuse`).
 
 mod addresses;
 mod aiomas;
+mod aiomas_dates;
 mod aiomas_hostile;
+mod aiomas_three;
+mod aiomas_tls;
 mod clock;
 mod codecs;
 mod misuse;

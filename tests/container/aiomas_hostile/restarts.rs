@@ -10,7 +10,13 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_container_restarted_under_a_python_client() {
     let gauge = Arc::new(Gauge::default());
-    let mut c = container(Json, &gauge).await;
+    // A port below the ephemeral range: one from `bind(0)` may be taken by
+    // another test's connection while the container is down.
+    let mut c = Container::create_with(("127.0.0.1", free_port()), tight(ContainerOptions::new()))
+        .await
+        .expect("container");
+    c.register("Stress", agent::<Json>(&gauge))
+        .expect("register");
     let url = c.url().to_owned();
     let addr = host_port(&url);
     let mut py = Driven::start("JSON").await;
