@@ -125,8 +125,8 @@ async fn set_from_many_threads() {
 
 /// An external clock started at the end of `Duration`: its date is
 /// chrono's last date (the start date plus a time past chrono's range);
-/// set again to the same time, fine; a call or a sleep a second later cannot be scheduled past the end
-/// and comes due at once there.
+/// set again to the same time, fine; a call or a sleep a second later
+/// cannot be scheduled past the end and comes due at once there.
 #[test]
 fn started_at_the_end_of_time() {
     let start: DateTime<Utc> = "2016-01-01T00:00:00Z".parse().expect("date");
