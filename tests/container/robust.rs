@@ -107,8 +107,9 @@ pub async fn shutdown_with_a_peer_that_does_not_read(backend: Backend) {
 /// handed out as live, and a dead one is replaced).
 pub async fn connect_after_restarts(backend: Backend) {
     let a = backend.container("a").await;
-    let mut b = backend.container("b").await;
-    // Its real address (for TCP, with the port the system picked).
+    let mut b = Container::create_with(backend.restartable_url("b").as_str(), backend.options())
+        .await
+        .expect("container starts");
     let url = b.url().to_owned();
     b.register("Calc", calc()).expect("register");
     let agent = format!("{url}/0");
@@ -204,7 +205,9 @@ pub async fn agents_calling_back_at_the_limit(backend: Backend) {
 /// is the one `connect` then reaches.
 pub async fn dropped_container_stops_serving(backend: Backend) {
     let a = backend.container("a").await;
-    let b = backend.container("b").await;
+    let b = Container::create_with(backend.restartable_url("b").as_str(), backend.options())
+        .await
+        .expect("container starts");
     let url = b.url().to_owned();
     b.register("Old", calc()).expect("register");
     let agent = format!("{url}/0");

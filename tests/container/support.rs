@@ -86,6 +86,17 @@ impl Backend {
         }
     }
 
+    /// A URL for a container that restarts on its address: on TCP and TLS
+    /// a free port below the ephemeral range (one picked with port 0 may be
+    /// taken by another test's connection while the container is down).
+    pub fn restartable_url(&self, name: &str) -> String {
+        match self {
+            Backend::Tcp => format!("tcp://127.0.0.1:{}", aiomas::free_port()),
+            Backend::Tls => format!("tls://127.0.0.1:{}", aiomas::free_port()),
+            _ => self.url(name),
+        }
+    }
+
     /// A container called `name`.
     pub async fn container(&self, name: &str) -> Container {
         Container::create_with(self.url(name).as_str(), self.options())
