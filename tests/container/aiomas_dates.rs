@@ -11,7 +11,7 @@
 //! covered here through `AsyncioClock` and plain `arrow` values.)
 
 use std::convert::Infallible;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use agentwire::channel::{Codec, Json, MsgPack};
@@ -20,7 +20,8 @@ use agentwire::clock::{Clock, ExternalClock};
 use agentwire::rpc::{Date, Router};
 use agentwire::{Container, ContainerOptions, RpcError};
 
-use crate::support::aiomas::{self, free_port, lines, script};
+use crate::support::aiomas::{self, free_port, lines, script, until_done};
+use crate::support::error_chain;
 
 /// The `Dates` agent of dates_peer.py, in Rust: `describe(d)` (the date as
 /// we read it, RFC 3339 in UTC), `echo(d)`, `now()` (the container's clock).
@@ -41,22 +42,6 @@ fn dates<C: Codec>(clock: Arc<dyn Clock>) -> Router<C> {
 
 fn date(text: &str) -> Date {
     Date(text.parse().expect("an RFC 3339 date"))
-}
-
-/// The lines up to `DONE` (60 s hang guard, off the runtime's threads).
-async fn until_done(rx: mpsc::Receiver<String>) -> Vec<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) if line == "DONE" => return out,
-                Ok(line) => out.push(line),
-                Err(e) => panic!("dates_peer.py ends with DONE ({e}); printed {out:?}"),
-            }
-        }
-    })
-    .await
-    .expect("reader")
 }
 
 /// Python's dates as our agents read them and send them back; malformed
@@ -82,7 +67,7 @@ async fn python_dates_reach_our_agents<C: Codec>(codec: C, name: &str) {
         .expect("register");
     let mut child = script("dates_peer.py", &["call", name, agent.url()]);
     let rx = lines(&mut child);
-    let out = until_done(rx).await;
+    let out = until_done(rx, "dates_peer.py").await;
     let line = |key: &str| -> &str {
         out.iter()
             .find_map(|l| l.strip_prefix(key).and_then(|l| l.strip_prefix(' ')))
@@ -139,17 +124,6 @@ async fn python_dates_reach_our_agents_msgpack() {
     python_dates_reach_our_agents(MsgPack, "MsgPack").await;
 }
 
-/// `err` and its causes, one after the other.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
-}
-
 /// Our dates as Python reads them: at most microseconds (Python's
 /// `datetime` holds no more), so that the last nanoseconds of year 9999
 /// stay in it; a leap second, which Python cannot hold, is refused before
@@ -196,7 +170,7 @@ async fn our_dates_reach_python<C: Codec>(codec: C, name: &str) {
     ] {
         let got = describe(date(sent)).await;
         assert_eq!(
-            got.map_err(|e| chain(&e)),
+            got.map_err(|e| error_chain(&e)),
             Ok(read.to_owned()),
             "{name}: {sent}"
         );
@@ -218,7 +192,7 @@ async fn our_dates_reach_python<C: Codec>(codec: C, name: &str) {
         .and_utc();
     let err = describe(Date(leap)).await.expect_err("a leap second");
     assert!(matches!(err, RpcError::Encode { .. }), "{name}: {err:?}");
-    let text = chain(&err);
+    let text = error_chain(&err);
     assert!(text.contains("2016-12-31T23:59:60.5"), "{name}: {text}");
 
     // Malformed dates from Python.
@@ -229,7 +203,7 @@ async fn our_dates_reach_python<C: Codec>(codec: C, name: &str) {
             .expect("no hang")
             .expect_err("malformed");
         assert!(matches!(err, RpcError::Decode { .. }), "{name}: {err:?}");
-        let text = chain(&err);
+        let text = error_chain(&err);
         assert!(
             text.contains(&bad[..bad.len().min(40)]),
             "{name}: {:?}",
@@ -241,7 +215,7 @@ async fn our_dates_reach_python<C: Codec>(codec: C, name: &str) {
     // The connection went on through all of it.
     let got = describe(date("2016-01-01T00:00:00Z")).await;
     assert_eq!(
-        got.map_err(|e| chain(&e)),
+        got.map_err(|e| error_chain(&e)),
         Ok("2016-01-01T00:00:00+00:00".to_owned()),
         "{name}"
     );
@@ -281,7 +255,7 @@ async fn our_external_clock_dates_as_aiomas_does() {
             "dates_peer.py",
             &["clock", "JSON", agent.url(), start, &init_s, &t_s],
         );
-        let out = until_done(lines(&mut child)).await;
+        let out = until_done(lines(&mut child), "dates_peer.py").await;
         let ours = ExternalClock::from_date_at(date(start).0, Duration::from_secs_f64(init));
         let at_init = Date(ours.utcnow()).to_string();
         ours.set_time(Duration::from_secs_f64(t)).expect("forward");

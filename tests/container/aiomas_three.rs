@@ -6,14 +6,14 @@
 //! a path never reaches a container where it would name one of the wrong
 //! agents. A proxy whose connection is gone fails its calls at once.
 
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use agentwire::rpc::Proxy;
 use agentwire::{agent, AgentContext, AgentRef, Container, RpcError};
 use tokio::sync::Notify;
 
-use crate::support::aiomas::{self, free_port, lines, script, Kill};
+use crate::support::aiomas::{self, free_port, lines, next_line, script, until_done, Kill};
 
 struct Pinger {
     ctx: AgentContext,
@@ -81,31 +81,6 @@ impl Keeper {
     }
 }
 
-/// The next line (60 s hang guard, off the runtime's threads).
-async fn next_line(rx: mpsc::Receiver<String>) -> (mpsc::Receiver<String>, String) {
-    tokio::task::spawn_blocking(move || {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line from three_peer.py");
-        (rx, line)
-    })
-    .await
-    .expect("reader")
-}
-
-/// The lines up to `DONE`.
-async fn until_done(mut rx: mpsc::Receiver<String>) -> Vec<String> {
-    let mut out = Vec::new();
-    loop {
-        let (next, line) = next_line(rx).await;
-        rx = next;
-        if line == "DONE" {
-            return out;
-        }
-        out.push(line);
-    }
-}
-
 async fn venv() {
     tokio::task::spawn_blocking(aiomas::python)
         .await
@@ -126,7 +101,7 @@ async fn a_python_agent_cannot_pass_on_a_proxy_to_a_rust_agent() {
         .expect("register");
     let relay = r2.register_agent(Relay).expect("register");
     let mut child = script("three_peer.py", &["middle", pinger.url(), relay.url()]);
-    let out = until_done(lines(&mut child)).await;
+    let out = until_done(lines(&mut child), "three_peer.py").await;
     // aiomas refuses in Python: a proxy is no RPC service of its own.
     let refused = "err SerializationError Could not serialize object";
     let why = "No serializer found for type \"<class 'aiomas.rpc.Proxy'>\"";
@@ -234,7 +209,7 @@ async fn proxies_after_their_connection_is_gone() {
 
     // Ours, to a Python agent that dies.
     let mut child = script("three_peer.py", &["keep", keeper.url()]);
-    let (_rx, line) = next_line(lines(&mut child)).await;
+    let (_rx, line) = next_line(lines(&mut child), "three_peer.py").await;
     assert_eq!(line, "kept 2");
     let kept = keeper.kept.lock().expect("unpoisoned")[0].clone();
     assert_eq!(kept.call::<_, i64>("ping", (5,)).await.expect("alive"), 6);
@@ -246,13 +221,13 @@ async fn proxies_after_their_connection_is_gone() {
 
     // Python's, to our agent, while our container shuts down.
     let mut child = script("three_peer.py", &["hold", keeper.url()]);
-    let (rx, line) = next_line(lines(&mut child)).await;
+    let (rx, line) = next_line(lines(&mut child), "three_peer.py").await;
     assert_eq!(line, "HOLDING");
     tokio::time::timeout(Duration::from_secs(20), keeper.holding.notified())
         .await
         .expect("hold() is called");
     c.shutdown().await;
-    let out = until_done(rx).await;
+    let out = until_done(rx, "three_peer.py").await;
     assert_eq!(
         out,
         [

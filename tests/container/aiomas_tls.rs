@@ -13,18 +13,17 @@
 
 use std::convert::Infallible;
 use std::io::ErrorKind;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use agentwire::channel::Codec;
 use agentwire::rpc::{Proxy, Router};
 use agentwire::{Container, ContainerError, ContainerOptions, RpcError};
 
-use crate::support::aiomas::{self, free_port, lines, script, Kill};
+use crate::support::aiomas::{self, free_port, lines, next_line, script, until_done, Kill};
 use crate::support::pki::{
     client_config, client_config_with_cert, other_pki, pki, server_config, Pki,
 };
-use crate::support::{calc, mtls_options, TempDir};
+use crate::support::{calc, error_chain, mtls_options, TempDir};
 
 /// The test PKI as DER files for `tls_peer.py`: `ca`, `server`, `client`,
 /// and `stranger` (a client of another CA).
@@ -53,37 +52,9 @@ async fn run_peer(args: &[&str]) -> Vec<String> {
         .expect("venv");
     let mut child = script("tls_peer.py", args);
     let rx = lines(&mut child);
-    let out = until_done(rx).await;
+    let out = until_done(rx, "tls_peer.py").await;
     drop(child);
     out
-}
-
-/// The lines up to `DONE` (60 s hang guard, off the runtime's threads).
-async fn until_done(rx: mpsc::Receiver<String>) -> Vec<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) if line == "DONE" => return out,
-                Ok(line) => out.push(line),
-                Err(e) => panic!("tls_peer.py ends with DONE ({e}); printed {out:?}"),
-            }
-        }
-    })
-    .await
-    .expect("reader")
-}
-
-/// The next line (60 s hang guard).
-async fn next_line(rx: mpsc::Receiver<String>) -> (mpsc::Receiver<String>, String) {
-    tokio::task::spawn_blocking(move || {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line from tls_peer.py");
-        (rx, line)
-    })
-    .await
-    .expect("reader")
 }
 
 /// `support::calc` for any codec.
@@ -100,17 +71,6 @@ fn calc_of<C: Codec>() -> Router<C> {
                 .await
                 .map_err(|e| e.to_string())
         })
-}
-
-/// `err` and its causes, one after the other.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }
 
 /// `url` with aiomas's scheme for TLS containers, `tcp://`.
@@ -240,7 +200,7 @@ async fn calls_python_over_tls<C: agentwire::channel::Codec>(
             .await
             .expect("no hang")
             .expect_err(what);
-        let msg = chain(&err);
+        let msg = error_chain(&err);
         assert!(
             msg.contains(&format!("TLS handshake with {base} failed"))
                 && why.iter().any(|w| msg.contains(w)),
@@ -366,7 +326,7 @@ async fn tls_clients_that_vanish_mid_handshake_and_mid_frame() {
             .to_owned();
         let mut stuck = script("tls_peer.py", &["vanish", when, dir, "127.0.0.1", &port]);
         let rx = lines(&mut stuck);
-        let (rx, line) = next_line(rx).await;
+        let (rx, line) = next_line(rx, "tls_peer.py").await;
         assert_eq!(line, said, "{when}");
         // Stuck: others are served.
         let out = run_peer(&["call", "JSON", dir, &as_aiomas(agent.url()), "client"]).await;
@@ -393,7 +353,7 @@ async fn tls_clients_that_vanish_mid_handshake_and_mid_frame() {
             .to_owned();
         let mut stuck = script("tls_peer.py", &["vanish", when, dir, "127.0.0.1", &port]);
         let rx = lines(&mut stuck);
-        let (_rx, line) = next_line(rx).await;
+        let (_rx, line) = next_line(rx, "tls_peer.py").await;
         assert_eq!(line, said, "{when}");
         tokio::time::timeout(Duration::from_secs(20), c.shutdown())
             .await

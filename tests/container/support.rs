@@ -158,3 +158,14 @@ pub async fn local_pair(options: ContainerOptions) -> (Container, Container) {
         .expect("b starts");
     (a, b)
 }
+
+/// `err` and its causes, one after the other.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}

@@ -222,6 +222,37 @@ pub async fn ready_url(lines: mpsc::Receiver<String>, script: &str) -> String {
         .to_owned()
 }
 
+/// The next line `script` prints (60 s hang guard, off the runtime's
+/// threads), with the receiver for the lines after it.
+#[allow(dead_code)] // not every test target reads a script's lines
+pub async fn next_line(
+    lines: mpsc::Receiver<String>,
+    script: &'static str,
+) -> (mpsc::Receiver<String>, String) {
+    tokio::task::spawn_blocking(move || {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("a line from {script}: {e}"));
+        (lines, line)
+    })
+    .await
+    .expect("reader")
+}
+
+/// The lines `script` prints up to `DONE` (each under `next_line`'s guard).
+#[allow(dead_code)] // not every test target reads a script's lines
+pub async fn until_done(mut lines: mpsc::Receiver<String>, script: &'static str) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let (rest, line) = next_line(lines, script).await;
+        if line == "DONE" {
+            return out;
+        }
+        out.push(line);
+        lines = rest;
+    }
+}
+
 #[path = "ports.rs"]
 mod ports;
 #[allow(unused_imports)] // not every test target starts a peer on a port
