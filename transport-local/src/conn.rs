@@ -93,32 +93,22 @@ impl fmt::Debug for Conn {
     }
 }
 
-/// Abandons a side of a connection when dropped, unless disarmed (see
-/// [`Conn::abandon`]): for a driver that stops early, or a client whose
-/// `connection_made` panicked.
+/// Abandons a side of a connection when dropped (see [`Conn::abandon`]):
+/// for a driver that stops early.
 pub(crate) struct AbandonGuard<'a> {
-    conn: Option<&'a Conn>,
+    conn: &'a Conn,
     side: usize,
 }
 
 impl<'a> AbandonGuard<'a> {
     pub(crate) fn new(conn: &'a Conn, side: usize) -> Self {
-        AbandonGuard {
-            conn: Some(conn),
-            side,
-        }
-    }
-
-    pub(crate) fn disarm(mut self) {
-        self.conn = None;
+        AbandonGuard { conn, side }
     }
 }
 
 impl Drop for AbandonGuard<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn {
-            conn.abandon(self.side);
-        }
+        self.conn.abandon(self.side);
     }
 }
 

@@ -54,6 +54,8 @@ impl Address for TcpAddr {
     ///
     /// [`Error::ConnectionRefused`] when nothing listens there,
     /// [`Error::NotFound`] when the host name does not resolve,
+    /// [`Error::ProtocolPanicked`] when `protocol`'s `connection_made`
+    /// panicked (the socket is then closed),
     /// [`Error::NoRuntime`] outside tokio, other OS errors as [`Error::Io`].
     async fn create_connection<P: Protocol>(
         &self,
