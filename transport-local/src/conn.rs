@@ -348,15 +348,20 @@ impl Conn {
                         wake_peer = true;
                         peer_waker = peer.write_waiters.take();
                     }
-                    if me.inbox.is_empty() && peer.closing {
+                    if peer.closing && me.inbox_bytes <= peer.flow.limits().high() {
+                        // The peer's close may complete now.
                         wake_peer = true;
                     }
                     break 'pick Some(Event::Data(chunk));
                 }
             }
-            let my_writes_delivered = peer.inbox.is_empty() || peer.finished;
+            // Our close completes once what the peer has not read fits in
+            // our high-water mark: handed off, as a socket's close
+            // completes once the kernel's buffers took the data (the peer
+            // still gets all of it, then the end).
+            let my_writes_handed_off = peer.inbox_bytes <= me.flow.limits().high() || peer.finished;
             let peer_done = peer.is_shut() && me.inbox.is_empty();
-            if (me.closing && my_writes_delivered) || peer_done {
+            if (me.closing && my_writes_handed_off) || peer_done {
                 break 'pick Some(Event::Lost(None));
             }
             match &mut me.driver_waker {

@@ -3,7 +3,8 @@
 //! good, panic, or block their thread.
 //!
 //! Not in [`SCENARIOS`](super::SCENARIOS) (but for
-//! [`panic_in_connection_made`], a contract every backend keeps): the
+//! [`panic_in_connection_made`] and [`close_while_peer_never_reads`],
+//! contracts every backend keeps): the
 //! blocking scenario needs a multi-thread runtime, and the panicking ones
 //! print panic messages. Call them from a
 //! `#[tokio::test(flavor = "multi_thread")]`.
@@ -109,14 +110,15 @@ pub async fn end_from_data_received<B: Backend>(backend: &B, on_data: OnData) ->
     shut(&server).await
 }
 
-/// The client stops reading for good; the server writes a little and
-/// closes: the server's close completes (its `connection_lost` comes) and
-/// `wait_closed` returns, although the client never reads it.
+/// The client pauses reading; the server writes a little and closes: the
+/// server's close completes (its `connection_lost(None)` comes) and
+/// `wait_closed` returns although the client reads nothing, as asyncio's
+/// `close` completes once the data is handed off (to the kernel's buffers
+/// on sockets, to the peer's inbox on local queues: up to the closing
+/// side's high-water mark). Once the client reads again, it gets what was
+/// sent, then `connection_lost(None)`.
 ///
-/// Socket backends pass this (the data waits in the kernel's buffers).
-/// Local queues do not, by design: their close waits until the peer has
-/// received what was written, and a caller bounds that wait with `abort`
-/// (as the channel layer's close grace does).
+/// In [`SCENARIOS`](super::SCENARIOS) as `close_while_peer_paused`.
 pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
     let accepted = super::Accepted::default();
     let (server, addr) = super::serve(backend, &accepted).await?;
@@ -130,6 +132,11 @@ pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
     st.close();
     drop(st);
     server_log.wait_lost().await?;
+    ensure!(
+        server_log.lost_error().is_none() && server_log.lost_count() == 1,
+        "the server's close ended with {:?}",
+        server_log.events()
+    );
     shut(&server).await?;
     // Reading again, the client gets what was sent and the end.
     t.resume_reading();
@@ -138,6 +145,11 @@ pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
         log.data() == b"unread",
         "the client got {:?} after resuming",
         log.data()
+    );
+    ensure!(
+        log.lost_error().is_none(),
+        "the client's connection ended with {:?}",
+        log.lost_error()
     );
     Ok(())
 }

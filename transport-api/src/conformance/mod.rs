@@ -119,6 +119,7 @@ pub const SCENARIOS: &[&str] = &[
     "blocked_writer_released",
     "stream_adapter",
     "panic_in_connection_made",
+    "close_while_peer_paused",
 ];
 
 /// Runs the scenario called `name` (one of [`SCENARIOS`]).
@@ -144,6 +145,7 @@ pub async fn run_scenario<B: Backend>(backend: &B, name: &'static str) -> Outcom
         "blocked_writer_released" => boxed(flow::blocked_writer_released(backend)).await,
         "stream_adapter" => boxed(flow::stream_adapter(backend)).await,
         "panic_in_connection_made" => boxed(hostile::panic_in_connection_made(backend)).await,
+        "close_while_peer_paused" => boxed(hostile::close_while_peer_never_reads(backend)).await,
         _ => Err(Failure::new(format!("no scenario called {name:?}"))),
     };
     outcome.map_err(|mut f| {
@@ -230,7 +232,7 @@ macro_rules! conformance_tests {
             close_flushes_then_lost_once, abort, eof, write_after_close,
             server_close_and_wait_closed, dropped_transport_ends_peer,
             pause_resume_bounded, write_if_ready, blocked_writer_released, stream_adapter,
-            panic_in_connection_made);
+            panic_in_connection_made, close_while_peer_paused);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(
