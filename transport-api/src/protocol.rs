@@ -43,7 +43,7 @@ use crate::{Error, SharedTransport};
 /// - A client's panic does not unwind into the caller of `create_connection`
 ///   (which may be an unrelated task that only asked for a connection):
 ///   `create_connection` returns
-///   [`Error::ProtocolPanicked`](crate::Error::ProtocolPanicked) with the
+///   [`Error::ProtocolPanicked`] with the
 ///   panic's message, and the server's side of the connection ends (with
 ///   `connection_lost`) as for a peer that went away.
 /// - A server's panic (in its factory or its `connection_made`) refuses or
@@ -149,7 +149,7 @@ impl<P: Protocol + ?Sized> ProtocolHandle<P> {
     ///
     /// # Errors
     ///
-    /// [`Error::ProtocolPanicked`](crate::Error::ProtocolPanicked) naming the
+    /// [`Error::ProtocolPanicked`] naming the
     /// panic's message; the caller then ends the connection.
     pub fn connection_made(&self, transport: SharedTransport) -> crate::Result<()> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
