@@ -82,8 +82,9 @@ impl Schemes {
         &self.network
     }
 
+    /// Registers `name` (case-insensitive: kept in lower case).
     pub(crate) fn add(&mut self, name: String, resolver: Resolver) {
-        self.custom.insert(name, resolver);
+        self.custom.insert(name.to_ascii_lowercase(), resolver);
     }
 
     #[cfg(feature = "tls")]
@@ -122,13 +123,20 @@ impl Schemes {
         names
     }
 
-    /// Whether `scheme` is known.
+    /// Whether `scheme` is known (in any case: `TCP` is `tcp`).
     pub fn contains(&self, scheme: &str) -> bool {
-        self.names().contains(&scheme)
+        let scheme = scheme.to_ascii_lowercase();
+        self.names().contains(&scheme.as_str())
     }
 
     /// The address `url` (`<scheme>://<address>`) stands for, by its
     /// scheme.
+    ///
+    /// Schemes are case-insensitive (RFC 3986): `TCP://…` and `Local://…`
+    /// work like `tcp://…` and `local://…`, registered schemes too. A
+    /// resolver sees the URL with its scheme in lower case; errors name
+    /// `url` as given. The rest of the URL is the scheme's own: TCP and
+    /// TLS host names are case-insensitive too, local queue ids are not.
     ///
     /// # Errors
     ///
@@ -136,7 +144,8 @@ impl Schemes {
     /// unknown scheme (the reason lists the known ones), or an address
     /// the scheme's resolver rejects.
     pub fn resolve(&self, url: &str) -> Result<AnyAddress, ContainerError> {
-        let Some((scheme, rest)) = url.split_once("://") else {
+        let given = url;
+        let Some((scheme, rest)) = given.split_once("://") else {
             return Err(ContainerError::invalid(
                 url,
                 format!(
@@ -145,27 +154,35 @@ impl Schemes {
                 ),
             ));
         };
+        let lower;
+        let (scheme, url) = if scheme.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = format!("{}://{rest}", scheme.to_ascii_lowercase());
+            (&lower[..scheme.len()], lower.as_str())
+        } else {
+            (scheme, given)
+        };
+        // From here on `url` is what resolvers see; errors name `given`.
         if let Some(resolver) = self.custom.get(scheme) {
-            return resolver(url).map_err(|e| resolver_error(url, e));
+            return resolver(url).map_err(|e| resolver_error(given, e));
         }
         match scheme {
             "local" => {
                 let queue = self
                     .network
                     .get_queue(rest)
-                    .map_err(|e| resolver_error(url, e))?;
+                    .map_err(|e| resolver_error(given, e))?;
                 Ok(AnyAddress::new(queue))
             }
             #[cfg(feature = "tcp")]
             "tcp" => {
                 let addr: transport_tcp::TcpAddr =
-                    url.parse().map_err(|e| resolver_error(url, e))?;
+                    url.parse().map_err(|e| resolver_error(given, e))?;
                 Ok(AnyAddress::new(addr))
             }
             #[cfg(feature = "tls")]
             "tls" => {
                 let mut addr: transport_tcp::TlsAddr =
-                    url.parse().map_err(|e| resolver_error(url, e))?;
+                    url.parse().map_err(|e| resolver_error(given, e))?;
                 if let Some(config) = &self.tls_server {
                     addr = addr.with_server_config(Arc::clone(config));
                 }
@@ -177,13 +194,13 @@ impl Schemes {
             #[cfg(all(unix, feature = "unix"))]
             "ipc" => {
                 let addr: transport_tcp::UnixAddr =
-                    url.parse().map_err(|e| resolver_error(url, e))?;
+                    url.parse().map_err(|e| resolver_error(given, e))?;
                 Ok(AnyAddress::new(addr))
             }
             #[cfg(feature = "mqtt")]
             "mqtt" | "mqtts" => {
                 let addr: transport_mqtt::MqttAddr =
-                    url.parse().map_err(|e| resolver_error(url, e))?;
+                    url.parse().map_err(|e| resolver_error(given, e))?;
                 #[cfg(feature = "tls")]
                 let addr = match &self.tls_client {
                     Some(config) if addr.is_tls() => addr.with_tls_config(Arc::clone(config)),
@@ -193,7 +210,8 @@ impl Schemes {
             }
             other => {
                 let mut reason = format!(
-                    "unknown scheme {other:?}; known schemes: {}",
+                    "unknown scheme {:?}; known schemes: {}",
+                    &given[..other.len()],
                     self.names().join(", ")
                 );
                 if let Some((_, _, feature)) = BUILT_IN.iter().find(|(n, _, _)| *n == other) {
@@ -201,7 +219,7 @@ impl Schemes {
                         " (agentwire was built without the feature {feature})"
                     ));
                 }
-                Err(ContainerError::invalid(url, reason))
+                Err(ContainerError::invalid(given, reason))
             }
         }
     }
@@ -251,6 +269,38 @@ mod tests {
         assert_eq!(names.last(), Some(&"mine"));
         assert_eq!(names.iter().filter(|n| **n == "local").count(), 1);
         assert!(s.contains("mine") && !s.contains("nope"));
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive_and_errors_name_the_url_as_given() {
+        let mut s = schemes();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        s.add(
+            "Mine".into(),
+            Arc::new(move |url: &str| {
+                log.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(url.to_owned());
+                Err(transport_api::Error::invalid_address(url, "never"))
+            }),
+        );
+        assert!(s.contains("MINE") && s.contains("mine"));
+        let err = s.resolve("mInE://X").expect_err("the resolver refuses");
+        assert!(
+            matches!(&err, ContainerError::InvalidAddress { input, .. } if input == "mInE://X"),
+            "{err:?}"
+        );
+        assert_eq!(
+            *seen.lock().unwrap_or_else(|p| p.into_inner()),
+            ["mine://X"]
+        );
+        let queue = s.resolve("Local://Q").expect("a local queue");
+        assert_eq!(queue.to_string(), "local://Q");
+        let err = s.resolve("LOCAL://a/b").expect_err("a bad queue id");
+        assert!(err.to_string().contains("LOCAL://a/b"), "{err}");
+        let err = s.resolve("Pigeon://x").expect_err("unknown");
+        assert!(err.to_string().contains("\"Pigeon\""), "{err}");
     }
 
     #[test]

@@ -177,14 +177,17 @@ async fn odd_agent_urls() {
         );
         assert!(err.to_string().contains(url), "{url}: {err}");
     }
+    // Schemes are case-insensitive (RFC 3986).
+    for url in ["LOCAL://a/0", "Local://a/0"] {
+        let proxy = ends(url, a.connect(url)).await.expect(url);
+        assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect(url), 3);
+    }
     let invalid = [
         "local://a/",
         "local://a",
         "local:///0",
         "local://a/0/",
         "local://a/0/x",
-        "LOCAL://a/0",
-        "Local://a/0",
         "local:/a/0",
         "://a/0",
         "",

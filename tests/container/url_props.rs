@@ -20,6 +20,11 @@ const PREFIXES: &[&str] = &[
     "mqtt://",
     "mqtts://",
     "TCP://",
+    "Local://",
+    "IPC://[",
+    "Tls://",
+    "MQTT://",
+    "tcp://[fe80::1%25",
     "local:/",
     "://",
     "local://a/",
@@ -76,12 +81,41 @@ proptest! {
         }
     }
 
+    /// Schemes are case-insensitive: with its scheme in any case, a URL
+    /// resolves to what its lower-case form resolves to (or both are
+    /// refused), and a refusal names the URL as given.
+    #[test]
+    fn the_case_of_a_scheme_does_not_matter(url in url_text(), mask in any::<u32>()) {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Ok(());
+        };
+        let mixed: String = scheme
+            .chars()
+            .enumerate()
+            .map(|(i, c)| if mask >> (i % 32) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+            .collect();
+        let mixed = format!("{mixed}://{rest}");
+        let lower = format!("{}://{rest}", scheme.to_ascii_lowercase());
+        let options = ContainerOptions::new().local_network(LocalNetwork::new());
+        let schemes = options.get_schemes();
+        match (schemes.resolve(&lower), schemes.resolve(&mixed)) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+            (Err(_), Err(err)) => {
+                if let ContainerError::InvalidAddress { input, .. } = &err {
+                    prop_assert_eq!(input, &mixed);
+                }
+            }
+            (a, b) => prop_assert!(false, "{lower:?} gave {a:?} but {mixed:?} gave {b:?}"),
+        }
+    }
+
     /// `connect` with any text as the agent URL returns (an error, here:
     /// nothing listens), with one attempt and no panic. Host names are
     /// left out (they would ask the resolver).
     #[test]
     fn connecting_to_any_text_returns(url in url_text()) {
-        prop_assume!(!url.starts_with("tcp://") && !url.starts_with("tls://") && !url.contains("mqtt"));
+        let lower = url.to_ascii_lowercase();
+        prop_assume!(!lower.starts_with("tcp://") && !lower.starts_with("tls://") && !lower.contains("mqtt"));
         runtime().block_on(async {
             let net = LocalNetwork::new();
             let options = ContainerOptions::new().local_network(net);

@@ -195,8 +195,10 @@ async fn a_writer_blocked_on_writable_learns_when_the_peer_closes() {
     reader.pause_reading();
     t.write(Bytes::from(vec![0u8; 2000])).unwrap();
     // The writer reads nothing either, so what the reader sends it stays
-    // undelivered and the reader's close cannot complete on its own.
+    // undelivered and, being above the reader's high-water mark, keeps the
+    // reader's close from completing on its own.
     t.pause_reading();
+    reader.set_write_buffer_limits(WriteBufferLimits::with_high(4));
     reader.write(Bytes::from_static(b"unread")).unwrap();
     let waiting = t.clone();
     let blocked = tokio::spawn(async move { waiting.writable().await });

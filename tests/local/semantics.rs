@@ -386,13 +386,17 @@ async fn a_client_protocol_that_panics_when_made_ends_the_servers_side() {
     let net = LocalNetwork::new();
     let lq = net.get_queue("q").unwrap();
     let server = create_server(logs.factory(), &lq).await.unwrap();
-    // The client's panic is its caller's, as with a socket.
-    let connecting = {
-        let lq = lq.clone();
-        tokio::spawn(async move { create_connection(|| Flaky, &lq).await.map(drop) })
-    };
-    let joined = connecting.await.expect_err("the client's panic");
-    assert!(joined.is_panic());
+    // The client's panic stays in its connection: the caller gets an error
+    // that names it, as on every backend.
+    let err = create_connection(|| Flaky, &lq)
+        .await
+        .map(drop)
+        .expect_err("the client's panic");
+    assert!(
+        matches!(&err, transport_api::Error::ProtocolPanicked { callback: "connection_made", message }
+            if message == "boom in the client's connection_made"),
+        "{err:?}"
+    );
     // The server's protocol, made before the client's, learns that the
     // connection is gone, as a socket's peer would.
     let served = logs.wait_log(0).await.unwrap();

@@ -33,12 +33,18 @@ pub trait Address: fmt::Display + fmt::Debug + Clone + Send + Sync + 'static {
         P: Protocol,
         F: Fn() -> P + Send + Sync + 'static;
 
-    /// Connects `protocol` to the server at this address.
+    /// Connects `protocol` to the server at this address; returns once its
+    /// `connection_made` has returned.
     ///
     /// # Errors
     ///
     /// [`Error::ConnectionRefused`](crate::Error::ConnectionRefused) when no
-    /// server accepts, or a backend-specific error.
+    /// server accepts;
+    /// [`Error::ProtocolPanicked`](crate::Error::ProtocolPanicked), naming
+    /// the panic, when `protocol`'s `connection_made` panicked (the panic
+    /// does not unwind into the caller, and the connection is aborted: see
+    /// [`Protocol`]'s "Panics in `connection_made`"); or a backend-specific
+    /// error.
     async fn create_connection<P: Protocol>(
         &self,
         protocol: P,
@@ -65,7 +71,9 @@ where
 ///
 /// # Errors
 ///
-/// See [`Address::create_connection`].
+/// See [`Address::create_connection`]; a panic in the protocol's
+/// `connection_made` is returned as
+/// [`Error::ProtocolPanicked`](crate::Error::ProtocolPanicked).
 pub async fn create_connection<A, P, F>(
     factory: F,
     addr: &A,

@@ -75,6 +75,15 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A protocol callback panicked; the panic stays inside the connection
+    /// (see [`ProtocolHandle::connection_made`](crate::ProtocolHandle::connection_made)).
+    #[error("the protocol panicked in {callback}: {message}")]
+    ProtocolPanicked {
+        /// The callback that panicked, e.g. `"connection_made"`.
+        callback: &'static str,
+        /// The panic's message (or a note that it was not text).
+        message: String,
+    },
     /// Any other I/O error, kept as it is.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -98,7 +107,7 @@ impl Error {
             Error::ConnectionReset => io::ErrorKind::ConnectionReset,
             Error::Closed => io::ErrorKind::BrokenPipe,
             Error::Unsupported(_) => io::ErrorKind::Unsupported,
-            Error::NoRuntime => io::ErrorKind::Other,
+            Error::NoRuntime | Error::ProtocolPanicked { .. } => io::ErrorKind::Other,
             Error::Tls { .. } => io::ErrorKind::InvalidData,
             Error::Io(e) => e.kind(),
         }
@@ -110,6 +119,19 @@ impl Error {
             input: input.into(),
             reason: reason.into(),
         }
+    }
+
+    /// A [`Error::ProtocolPanicked`] for `callback`, with the message of
+    /// the panic `payload` (what [`std::panic::catch_unwind`] returns).
+    pub fn protocol_panicked(callback: &'static str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "(a panic payload that is not text)".to_owned()
+        };
+        Error::ProtocolPanicked { callback, message }
     }
 
     /// Classifies an OS error from connecting to or binding `addr`: refused,
@@ -157,6 +179,20 @@ mod tests {
         let io: io::Error = err.into();
         assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
         assert!(io.to_string().contains("local://q"));
+    }
+
+    #[test]
+    fn a_caught_panic_names_its_message() {
+        let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).expect_err("it panics");
+        let e = Error::protocol_panicked("connection_made", payload.as_ref());
+        assert_eq!(
+            e.to_string(),
+            "the protocol panicked in connection_made: boom 7"
+        );
+        let payload =
+            std::panic::catch_unwind(|| std::panic::panic_any(7u8)).expect_err("it panics");
+        let e = Error::protocol_panicked("connection_made", payload.as_ref());
+        assert!(e.to_string().contains("not text"), "{e}");
     }
 
     #[test]

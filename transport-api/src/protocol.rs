@@ -33,6 +33,25 @@ use crate::{Error, SharedTransport};
 ///
 /// The data path is synchronous: callbacks must not block. To hand work to async
 /// code, push it into a channel from the callback.
+///
+/// # Panics in `connection_made`
+///
+/// Every backend keeps one contract (the conformance kit checks it): a panic
+/// in `connection_made` stays inside its connection, which is aborted, and
+/// the protocol gets no further callbacks.
+///
+/// - A client's panic does not unwind into the caller of `create_connection`
+///   (which may be an unrelated task that only asked for a connection):
+///   `create_connection` returns
+///   [`Error::ProtocolPanicked`] with the
+///   panic's message, and the server's side of the connection ends (with
+///   `connection_lost`) as for a peer that went away.
+/// - A server's panic (in its factory or its `connection_made`) refuses or
+///   ends that one connection: the server goes on serving, and its other
+///   connections go on undisturbed.
+///
+/// The panic is still reported by the panic hook (printed to stderr by
+/// default), as for a panicking task.
 pub trait Protocol: Send + 'static {
     /// The connection is up; `transport` is its writing end.
     ///
@@ -119,6 +138,24 @@ impl<P> ProtocolHandle<P> {
         ProtocolHandle {
             inner: Arc::new(Mutex::new(protocol)),
         }
+    }
+}
+
+impl<P: Protocol + ?Sized> ProtocolHandle<P> {
+    /// Calls the protocol's [`connection_made`](Protocol::connection_made),
+    /// catching a panic in it: what a backend calls, so that every backend
+    /// keeps the contract described under [`Protocol`] ("Panics in
+    /// `connection_made`").
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ProtocolPanicked`] naming the
+    /// panic's message; the caller then ends the connection.
+    pub fn connection_made(&self, transport: SharedTransport) -> crate::Result<()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.with(|p| p.connection_made(transport))
+        }))
+        .map_err(|payload| crate::Error::protocol_panicked("connection_made", payload.as_ref()))
     }
 }
 

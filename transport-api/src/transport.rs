@@ -88,6 +88,14 @@ pub trait Transport: AsAny + fmt::Debug + Send + Sync + 'static {
     /// Closes the connection: buffered data is still sent, nothing more is
     /// received, then `connection_lost(None)` is delivered on both sides.
     /// Idempotent.
+    ///
+    /// As in asyncio, our side's `connection_lost` comes once the buffered
+    /// data is handed off (to the OS's buffers on sockets; on local queues,
+    /// once what the peer has not read fits in our high-water mark), not
+    /// once the peer has read it: a peer that paused reading gets the data,
+    /// and then its own `connection_lost`, when it reads again. While the
+    /// data cannot be handed off (the peer reads nothing and the buffers
+    /// are full), the close waits; [`abort`](Transport::abort) ends it.
     fn close(&self);
 
     /// Closes the connection at once: buffered data is dropped and our

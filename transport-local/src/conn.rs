@@ -93,32 +93,22 @@ impl fmt::Debug for Conn {
     }
 }
 
-/// Abandons a side of a connection when dropped, unless disarmed (see
-/// [`Conn::abandon`]): for a driver that stops early, or a client whose
-/// `connection_made` panicked.
+/// Abandons a side of a connection when dropped (see [`Conn::abandon`]):
+/// for a driver that stops early.
 pub(crate) struct AbandonGuard<'a> {
-    conn: Option<&'a Conn>,
+    conn: &'a Conn,
     side: usize,
 }
 
 impl<'a> AbandonGuard<'a> {
     pub(crate) fn new(conn: &'a Conn, side: usize) -> Self {
-        AbandonGuard {
-            conn: Some(conn),
-            side,
-        }
-    }
-
-    pub(crate) fn disarm(mut self) {
-        self.conn = None;
+        AbandonGuard { conn, side }
     }
 }
 
 impl Drop for AbandonGuard<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn {
-            conn.abandon(self.side);
-        }
+        self.conn.abandon(self.side);
     }
 }
 
@@ -358,15 +348,20 @@ impl Conn {
                         wake_peer = true;
                         peer_waker = peer.write_waiters.take();
                     }
-                    if me.inbox.is_empty() && peer.closing {
+                    if peer.closing && me.inbox_bytes <= peer.flow.limits().high() {
+                        // The peer's close may complete now.
                         wake_peer = true;
                     }
                     break 'pick Some(Event::Data(chunk));
                 }
             }
-            let my_writes_delivered = peer.inbox.is_empty() || peer.finished;
+            // Our close completes once what the peer has not read fits in
+            // our high-water mark: handed off, as a socket's close
+            // completes once the kernel's buffers took the data (the peer
+            // still gets all of it, then the end).
+            let my_writes_handed_off = peer.inbox_bytes <= me.flow.limits().high() || peer.finished;
             let peer_done = peer.is_shut() && me.inbox.is_empty();
-            if (me.closing && my_writes_delivered) || peer_done {
+            if (me.closing && my_writes_handed_off) || peer_done {
                 break 'pick Some(Event::Lost(None));
             }
             match &mut me.driver_waker {

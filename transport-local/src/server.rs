@@ -13,7 +13,7 @@ use transport_api::{
     SharedTransport,
 };
 
-use crate::conn::{AbandonGuard, Conn, CLIENT, SERVER};
+use crate::conn::{Conn, CLIENT, SERVER};
 use crate::{LocalQueue, LocalQueueTransport};
 
 struct Inner {
@@ -75,13 +75,14 @@ impl LocalQueueServer {
     /// protocol, wires both to a fresh pair of queues, calls
     /// `connection_made` on the server's protocol and then on the client's
     /// (both before this returns), and starts one driver task per side.
-    /// A panic in the client's `connection_made` unwinds to the caller, and
-    /// the server's side ends with a reset, as a socket's peer would see.
     ///
     /// # Errors
     ///
-    /// [`Error::ConnectionRefused`] if the server is closed;
-    /// [`Error::NoRuntime`] outside a tokio runtime.
+    /// [`Error::ConnectionRefused`] if the server is closed, or if the
+    /// server's factory or `connection_made` panicked (its source names the
+    /// panic); [`Error::ProtocolPanicked`] if the client's `connection_made`
+    /// panicked (the server's side then ends with a reset, as a socket's
+    /// peer would see); [`Error::NoRuntime`] outside a tokio runtime.
     pub fn new_connection<P: Protocol>(
         &self,
         client: P,
@@ -111,33 +112,41 @@ impl LocalQueueServer {
         // The server's code runs in the connecting task here: a panic in it
         // refuses this connection instead of unwinding into the client (a
         // socket's client sees its connection end, not the server's panic).
-        let accepted = catch_unwind(AssertUnwindSafe(|| {
-            let server_proto = ProtocolHandle::new((self.inner.factory)());
-            server_proto.with(|p| p.connection_made(Arc::new(server_transport) as SharedTransport));
+        let server_proto = catch_unwind(AssertUnwindSafe(|| {
+            ProtocolHandle::new((self.inner.factory)())
+        }))
+        .map_err(|payload| Error::protocol_panicked("the factory", payload.as_ref()))
+        .and_then(|server_proto| {
             server_proto
-        }));
-        let Ok(server_proto) = accepted else {
-            conn.abandon(SERVER);
-            return Err(Error::ConnectionRefused {
-                addr: self.inner.lq.to_string(),
-                source: Some(io::Error::other(
-                    "the server's protocol panicked while accepting the connection",
-                )),
-            });
+                .connection_made(Arc::new(server_transport) as SharedTransport)
+                .map(|()| server_proto)
+        });
+        let server_proto = match server_proto {
+            Ok(server_proto) => server_proto,
+            Err(panicked) => {
+                conn.abandon(SERVER);
+                return Err(Error::ConnectionRefused {
+                    addr: self.inner.lq.to_string(),
+                    source: Some(io::Error::other(panicked)),
+                });
+            }
         };
         // The server's side is accepted: its driver runs from here on, so
         // that it learns of the end whatever happens to the client's side.
         let driver_conn = Arc::clone(&conn);
         runtime.spawn(async move { driver_conn.drive(SERVER, server_proto, Some(token)).await });
 
-        // The client's own panic in `connection_made` is the caller's, as
-        // with a socket; its side is abandoned on the way out (the server's
-        // protocol sees the connection reset, as a socket's peer would).
+        // The client's panic in `connection_made` stays here (see
+        // `Protocol`): its side is abandoned, the server's protocol sees the
+        // connection reset (as a socket's peer would), and the caller gets
+        // an error naming the panic.
         let client_proto = ProtocolHandle::new(client);
-        let unwinding = AbandonGuard::new(&conn, CLIENT);
-        client_proto
-            .with(|p| p.connection_made(Arc::new(client_transport.clone()) as SharedTransport));
-        unwinding.disarm();
+        if let Err(panicked) =
+            client_proto.connection_made(Arc::new(client_transport.clone()) as SharedTransport)
+        {
+            conn.abandon(CLIENT);
+            return Err(panicked);
+        }
 
         let driver_proto = client_proto.clone();
         runtime.spawn(async move { conn.drive(CLIENT, driver_proto, None).await });

@@ -26,7 +26,12 @@ impl Drop for Handle {
 /// `write` enqueues at once; the peer's driver delivers in write order.
 /// [`close`](Transport::close) delivers everything written before it, then
 /// `connection_lost(None)` on both sides; [`abort`](Transport::abort) drops what
-/// the peer has not received yet. [`can_write_eof`](Transport::can_write_eof) is
+/// the peer has not received yet. The closing side's `connection_lost` comes
+/// once no more than its high-water mark is left unread by the peer (handed
+/// off, as to a socket's kernel buffers): a close toward a peer that paused
+/// reading completes at once for a little data, and waits (until the peer
+/// reads, or an `abort`) for more, as a socket's close does once the
+/// kernel's buffers are full. [`can_write_eof`](Transport::can_write_eof) is
 /// false. The write buffer is what the peer has not yet received, so
 /// `pause_writing` tracks how far the reader lags behind.
 ///

@@ -3,14 +3,14 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 
 use async_trait::async_trait;
 use tokio::net::{TcpListener, TcpStream};
 use transport_api::{boxed_factory, Address, Endpoint, Error, Protocol, ProtocolHandle, Result};
 
 use crate::conn::{self, ConnInfo};
-use crate::{SocketServer, SocketTransport, TcpAddr, TcpServer};
+use crate::{Host, SocketServer, SocketTransport, TcpAddr, TcpServer};
 
 #[async_trait]
 impl Address for TcpAddr {
@@ -54,6 +54,8 @@ impl Address for TcpAddr {
     ///
     /// [`Error::ConnectionRefused`] when nothing listens there,
     /// [`Error::NotFound`] when the host name does not resolve,
+    /// [`Error::ProtocolPanicked`] when `protocol`'s `connection_made`
+    /// panicked (the socket is then closed),
     /// [`Error::NoRuntime`] outside tokio, other OS errors as [`Error::Io`].
     async fn create_connection<P: Protocol>(
         &self,
@@ -87,6 +89,10 @@ pub(crate) fn prepare(stream: &TcpStream, kind: &'static str, nodelay: bool) -> 
 async fn resolve(addr: &TcpAddr, shown: &(dyn fmt::Display + Sync)) -> Result<Vec<SocketAddr>> {
     if let Some(sa) = addr.socket_addr() {
         return Ok(vec![sa]);
+    }
+    if let (Host::Ip(IpAddr::V6(ip)), Some(zone)) = (addr.host(), addr.zone_name()) {
+        let scope = crate::tcp_addr::interface_index(zone, shown)?;
+        return Ok(vec![SocketAddrV6::new(*ip, addr.port(), 0, scope).into()]);
     }
     let not_found = |source| Error::NotFound {
         addr: shown.to_string(),

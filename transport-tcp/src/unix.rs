@@ -206,8 +206,10 @@ impl Address for UnixAddr {
     ///
     /// [`Error::NotFound`] when there is no socket file,
     /// [`Error::ConnectionRefused`] when nobody listens on it,
-    /// [`Error::InvalidAddress`] for a bad path, [`Error::NoRuntime`] outside
-    /// tokio, other OS errors as [`Error::Io`].
+    /// [`Error::InvalidAddress`] for a bad path, [`Error::ProtocolPanicked`]
+    /// when `protocol`'s `connection_made` panicked (the socket is then
+    /// closed), [`Error::NoRuntime`] outside tokio, other OS errors as
+    /// [`Error::Io`].
     async fn create_connection<P: Protocol>(
         &self,
         protocol: P,

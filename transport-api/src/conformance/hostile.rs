@@ -2,9 +2,12 @@
 //! connection from `data_received`, write a lot from it, stop reading for
 //! good, panic, or block their thread.
 //!
-//! Not in [`SCENARIOS`](super::SCENARIOS): the blocking scenario needs a
-//! multi-thread runtime, and the panicking ones print panic messages. Call
-//! them from a `#[tokio::test(flavor = "multi_thread")]`.
+//! Not in [`SCENARIOS`](super::SCENARIOS) (but for
+//! [`panic_in_connection_made`] and [`close_while_peer_never_reads`],
+//! contracts every backend keeps): the
+//! blocking scenario needs a multi-thread runtime, and the panicking ones
+//! print panic messages. Call them from a
+//! `#[tokio::test(flavor = "multi_thread")]`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -107,14 +110,15 @@ pub async fn end_from_data_received<B: Backend>(backend: &B, on_data: OnData) ->
     shut(&server).await
 }
 
-/// The client stops reading for good; the server writes a little and
-/// closes: the server's close completes (its `connection_lost` comes) and
-/// `wait_closed` returns, although the client never reads it.
+/// The client pauses reading; the server writes a little and closes: the
+/// server's close completes (its `connection_lost(None)` comes) and
+/// `wait_closed` returns although the client reads nothing, as asyncio's
+/// `close` completes once the data is handed off (to the kernel's buffers
+/// on sockets, to the peer's inbox on local queues: up to the closing
+/// side's high-water mark). Once the client reads again, it gets what was
+/// sent, then `connection_lost(None)`.
 ///
-/// Socket backends pass this (the data waits in the kernel's buffers).
-/// Local queues do not, by design: their close waits until the peer has
-/// received what was written, and a caller bounds that wait with `abort`
-/// (as the channel layer's close grace does).
+/// In [`SCENARIOS`](super::SCENARIOS) as `close_while_peer_paused`.
 pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
     let accepted = super::Accepted::default();
     let (server, addr) = super::serve(backend, &accepted).await?;
@@ -128,6 +132,11 @@ pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
     st.close();
     drop(st);
     server_log.wait_lost().await?;
+    ensure!(
+        server_log.lost_error().is_none() && server_log.lost_count() == 1,
+        "the server's close ended with {:?}",
+        server_log.events()
+    );
     shut(&server).await?;
     // Reading again, the client gets what was sent and the end.
     t.resume_reading();
@@ -136,6 +145,11 @@ pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
         log.data() == b"unread",
         "the client got {:?} after resuming",
         log.data()
+    );
+    ensure!(
+        log.lost_error().is_none(),
+        "the client's connection ended with {:?}",
+        log.lost_error()
     );
     Ok(())
 }
@@ -181,7 +195,8 @@ impl Protocol for Panicky {
 }
 
 /// The first connection's protocol panics in `panic_in`: the connecting
-/// client gets an error or its connection ends (never a hang), the server
+/// client gets an error or its connection ends (never a hang; for
+/// [`PanicIn::ClientMade`], [`Error::ProtocolPanicked`]), the server
 /// goes on serving (a second connection echoes), and `wait_closed` returns.
 pub async fn panicking_protocol<B: Backend>(backend: &B, panic_in: PanicIn) -> Outcome {
     let count = Arc::new(AtomicUsize::new(0));
@@ -219,8 +234,21 @@ pub async fn panicking_protocol<B: Backend>(backend: &B, panic_in: PanicIn) -> O
     };
     match tokio::time::timeout(WAIT, connecting).await {
         Err(_) => return Err(Failure::new("create_connection hung")),
-        // The client's own panic, or an error: both end the attempt.
-        Ok(Err(_)) | Ok(Ok(Err(_))) => {}
+        Ok(Err(e)) => {
+            return Err(Failure::new(format!(
+                "create_connection unwound into its caller: {e}"
+            )))
+        }
+        Ok(Ok(Err(e))) => {
+            if panic_in == PanicIn::ClientMade {
+                client_panic_reported(&e)?;
+            }
+        }
+        Ok(Ok(Ok(_))) if panic_in == PanicIn::ClientMade => {
+            return Err(Failure::new(
+                "create_connection succeeded although the client's connection_made panicked",
+            ))
+        }
         Ok(Ok(Ok(t))) => {
             if panic_in == PanicIn::ServerLost {
                 t.close();
@@ -233,6 +261,112 @@ pub async fn panicking_protocol<B: Backend>(backend: &B, panic_in: PanicIn) -> O
     second.wait_data(13).await?;
     t.close();
     second.wait_lost().await?;
+    shut(&server).await
+}
+
+/// Checks that `create_connection`'s error reports the client's panic in
+/// `connection_made`, with its message.
+fn client_panic_reported(e: &Error) -> Outcome {
+    match e {
+        Error::ProtocolPanicked { callback, message }
+            if *callback == "connection_made" && message.contains("on purpose") =>
+        {
+            Ok(())
+        }
+        other => Err(Failure::new(format!(
+            "a panic in the client's connection_made gave {other:?}, \
+             not ProtocolPanicked naming the panic"
+        ))),
+    }
+}
+
+/// The contract of a panic in `connection_made` (see
+/// [`Protocol`](crate::Protocol)), on one server: with connection A
+/// established, a client B whose `connection_made` panics gets
+/// [`Error::ProtocolPanicked`] naming the panic from `create_connection`
+/// (not the panic itself), and the server's side of B ends; a connection C
+/// whose *server* protocol panics in `connection_made` is refused or ends
+/// (never hangs); A echoes all along, and a new connection D works.
+///
+/// In [`SCENARIOS`](super::SCENARIOS) (as `panic_in_connection_made`): the
+/// panic hook prints both panics.
+pub async fn panic_in_connection_made<B: Backend>(backend: &B) -> Outcome {
+    let accepted = super::Accepted::new(Recorder {
+        echo: true,
+        ..Recorder::default()
+    });
+    let made = accepted.factory();
+    let count = Arc::new(AtomicUsize::new(0));
+    let server = step(
+        "create_server",
+        backend
+            .fresh_addr()
+            .create_server(move || Panicky {
+                inner: made(),
+                panic_in: (count.fetch_add(1, Ordering::SeqCst) == 2)
+                    .then_some(PanicIn::ServerMade),
+            })
+            .await,
+    )?;
+    let addr = backend.client_addr(&server);
+    let (a, a_log) = connect(&addr).await?;
+    step("write", a.write(Bytes::from_static(b"A")))?;
+    a_log.wait_data(1).await?;
+
+    // B: the client's own connection_made panics.
+    let b = Panicky {
+        inner: Recorder::default(),
+        panic_in: Some(PanicIn::ClientMade),
+    };
+    let connecting = {
+        let addr = addr.clone();
+        tokio::spawn(async move { addr.create_connection(b).await.map(drop) })
+    };
+    match tokio::time::timeout(WAIT, connecting).await {
+        Err(_) => return Err(Failure::new("create_connection of B hung")),
+        Ok(Err(e)) => {
+            return Err(Failure::new(format!(
+                "B's panic in connection_made unwound into the caller of create_connection: {e}"
+            )))
+        }
+        Ok(Ok(Ok(()))) => {
+            return Err(Failure::new(
+                "create_connection of B succeeded although its connection_made panicked",
+            ))
+        }
+        Ok(Ok(Err(e))) => client_panic_reported(&e)?,
+    }
+    let b_server = accepted.wait_log(1).await?;
+    b_server.wait_lost().await?;
+    ensure!(
+        b_server.lost_count() == 1,
+        "the server's side of B got connection_lost {} times",
+        b_server.lost_count()
+    );
+
+    // C: the server's connection_made panics.
+    let c_log = Log::new();
+    match tokio::time::timeout(WAIT, addr.create_connection(Recorder::new(&c_log))).await {
+        Err(_) => return Err(Failure::new("create_connection of C hung")),
+        Ok(Err(_)) => {}
+        Ok(Ok(_)) => c_log.wait_lost().await?,
+    }
+
+    // A is undisturbed, and the server still serves.
+    step("write", a.write(Bytes::from_static(b"still here")))?;
+    a_log.wait_data(11).await?;
+    let (d, d_log) = connect(&addr).await?;
+    step("write", d.write(Bytes::from_static(b"D")))?;
+    d_log.wait_data(1).await?;
+    for (t, log) in [(a, a_log), (d, d_log)] {
+        t.close();
+        log.wait_lost().await?;
+        ensure!(
+            log.lost_count() == 1 && log.lost_error().is_none(),
+            "a healthy connection ended with {:?}",
+            log.events()
+        );
+    }
     shut(&server).await
 }
 

@@ -118,6 +118,8 @@ pub const SCENARIOS: &[&str] = &[
     "write_if_ready",
     "blocked_writer_released",
     "stream_adapter",
+    "panic_in_connection_made",
+    "close_while_peer_paused",
 ];
 
 /// Runs the scenario called `name` (one of [`SCENARIOS`]).
@@ -142,6 +144,8 @@ pub async fn run_scenario<B: Backend>(backend: &B, name: &'static str) -> Outcom
         "write_if_ready" => boxed(flow::write_if_ready(backend)).await,
         "blocked_writer_released" => boxed(flow::blocked_writer_released(backend)).await,
         "stream_adapter" => boxed(flow::stream_adapter(backend)).await,
+        "panic_in_connection_made" => boxed(hostile::panic_in_connection_made(backend)).await,
+        "close_while_peer_paused" => boxed(hostile::close_while_peer_never_reads(backend)).await,
         _ => Err(Failure::new(format!("no scenario called {name:?}"))),
     };
     outcome.map_err(|mut f| {
@@ -227,7 +231,8 @@ macro_rules! conformance_tests {
             echo, concurrent_connections, large_payload, peer_info, refused_connection,
             close_flushes_then_lost_once, abort, eof, write_after_close,
             server_close_and_wait_closed, dropped_transport_ends_peer,
-            pause_resume_bounded, write_if_ready, blocked_writer_released, stream_adapter);
+            pause_resume_bounded, write_if_ready, blocked_writer_released, stream_adapter,
+            panic_in_connection_made, close_while_peer_paused);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(

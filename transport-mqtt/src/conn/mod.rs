@@ -119,7 +119,7 @@ async fn run<P: Protocol>(
     conn: Arc<Conn>,
     transport: MqttTransport,
     protocol: impl FnOnce() -> ProtocolHandle<P>,
-    made: Option<oneshot::Sender<()>>,
+    made: Option<oneshot::Sender<Result<()>>>,
     token: Option<ConnectionToken>,
 ) {
     // A client's connection watches its server's will already (`connect`).
@@ -157,9 +157,15 @@ async fn run<P: Protocol>(
         }
         guard.answered = true;
     }
-    protocol.with(|p| p.connection_made(Arc::new(transport) as SharedTransport));
+    // A panic in `connection_made` ends the connection here: the guard
+    // resets it toward the peer, and the protocol gets nothing more.
+    let outcome = protocol.connection_made(Arc::new(transport) as SharedTransport);
+    let panicked = outcome.is_err();
     if let Some(made) = made {
-        let _ = made.send(());
+        let _ = made.send(outcome);
+    }
+    if panicked {
+        return;
     }
     let mut driver = Driver::new(
         Arc::clone(&session),
@@ -197,7 +203,8 @@ pub(crate) fn spawn_accepted(
 /// `ConnectionRefused` naming `addr` when no server answers within the
 /// address's connect timeout (or the broker cannot be reached);
 /// `PermissionDenied` naming the inbox when the broker refuses to
-/// subscribe the client's session to it.
+/// subscribe the client's session to it; `ProtocolPanicked` when
+/// `protocol`'s `connection_made` panicked (the connection is then reset).
 pub(crate) async fn connect<P: Protocol>(
     addr: &MqttAddr,
     protocol: P,
@@ -286,6 +293,6 @@ pub(crate) async fn connect<P: Protocol>(
     // A caller that gives up now must not leave the connection to its
     // protocol alone: nobody would ever close it.
     let transport = AbortGuard::new(transport);
-    made_rx.await.map_err(|_| Error::Closed)?;
+    made_rx.await.map_err(|_| Error::Closed)??;
     Ok((transport.keep(), handle))
 }

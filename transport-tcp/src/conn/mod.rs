@@ -76,19 +76,25 @@ impl Drop for FinishGuard {
 }
 
 /// Runs one connection to its end: `connection_made`, the driver, then
-/// `connection_lost`. `made` is signalled once `connection_made` returned.
+/// `connection_lost`. `made` gets the outcome of `connection_made`; if it
+/// panicked, the connection ends there (the socket is dropped, the peer
+/// sees it end) and the protocol gets nothing more.
 async fn run<S: Stream, P: Protocol>(
     stream: S,
     shared: Arc<Shared>,
     transport: SocketTransport,
     protocol: ProtocolHandle<P>,
-    made: Option<oneshot::Sender<()>>,
+    made: Option<oneshot::Sender<Result<()>>>,
     token: Option<ConnectionToken>,
 ) {
     let guard = FinishGuard(Arc::clone(&shared));
-    protocol.with(|p| p.connection_made(Arc::new(transport) as SharedTransport));
+    let outcome = protocol.connection_made(Arc::new(transport) as SharedTransport);
+    let panicked = outcome.is_err();
     if let Some(made) = made {
-        let _ = made.send(());
+        let _ = made.send(outcome);
+    }
+    if panicked {
+        return;
     }
     let mut driver = Driver::new(stream, Arc::clone(&shared), protocol);
     let ending = poll_fn(|cx| driver.poll_drive(cx)).await;
@@ -142,8 +148,10 @@ pub(crate) async fn serve<S: Stream>(
 ///
 /// # Errors
 ///
-/// [`Error::NoRuntime`] outside a tokio runtime; [`Error::Closed`] if the
-/// task ended before `connection_made` returned (it panicked).
+/// [`Error::NoRuntime`] outside a tokio runtime;
+/// [`Error::ProtocolPanicked`] if `connection_made` panicked (the
+/// connection is then closed); [`Error::Closed`] if the task ended before
+/// `connection_made` returned (the runtime is shutting down).
 pub(crate) async fn start_client<S: Stream, P: Protocol>(
     stream: S,
     info: ConnInfo,
@@ -165,6 +173,6 @@ pub(crate) async fn start_client<S: Stream, P: Protocol>(
     // A caller that gives up now must not leave the connection to its
     // protocol alone: nobody would ever close it.
     let transport = AbortGuard::new(transport);
-    made_rx.await.map_err(|_| Error::Closed)?;
+    made_rx.await.map_err(|_| Error::Closed)??;
     Ok((transport.keep(), handle))
 }

@@ -197,7 +197,7 @@ impl TlsAddr {
 
 impl fmt::Display for TlsAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tls://{}:{}", self.tcp.host(), self.tcp.port())
+        write!(f, "tls://{}", self.tcp.host_port())
     }
 }
 
