@@ -253,12 +253,11 @@ impl FromStr for MqttAddr {
     type Err = Error;
 
     fn from_str(url: &str) -> Result<Self> {
-        let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtt://") {
-            (false, rest)
-        } else if let Some(rest) = url.strip_prefix("mqtts://") {
-            (true, rest)
-        } else {
-            return Err(Error::invalid_address(url, "expected mqtt:// or mqtts://"));
+        // Schemes are case-insensitive (RFC 3986): `MQTT://` is `mqtt://`.
+        let (tls, rest) = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mqtt") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mqtts") => (true, rest),
+            _ => return Err(Error::invalid_address(url, "expected mqtt:// or mqtts://")),
         };
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) => (r, Some(q)),
@@ -408,6 +407,14 @@ mod tests {
         assert_eq!(a.connect_timeout(), Duration::from_millis(50));
         assert_eq!(a.to_string(), "mqtts://[::1]:8883/x/y");
         assert_eq!(a.to_string().parse::<MqttAddr>().expect("round trip"), a);
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        for (url, tls) in [("MQTT://h:1/x", false), ("Mqtts://h:1/x", true)] {
+            let a: MqttAddr = url.parse().expect(url);
+            assert_eq!((a.is_tls(), a.host(), a.name()), (tls, "h", "x"), "{url}");
+        }
     }
 
     #[test]
