@@ -87,9 +87,7 @@ fn checks(lines: &[String]) -> serde_json::Map<String, Value> {
 /// Python calls a Rust container's typed agents (`agents.py call`), with
 /// `codec`; with JSON it also passes its own agent to the Rust hub.
 async fn python_calls_typed_rust_agents<C: Codec>(codec: C, name: &str) {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let json = name == "json";
     let opts = options().codec(codec);
     let c = Container::create_with(("127.0.0.1", 0), opts)
@@ -166,9 +164,7 @@ async fn python_calls_typed_rust_agents_with_msgpack() {
 
 /// Starts `agents.py serve` with `codec`; its base URL.
 async fn python_container(codec: &str) -> (Kill, String) {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let port = free_port().to_string();
     let mut child = script("agents.py", &["serve", "127.0.0.1", &port, codec]);
     let rx = lines(&mut child);
@@ -219,9 +215,7 @@ async fn rust_calls_python_with_custom_types_over_msgpack() {
 /// `cargo run --example calc_server`, called by aiomas's `peer.py`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_calc_server_example_serves_aiomas() {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let exe = calc_server();
     let mut server = Kill(
         Command::new(&exe)

@@ -44,19 +44,7 @@ import textwrap
 import aiomas_compat  # noqa: F401  (patches asyncio for aiomas on Python 3.10+)
 import aiomas
 
-
-class Calc(aiomas.Agent):
-    @aiomas.expose
-    def add(self, a, b):
-        return a + b
-
-    @aiomas.expose
-    async def echo(self, value):
-        return value
-
-    @aiomas.expose
-    def fail(self, message):
-        raise ValueError(message)
+from peer import Calc  # the same agent as the plain peer's
 
 
 def pem_files(directory, name):

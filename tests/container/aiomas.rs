@@ -57,9 +57,7 @@ async fn rust_calls_aiomas() {
 /// A Python aiomas container calls a Rust agent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aiomas_calls_rust() {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let c = Container::create(("127.0.0.1", 0))
         .await
         .expect("container");
@@ -96,9 +94,7 @@ async fn aiomas_calls_rust() {
 
 /// Starts `peer.py serve` and returns it with its agent's URL.
 async fn python_server() -> (aiomas::Kill, String) {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let port = free_port().to_string();
     let mut child = peer(&["serve", "127.0.0.1", &port]);
     let rx = lines(&mut child);

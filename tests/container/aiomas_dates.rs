@@ -47,9 +47,7 @@ fn date(text: &str) -> Date {
 /// Python's dates as our agents read them and send them back; malformed
 /// ones are error replies naming the text, and the connection goes on.
 async fn python_dates_reach_our_agents<C: Codec>(codec: C, name: &str) {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     // A moment before the end of year 9999, with a fraction of a
     // microsecond: a date Python cannot hold to the nanosecond.
     let clock = Arc::new(ExternalClock::from_date(date("9999-12-31T23:59:59Z").0));
@@ -130,9 +128,7 @@ async fn python_dates_reach_our_agents_msgpack() {
 /// it is sent, naming it; a malformed date from Python is a decode error
 /// naming it. The connection goes on after each.
 async fn our_dates_reach_python<C: Codec>(codec: C, name: &str) {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let port = free_port().to_string();
     let mut child = script("dates_peer.py", &["serve", name, &port]);
     let rx = lines(&mut child);
@@ -239,9 +235,7 @@ async fn our_dates_reach_python_msgpack() {
 /// clock's time, `init_time` included.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_external_clock_dates_as_aiomas_does() {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let c = Container::create("tcp://127.0.0.1:0")
         .await
         .expect("container");

@@ -81,19 +81,13 @@ impl Keeper {
     }
 }
 
-async fn venv() {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
-}
-
 /// A Python agent between two Rust containers: it calls R1's agent
 /// through both kinds of proxy, cannot pass either on to R2 (aiomas
 /// refuses in Python, R2 is never called), and passes its own agent,
 /// which R2 calls back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_agent_cannot_pass_on_a_proxy_to_a_rust_agent() {
-    venv().await;
+    aiomas::venv().await;
     let r1 = Container::create("tcp://127.0.0.1:0").await.expect("R1");
     let r2 = Container::create("tcp://127.0.0.1:0").await.expect("R2");
     let pinger = r1
@@ -142,7 +136,7 @@ async fn python_container() -> (Kill, String) {
 /// both connections go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_agent_cannot_pass_on_a_proxy_to_a_python_agent() {
-    venv().await;
+    aiomas::venv().await;
     let (p1, base1) = python_container().await;
     let (p2, base2) = python_container().await;
     let r = Container::create("tcp://127.0.0.1:0").await.expect("R");
@@ -195,7 +189,7 @@ async fn our_agent_cannot_pass_on_a_proxy_to_a_python_agent() {
 /// call in flight, and after): errors, at once, no hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxies_after_their_connection_is_gone() {
-    venv().await;
+    aiomas::venv().await;
     let c = Container::create("tcp://127.0.0.1:0")
         .await
         .expect("container");

@@ -47,9 +47,7 @@ fn cert_dir() -> TempDir {
 
 /// Runs `tls_peer.py args` to its end (it prints `DONE` last); its lines.
 async fn run_peer(args: &[&str]) -> Vec<String> {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let mut child = script("tls_peer.py", args);
     let rx = lines(&mut child);
     let out = until_done(rx, "tls_peer.py").await;
@@ -126,9 +124,7 @@ async fn python_clients_call_tls_containers_with_both_codecs() {
 /// both codecs; without a client certificate it refuses us, clearly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_containers_call_a_python_tls_container() {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let certs = cert_dir();
     let dir = certs.path().to_str().expect("UTF-8 path");
     for codec in ["JSON", "MsgPack"] {
@@ -308,9 +304,7 @@ async fn tls_and_plain_mixed_up_fail_without_hanging() {
 /// shutdown does not wait for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_clients_that_vanish_mid_handshake_and_mid_frame() {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let certs = cert_dir();
     let dir = certs.path().to_str().expect("UTF-8 path");
     for (when, said) in [("handshake", "MID-HANDSHAKE True"), ("frame", "MID-FRAME")] {
@@ -366,9 +360,7 @@ async fn tls_clients_that_vanish_mid_handshake_and_mid_frame() {
 /// dies: a connection error, not a wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_tls_container_dying_mid_call_is_a_connection_error() {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let certs = cert_dir();
     let dir = certs.path().to_str().expect("UTF-8 path");
     let port = free_port().to_string();

@@ -190,9 +190,7 @@ async fn until_done(rx: mpsc::Receiver<String>) -> Vec<String> {
 /// Python (`codec`) calls a Rust `Echo` agent in a container using `codec`;
 /// returns what Python printed.
 async fn aiomas_calls_rust<C: Codec>(codec: C, name: &str) -> Vec<String> {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let c = Container::create_with(("127.0.0.1", 0), ContainerOptions::new().codec(codec))
         .await
         .expect("container");
@@ -256,9 +254,7 @@ where
     F: FnOnce(agentwire::rpc::Proxy<C>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

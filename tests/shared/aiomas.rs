@@ -222,6 +222,13 @@ pub async fn ready_url(lines: mpsc::Receiver<String>, script: &str) -> String {
         .to_owned()
 }
 
+/// [`python`], off the runtime's threads (the first call may build the
+/// venv).
+#[allow(dead_code)] // not every test target runs Python from async code
+pub async fn venv() -> PathBuf {
+    tokio::task::spawn_blocking(python).await.expect("venv")
+}
+
 /// The next line `script` prints (60 s hang guard, off the runtime's
 /// threads), with the receiver for the lines after it.
 #[allow(dead_code)] // not every test target reads a script's lines

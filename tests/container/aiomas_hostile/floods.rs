@@ -110,9 +110,7 @@ async fn python_vanishes_with_pending_calls_msgpack() {
 /// every one of them fails at once with a connection error, and the next
 /// `connect` to a Python container started again on that port works.
 async fn rust_floods_and_loses_a_python_container<C: Codec>(codec: C, name: &str) {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let port = free_port().to_string();
     let start = || {
         let mut child = Kill(

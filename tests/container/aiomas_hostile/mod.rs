@@ -32,9 +32,7 @@ struct Driven {
 
 impl Driven {
     async fn start(codec: &str) -> Driven {
-        tokio::task::spawn_blocking(aiomas::python)
-            .await
-            .expect("venv");
+        aiomas::venv().await;
         let mut child = Command::new(aiomas::python())
             .current_dir(aiomas::fixtures_dir())
             .args(["driven.py", codec])
@@ -211,9 +209,7 @@ async fn container<C: Codec>(codec: C, gauge: &Arc<Gauge>) -> Container<C> {
 
 /// Starts `codec_peer.py serve` on `port`; its agent's URL.
 async fn python_container(codec: &str, port: u16) -> (Kill, String) {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let mut child = aiomas::script(
         "codec_peer.py",
         &["serve", codec, "127.0.0.1", &port.to_string()],

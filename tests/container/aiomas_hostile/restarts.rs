@@ -129,9 +129,7 @@ async fn unix_container_restarted_under_a_python_client() {
 /// succeeds at once and reaches the new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_unix_container_restarted_under_a_rust_one() {
-    tokio::task::spawn_blocking(aiomas::python)
-        .await
-        .expect("venv");
+    aiomas::venv().await;
     let dir = crate::support::TempDir::new();
     let path = dir.path().join("py.sock").display().to_string();
     let start = || async {
