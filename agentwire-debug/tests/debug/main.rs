@@ -4,9 +4,11 @@
 
 mod bad_params;
 mod check;
+mod edges;
 mod faults;
 mod hostile;
 mod latency;
+mod lifecycle;
 mod merged;
 mod pictures;
 mod replay;

@@ -1,0 +1,129 @@
+//! The external clock at its edges, the determinism checker with odd run
+//! counts and panicking scenarios, and the recorder's bound.
+
+use std::time::Duration;
+
+use agentwire::clock::{Clock, ExternalClock};
+use agentwire_debug::{check_determinism, EventKind, Link, Recorder, Sim, SimError, Trace};
+
+use crate::lifecycle::assert_well_formed;
+use crate::support::{sim, world};
+
+const BOUND: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn a_zero_timeout_still_gives_a_ready_future_its_value() {
+    let sim = sim(1, 10);
+    assert_eq!(sim.timeout(Duration::ZERO, async { 7 }).await, Ok(7));
+    let pending = sim
+        .timeout(Duration::ZERO, std::future::pending::<()>())
+        .await;
+    assert_eq!(
+        pending,
+        Err(SimError::Timeout {
+            after: Duration::ZERO
+        })
+    );
+    let max = sim.timeout(Duration::MAX, async { 8 }).await;
+    assert_eq!(max, Ok(8));
+}
+
+#[tokio::test]
+async fn stepping_back_is_refused_and_two_sims_may_share_a_clock() {
+    let clock = ExternalClock::new();
+    let mk = |seed| {
+        Sim::builder()
+            .seed(seed)
+            .external_clock(clock.clone())
+            .default_link(Link::new().latency(Duration::from_millis(10)))
+            .build()
+    };
+    let (s1, s2) = (mk(1), mk(2));
+    let w1 = world(&s1, &["a", "b"]).await;
+    let w2 = world(&s2, &["a", "b"]).await;
+    let both = async {
+        let p1 = w1.containers[0].connect(w1.agent(1)).await.expect("1");
+        let p2 = w2.containers[0].connect(w2.agent(1)).await.expect("2");
+        let (x, y) = tokio::join!(
+            p1.call::<_, i64>("add", (1, 1)),
+            p2.call::<_, i64>("add", (2, 2))
+        );
+        (x.expect("x"), y.expect("y"))
+    };
+    let out = tokio::time::timeout(BOUND, s1.run(s2.run(both)))
+        .await
+        .expect("ends");
+    assert_eq!(out, (2, 4));
+    let now = clock.time();
+    assert!(clock.set_time(now - Duration::from_millis(5)).is_err());
+    assert_eq!(clock.time(), now);
+    w1.shutdown().await;
+    w2.shutdown().await;
+    assert_well_formed(&s1.trace());
+    assert_well_formed(&s2.trace());
+}
+
+#[test]
+fn the_checker_with_zero_and_one_runs() {
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let scenario = || {
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Trace::default() }
+    };
+    check_determinism(1, scenario).expect("one run agrees with itself");
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    check_determinism(0, scenario).expect("zero runs: nothing differs");
+}
+
+#[test]
+fn a_scenario_that_panics_fails_the_check_clearly() {
+    let run = std::sync::atomic::AtomicUsize::new(0);
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_determinism(3, || {
+            let n = run.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let sim = sim(1, 10);
+                let w = world(&sim, &["a", "b"]).await;
+                sim.run(async {
+                    let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
+                    let _: i64 = proxy.call("add", (1, 1)).await.expect("adds");
+                    assert!(n != 1, "scenario bug in run {n}");
+                })
+                .await;
+                w.shutdown().await;
+                sim.trace()
+            }
+        })
+    }));
+    let panic = out.expect_err("the panic reaches the caller");
+    let text = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    assert!(text.contains("scenario bug in run 1"), "{text}");
+}
+
+#[test]
+fn a_million_events_are_kept_or_counted() {
+    let kind = || EventKind::Fault {
+        fault: "x".to_owned(),
+    };
+    let all = Recorder::new();
+    for i in 0..1_000_000u64 {
+        all.record(Duration::from_micros(i), kind());
+    }
+    assert_eq!((all.len(), all.overflow()), (1_000_000, 0));
+    let few = Recorder::with_max_events(1000);
+    for i in 0..1_000_000u64 {
+        few.record(Duration::from_micros(i), kind());
+    }
+    assert_eq!((few.len(), few.overflow()), (1000, 999_000));
+    let trace = few.trace();
+    assert_eq!(trace.events.len(), 1000);
+    assert_well_formed(&trace);
+    let none = Recorder::with_max_events(0);
+    assert_eq!(none.record(Duration::ZERO, kind()), 0);
+    assert_eq!(none.record(Duration::ZERO, kind()), 1);
+    assert!(none.trace().events.is_empty());
+}
