@@ -51,7 +51,8 @@ pub(crate) struct SimState {
     pub(crate) held: BTreeSet<Pair>,
     pub(crate) refused: BTreeSet<Pair>,
     pub(crate) partition: Vec<BTreeSet<String>>,
-    pub(crate) rules: Vec<Rule>,
+    /// Shared with messages being judged (rules run unlocked).
+    pub(crate) rules: Arc<Vec<Rule>>,
     /// Server URL -> node name.
     pub(crate) names: BTreeMap<String, String>,
     /// Node name -> its server's URL.
@@ -185,25 +186,30 @@ impl SimInner {
 
     /// Partition, rules (in order; the first that fires decides) and the
     /// link's timing with its jitter drawn, for one message.
+    ///
+    /// Rules run without the state locked: a custom rule may call back
+    /// into the simulation (set a fault, add a rule) without a deadlock.
     pub(crate) fn judge(&self, view: &MessageView<'_>) -> Verdict {
-        let mut s = self.lock();
-        let partitioned = partition_between(&s.partition, view.from, view.to);
+        let (partitioned, rules) = {
+            let s = self.lock();
+            let partitioned = partition_between(&s.partition, view.from, view.to);
+            let rules = (partitioned.is_none() && !s.rules.is_empty()).then(|| Arc::clone(&s.rules));
+            (partitioned, rules)
+        };
         let mut rule = None;
-        if partitioned.is_none() {
-            let SimState { rules, rng, .. } = &mut *s;
-            for r in rules.iter() {
-                if !r.matches(view) {
-                    continue;
-                }
-                if r.needs_draw() && rng.next_f64() >= r.get_probability() {
-                    continue;
-                }
-                if let Some(action) = r.action_for(view) {
-                    rule = Some((r.name.clone(), action));
-                    break;
-                }
+        for r in rules.iter().flat_map(|rules| rules.iter()) {
+            if !r.matches(view) {
+                continue;
+            }
+            if r.needs_draw() && self.lock().rng.next_f64() >= r.get_probability() {
+                continue;
+            }
+            if let Some(action) = r.action_for(view) {
+                rule = Some((r.name.clone(), action));
+                break;
             }
         }
+        let mut s = self.lock();
         let link = if s.links.is_empty() {
             s.default_link
         } else {
@@ -414,12 +420,12 @@ impl Sim {
 
     /// Adds a message rule (after the others: the first that fires wins).
     pub fn add_rule(&self, rule: Rule) {
-        self.inner.lock().rules.push(rule);
+        Arc::make_mut(&mut self.inner.lock().rules).push(rule);
     }
 
     /// Removes every rule.
     pub fn clear_rules(&self) {
-        self.inner.lock().rules.clear();
+        self.inner.lock().rules = Arc::default();
     }
 
     /// Runs `fut` to completion; with an [`ExternalClock`], moves that

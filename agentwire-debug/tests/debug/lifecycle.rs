@@ -35,6 +35,62 @@ pub fn assert_well_formed(trace: &Trace) {
     }
 }
 
+/// Runs `body` on a thread of its own with a current-thread runtime; a
+/// deadlock there (a blocked thread, which no tokio timeout can end) is a
+/// test failure after [`BOUND`].
+fn on_own_thread<F, Fut>(body: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(body())));
+        let _ = tx.send(out);
+    });
+    match rx.recv_timeout(BOUND) {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the scenario hung (a thread blocked for {BOUND:?})"),
+    }
+}
+
+#[test]
+fn a_custom_rule_may_call_back_into_the_simulation() {
+    on_own_thread(|| async {
+        let sim = sim(1, 10);
+        let w = world(&sim, &["a", "b"]).await;
+        // Reset the link the moment validate_aid goes out: the connect
+        // fails, nothing blocks.
+        let s = sim.clone();
+        sim.add_rule(Rule::custom("reset on validate", move |m| {
+            let path = m.info.and_then(|i| i.path.as_deref());
+            if path.is_some_and(|p| p.contains("validate")) {
+                s.reset("a", "b");
+                s.hold("a", "c");
+                s.release("a", "c");
+            }
+            None
+        }));
+        let out = sim
+            .run(tokio::time::timeout(
+                BOUND,
+                w.containers[0].connect_with_timeout(w.agent(1), Some(Duration::ZERO)),
+            ))
+            .await
+            .expect("connect ends");
+        drop(out);
+        tokio::time::timeout(BOUND, w.shutdown())
+            .await
+            .expect("shutdown returns");
+        assert_well_formed(&sim.trace());
+    });
+}
+
 /// A container whose `stall` handler holds the link back to its caller:
 /// the reply waits in the simulation.
 async fn stalling_pair(sim: &Sim, grace: Duration) -> (Container, Container, String) {
