@@ -64,7 +64,9 @@ pub(crate) struct SimState {
 /// What the simulation decided for one message, before timing.
 pub(crate) struct Verdict {
     pub(crate) partitioned: Option<String>,
-    pub(crate) rule: Option<(String, Action)>,
+    /// The rule that fired and its action, or the panic of a custom
+    /// rule's closure.
+    pub(crate) rule: Option<(String, Result<Action, String>)>,
     pub(crate) link: Link,
     pub(crate) jitter: Duration,
     pub(crate) held: bool,
@@ -204,9 +206,16 @@ impl SimInner {
             if r.needs_draw() && self.lock().rng.next_f64() >= r.get_probability() {
                 continue;
             }
-            if let Some(action) = r.action_for(view) {
-                rule = Some((r.name.clone(), action));
-                break;
+            match r.action_for(view) {
+                Ok(Some(action)) => {
+                    rule = Some((r.name.clone(), Ok(action)));
+                    break;
+                }
+                Ok(None) => {}
+                Err(panicked) => {
+                    rule = Some((r.name.clone(), Err(panicked)));
+                    break;
+                }
             }
         }
         let mut s = self.lock();

@@ -91,6 +91,34 @@ fn a_custom_rule_may_call_back_into_the_simulation() {
     });
 }
 
+#[tokio::test]
+async fn a_custom_rule_that_panics_leaves_the_message_alone() {
+    let sim = sim(1, 10);
+    sim.add_rule(Rule::custom("boom", |m| {
+        if m.info.is_some_and(|i| i.path.as_deref() == Some("agents/0/add")) {
+            panic!("a rule with a bug");
+        }
+        None
+    }));
+    let w = world(&sim, &["a", "b"]).await;
+    let sum = sim
+        .run(tokio::time::timeout(BOUND, async {
+            let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
+            proxy.call::<_, i64>("add", (2, 3)).await
+        }))
+        .await
+        .expect("the call ends");
+    assert_eq!(sum.expect("adds"), 5);
+    let trace = sim.trace();
+    assert!(
+        trace.events.iter().any(|e| matches!(&e.kind,
+            EventKind::Rule { rule, action, .. } if rule == "boom" && action.contains("a rule with a bug"))),
+        "{trace}"
+    );
+    assert_well_formed(&trace);
+    w.shutdown().await;
+}
+
 /// A container whose `stall` handler holds the link back to its caller:
 /// the reply waits in the simulation.
 async fn stalling_pair(sim: &Sim, grace: Duration) -> (Container, Container, String) {
