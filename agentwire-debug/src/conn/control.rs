@@ -46,7 +46,9 @@ impl ConnShared {
     }
 
     /// The backend lost the connection: deliver that after what is still
-    /// on its way in (at once for a reset).
+    /// on its way in; at once for a reset, and when this side closed or
+    /// aborted it (a closed socket reads nothing more, and what a held
+    /// link keeps back must not keep the loss from its protocol).
     pub(super) fn lost(&self, error: Option<Error>) {
         let now = self.sim.now();
         let run_now = {
@@ -56,6 +58,10 @@ impl ConnShared {
                 s.stash = Default::default();
                 Some(Error::ConnectionReset)
             } else {
+                if s.closing {
+                    s.queues[IN].clear();
+                    s.stash[IN] = None;
+                }
                 error
             };
             for dir in [OUT, IN] {

@@ -145,6 +145,30 @@ async fn stalling_pair(sim: &Sim, grace: Duration) -> (Container, Container, Str
 }
 
 #[tokio::test]
+async fn shutdown_with_a_reply_held_ends_the_call() {
+    let sim = sim(2, 10);
+    let (a, b, url) = stalling_pair(&sim, Duration::from_millis(20)).await;
+    let out = sim
+        .run(tokio::time::timeout(BOUND, async {
+            let proxy = a.connect(&url).await.expect("connects");
+            let call = tokio::spawn(async move { proxy.call::<_, i64>("stall", (1,)).await });
+            // The reply is held; a shuts down under it.
+            while !call.is_finished() && b_handled(&sim) == 0 {
+                tokio::task::yield_now().await;
+            }
+            a.shutdown().await;
+            call.await.expect("task")
+        }))
+        .await
+        .expect("the call and the shutdown end");
+    let err = out.expect_err("no reply after shutdown");
+    assert!(err.is_connection(), "{err}");
+    sim.release("a", "b");
+    b.shutdown().await;
+    assert_well_formed(&sim.trace());
+}
+
+#[tokio::test]
 async fn shutdown_with_a_request_held_ends_the_call() {
     let sim = sim(2, 10);
     let (a, b, url) = stalling_pair(&sim, Duration::from_millis(20)).await;
@@ -164,6 +188,16 @@ async fn shutdown_with_a_request_held_ends_the_call() {
     sim.release("a", "b");
     b.shutdown().await;
     assert_well_formed(&sim.trace());
+}
+
+/// How many requests reached b.
+fn b_handled(sim: &Sim) -> usize {
+    sim.trace()
+        .events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Deliver { to, .. } if &**to == "b"))
+        .count()
+        .saturating_sub(1)
 }
 
 #[tokio::test]
