@@ -24,7 +24,12 @@ impl ConnShared {
             };
             let control = !matches!(head.what, What::Frame { .. });
             if head.due > now {
-                wake_at = Some(wake_at.map_or(head.due, |w| w.min(head.due)));
+                // Due at the end of time (a latency of `Duration::MAX`):
+                // it never arrives, and waiting for it must not make the
+                // simulation jump there.
+                if head.due < Duration::MAX {
+                    wake_at = Some(wake_at.map_or(head.due, |w| w.min(head.due)));
+                }
                 continue;
             }
             if !control && (held || (dir == IN && !reading)) {

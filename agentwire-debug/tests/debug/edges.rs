@@ -12,6 +12,42 @@ use crate::support::{sim, world};
 const BOUND: Duration = Duration::from_secs(5);
 
 #[tokio::test]
+async fn a_message_that_never_arrives_does_not_move_time_to_the_end() {
+    let sim = sim(1, 10);
+    sim.set_link("a", "b", Link::new().latency(Duration::MAX));
+    let w = world(&sim, &["a", "b", "c"]).await;
+    let clock = sim.clock();
+    sim.run(tokio::time::timeout(BOUND, async {
+        // a -> b never arrives: the connect waits for good.
+        let stuck = sim
+            .timeout(Duration::from_secs(1), w.containers[0].connect(w.agent(1)))
+            .await;
+        assert!(matches!(stuck, Err(SimError::Timeout { .. })));
+        // Nothing else waits on the clock: a run that waits on something
+        // outside must not jump time to the message's due time.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = tx.send(());
+        });
+        rx.await.expect("sent");
+        assert!(clock.time() < Duration::from_secs(60), "{:?}", clock.time());
+        // Other links still work, and time still means something.
+        let proxy = w.containers[0].connect(w.agent(2)).await.expect("connects");
+        let before = clock.time();
+        let sum: i64 = proxy.call("add", (1, 2)).await.expect("adds");
+        assert_eq!(sum, 3);
+        assert_eq!(clock.time() - before, Duration::from_millis(20));
+    }))
+    .await
+    .expect("ends");
+    tokio::time::timeout(BOUND, w.shutdown())
+        .await
+        .expect("shutdown returns");
+    assert_well_formed(&sim.trace());
+}
+
+#[tokio::test]
 async fn a_zero_timeout_still_gives_a_ready_future_its_value() {
     let sim = sim(1, 10);
     assert_eq!(sim.timeout(Duration::ZERO, async { 7 }).await, Ok(7));
