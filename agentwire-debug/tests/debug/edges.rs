@@ -163,3 +163,91 @@ fn a_million_events_are_kept_or_counted() {
     assert_eq!(none.record(Duration::ZERO, kind()), 1);
     assert!(none.trace().events.is_empty());
 }
+
+/// A typed agent that passes a token `n` hops around a ring, each hop
+/// with a simulated timeout (a lossy rule drops some).
+struct Hopper {
+    ctx: agentwire::AgentContext,
+    sim: Sim,
+}
+
+#[agentwire::agent]
+impl Hopper {
+    #[expose]
+    async fn pass(&self, n: u32, ring: Vec<String>) -> u32 {
+        if n == 0 || ring.is_empty() {
+            return 0;
+        }
+        let next = ring[n as usize % ring.len()].clone();
+        let hop = async {
+            let next: HopperProxy = self.ctx.connect(&next).await.ok()?.into();
+            next.pass(n - 1, ring).await.ok()
+        };
+        match self.sim.timeout(Duration::from_millis(200), hop).await {
+            Ok(Some(k)) => k + 1,
+            _ => 0,
+        }
+    }
+}
+
+async fn typed_ring(seed: u64) -> Trace {
+    let sim = Sim::builder()
+        .seed(seed)
+        .external_clock(ExternalClock::new())
+        .default_link(
+            Link::new()
+                .latency(Duration::from_millis(5))
+                .jitter(Duration::from_millis(3)),
+        )
+        .build();
+    sim.add_rule(
+        agentwire_debug::Rule::new("lossy", agentwire_debug::Action::Drop)
+            .path("agents/0/pass")
+            .probability(0.1),
+    );
+    let base = agentwire::ContainerOptions::new()
+        .local_network(transport_local::LocalNetwork::new());
+    let mut containers = Vec::new();
+    let mut ring = Vec::new();
+    for name in ["p", "q", "r", "s"] {
+        let c = agentwire::Container::create_with(
+            format!("local://{name}"),
+            sim.node(name).container_options(base.clone()),
+        )
+        .await
+        .expect("starts");
+        let s = sim.clone();
+        let h = c
+            .register_agent_with(|ctx| Hopper { ctx, sim: s })
+            .expect("registers");
+        ring.push(h.url().to_owned());
+        containers.push(c);
+    }
+    sim.run(async {
+        let first: HopperProxy = containers[0].connect(&ring[1]).await.expect("connects").into();
+        let mut tasks = Vec::new();
+        for k in 0..3u32 {
+            let (first, ring) = (first.clone(), ring.clone());
+            tasks.push(tokio::spawn(async move { first.pass(6 + k, ring).await }));
+        }
+        sim.clock().sleep(Duration::from_millis(15)).await;
+        sim.partition([["p", "q"], ["r", "s"]]);
+        sim.clock().sleep(Duration::from_millis(30)).await;
+        sim.heal();
+        for t in tasks {
+            let _ = t.await.expect("task");
+        }
+    })
+    .await;
+    for c in &containers {
+        c.shutdown().await;
+    }
+    sim.trace()
+}
+
+#[test]
+fn typed_agents_under_faults_replay_over_20_runs() {
+    let trace = check_determinism(20, || typed_ring(11)).unwrap_or_else(|d| panic!("{d}"));
+    assert!(trace.messages().count() > 10, "{trace}");
+    assert_well_formed(&trace);
+}

@@ -382,3 +382,147 @@ async fn rules_change_while_traffic_flows() {
     w.shutdown().await;
     assert_well_formed(&sim.trace());
 }
+
+#[tokio::test]
+async fn a_handler_that_resets_its_own_link_fails_only_that_call() {
+    let sim = sim(3, 5);
+    let base = ContainerOptions::new().local_network(LocalNetwork::new());
+    let a = Container::create_with("local://a", sim.node("a").container_options(base.clone()))
+        .await
+        .expect("a starts");
+    let b = Container::create_with("local://b", sim.node("b").container_options(base))
+        .await
+        .expect("b starts");
+    let s = sim.clone();
+    let url = b
+        .register(
+            "Resetter",
+            Router::new()
+                .method("reset", move |(): ()| {
+                    s.reset("a", "b");
+                    async { Ok::<_, Infallible>(0i64) }
+                })
+                .method("one", |(): ()| async { Ok::<_, Infallible>(1i64) }),
+        )
+        .expect("registers")
+        .url()
+        .to_owned();
+    sim.run(tokio::time::timeout(BOUND, async {
+        let proxy = a.connect(&url).await.expect("connects");
+        let err = proxy.call::<_, i64>("reset", ()).await.expect_err("reset");
+        assert!(err.is_connection(), "{err}");
+        // The next connect makes a fresh connection.
+        let proxy = a.connect(&url).await.expect("connects again");
+        assert_eq!(proxy.call::<_, i64>("one", ()).await.expect("one"), 1);
+    }))
+    .await
+    .expect("ends");
+    tokio::time::timeout(BOUND, async {
+        a.shutdown().await;
+        b.shutdown().await;
+    })
+    .await
+    .expect("shutdown returns");
+    assert_well_formed(&sim.trace());
+}
+
+#[tokio::test]
+async fn shutdown_during_a_held_connect_ends_the_connect() {
+    let sim = sim(3, 5);
+    let w = world(&sim, &["a", "b"]).await;
+    sim.hold("a", "b");
+    let a = w.containers[0].clone();
+    let url = w.agent(1).to_owned();
+    sim.run(tokio::time::timeout(BOUND, async {
+        let connect = tokio::spawn(async move { a.connect(&url).await });
+        // validate_aid is on its way (held).
+        while sim.trace().messages().count() == 0 {
+            tokio::task::yield_now().await;
+        }
+        w.containers[0].shutdown().await;
+        let out = connect.await.expect("task");
+        assert!(out.is_err(), "no proxy from a shut-down container");
+    }))
+    .await
+    .expect("ends");
+    sim.release("a", "b");
+    tokio::time::timeout(BOUND, w.shutdown())
+        .await
+        .expect("shutdown returns");
+    assert_well_formed(&sim.trace());
+}
+
+#[tokio::test]
+async fn a_partition_during_validate_aid_and_a_heal() {
+    let sim = sim(3, 5);
+    let w = world(&sim, &["a", "b"]).await;
+    let s = sim.clone();
+    // The partition falls the moment validate_aid is sent.
+    sim.add_rule(Rule::custom("split", move |m| {
+        if m.info.and_then(|i| i.path.as_deref()) == Some("validate_aid") {
+            s.partition([["a"], ["b"]]);
+        }
+        None
+    }));
+    sim.run(tokio::time::timeout(BOUND, async {
+        let first = sim
+            .timeout(Duration::from_secs(1), w.containers[0].connect(w.agent(1)))
+            .await;
+        assert!(matches!(first, Err(agentwire_debug::SimError::Timeout { .. })));
+        sim.clear_rules();
+        sim.heal();
+        let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
+        assert_eq!(proxy.call::<_, i64>("add", (2, 2)).await.expect("adds"), 4);
+    }))
+    .await
+    .expect("ends");
+    tokio::time::timeout(BOUND, w.shutdown())
+        .await
+        .expect("shutdown returns");
+    assert_well_formed(&sim.trace());
+}
+
+#[tokio::test]
+async fn a_simulation_never_stepped_waits_and_resumes() {
+    let sim = sim(3, 5);
+    let w = world(&sim, &["a", "b"]).await;
+    let proxy = sim
+        .run(w.containers[0].connect(w.agent(1)))
+        .await
+        .expect("connects");
+    let call = proxy.call::<_, i64>("add", (1, 2));
+    tokio::pin!(call);
+    // Nobody moves the clock: the call waits (and does not finish).
+    assert!(tokio::time::timeout(Duration::from_millis(30), &mut call)
+        .await
+        .is_err());
+    let sum = tokio::time::timeout(BOUND, sim.run(call))
+        .await
+        .expect("ends once the clock moves");
+    assert_eq!(sum.expect("adds"), 3);
+    w.shutdown().await;
+    assert_well_formed(&sim.trace());
+}
+
+#[tokio::test]
+async fn a_reset_during_shutdown() {
+    let sim = sim(3, 5);
+    let w = world(&sim, &["a", "b"]).await;
+    sim.run(tokio::time::timeout(BOUND, async {
+        let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
+        let call = tokio::spawn(async move { proxy.call::<_, i64>("add", (1, 2)).await });
+        tokio::task::yield_now().await;
+        let (_, ()) = tokio::join!(w.containers[0].shutdown(), async {
+            sim.reset("a", "b");
+            sim.partition([["a"], ["b"]]);
+        });
+        // Ends one way or the other.
+        let _ = call.await.expect("task");
+    }))
+    .await
+    .expect("ends");
+    tokio::time::timeout(BOUND, w.shutdown())
+        .await
+        .expect("shutdown returns");
+    assert_well_formed(&sim.trace());
+}
