@@ -9,8 +9,10 @@
 //! is woken only after the scheduler has run every task that was ready,
 //! so a yield that returns means the run queue drained. When three yields
 //! in a row see no simulation activity (no frame sent or delivered, no
-//! connection made or lost), every task is waiting: for the clock, for a
-//! peer, or for something outside. Then:
+//! connection made or lost) and no move of the clock (by another
+//! `Sim::run` on the same clock: `Sim`s sharing one clock do not step it
+//! twice for one idle moment), every task is waiting: for the clock, for
+//! a peer, or for something outside. Then:
 //!
 //! - if someone sleeps on the clock, it jumps to the earliest deadline
 //!   (`ExternalClock::set_time`), which wakes those sleepers in order;
@@ -26,7 +28,6 @@
 //! traces.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use agentwire::clock::ExternalClock;
@@ -54,9 +55,9 @@ async fn advance_when_idle(clock: ExternalClock, sim: Sim) {
     loop {
         let mut quiet = 0;
         while quiet < QUIET_YIELDS {
-            let before = sim.inner.activity.load(Ordering::Relaxed);
+            let before = sim.inner.activity_mark();
             tokio::task::yield_now().await;
-            if sim.inner.activity.load(Ordering::Relaxed) == before {
+            if sim.inner.activity_mark() == before {
                 quiet += 1;
             } else {
                 quiet = 0;

@@ -90,6 +90,13 @@ impl SimInner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A mark that changes whenever this simulation does something (a
+    /// frame sent or delivered, a connection made or lost, a fault) or
+    /// the clock moves (another `Sim::run` on the same clock stepped it).
+    pub(crate) fn activity_mark(&self) -> (u64, Duration) {
+        (self.activity.load(Ordering::Relaxed), self.now())
+    }
+
     pub(crate) fn now(&self) -> Duration {
         self.clock.time()
     }

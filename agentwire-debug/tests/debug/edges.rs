@@ -251,3 +251,45 @@ fn typed_agents_under_faults_replay_over_20_runs() {
     assert!(trace.messages().count() > 10, "{trace}");
     assert_well_formed(&trace);
 }
+
+#[tokio::test]
+async fn two_sims_on_one_clock_keep_each_others_time() {
+    let clock = ExternalClock::new();
+    let mk = |seed, ms| {
+        Sim::builder()
+            .seed(seed)
+            .external_clock(clock.clone())
+            .default_link(Link::new().latency(Duration::from_millis(ms)))
+            .build()
+    };
+    let (s1, s2) = (mk(1, 10), mk(2, 7));
+    let w1 = world(&s1, &["a", "b"]).await;
+    let w2 = world(&s2, &["a", "b"]).await;
+    let timed = |s: Sim, w: &crate::support::World, n: i64| {
+        let c = w.containers[0].clone();
+        let url = w.agent(1).to_owned();
+        async move {
+            s.run(async {
+                let p = c.connect(&url).await.expect("connects");
+                let mut spans = Vec::new();
+                for i in 0..n {
+                    let t0 = s.clock().time();
+                    let _: i64 = p.call("add", (i, 1)).await.expect("adds");
+                    spans.push(s.clock().time() - t0);
+                }
+                spans
+            })
+            .await
+        }
+    };
+    let (x, y) = tokio::time::timeout(
+        BOUND,
+        async { tokio::join!(timed(s1.clone(), &w1, 20), timed(s2.clone(), &w2, 20)) },
+    )
+    .await
+    .expect("ends");
+    assert!(x.iter().all(|d| *d == Duration::from_millis(20)), "{x:?}");
+    assert!(y.iter().all(|d| *d == Duration::from_millis(14)), "{y:?}");
+    w1.shutdown().await;
+    w2.shutdown().await;
+}
