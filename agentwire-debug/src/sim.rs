@@ -202,7 +202,8 @@ impl SimInner {
         let (partitioned, rules) = {
             let s = self.lock();
             let partitioned = partition_between(&s.partition, view.from, view.to);
-            let rules = (partitioned.is_none() && !s.rules.is_empty()).then(|| Arc::clone(&s.rules));
+            let rules =
+                (partitioned.is_none() && !s.rules.is_empty()).then(|| Arc::clone(&s.rules));
             (partitioned, rules)
         };
         let mut rule = None;

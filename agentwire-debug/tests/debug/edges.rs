@@ -205,8 +205,8 @@ async fn typed_ring(seed: u64) -> Trace {
             .path("agents/0/pass")
             .probability(0.1),
     );
-    let base = agentwire::ContainerOptions::new()
-        .local_network(transport_local::LocalNetwork::new());
+    let base =
+        agentwire::ContainerOptions::new().local_network(transport_local::LocalNetwork::new());
     let mut containers = Vec::new();
     let mut ring = Vec::new();
     for name in ["p", "q", "r", "s"] {
@@ -224,7 +224,11 @@ async fn typed_ring(seed: u64) -> Trace {
         containers.push(c);
     }
     sim.run(async {
-        let first: HopperProxy = containers[0].connect(&ring[1]).await.expect("connects").into();
+        let first: HopperProxy = containers[0]
+            .connect(&ring[1])
+            .await
+            .expect("connects")
+            .into();
         let mut tasks = Vec::new();
         for k in 0..3u32 {
             let (first, ring) = (first.clone(), ring.clone());
@@ -282,10 +286,9 @@ async fn two_sims_on_one_clock_keep_each_others_time() {
             .await
         }
     };
-    let (x, y) = tokio::time::timeout(
-        BOUND,
-        async { tokio::join!(timed(s1.clone(), &w1, 20), timed(s2.clone(), &w2, 20)) },
-    )
+    let (x, y) = tokio::time::timeout(BOUND, async {
+        tokio::join!(timed(s1.clone(), &w1, 20), timed(s2.clone(), &w2, 20))
+    })
     .await
     .expect("ends");
     assert!(x.iter().all(|d| *d == Duration::from_millis(20)), "{x:?}");

@@ -95,7 +95,9 @@ fn a_custom_rule_may_call_back_into_the_simulation() {
 async fn a_custom_rule_that_panics_leaves_the_message_alone() {
     let sim = sim(1, 10);
     sim.add_rule(Rule::custom("boom", |m| {
-        if m.info.is_some_and(|i| i.path.as_deref() == Some("agents/0/add")) {
+        if m.info
+            .is_some_and(|i| i.path.as_deref() == Some("agents/0/add"))
+        {
             panic!("a rule with a bug");
         }
         None
@@ -240,9 +242,12 @@ async fn duplicated_replies_under_64_concurrent_calls_go_to_their_callers() {
                     let proxy = proxy.clone();
                     let sim = sim.clone();
                     async move {
-                        sim.timeout(Duration::from_secs(1), proxy.call::<_, i64>("add", (i, 1000)))
-                            .await
-                            .map(|r| r.expect("no error"))
+                        sim.timeout(
+                            Duration::from_secs(1),
+                            proxy.call::<_, i64>("add", (i, 1000)),
+                        )
+                        .await
+                        .map(|r| r.expect("no error"))
                     }
                 });
                 let all = futures_join_all(calls).await;
@@ -353,7 +358,10 @@ async fn rules_change_while_traffic_flows() {
             tokio::spawn(async move {
                 for i in 0..200i64 {
                     if let Ok(Ok(v)) = sim
-                        .timeout(Duration::from_millis(50), proxy.call::<_, i64>("add", (i, 1)))
+                        .timeout(
+                            Duration::from_millis(50),
+                            proxy.call::<_, i64>("add", (i, 1)),
+                        )
                         .await
                     {
                         assert_eq!(v, i + 1);
@@ -468,7 +476,10 @@ async fn a_partition_during_validate_aid_and_a_heal() {
         let first = sim
             .timeout(Duration::from_secs(1), w.containers[0].connect(w.agent(1)))
             .await;
-        assert!(matches!(first, Err(agentwire_debug::SimError::Timeout { .. })));
+        assert!(matches!(
+            first,
+            Err(agentwire_debug::SimError::Timeout { .. })
+        ));
         sim.clear_rules();
         sim.heal();
         let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
