@@ -18,14 +18,34 @@ use crate::support::{sim, world};
 /// Bound on every wait of these tests (a hang is a failure, not a stall).
 const BOUND: Duration = Duration::from_secs(5);
 
-/// Sequence numbers are dense and every delivery comes after its send.
+/// Sequence numbers are dense, every delivery comes after its send and
+/// every reply after its request (same connection, other direction).
 pub fn assert_well_formed(trace: &Trace) {
     let mut sent = std::collections::BTreeSet::new();
+    let mut requests = std::collections::BTreeSet::new();
     for (i, e) in trace.events.iter().enumerate() {
         assert_eq!(e.seq, i as u64, "sequence numbers are dense\n{trace}");
         match &e.kind {
-            EventKind::Send { msg, .. } => {
+            EventKind::Send {
+                msg,
+                conn,
+                from,
+                to,
+                info,
+                ..
+            } => {
                 sent.insert(*msg);
+                if let Some(info) = info {
+                    if info.kind == "request" {
+                        requests.insert((*conn, from.to_string(), info.id));
+                    } else {
+                        let request = (*conn, to.to_string(), info.id);
+                        assert!(
+                            requests.contains(&request),
+                            "m{msg} before its request\n{trace}"
+                        );
+                    }
+                }
             }
             EventKind::Deliver { msg, .. } | EventKind::Drop { msg, .. } => {
                 assert!(sent.contains(msg), "m{msg} before its send\n{trace}");
@@ -73,6 +93,9 @@ fn a_custom_rule_may_call_back_into_the_simulation() {
                 s.reset("a", "b");
                 s.hold("a", "c");
                 s.release("a", "c");
+                s.add_rule(Rule::new("added by a rule", Action::Delay(Duration::ZERO)));
+                s.clear_rules();
+                let _ = s.trace();
             }
             None
         }));
@@ -535,5 +558,26 @@ async fn a_reset_during_shutdown() {
     tokio::time::timeout(BOUND, w.shutdown())
         .await
         .expect("shutdown returns");
+    assert_well_formed(&sim.trace());
+}
+
+#[tokio::test]
+async fn every_message_duplicated_under_64_concurrent_calls() {
+    let sim = sim(8, 1);
+    sim.add_rule(Rule::new("all twice", Action::Duplicate));
+    let w = world(&sim, &["a", "b"]).await;
+    sim.run(tokio::time::timeout(BOUND, async {
+        let proxy = w.containers[0].connect(w.agent(1)).await.expect("connects");
+        let calls = (0..64i64).map(|i| {
+            let proxy = proxy.clone();
+            async move { proxy.call::<_, i64>("add", (i, 1)).await }
+        });
+        for (i, r) in futures_join_all(calls).await.into_iter().enumerate() {
+            assert_eq!(r.expect("adds"), i as i64 + 1);
+        }
+    }))
+    .await
+    .expect("ends");
+    w.shutdown().await;
     assert_well_formed(&sim.trace());
 }
