@@ -5,6 +5,7 @@
 mod bad_params;
 mod check;
 mod edges;
+mod election;
 mod faults;
 mod hostile;
 mod latency;
