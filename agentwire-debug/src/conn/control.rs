@@ -95,6 +95,34 @@ impl ConnShared {
         self.wake.notify_one();
     }
 
+    /// This side closes or aborts: if the backend already reported the
+    /// loss (the peer went first) and it waits behind frames on their way
+    /// in (a held link, say), those are dropped, as a closed socket reads
+    /// nothing more, and the loss is delivered now: else nothing would
+    /// ever end this connection for its protocol.
+    fn deliver_queued_loss(&self) {
+        let item = {
+            let mut s = self.state();
+            let queued = s.queues[IN]
+                .iter()
+                .position(|i| matches!(i.what, What::Lost(_)));
+            match queued {
+                Some(at) if !s.executing[IN] => {
+                    let item = s.queues[IN].remove(at);
+                    s.queues[IN].clear();
+                    s.stash[IN] = None;
+                    s.executing[IN] = item.is_some();
+                    item
+                }
+                _ => None,
+            }
+        };
+        if let Some(item) = item {
+            self.execute(IN, item, self.sim.now(), false);
+            self.done_executing(IN);
+        }
+    }
+
     /// The simulation resets this connection.
     pub(crate) fn reset(&self) {
         {
@@ -133,6 +161,7 @@ impl ConnShared {
                 t.close();
             }
         }
+        self.deliver_queued_loss();
         self.wake.notify_one();
     }
 
@@ -147,6 +176,7 @@ impl ConnShared {
         if let Some(t) = self.inner() {
             t.abort();
         }
+        self.deliver_queued_loss();
     }
 }
 

@@ -215,6 +215,30 @@ async fn shutdown_with_a_request_held_ends_the_call() {
     assert_well_formed(&sim.trace());
 }
 
+#[tokio::test]
+async fn the_peer_shuts_down_under_a_held_reply_then_we_do() {
+    let sim = sim(2, 10);
+    let (a, b, url) = stalling_pair(&sim, Duration::from_millis(20)).await;
+    let out = sim
+        .run(tokio::time::timeout(BOUND, async {
+            let proxy = a.connect(&url).await.expect("connects");
+            let call = tokio::spawn(async move { proxy.call::<_, i64>("stall", (1,)).await });
+            while b_handled(&sim) == 0 {
+                tokio::task::yield_now().await;
+            }
+            // b's end goes first: its loss waits behind the held reply.
+            b.shutdown().await;
+            a.shutdown().await;
+            call.await.expect("task")
+        }))
+        .await
+        .expect("the call and both shutdowns end");
+    let err = out.expect_err("no reply after shutdown");
+    assert!(err.is_connection(), "{err}");
+    sim.release("a", "b");
+    assert_well_formed(&sim.trace());
+}
+
 /// How many requests reached b.
 fn b_handled(sim: &Sim) -> usize {
     sim.trace()
