@@ -20,6 +20,10 @@
 //!   outside the simulation, such as a real socket or a tokio timer, must
 //!   make progress first).
 //!
+//! A clock callback (`Clock::call_at`) that panics while the helper sets
+//! the time fails the run with that panic (`Sim::run` resumes it), rather
+//! than leaving time stopped.
+//!
 //! So a call across a 50 ms link completes at simulated 100 ms after a few
 //! microseconds of wall time. Time only ever jumps when everything waits,
 //! so on a current-thread runtime the run is deterministic. On a
@@ -47,8 +51,20 @@ pub(crate) async fn run_advancing<F: Future>(clock: ExternalClock, sim: Sim, fut
             self.0.abort();
         }
     }
-    let _guard = Abort(helper);
-    fut.await
+    let mut guard = Abort(helper);
+    let mut fut = std::pin::pin!(fut);
+    tokio::select! {
+        biased;
+        out = &mut fut => out,
+        // The helper only ends by a panic: a clock callback (`call_at`)
+        // that `set_time` ran panicked. Time would stand still for good;
+        // the run fails with that panic instead.
+        ended = &mut guard.0 => match ended {
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled (the runtime shuts down): nothing moves time now.
+            _ => fut.await,
+        },
+    }
 }
 
 async fn advance_when_idle(clock: ExternalClock, sim: Sim) {

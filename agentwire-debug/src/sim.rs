@@ -449,6 +449,11 @@ impl Sim {
     /// clock forward to its next deadline whenever the runtime is idle
     /// (see [`crate::drive`]). Call it on a current-thread runtime for a
     /// deterministic run.
+    ///
+    /// # Panics
+    ///
+    /// With the panic of a clock callback (`Clock::call_at`/`call_in`)
+    /// that panicked when this run moved the clock.
     pub async fn run<F: Future>(&self, fut: F) -> F::Output {
         match &self.inner.external {
             Some(clock) => crate::drive::run_advancing(clock.clone(), self.clone(), fut).await,

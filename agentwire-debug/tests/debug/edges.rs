@@ -296,3 +296,36 @@ async fn two_sims_on_one_clock_keep_each_others_time() {
     w1.shutdown().await;
     w2.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_clock_callback_that_panics_fails_the_run_instead_of_stopping_time() {
+    let sim = sim(1, 10);
+    let clock = sim.clock();
+    let run = tokio::spawn({
+        let sim = sim.clone();
+        async move {
+            sim.run(async {
+                let _timer = clock
+                    .call_in(
+                        Duration::from_millis(10),
+                        Box::new(|| panic!("a clock callback with a bug")),
+                    )
+                    .expect("scheduled");
+                clock.sleep(Duration::from_secs(1)).await;
+            })
+            .await;
+        }
+    });
+    let out = tokio::time::timeout(BOUND, run)
+        .await
+        .expect("the run ends, it does not wait for time that never comes");
+    let panic = out
+        .expect_err("the callback's panic reaches the run")
+        .into_panic();
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(text.contains("a clock callback with a bug"), "{text}");
+}
