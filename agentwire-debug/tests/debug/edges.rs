@@ -329,3 +329,44 @@ async fn a_clock_callback_that_panics_fails_the_run_instead_of_stopping_time() {
         .unwrap_or_default();
     assert!(text.contains("a clock callback with a bug"), "{text}");
 }
+
+#[tokio::test]
+async fn a_sim_run_moves_time_for_another_sims_traffic_on_its_clock() {
+    let clock = ExternalClock::new();
+    let mk = |seed, ms| {
+        Sim::builder()
+            .seed(seed)
+            .external_clock(clock.clone())
+            .default_link(Link::new().latency(Duration::from_millis(ms)))
+            .build()
+    };
+    let (s1, s2) = (mk(1, 10), mk(2, 7));
+    let w2 = world(&s2, &["a", "b"]).await;
+    let spans = tokio::time::timeout(
+        BOUND,
+        // Only s1 runs (and has no traffic); s2's calls still take their
+        // simulated time, not the time of the next deadline elsewhere.
+        s1.run(async {
+            let far = clock.sleep(Duration::from_secs(10));
+            let p = w2.containers[0]
+                .connect(w2.agent(1))
+                .await
+                .expect("connects");
+            let mut spans = Vec::new();
+            for i in 0..20 {
+                let t0 = clock.time();
+                let _: i64 = p.call("add", (i, 1)).await.expect("adds");
+                spans.push(clock.time() - t0);
+            }
+            drop(far);
+            spans
+        }),
+    )
+    .await
+    .expect("ends");
+    assert!(
+        spans.iter().all(|d| *d == Duration::from_millis(14)),
+        "{spans:?}"
+    );
+    w2.shutdown().await;
+}
