@@ -605,3 +605,77 @@ async fn every_message_duplicated_under_64_concurrent_calls() {
     w.shutdown().await;
     assert_well_formed(&sim.trace());
 }
+
+/// Applies fault `kind` between a and b.
+fn fault(sim: &Sim, kind: usize) {
+    match kind {
+        0 => sim.reset("a", "b"),
+        1 => sim.partition([["a"], ["b"]]),
+        2 => sim.hold("a", "b"),
+        _ => sim.refuse("a", "b"),
+    }
+}
+
+fn undo(sim: &Sim) {
+    sim.heal();
+    sim.release("a", "b");
+    sim.accept("a", "b");
+}
+
+#[tokio::test]
+async fn every_fault_at_every_step_of_connect_call_and_shutdown() {
+    for kind in 0..4 {
+        for steps in 0..10 {
+            let sim = sim(kind as u64, 3);
+            let base = ContainerOptions::new()
+                .local_network(LocalNetwork::new())
+                .shutdown_grace(Duration::from_millis(5));
+            let w =
+                crate::support::world_at(&sim, &["a", "b"], |n| format!("local://{n}"), base).await;
+            let (a, url) = (w.containers[0].clone(), w.agent(1).to_owned());
+            sim.run(tokio::time::timeout(BOUND, async {
+                // The fault falls `steps` scheduler turns into a connect
+                // and a call.
+                let work = tokio::spawn({
+                    let (a, url, sim) = (a.clone(), url.clone(), sim.clone());
+                    async move {
+                        let go = async {
+                            let p = a.connect(&url).await.ok()?;
+                            p.call::<_, i64>("add", (1, 2)).await.ok()
+                        };
+                        sim.timeout(Duration::from_secs(1), go).await
+                    }
+                });
+                for _ in 0..steps {
+                    tokio::task::yield_now().await;
+                }
+                fault(&sim, kind);
+                let _ = work.await.expect("task");
+                undo(&sim);
+                // Healed: it works again (a fresh connect if need be).
+                let p = a.connect(&url).await.expect("connects after the fault");
+                assert_eq!(p.call::<_, i64>("add", (2, 2)).await.expect("adds"), 4);
+                // And a fault during shutdown.
+                let call = tokio::spawn({
+                    let p = p.clone();
+                    async move { p.call::<_, i64>("add", (3, 3)).await }
+                });
+                for _ in 0..steps {
+                    tokio::task::yield_now().await;
+                }
+                let (_, ()) = tokio::join!(a.shutdown(), async { fault(&sim, kind) });
+                let _ = sim
+                    .timeout(Duration::from_secs(1), call)
+                    .await
+                    .map(|r| r.expect("task"));
+            }))
+            .await
+            .unwrap_or_else(|_| panic!("fault {kind} after {steps} steps: hung\n{}", sim.trace()));
+            undo(&sim);
+            tokio::time::timeout(BOUND, w.shutdown())
+                .await
+                .expect("shutdown returns");
+            assert_well_formed(&sim.trace());
+        }
+    }
+}
