@@ -259,14 +259,28 @@ impl ConnShared {
                     from: &sender,
                     to: &receiver,
                 };
-                sim.record_deliver(now, hop);
                 if dir == OUT {
-                    if let Some(t) = self.inner() {
-                        // A write after close loses the frame, as a
-                        // closed socket would.
-                        let _ = t.write(bytes);
+                    // A write after close loses the frame, as a closed
+                    // socket would: the trace says so.
+                    let written = self
+                        .inner()
+                        .is_some_and(|t| !t.is_closing() && t.write(bytes).is_ok());
+                    if written {
+                        sim.record_deliver(now, hop);
+                    } else {
+                        sim.record_at(
+                            now,
+                            EventKind::Drop {
+                                conn,
+                                msg,
+                                from: sender,
+                                to: receiver,
+                                reason: "the connection is closed".to_owned(),
+                            },
+                        );
                     }
                 } else {
+                    sim.record_deliver(now, hop);
                     self.user.data(bytes);
                 }
             }

@@ -679,3 +679,59 @@ async fn every_fault_at_every_step_of_connect_call_and_shutdown() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_message_reaching_a_closed_end_is_dropped_not_delivered() {
+    let sim = sim(5, 10);
+    let w = world(&sim, &["a", "b"]).await;
+    let clock = sim.clock();
+    sim.run(tokio::time::timeout(BOUND, async {
+        let p = w.containers[0].connect(w.agent(1)).await.expect("connects");
+        let t0 = clock.time();
+        let first = tokio::spawn({
+            let p = p.clone();
+            async move { p.call::<_, i64>("add", (1, 1)).await }
+        });
+        clock.sleep_until(t0 + Duration::from_millis(5)).await;
+        let second = tokio::spawn({
+            let p = p.clone();
+            async move { p.call::<_, i64>("add", (2, 2)).await }
+        });
+        // b goes away after the first request arrived (t0 + 10 ms) and
+        // before the second does (t0 + 15 ms).
+        clock.sleep_until(t0 + Duration::from_millis(12)).await;
+        w.containers[1].shutdown().await;
+        let _ = first.await.expect("task");
+        let err = second.await.expect("task").expect_err("b is gone");
+        assert!(err.is_connection(), "{err}");
+    }))
+    .await
+    .expect("ends");
+    w.shutdown().await;
+    let trace = sim.trace();
+    assert_well_formed(&trace);
+    let second = trace
+        .messages()
+        .filter_map(|e| match &e.kind {
+            EventKind::Send {
+                msg, info: Some(i), ..
+            } if i.content.contains("[2, 2]") => Some(*msg),
+            _ => None,
+        })
+        .next()
+        .expect("the second request was sent");
+    assert!(
+        !trace
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Deliver { msg, .. } if msg == second)),
+        "m{second} reached nobody\n{trace}"
+    );
+    assert!(
+        trace
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Drop { msg, .. } if msg == second)),
+        "m{second} is dropped\n{trace}"
+    );
+}
