@@ -199,34 +199,15 @@ impl SimInner {
     /// Rules run without the state locked: a custom rule may call back
     /// into the simulation (set a fault, add a rule) without a deadlock.
     pub(crate) fn judge(&self, view: &MessageView<'_>) -> Verdict {
-        let (partitioned, rules) = {
-            let s = self.lock();
-            let partitioned = partition_between(&s.partition, view.from, view.to);
-            let rules =
-                (partitioned.is_none() && !s.rules.is_empty()).then(|| Arc::clone(&s.rules));
-            (partitioned, rules)
-        };
-        let mut rule = None;
-        for r in rules.iter().flat_map(|rules| rules.iter()) {
-            if !r.matches(view) {
-                continue;
-            }
-            if r.needs_draw() && self.lock().rng.next_f64() >= r.get_probability() {
-                continue;
-            }
-            match r.action_for(view) {
-                Ok(Some(action)) => {
-                    rule = Some((r.name.clone(), Ok(action)));
-                    break;
-                }
-                Ok(None) => {}
-                Err(panicked) => {
-                    rule = Some((r.name.clone(), Err(panicked)));
-                    break;
-                }
-            }
-        }
         let mut s = self.lock();
+        let partitioned = partition_between(&s.partition, view.from, view.to);
+        let mut rule = None;
+        if partitioned.is_none() && !s.rules.is_empty() {
+            let rules = Arc::clone(&s.rules);
+            drop(s);
+            rule = self.apply_rules(&rules, view);
+            s = self.lock();
+        }
         let link = if s.links.is_empty() {
             s.default_link
         } else {
@@ -249,6 +230,29 @@ impl SimInner {
             jitter,
             held,
         }
+    }
+
+    /// The first rule that fires on `view`, with its action (or its
+    /// closure's panic); called with the state unlocked.
+    fn apply_rules(
+        &self,
+        rules: &[Rule],
+        view: &MessageView<'_>,
+    ) -> Option<(String, Result<Action, String>)> {
+        for r in rules {
+            if !r.matches(view) {
+                continue;
+            }
+            if r.needs_draw() && self.lock().rng.next_f64() >= r.get_probability() {
+                continue;
+            }
+            match r.action_for(view) {
+                Ok(None) => {}
+                Ok(Some(action)) => return Some((r.name.clone(), Ok(action))),
+                Err(panicked) => return Some((r.name.clone(), Err(panicked))),
+            }
+        }
+        None
     }
 }
 
