@@ -2,6 +2,7 @@
 //! TCP): simulated time, seeds, faults, rules, traces, pictures, the
 //! determinism checker.
 
+mod abuse;
 mod bad_params;
 mod check;
 mod edges;
