@@ -104,7 +104,7 @@ impl SimBuilder {
                     held: BTreeSet::new(),
                     refused: BTreeSet::new(),
                     partition: Vec::new(),
-                    rules: Vec::new(),
+                    rules: Arc::default(),
                     names: BTreeMap::new(),
                     urls: BTreeMap::new(),
                     conns: BTreeMap::new(),

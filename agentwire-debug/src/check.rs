@@ -62,7 +62,10 @@ pub fn first_divergence(a: &Trace, b: &Trace) -> Option<(usize, Option<Event>, O
 
 /// Runs `scenario` `runs` times, each on a fresh current-thread runtime,
 /// and compares the traces; returns the trace (of run 0) if all are the
-/// same, else the first divergence.
+/// same, else the first divergence. The scenario always runs at least
+/// once: `runs` of 0 or 1 compare nothing and return that run's trace.
+/// A scenario that panics fails the check with its own panic (the runs
+/// after it do not start).
 ///
 /// # Errors
 ///

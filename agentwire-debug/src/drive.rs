@@ -9,14 +9,20 @@
 //! is woken only after the scheduler has run every task that was ready,
 //! so a yield that returns means the run queue drained. When three yields
 //! in a row see no simulation activity (no frame sent or delivered, no
-//! connection made or lost), every task is waiting: for the clock, for a
-//! peer, or for something outside. Then:
+//! connection made or lost) and no move of the clock (by another
+//! `Sim::run` on the same clock: `Sim`s sharing one clock do not step it
+//! twice for one idle moment), every task is waiting: for the clock, for
+//! a peer, or for something outside. Then:
 //!
 //! - if someone sleeps on the clock, it jumps to the earliest deadline
 //!   (`ExternalClock::set_time`), which wakes those sleepers in order;
 //! - if nobody does, the helper sleeps 1 ms of real time (something
 //!   outside the simulation, such as a real socket or a tokio timer, must
 //!   make progress first).
+//!
+//! A clock callback (`Clock::call_at`) that panics while the helper sets
+//! the time fails the run with that panic (`Sim::run` resumes it), rather
+//! than leaving time stopped.
 //!
 //! So a call across a 50 ms link completes at simulated 100 ms after a few
 //! microseconds of wall time. Time only ever jumps when everything waits,
@@ -26,7 +32,6 @@
 //! traces.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use agentwire::clock::ExternalClock;
@@ -46,17 +51,29 @@ pub(crate) async fn run_advancing<F: Future>(clock: ExternalClock, sim: Sim, fut
             self.0.abort();
         }
     }
-    let _guard = Abort(helper);
-    fut.await
+    let mut guard = Abort(helper);
+    let mut fut = std::pin::pin!(fut);
+    tokio::select! {
+        biased;
+        out = &mut fut => out,
+        // The helper only ends by a panic: a clock callback (`call_at`)
+        // that `set_time` ran panicked. Time would stand still for good;
+        // the run fails with that panic instead.
+        ended = &mut guard.0 => match ended {
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled (the runtime shuts down): nothing moves time now.
+            _ => fut.await,
+        },
+    }
 }
 
 async fn advance_when_idle(clock: ExternalClock, sim: Sim) {
     loop {
         let mut quiet = 0;
         while quiet < QUIET_YIELDS {
-            let before = sim.inner.activity.load(Ordering::Relaxed);
+            let before = sim.inner.activity_mark();
             tokio::task::yield_now().await;
-            if sim.inner.activity.load(Ordering::Relaxed) == before {
+            if sim.inner.activity_mark() == before {
                 quiet += 1;
             } else {
                 quiet = 0;

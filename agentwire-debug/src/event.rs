@@ -120,7 +120,9 @@ pub enum EventKind {
         msg: u64,
         /// The rule's name.
         rule: String,
-        /// What it did (`drop`, `delay 5ms`, `duplicate`, `reorder`).
+        /// What it did (`drop`, `delay 5ms`, `duplicate`, `reorder`; or
+        /// `panicked: <message>` when a custom rule panicked, which left
+        /// the message alone).
         action: String,
     },
     /// A fault was set or cleared (hold, release, partition, heal, reset,

@@ -34,7 +34,9 @@ impl Link {
         Self::default()
     }
 
-    /// The fixed one-way latency.
+    /// The fixed one-way latency. `Duration::MAX` (or a delay that adds
+    /// up to it) is a link whose messages never arrive: simulated time
+    /// does not jump to the end of time to deliver them.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self

@@ -99,6 +99,15 @@ impl Rule {
 
     /// A rule whose closure decides, for each message that passes the
     /// match, which action to take (`None`: leave it alone).
+    ///
+    /// The closure runs on the sending task with nothing of the
+    /// simulation locked: it may set faults or add rules on the [`Sim`]
+    /// (they apply from the next message on). It must not block: the
+    /// message waits for it. If it panics, the panic is caught, recorded
+    /// as that rule's decision (`panicked: <message>`) and the message is
+    /// left alone.
+    ///
+    /// [`Sim`]: crate::Sim
     pub fn custom<F>(name: impl Into<String>, decide: F) -> Self
     where
         F: Fn(&MessageView<'_>) -> Option<Action> + Send + Sync + 'static,
@@ -175,12 +184,19 @@ impl Rule {
         self.probability < 1.0
     }
 
-    /// The action for a matching message whose draw passed.
-    pub(crate) fn action_for(&self, msg: &MessageView<'_>) -> Option<Action> {
-        match &self.decide {
-            Some(decide) => decide(msg),
-            None => self.action,
-        }
+    /// The action for a matching message whose draw passed, or the
+    /// message of the panic of a custom rule's closure.
+    pub(crate) fn action_for(&self, msg: &MessageView<'_>) -> Result<Option<Action>, String> {
+        let Some(decide) = &self.decide else {
+            return Ok(self.action);
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(msg))).map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned())
+        })
     }
 
     pub(crate) fn get_probability(&self) -> f64 {

@@ -51,7 +51,8 @@ pub(crate) struct SimState {
     pub(crate) held: BTreeSet<Pair>,
     pub(crate) refused: BTreeSet<Pair>,
     pub(crate) partition: Vec<BTreeSet<String>>,
-    pub(crate) rules: Vec<Rule>,
+    /// Shared with messages being judged (rules run unlocked).
+    pub(crate) rules: Arc<Vec<Rule>>,
     /// Server URL -> node name.
     pub(crate) names: BTreeMap<String, String>,
     /// Node name -> its server's URL.
@@ -63,7 +64,9 @@ pub(crate) struct SimState {
 /// What the simulation decided for one message, before timing.
 pub(crate) struct Verdict {
     pub(crate) partitioned: Option<String>,
-    pub(crate) rule: Option<(String, Action)>,
+    /// The rule that fired and its action, or the panic of a custom
+    /// rule's closure.
+    pub(crate) rule: Option<(String, Result<Action, String>)>,
     pub(crate) link: Link,
     pub(crate) jitter: Duration,
     pub(crate) held: bool,
@@ -85,6 +88,13 @@ pub(crate) struct SimInner {
 impl SimInner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, SimState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A mark that changes whenever this simulation does something (a
+    /// frame sent or delivered, a connection made or lost, a fault) or
+    /// the clock moves (another `Sim::run` on the same clock stepped it).
+    pub(crate) fn activity_mark(&self) -> (u64, Duration) {
+        (self.activity.load(Ordering::Relaxed), self.now())
     }
 
     pub(crate) fn now(&self) -> Duration {
@@ -185,24 +195,18 @@ impl SimInner {
 
     /// Partition, rules (in order; the first that fires decides) and the
     /// link's timing with its jitter drawn, for one message.
+    ///
+    /// Rules run without the state locked: a custom rule may call back
+    /// into the simulation (set a fault, add a rule) without a deadlock.
     pub(crate) fn judge(&self, view: &MessageView<'_>) -> Verdict {
         let mut s = self.lock();
         let partitioned = partition_between(&s.partition, view.from, view.to);
         let mut rule = None;
-        if partitioned.is_none() {
-            let SimState { rules, rng, .. } = &mut *s;
-            for r in rules.iter() {
-                if !r.matches(view) {
-                    continue;
-                }
-                if r.needs_draw() && rng.next_f64() >= r.get_probability() {
-                    continue;
-                }
-                if let Some(action) = r.action_for(view) {
-                    rule = Some((r.name.clone(), action));
-                    break;
-                }
-            }
+        if partitioned.is_none() && !s.rules.is_empty() {
+            let rules = Arc::clone(&s.rules);
+            drop(s);
+            rule = self.apply_rules(&rules, view);
+            s = self.lock();
         }
         let link = if s.links.is_empty() {
             s.default_link
@@ -226,6 +230,29 @@ impl SimInner {
             jitter,
             held,
         }
+    }
+
+    /// The first rule that fires on `view`, with its action (or its
+    /// closure's panic); called with the state unlocked.
+    fn apply_rules(
+        &self,
+        rules: &[Rule],
+        view: &MessageView<'_>,
+    ) -> Option<(String, Result<Action, String>)> {
+        for r in rules {
+            if !r.matches(view) {
+                continue;
+            }
+            if r.needs_draw() && self.lock().rng.next_f64() >= r.get_probability() {
+                continue;
+            }
+            match r.action_for(view) {
+                Ok(None) => {}
+                Ok(Some(action)) => return Some((r.name.clone(), Ok(action))),
+                Err(panicked) => return Some((r.name.clone(), Err(panicked))),
+            }
+        }
+        None
     }
 }
 
@@ -414,18 +441,23 @@ impl Sim {
 
     /// Adds a message rule (after the others: the first that fires wins).
     pub fn add_rule(&self, rule: Rule) {
-        self.inner.lock().rules.push(rule);
+        Arc::make_mut(&mut self.inner.lock().rules).push(rule);
     }
 
     /// Removes every rule.
     pub fn clear_rules(&self) {
-        self.inner.lock().rules.clear();
+        self.inner.lock().rules = Arc::default();
     }
 
     /// Runs `fut` to completion; with an [`ExternalClock`], moves that
     /// clock forward to its next deadline whenever the runtime is idle
     /// (see [`crate::drive`]). Call it on a current-thread runtime for a
     /// deterministic run.
+    ///
+    /// # Panics
+    ///
+    /// With the panic of a clock callback (`Clock::call_at`/`call_in`)
+    /// that panicked when this run moved the clock.
     pub async fn run<F: Future>(&self, fut: F) -> F::Output {
         match &self.inner.external {
             Some(clock) => crate::drive::run_advancing(clock.clone(), self.clone(), fut).await,

@@ -94,14 +94,19 @@ impl ConnShared {
         let mut extra = Duration::ZERO;
         let mut copies = 1;
         let mut reorder = false;
-        if let Some((rule, action)) = verdict.rule {
+        if let Some((rule, decision)) = verdict.rule {
             sim.record(EventKind::Rule {
                 msg,
                 rule: rule.clone(),
-                action: action.to_string(),
+                action: match &decision {
+                    Ok(action) => action.to_string(),
+                    Err(panic) => format!("panicked: {panic}"),
+                },
             });
-            match action {
-                Action::Drop => {
+            match decision {
+                // A custom rule's closure panicked: the message goes on.
+                Err(_) => {}
+                Ok(Action::Drop) => {
                     sim.record(EventKind::Drop {
                         conn,
                         msg,
@@ -111,9 +116,9 @@ impl ConnShared {
                     });
                     return;
                 }
-                Action::Delay(d) => extra = d,
-                Action::Duplicate => copies = 2,
-                Action::Reorder => reorder = true,
+                Ok(Action::Delay(d)) => extra = d,
+                Ok(Action::Duplicate) => copies = 2,
+                Ok(Action::Reorder) => reorder = true,
             }
         }
         // What a reply will need of this request: its path (moved out of
@@ -254,14 +259,28 @@ impl ConnShared {
                     from: &sender,
                     to: &receiver,
                 };
-                sim.record_deliver(now, hop);
                 if dir == OUT {
-                    if let Some(t) = self.inner() {
-                        // A write after close loses the frame, as a
-                        // closed socket would.
-                        let _ = t.write(bytes);
+                    // A write after close loses the frame, as a closed
+                    // socket would: the trace says so.
+                    let written = self
+                        .inner()
+                        .is_some_and(|t| !t.is_closing() && t.write(bytes).is_ok());
+                    if written {
+                        sim.record_deliver(now, hop);
+                    } else {
+                        sim.record_at(
+                            now,
+                            EventKind::Drop {
+                                conn,
+                                msg,
+                                from: sender,
+                                to: receiver,
+                                reason: "the connection is closed".to_owned(),
+                            },
+                        );
                     }
                 } else {
+                    sim.record_deliver(now, hop);
                     self.user.data(bytes);
                 }
             }

@@ -24,7 +24,12 @@ impl ConnShared {
             };
             let control = !matches!(head.what, What::Frame { .. });
             if head.due > now {
-                wake_at = Some(wake_at.map_or(head.due, |w| w.min(head.due)));
+                // Due at the end of time (a latency of `Duration::MAX`):
+                // it never arrives, and waiting for it must not make the
+                // simulation jump there.
+                if head.due < Duration::MAX {
+                    wake_at = Some(wake_at.map_or(head.due, |w| w.min(head.due)));
+                }
                 continue;
             }
             if !control && (held || (dir == IN && !reading)) {
@@ -46,7 +51,9 @@ impl ConnShared {
     }
 
     /// The backend lost the connection: deliver that after what is still
-    /// on its way in (at once for a reset).
+    /// on its way in; at once for a reset, and when this side closed or
+    /// aborted it (a closed socket reads nothing more, and what a held
+    /// link keeps back must not keep the loss from its protocol).
     pub(super) fn lost(&self, error: Option<Error>) {
         let now = self.sim.now();
         let run_now = {
@@ -56,6 +63,10 @@ impl ConnShared {
                 s.stash = Default::default();
                 Some(Error::ConnectionReset)
             } else {
+                if s.closing {
+                    s.queues[IN].clear();
+                    s.stash[IN] = None;
+                }
                 error
             };
             for dir in [OUT, IN] {
@@ -82,6 +93,34 @@ impl ConnShared {
             self.done_executing(IN);
         }
         self.wake.notify_one();
+    }
+
+    /// This side closes or aborts: if the backend already reported the
+    /// loss (the peer went first) and it waits behind frames on their way
+    /// in (a held link, say), those are dropped, as a closed socket reads
+    /// nothing more, and the loss is delivered now: else nothing would
+    /// ever end this connection for its protocol.
+    fn deliver_queued_loss(&self) {
+        let item = {
+            let mut s = self.state();
+            let queued = s.queues[IN]
+                .iter()
+                .position(|i| matches!(i.what, What::Lost(_)));
+            match queued {
+                Some(at) if !s.executing[IN] => {
+                    let item = s.queues[IN].remove(at);
+                    s.queues[IN].clear();
+                    s.stash[IN] = None;
+                    s.executing[IN] = item.is_some();
+                    item
+                }
+                _ => None,
+            }
+        };
+        if let Some(item) = item {
+            self.execute(IN, item, self.sim.now(), false);
+            self.done_executing(IN);
+        }
     }
 
     /// The simulation resets this connection.
@@ -122,6 +161,7 @@ impl ConnShared {
                 t.close();
             }
         }
+        self.deliver_queued_loss();
         self.wake.notify_one();
     }
 
@@ -136,6 +176,7 @@ impl ConnShared {
         if let Some(t) = self.inner() {
             t.abort();
         }
+        self.deliver_queued_loss();
     }
 }
 

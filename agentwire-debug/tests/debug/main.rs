@@ -2,11 +2,15 @@
 //! TCP): simulated time, seeds, faults, rules, traces, pictures, the
 //! determinism checker.
 
+mod abuse;
 mod bad_params;
 mod check;
+mod edges;
+mod election;
 mod faults;
 mod hostile;
 mod latency;
+mod lifecycle;
 mod merged;
 mod pictures;
 mod replay;
