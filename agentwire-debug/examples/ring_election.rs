@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use agentwire::clock::ExternalClock;
 use agentwire::{Container, ContainerOptions, Router};
-use agentwire_debug::{to_mermaid, to_svg, Link, Sim};
+use agentwire_debug::{to_mermaid, to_svg, Link, Sim, Trace};
 use transport_local::LocalNetwork;
 
 const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
@@ -102,10 +102,22 @@ fn leaders(peers: &[Arc<Peer>]) -> String {
         .join(" ")
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// The seed of the run whose picture is under `docs/`.
+pub const SEED: u64 = 2026;
+
+/// Runs the election with `seed`: three rounds (whole ring, split ring,
+/// healed ring), calling `round(second, leaders)` after each, and returns
+/// the trace.
+///
+/// # Errors
+///
+/// A container that does not start or register.
+pub async fn election(
+    seed: u64,
+    mut round: impl FnMut(u64, &str),
+) -> Result<Trace, Box<dyn std::error::Error>> {
     let sim = Sim::builder()
-        .seed(2026)
+        .seed(seed)
         .external_clock(ExternalClock::new())
         .default_link(
             Link::new()
@@ -139,29 +151,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Round 1: a starts an election; e (the largest id) wins.
         peers[0].start();
         clock.sleep_until(Duration::from_secs(1)).await;
-        println!("t=1s   {}", leaders(&peers));
+        round(1, &leaders(&peers));
 
         // The ring splits: {a, b, c} | {d, e}. a starts again; c skips
         // the successors it cannot reach and wins its side.
         sim.partition([vec!["a", "b", "c"], vec!["d", "e"]]);
         peers[0].start();
         clock.sleep_until(Duration::from_secs(2)).await;
-        println!("t=2s   {}", leaders(&peers));
+        round(2, &leaders(&peers));
 
         // Healed: one more round, and e leads everyone again.
         sim.heal();
         peers[0].start();
         clock.sleep_until(Duration::from_secs(3)).await;
-        println!("t=3s   {}", leaders(&peers));
+        round(3, &leaders(&peers));
     })
     .await;
     for p in &peers {
         p.container.shutdown().await;
     }
+    Ok(sim.trace())
+}
 
-    let trace = sim.trace();
+/// Where the pictures go: the workspace's `docs/`.
+pub fn docs_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let trace = election(SEED, |second, leaders| {
+        println!("t={second}s   {leaders}");
+    })
+    .await?;
     print!("{trace}");
-    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let docs = docs_dir();
     std::fs::create_dir_all(&docs)?;
     std::fs::write(docs.join("ring-election.svg"), to_svg(&trace))?;
     std::fs::write(docs.join("ring-election.mmd"), to_mermaid(&trace))?;
