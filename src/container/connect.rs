@@ -37,6 +37,8 @@ impl<C: Codec> Container<C> {
     /// after the handshake is a lost connection, kind `ConnectionReset`;
     /// both with a message saying why) or `validate_aid` fails;
     /// [`ContainerError::AgentNotFound`] if it has no such agent;
+    /// [`ContainerError::NoAnswer`] if it does not answer `validate_aid`
+    /// within [`ContainerOptions::handshake_timeout`](super::ContainerOptions::handshake_timeout);
     /// [`ContainerError::ShutDown`] after [`shutdown`](Self::shutdown),
     /// also when the shutdown began while this call was under way.
     ///
@@ -102,8 +104,8 @@ impl<C: Codec> Container<C> {
             url: url.to_owned(),
             source,
         };
-        let mut conn = self.connection(&addr, timeout).await.map_err(failed)?;
-        let checked = conn.call::<_, Option<String>>("validate_aid", (aid,)).await;
+        let (mut conn, fresh) = self.connection(&addr, timeout).await.map_err(failed)?;
+        let checked = self.validate(&addr, &conn, fresh, url, aid).await?;
         // A shutdown that began meanwhile closed the connection (or is
         // closing it): no proxy that is dead on arrival, no reconnecting.
         if self.is_shut_down() {
@@ -114,9 +116,10 @@ impl<C: Codec> Container<C> {
             // restarted, say): once more on a fresh one.
             Err(e) if e.is_connection() => {
                 self.forget(&addr, &conn);
-                conn = self.connection(&addr, timeout).await.map_err(failed)?;
-                conn.call::<_, Option<String>>("validate_aid", (aid,))
-                    .await
+                let fresh;
+                (conn, fresh) = self.connection(&addr, timeout).await.map_err(failed)?;
+                self.validate(&addr, &conn, fresh, url, aid)
+                    .await?
                     .map_err(failed)?
             }
             other => other.map_err(failed)?,
@@ -132,6 +135,40 @@ impl<C: Codec> Container<C> {
                 url: url.to_owned(),
                 aid: aid.to_owned(),
             }),
+        }
+    }
+
+    /// Asks the remote container over `conn` whether it has agent `aid`
+    /// (its class name, if so), within the handshake timeout: a container
+    /// that does not answer in time is [`ContainerError::NoAnswer`], and
+    /// its connection is no longer handed out; if this `connect` made it
+    /// (`fresh`: no proxy uses it), it is aborted. (One that was cached may
+    /// carry other proxies' calls, slow behind a busy peer's queue: those
+    /// keep it.)
+    async fn validate(
+        &self,
+        addr: &ContainerAddr,
+        conn: &Connection<C>,
+        fresh: bool,
+        url: &str,
+        aid: &str,
+    ) -> Result<Result<Option<String>, RpcError>, ContainerError> {
+        let call = conn.call::<_, Option<String>>("validate_aid", (aid,));
+        let Some(waited) = self.inner.options.get_handshake_timeout() else {
+            return Ok(call.await);
+        };
+        match tokio::time::timeout(waited, call).await {
+            Ok(answer) => Ok(answer),
+            Err(_) => {
+                self.forget(addr, conn);
+                if fresh {
+                    conn.abort().await;
+                }
+                Err(ContainerError::NoAnswer {
+                    url: url.to_owned(),
+                    waited,
+                })
+            }
         }
     }
 
@@ -166,12 +203,13 @@ impl<C: Codec> Container<C> {
         Ok(addr)
     }
 
-    /// The cached connection to the container at `addr`, made if needed.
+    /// The cached connection to the container at `addr`, made if needed;
+    /// whether it was made now.
     async fn connection(
         &self,
         addr: &ContainerAddr,
         timeout: Option<Duration>,
-    ) -> Result<Connection<C>, RpcError> {
+    ) -> Result<(Connection<C>, bool), RpcError> {
         let shut = || RpcError::Connection {
             source: crate::channel::ChannelError::lost(Some(crate::channel::ChannelError::Closed)),
         };
@@ -196,7 +234,7 @@ impl<C: Codec> Container<C> {
         }
         if let Some(conn) = &*slot {
             if !conn.is_closed() {
-                return Ok(conn.clone());
+                return Ok((conn.clone(), false));
             }
         }
         let options = self
@@ -221,7 +259,7 @@ impl<C: Codec> Container<C> {
             return Err(shut());
         }
         *slot = Some(conn.clone());
-        Ok(conn)
+        Ok((conn, true))
     }
 
     /// Removes the cache entry `entry` of `key` if it holds no connection

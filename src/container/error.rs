@@ -1,6 +1,7 @@
 //! [`ContainerError`]: why creating, registering or connecting failed.
 
 use std::io;
+use std::time::Duration;
 
 use crate::rpc::RpcError;
 
@@ -46,6 +47,16 @@ pub enum ContainerError {
         /// The agent id.
         aid: String,
     },
+    /// The remote container accepted the connection but did not answer
+    /// `validate_aid` within the
+    /// [`handshake_timeout`](super::ContainerOptions::handshake_timeout).
+    #[error("no answer from {url} within {waited:?} (to validate_aid)")]
+    NoAnswer {
+        /// The agent URL.
+        url: String,
+        /// How long `connect` waited.
+        waited: Duration,
+    },
     /// The container was shut down.
     #[error("the container is shut down")]
     ShutDown,
@@ -53,7 +64,8 @@ pub enum ContainerError {
 
 impl ContainerError {
     /// The [`io::ErrorKind`] this error maps to: `InvalidInput` for a bad
-    /// address, `NotFound` for a missing agent, `BrokenPipe` after shutdown,
+    /// address, `NotFound` for a missing agent, `TimedOut` for no answer,
+    /// `BrokenPipe` after shutdown,
     /// and the underlying error's kind otherwise (`AddrInUse`,
     /// `ConnectionRefused`, …).
     pub fn kind(&self) -> io::ErrorKind {
@@ -63,6 +75,7 @@ impl ContainerError {
                 source.kind()
             }
             ContainerError::AgentNotFound { .. } => io::ErrorKind::NotFound,
+            ContainerError::NoAnswer { .. } => io::ErrorKind::TimedOut,
             ContainerError::ShutDown => io::ErrorKind::BrokenPipe,
         }
     }

@@ -41,6 +41,7 @@ pub struct ContainerOptions<C = Json> {
     schemes: Schemes,
     clock: Arc<dyn Clock>,
     shutdown_grace: Duration,
+    handshake_timeout: Option<Duration>,
     serializers: Serializers,
 }
 
@@ -54,6 +55,7 @@ impl ContainerOptions<Json> {
             schemes: Schemes::new(LocalNetwork::global().clone()),
             clock: Arc::new(RealClock::new()),
             shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
+            handshake_timeout: Some(Self::DEFAULT_HANDSHAKE_TIMEOUT),
             serializers: Serializers::new(),
         }
     }
@@ -110,6 +112,29 @@ impl<C: Codec> ContainerOptions<C> {
         self.shutdown_grace
     }
 
+    /// How long [`connect`](super::Container::connect) waits for a remote
+    /// container's answer to `validate_aid` by default.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// How long [`connect`](super::Container::connect) waits for the remote
+    /// container to answer `validate_aid` once connected (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](Self::DEFAULT_HANDSHAKE_TIMEOUT), ten
+    /// seconds, as a TLS handshake's): a peer that accepts and never
+    /// answers makes `connect` fail with
+    /// [`ContainerError::NoAnswer`](super::ContainerError::NoAnswer)
+    /// instead of waiting forever. `None` waits forever, as aiomas does.
+    /// Real time, whatever the container's clock (a co-simulation may step
+    /// an external clock by hours while a connection is being made).
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The handshake timeout.
+    pub fn get_handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
+    }
+
     /// The same options with another codec.
     pub fn codec<D: Codec>(self, codec: D) -> ContainerOptions<D> {
         ContainerOptions {
@@ -117,6 +142,7 @@ impl<C: Codec> ContainerOptions<C> {
             schemes: self.schemes,
             clock: self.clock,
             shutdown_grace: self.shutdown_grace,
+            handshake_timeout: self.handshake_timeout,
             serializers: self.serializers,
         }
     }

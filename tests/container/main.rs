@@ -26,6 +26,7 @@ mod races;
 mod reentrancy;
 mod robust;
 mod scenarios;
+mod silent;
 mod support;
 mod threads;
 mod tls;
