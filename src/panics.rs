@@ -8,13 +8,7 @@ use std::fmt;
 /// The text of a panic's payload (a `&str` or `String` for `panic!` with a
 /// message).
 pub(crate) fn message(panic: &(dyn Any + Send)) -> &str {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s
-    } else {
-        "(a non-string panic payload)"
-    }
+    transport_api::error::panic_message(panic)
 }
 
 /// A caught panic as an error (the source of a codec error).

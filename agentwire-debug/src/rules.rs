@@ -190,13 +190,8 @@ impl Rule {
         let Some(decide) = &self.decide else {
             return Ok(self.action);
         };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(msg))).map_err(|panic| {
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_owned())
-        })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(msg)))
+            .map_err(|panic| transport_api::error::panic_message(panic.as_ref()).to_owned())
     }
 
     pub(crate) fn get_probability(&self) -> f64 {

@@ -89,6 +89,24 @@ pub enum Error {
     Io(#[from] io::Error),
 }
 
+/// The text of a caught panic's payload (what
+/// [`std::panic::catch_unwind`] returns): the message of a `panic!` with
+/// one, else a note that the payload is not text.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
+/// assert_eq!(transport_api::error::panic_message(payload.as_ref()), "boom 7");
+/// ```
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(a panic payload that is not text)"
+    }
+}
+
 impl Error {
     /// The [`io::ErrorKind`] this error maps to.
     ///
@@ -124,14 +142,10 @@ impl Error {
     /// A [`Error::ProtocolPanicked`] for `callback`, with the message of
     /// the panic `payload` (what [`std::panic::catch_unwind`] returns).
     pub fn protocol_panicked(callback: &'static str, payload: &(dyn std::any::Any + Send)) -> Self {
-        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            (*s).to_owned()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "(a panic payload that is not text)".to_owned()
-        };
-        Error::ProtocolPanicked { callback, message }
+        Error::ProtocolPanicked {
+            callback,
+            message: panic_message(payload).to_owned(),
+        }
     }
 
     /// Classifies an OS error from connecting to or binding `addr`: refused,

@@ -208,12 +208,12 @@ impl TcpAddr {
     /// `None` also for a zone given as an interface name, looked up when
     /// binding or connecting).
     pub fn socket_addr(&self) -> Option<SocketAddr> {
-        match (self.host.clone(), &self.zone) {
+        match (&self.host, &self.zone) {
             (Host::Ip(IpAddr::V6(ip)), Some(Zone::Index(scope))) => {
-                Some(SocketAddrV6::new(ip, self.port, 0, *scope).into())
+                Some(SocketAddrV6::new(*ip, self.port, 0, *scope).into())
             }
             (Host::Ip(_), Some(Zone::Name(_))) | (Host::Name(_), _) => None,
-            (Host::Ip(ip), _) => Some(SocketAddr::new(ip, self.port)),
+            (Host::Ip(ip), _) => Some(SocketAddr::new(*ip, self.port)),
         }
     }
 
