@@ -77,6 +77,11 @@ pub(crate) struct ConnState {
     pub(crate) next_seq: u64,
     /// Whether the peer's EOF was filed: only its FIN may follow.
     pub(crate) peer_eof: bool,
+    /// Whether the peer's FIN was filed: its stream is complete, and what
+    /// comes after it (the RST of a peer that gave up waiting for our FIN
+    /// while we paused reading, its last will, the broker going away)
+    /// cannot take back what it sent (see [`fail`](Conn::fail)).
+    pub(crate) peer_fin: bool,
     /// Why the connection must end now (peer reset, peer gone, broker lost,
     /// a broken peer), taken by the driver.
     pub(crate) failed: Option<Error>,
@@ -171,6 +176,7 @@ impl Conn {
                 inbound_bytes: 0,
                 next_seq: 1,
                 peer_eof: false,
+                peer_fin: false,
                 failed: None,
             }),
             notify: Notify::new(),
@@ -316,10 +322,13 @@ impl Conn {
         self.update(|st| file(st, msg, self.accepted))
     }
 
-    /// Ends the connection with `err` (the peer or the broker went away).
+    /// Ends the connection with `err` (the peer or the broker went away),
+    /// unless the peer's FIN arrived already: then what it sent is all
+    /// here and is delivered, then the end, as a socket's reader gets
+    /// what is in its buffers after the peer closed.
     pub(crate) fn fail(&self, err: Error) {
         self.update(|st| {
-            if st.failed.is_none() && !st.finished {
+            if st.failed.is_none() && !st.finished && !st.peer_fin {
                 st.failed = Some(err);
             }
         });
@@ -386,7 +395,11 @@ fn file(st: &mut ConnState, msg: Msg, accepted: bool) -> std::result::Result<(),
             Ok(())
         }
         Kind::Rst => {
-            st.failed.get_or_insert(Error::ConnectionReset);
+            // After the peer's FIN, a RST only says that the peer stopped
+            // waiting for ours (we paused reading): its stream stands.
+            if !st.peer_fin {
+                st.failed.get_or_insert(Error::ConnectionReset);
+            }
             Ok(())
         }
         Kind::Data | Kind::Eof | Kind::Fin => {
@@ -425,6 +438,7 @@ fn file(st: &mut ConnState, msg: Msg, accepted: bool) -> std::result::Result<(),
             }
             st.next_seq += 1;
             st.peer_eof |= msg.kind == Kind::Eof;
+            st.peer_fin |= msg.kind == Kind::Fin;
             st.inbound_bytes += len;
             st.inbound.push_back(msg);
             Ok(())
@@ -433,5 +447,52 @@ fn file(st: &mut ConnState, msg: Msg, accepted: bool) -> std::result::Result<(),
         // or of the server's ACK.
         Kind::Ack => Ok(()),
         kind => Err(format!("{kind:?} on an established connection")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted() -> Conn {
+        let peer = Peer {
+            sid: "peer".to_owned(),
+            conn: 7,
+        };
+        let here = Endpoint::Other("mqtt://here".to_owned());
+        Conn::new(1, here.clone(), here, Some(peer))
+    }
+
+    fn stream(kind: Kind, n: u64) -> Msg {
+        let mut msg = Msg::new(kind, 1, 7, n);
+        if kind == Kind::Data {
+            msg.payload = Bytes::from_static(b"unread");
+        }
+        msg
+    }
+
+    /// A peer that closed while we paused reading, then gave up waiting for
+    /// our FIN (its RST), then left (its will): what it sent stays to be
+    /// read, then its FIN.
+    #[test]
+    fn nothing_after_the_peers_fin_takes_back_its_stream() {
+        let conn = accepted();
+        conn.receive(stream(Kind::Data, 1)).expect("data");
+        conn.receive(stream(Kind::Fin, 2)).expect("FIN");
+        conn.receive(Msg::new(Kind::Rst, 1, 7, 0)).expect("RST");
+        conn.fail(Error::ConnectionReset);
+        let st = conn.lock();
+        assert!(st.failed.is_none(), "{:?}", st.failed);
+        let kinds: Vec<Kind> = st.inbound.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, [Kind::Data, Kind::Fin]);
+    }
+
+    /// Before the FIN, a RST still ends the connection at once.
+    #[test]
+    fn a_reset_before_the_fin_ends_the_connection() {
+        let conn = accepted();
+        conn.receive(stream(Kind::Data, 1)).expect("data");
+        conn.receive(Msg::new(Kind::Rst, 1, 7, 0)).expect("RST");
+        assert!(matches!(conn.lock().failed, Some(Error::ConnectionReset)));
     }
 }
