@@ -8,7 +8,8 @@
 //! Ending: `abort` publishes RST; `close` publishes FIN after the last data
 //! and waits (at most [`LINGER`]) for the peer's FIN; a FIN from the peer is
 //! answered with ours; a RST, the peer's last will or the broker going away
-//! end the connection with an error.
+//! end the connection with an error, unless the peer's FIN came first (then
+//! what it sent is delivered, then the end, as from a socket's buffers).
 
 use std::sync::Arc;
 use std::time::Duration;
