@@ -149,7 +149,11 @@ fn expect_connection_error(result: Result<(), RpcError>) {
 
 pub async fn shutdown_fails_calls_in_flight(backend: Backend) {
     let a = backend.container("a").await;
-    let b = backend.container("b").await;
+    // Checked to be refused once shut down: a port no other test's
+    // listener (or connection) takes meanwhile.
+    let b = Container::create_with(backend.restartable_url("b").as_str(), backend.options())
+        .await
+        .expect("container starts");
     let (tx, mut started) = mpsc::channel(1);
     let agent = b.register("Holder", holding(tx)).expect("register");
     let proxy = a.connect(agent.url()).await.expect("connect");
@@ -197,13 +201,10 @@ pub async fn shutdown_of_the_caller(backend: Backend) {
 pub async fn connect_retries_until_the_container_exists(backend: Backend) {
     let a = backend.container("a").await;
     let b_url = match &backend {
-        // TCP: take a free port for the late container.
-        Backend::Tcp | Backend::Tls => {
-            let probe = backend.container("probe").await;
-            let url = probe.url().to_owned();
-            probe.shutdown().await;
-            url
-        }
+        // TCP: a free port for the late container, below the ephemeral
+        // range (no other test's listener or connection takes it while it
+        // is checked to be refused).
+        Backend::Tcp | Backend::Tls => backend.restartable_url("late"),
         _ => backend.url("late"),
     };
     // Once: refused.

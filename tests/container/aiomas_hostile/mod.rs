@@ -196,9 +196,14 @@ fn tight<C: Codec>(options: ContainerOptions<C>) -> ContainerOptions<C> {
     options.channel_options(channel)
 }
 
+/// A container with the `Stress` agent, on a free port below the
+/// ephemeral range: after its shutdown, a connect to a port picked with
+/// port 0 may reach another test's listener that the system gave the same
+/// port (or, rarely, connect to itself), and `open` then succeeds where
+/// the tests expect a refusal.
 async fn container<C: Codec>(codec: C, gauge: &Arc<Gauge>) -> Container<C> {
     let c = Container::create_with(
-        ("127.0.0.1", 0),
+        ("127.0.0.1", free_port()),
         tight(ContainerOptions::new().codec(codec)),
     )
     .await
