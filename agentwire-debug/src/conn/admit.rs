@@ -8,7 +8,7 @@ use std::time::Duration;
 use agentwire::channel::MessageKind;
 use bytes::Bytes;
 
-use super::control::ReadingExt;
+use super::flow::FlowWake;
 use super::{lock, ConnShared, Item, What, MAX_PATHS, OUT};
 use crate::event::{kind_name, EventKind, MessageInfo};
 use crate::frames::Frames;
@@ -132,6 +132,12 @@ impl ConnShared {
         let instant = verdict.link.is_instant() && extra.is_zero();
         let mut run_now = Vec::new();
         let mut run_one = None;
+        let mut flow = FlowWake::default();
+        let inner_size = if dir == OUT {
+            self.inner().map_or(0, |t| t.write_buffer_size())
+        } else {
+            0
+        };
         {
             let mut s = self.state();
             if s.finished || (dir == OUT && s.closing && s.reset) {
@@ -164,7 +170,7 @@ impl ConnShared {
                 && !held
                 && s.queues[dir].is_empty()
                 && !s.executing[dir]
-                && (dir == OUT || self.inner().is_none_or_reading());
+                && (dir == OUT || !s.user_paused);
             if fast && copies == 1 && !reorder && s.stash[dir].is_none() {
                 // The common case: one frame, due now, nothing in its way.
                 s.executing[dir] = true;
@@ -195,13 +201,19 @@ impl ConnShared {
                     s.executing[dir] = true;
                     run_now = items;
                 } else {
-                    if dir == OUT {
-                        s.out_bytes += items.len() * frame.len();
-                    }
+                    let bytes = items.len() * frame.len();
                     s.queues[dir].extend(items);
+                    if dir == OUT {
+                        s.out_bytes += bytes;
+                        flow = s.update_held(inner_size);
+                    } else {
+                        s.in_bytes += bytes;
+                        s.steer_reading(self.inner());
+                    }
                 }
             }
         }
+        flow.run(self);
         if run_now.is_empty() && run_one.is_none() {
             // Queued: the driver must look (a permit is kept if it is busy).
             self.wake.notify_one();
@@ -222,6 +234,24 @@ impl ConnShared {
         }
     }
 
+    /// A queued frame of `len` bytes leaves its queue: held writers may
+    /// go on, or the backend may read again.
+    fn dequeued(&self, dir: usize, len: usize) {
+        let inner_size = self.inner().map_or(0, |t| t.write_buffer_size());
+        let flow = {
+            let mut s = self.state();
+            if dir == OUT {
+                s.out_bytes = s.out_bytes.saturating_sub(len);
+                s.update_held(inner_size)
+            } else {
+                s.in_bytes = s.in_bytes.saturating_sub(len);
+                s.steer_reading(self.inner());
+                FlowWake::default()
+            }
+        };
+        flow.run(self);
+    }
+
     /// Carries out one item; called with `executing[dir]` set by the caller.
     /// `fresh`: straight from `admit` at the same instant (already judged,
     /// never counted as queued).
@@ -231,9 +261,8 @@ impl ConnShared {
         match item.what {
             What::Frame { bytes, msg } => {
                 let (sender, receiver) = self.ends(dir);
-                if dir == OUT && !fresh {
-                    let mut s = self.state();
-                    s.out_bytes = s.out_bytes.saturating_sub(bytes.len());
+                if !fresh {
+                    self.dequeued(dir, bytes.len());
                 }
                 let partitioned = if fresh {
                     None
@@ -299,12 +328,13 @@ impl ConnShared {
                         error: error.as_ref().map(ToString::to_string),
                     },
                 );
-                {
+                let flow = {
                     let mut s = self.state();
                     s.finished = true;
                     s.queues[OUT].clear();
-                    s.out_bytes = 0;
-                }
+                    s.end_writes()
+                };
+                flow.run(self);
                 sim.remove_conn(conn);
                 self.user.lost(error);
             }

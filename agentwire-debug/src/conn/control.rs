@@ -5,15 +5,18 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentwire::api::{Error, SharedTransport};
+use std::task::Waker;
 
+use agentwire::api::Error;
+
+use super::flow::FlowWake;
 use super::{ConnShared, Item, What, IN, OUT};
 
 impl ConnShared {
     /// The next item to execute, or when to look again.
     fn next_step(&self, now: Duration, held: bool) -> Step {
         let mut s = self.state();
-        let reading = self.inner().is_none_or_reading();
+        let reading = !s.user_paused;
         let mut wake_at: Option<Duration> = None;
         for dir in [OUT, IN] {
             if s.executing[dir] {
@@ -56,18 +59,26 @@ impl ConnShared {
     /// link keeps back must not keep the loss from its protocol).
     pub(super) fn lost(&self, error: Option<Error>) {
         let now = self.sim.now();
-        let run_now = {
+        let (run_now, flow) = {
             let mut s = self.state();
             let error = if s.reset {
                 s.queues = Default::default();
                 s.stash = Default::default();
+                s.in_bytes = 0;
                 Some(Error::ConnectionReset)
             } else {
                 if s.closing {
                     s.queues[IN].clear();
                     s.stash[IN] = None;
+                    s.in_bytes = 0;
                 }
                 error
+            };
+            // Nothing more goes out: held writers learn it now.
+            let flow = if s.reset {
+                s.end_writes()
+            } else {
+                FlowWake::default()
             };
             for dir in [OUT, IN] {
                 if let Some(old) = s.stash[dir].take() {
@@ -80,14 +91,16 @@ impl ConnShared {
                 due,
                 what: What::Lost(error),
             };
-            if s.queues[IN].is_empty() && !s.executing[IN] {
+            let run_now = if s.queues[IN].is_empty() && !s.executing[IN] {
                 s.executing[IN] = true;
                 Some(item)
             } else {
                 s.queues[IN].push_back(item);
                 None
-            }
+            };
+            (run_now, flow)
         };
+        flow.run(self);
         if let Some(item) = run_now {
             self.execute(IN, item, now, false);
             self.done_executing(IN);
@@ -111,6 +124,7 @@ impl ConnShared {
                     let item = s.queues[IN].remove(at);
                     s.queues[IN].clear();
                     s.stash[IN] = None;
+                    s.in_bytes = 0;
                     s.executing[IN] = item.is_some();
                     item
                 }
@@ -125,27 +139,31 @@ impl ConnShared {
 
     /// The simulation resets this connection.
     pub(crate) fn reset(&self) {
-        {
+        let writers = {
             let mut s = self.state();
             s.reset = true;
             s.closing = true;
-        }
+            s.write_waiters.take()
+        };
+        writers.into_iter().for_each(Waker::wake);
         if let Some(t) = self.inner() {
             t.abort();
         }
     }
 
     pub(super) fn close(&self) {
-        let close_now = {
+        let (close_now, writers) = {
             let mut s = self.state();
             if std::mem::replace(&mut s.closing, true) {
                 return;
             }
+            // Writers waiting for held bytes to drain: writing is over.
+            let writers = s.write_waiters.take();
             if let Some(old) = s.stash[OUT].take() {
                 let due = s.last[OUT];
                 s.queues[OUT].push_back(Item { due, ..old });
             }
-            if s.queues[OUT].is_empty() && !s.executing[OUT] {
+            let close_now = if s.queues[OUT].is_empty() && !s.executing[OUT] {
                 true
             } else {
                 let due = s.last[OUT];
@@ -154,8 +172,10 @@ impl ConnShared {
                     what: What::Close,
                 });
                 false
-            }
+            };
+            (close_now, writers)
         };
+        writers.into_iter().for_each(Waker::wake);
         if close_now {
             if let Some(t) = self.inner() {
                 t.close();
@@ -166,13 +186,14 @@ impl ConnShared {
     }
 
     pub(super) fn abort(&self) {
-        {
+        let flow = {
             let mut s = self.state();
             s.closing = true;
             s.queues[OUT].clear();
             s.stash[OUT] = None;
-            s.out_bytes = 0;
-        }
+            s.end_writes()
+        };
+        flow.run(self);
         if let Some(t) = self.inner() {
             t.abort();
         }
@@ -186,20 +207,15 @@ enum Step {
     Done,
 }
 
-pub(super) trait ReadingExt {
-    fn is_none_or_reading(&self) -> bool;
-}
-
-impl ReadingExt for Option<&SharedTransport> {
-    fn is_none_or_reading(&self) -> bool {
-        self.is_none_or(|t| t.is_reading())
-    }
-}
-
 /// The connection's driver: executes queued items when they are due.
 pub(super) async fn drive(conn: Arc<ConnShared>) {
     let mut faults = conn.sim.faults();
     loop {
+        // A pause or resume for the user's protocol comes first, as a
+        // backend's driver delivers flow changes before data.
+        if conn.deliver_flow() {
+            continue;
+        }
         let now = conn.sim.now();
         let held = conn.sim.is_held(&conn.from, &conn.to);
         match conn.next_step(now, held) {

@@ -11,14 +11,16 @@
 //!
 //! Map: this file holds the state and `connect`; `admit` a frame's way in
 //! and carrying items out; `control` the driver, close, abort, reset and
-//! `connection_lost`; `transport` [`SimTransport`] and the protocol
-//! wrapper.
+//! `connection_lost`; `flow` flow control both ways; `transport`
+//! [`SimTransport`] and the protocol wrapper.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use agentwire::api::{Address, Error, Protocol, ProtocolHandle, Result, SharedTransport};
+use agentwire::api::{
+    Address, Error, FlowControl, Protocol, ProtocolHandle, Result, SharedTransport, WriteWaiters,
+};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
@@ -91,6 +93,21 @@ struct ConnState {
     paths: [VecDeque<(u64, String)>; 2],
     /// Bytes waiting in the outgoing queue.
     out_bytes: usize,
+    /// Bytes waiting in the incoming queue.
+    in_bytes: usize,
+    /// The flow of the outgoing queue's bytes (with the backend's buffer
+    /// behind them), under the backend's limits.
+    held: FlowControl,
+    /// The backend paused our writing.
+    backend_paused: bool,
+    /// What the user's protocol was last told: paused or not.
+    told_paused: bool,
+    /// Writers waiting in `poll_write_ready` for held bytes to drain.
+    write_waiters: WriteWaiters,
+    /// The user's protocol paused reading.
+    user_paused: bool,
+    /// The simulation paused the backend's reading (too much on its way in).
+    in_paused: bool,
     closing: bool,
     reset: bool,
     finished: bool,
@@ -149,11 +166,19 @@ pub(crate) async fn connect<A: Address, P: Protocol>(
         state: Mutex::new(ConnState::default()),
         wake: Notify::new(),
     });
+    let owner = Arc::new(Owner(Arc::clone(&conn)));
     let wrapper = SimProtocol {
         conn: Arc::clone(&conn),
+        owner: Some(Arc::clone(&owner)),
     };
     match addr.create_connection(wrapper).await {
-        Ok(_) => Ok((SimTransport { conn }, user)),
+        Ok(_) => Ok((
+            SimTransport {
+                conn,
+                _owner: owner,
+            },
+            user,
+        )),
         Err(e) => {
             inner.record(EventKind::Refused {
                 from: Arc::clone(node),
@@ -162,6 +187,16 @@ pub(crate) async fn connect<A: Address, P: Protocol>(
             });
             Err(e)
         }
+    }
+}
+
+/// What the user holds of a connection: when the last [`SimTransport`]
+/// is dropped, the connection closes (as every backend's does).
+pub(crate) struct Owner(Arc<ConnShared>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -202,6 +237,7 @@ impl ConnShared {
 
 mod admit;
 mod control;
+mod flow;
 mod transport;
 
 use control::drive;

@@ -4,23 +4,26 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use agentwire::api::{
-    Endpoint, Error, Protocol, Result, SharedTransport, Transport, WriteBufferLimits,
+    Endpoint, Error, FlowControl, Protocol, Result, SharedTransport, Transport, WriteBufferLimits,
 };
 use bytes::Bytes;
 
-use super::control::ReadingExt;
-use super::{drive, lock, ConnShared, IN, OUT};
+use super::{drive, lock, ConnShared, Owner, IN, OUT};
 use crate::event::EventKind;
 
 /// The protocol the backend sees: forwards to the user's through the
 /// simulation.
 pub(super) struct SimProtocol {
     pub(super) conn: Arc<ConnShared>,
+    /// What the user will hold, handed over in `connection_made` (the
+    /// backend's handle on this wrapper must not keep the connection open).
+    pub(super) owner: Option<Arc<Owner>>,
 }
 
 impl Protocol for SimProtocol {
     fn connection_made(&mut self, transport: SharedTransport) {
         let conn = &self.conn;
+        conn.state().held = FlowControl::new(transport.write_buffer_limits());
         let _ = conn.inner.set(transport);
         let id = conn.sim.add_conn(conn);
         let _ = conn.id.set(id);
@@ -33,8 +36,13 @@ impl Protocol for SimProtocol {
             // The driver ends with the connection (after `connection_lost`).
             drop(rt.spawn(drive(Arc::clone(conn))));
         }
+        let owner = self
+            .owner
+            .take()
+            .unwrap_or_else(|| Arc::new(Owner(Arc::clone(conn))));
         conn.user.made(Arc::new(SimTransport {
             conn: Arc::clone(conn),
+            _owner: owner,
         }));
     }
 
@@ -51,11 +59,11 @@ impl Protocol for SimProtocol {
     }
 
     fn pause_writing(&mut self) {
-        self.conn.user.pause();
+        self.conn.backend_flow(true);
     }
 
     fn resume_writing(&mut self) {
-        self.conn.user.resume();
+        self.conn.backend_flow(false);
     }
 }
 
@@ -63,11 +71,16 @@ impl Protocol for SimProtocol {
 /// simulation, everything else to the backend's transport.
 ///
 /// Bytes the simulation holds back count in
-/// [`write_buffer_size`](Transport::write_buffer_size); flow control
-/// (`poll_write_ready`, pause/resume) is the backend's.
+/// [`write_buffer_size`](Transport::write_buffer_size) and in flow control:
+/// past the backend's high-water mark, held bytes and the backend's buffer
+/// together pause the writer until they drain to its low-water mark. Past
+/// the same mark of bytes on their way in, the backend's reading is paused.
+/// The connection closes once the last handle is dropped.
 #[derive(Clone)]
 pub struct SimTransport {
     pub(super) conn: Arc<ConnShared>,
+    /// Closes the connection when the last handle goes.
+    pub(super) _owner: Arc<Owner>,
 }
 
 impl std::fmt::Debug for SimTransport {
@@ -93,16 +106,20 @@ impl Transport for SimTransport {
         // The backend's flow control, as `poll_write_ready` asks it: writable
         // while its buffer is at or below the low-water mark (or below the
         // high one while it is not paused, which only the backend knows).
-        if self.conn.state().closing {
-            return Err(Error::Closed);
-        }
+        let held_back = {
+            let s = self.conn.state();
+            if s.closing {
+                return Err(Error::Closed);
+            }
+            s.held.is_paused()
+        };
         let Some(inner) = self.conn.inner() else {
             return Err(Error::Closed);
         };
         if inner.is_closing() {
             return Err(Error::Closed);
         }
-        if inner.write_buffer_size() > inner.write_buffer_limits().low() {
+        if held_back || self.write_buffer_size() > inner.write_buffer_limits().low() {
             return Ok(Some(data));
         }
         self.conn.feed(OUT, data);
@@ -152,14 +169,38 @@ impl Transport for SimTransport {
     }
 
     fn set_write_buffer_limits(&self, limits: WriteBufferLimits) {
-        if let Some(t) = self.conn.inner() {
-            t.set_write_buffer_limits(limits);
-        }
+        let Some(t) = self.conn.inner() else {
+            return;
+        };
+        t.set_write_buffer_limits(limits);
+        let limits = t.write_buffer_limits();
+        let inner_size = t.write_buffer_size();
+        let flow = {
+            let mut s = self.conn.state();
+            let out_bytes = s.out_bytes;
+            let buffered = if out_bytes == 0 {
+                0
+            } else {
+                out_bytes.saturating_add(inner_size)
+            };
+            let _ = s.held.set_limits(limits, buffered);
+            // Re-evaluated as after any change (wakes writers on a resume).
+            s.update_held(inner_size)
+        };
+        flow.run(&self.conn);
+        self.conn.wake.notify_one();
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.conn.state().closing {
-            return Poll::Ready(Err(Error::Closed));
+        {
+            let mut s = self.conn.state();
+            if s.closing {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            if s.held.is_paused() && !s.finished {
+                s.write_waiters.register(cx.waker());
+                return Poll::Pending;
+            }
         }
         match self.conn.inner() {
             Some(t) => t.poll_write_ready(cx),
@@ -168,19 +209,14 @@ impl Transport for SimTransport {
     }
 
     fn pause_reading(&self) {
-        if let Some(t) = self.conn.inner() {
-            t.pause_reading();
-        }
+        self.conn.set_user_reading(false);
     }
 
     fn resume_reading(&self) {
-        if let Some(t) = self.conn.inner() {
-            t.resume_reading();
-        }
-        self.conn.wake.notify_one();
+        self.conn.set_user_reading(true);
     }
 
     fn is_reading(&self) -> bool {
-        self.conn.inner().is_none_or_reading()
+        !self.conn.state().user_paused
     }
 }

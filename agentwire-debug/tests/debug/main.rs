@@ -5,9 +5,11 @@
 mod abuse;
 mod bad_params;
 mod check;
+mod conformance;
 mod edges;
 mod election;
 mod faults;
+mod flow;
 mod hostile;
 mod latency;
 mod lifecycle;

@@ -1,0 +1,141 @@
+//! Flow control through the simulation, both ways.
+//!
+//! Out: frames the simulation holds (a slow or held link) count in the
+//! writer's buffer with the backend's behind them. Past the backend's
+//! high-water mark the writer is held back (`poll_write_ready` waits,
+//! `write_if_ready` gives the chunk back, the protocol gets
+//! `pause_writing`) until they drain to its low-water mark. The user's
+//! protocol hears one pause/resume stream, merged from this and the
+//! backend's own, delivered by the connection's driver.
+//!
+//! In: past the same high-water mark of frames on their way in, the
+//! simulation pauses the backend's reading (so the peer's writer gets
+//! backpressure) and resumes it at the low-water mark, unless the user
+//! paused reading too.
+
+use std::task::Waker;
+
+use agentwire::api::{FlowEvent, SharedTransport};
+
+use super::{ConnShared, ConnState};
+
+/// Wake-ups a change of flow asks for, done once the state's lock is
+/// released.
+#[must_use]
+#[derive(Default)]
+pub(super) struct FlowWake {
+    writers: Vec<Waker>,
+    driver: bool,
+}
+
+impl FlowWake {
+    pub(super) fn run(self, conn: &ConnShared) {
+        self.writers.into_iter().for_each(Waker::wake);
+        if self.driver {
+            conn.wake.notify_one();
+        }
+    }
+}
+
+impl ConnState {
+    /// Re-evaluates the flow of held outgoing bytes after `out_bytes`
+    /// changed; `inner` is the backend's buffer behind them.
+    pub(super) fn update_held(&mut self, inner: usize) -> FlowWake {
+        let buffered = if self.out_bytes == 0 {
+            0
+        } else {
+            self.out_bytes.saturating_add(inner)
+        };
+        match self.held.update(buffered) {
+            None => FlowWake::default(),
+            Some(FlowEvent::Pause) => FlowWake {
+                writers: Vec::new(),
+                driver: true,
+            },
+            Some(FlowEvent::Resume) => FlowWake {
+                writers: self.write_waiters.take(),
+                driver: true,
+            },
+        }
+    }
+
+    /// Writing is over (closing, aborted, lost): nothing is held any more
+    /// and every waiting writer must look again.
+    pub(super) fn end_writes(&mut self) -> FlowWake {
+        self.out_bytes = 0;
+        let mut wake = self.update_held(0);
+        wake.writers.extend(self.write_waiters.take());
+        wake
+    }
+
+    /// The pause (`true`) or resume the user's protocol is to hear next,
+    /// if its state changed: paused while the simulation holds too much or
+    /// the backend paused us.
+    pub(super) fn next_flow(&mut self) -> Option<bool> {
+        if self.finished {
+            return None;
+        }
+        let paused = self.held.is_paused() || self.backend_paused;
+        (paused != self.told_paused).then(|| {
+            self.told_paused = paused;
+            paused
+        })
+    }
+
+    /// Pauses or resumes the backend's reading as the bytes on their way
+    /// in pass the limits. Called with the state locked: a backend's
+    /// `pause_reading`/`resume_reading` calls back into nothing.
+    pub(super) fn steer_reading(&mut self, inner: Option<&SharedTransport>) {
+        let Some(t) = inner else {
+            return;
+        };
+        let limits = self.held.limits();
+        if !self.in_paused && self.in_bytes > limits.high() {
+            self.in_paused = true;
+            t.pause_reading();
+        } else if self.in_paused && self.in_bytes <= limits.low() {
+            self.in_paused = false;
+            if !self.user_paused {
+                t.resume_reading();
+            }
+        }
+    }
+}
+
+impl ConnShared {
+    /// Delivers the user's next pause or resume, if one is due; returns
+    /// whether it did (from the driver only, so they alternate).
+    pub(super) fn deliver_flow(&self) -> bool {
+        let next = self.state().next_flow();
+        match next {
+            Some(true) => self.user.pause(),
+            Some(false) => self.user.resume(),
+            None => return false,
+        }
+        true
+    }
+
+    /// The backend paused or resumed our writing.
+    pub(super) fn backend_flow(&self, paused: bool) {
+        self.state().backend_paused = paused;
+        self.wake.notify_one();
+    }
+
+    /// The user's protocol pauses or resumes reading.
+    pub(super) fn set_user_reading(&self, reading: bool) {
+        {
+            let mut s = self.state();
+            s.user_paused = !reading;
+            if let Some(t) = self.inner() {
+                if !reading {
+                    t.pause_reading();
+                } else if !s.in_paused {
+                    t.resume_reading();
+                }
+            }
+        }
+        if reading {
+            self.wake.notify_one();
+        }
+    }
+}
