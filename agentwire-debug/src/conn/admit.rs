@@ -313,6 +313,19 @@ impl ConnShared {
                     self.user.data(bytes);
                 }
             }
+            What::Eof if dir == OUT => {
+                if let Some(t) = self.inner() {
+                    let _ = t.write_eof();
+                }
+            }
+            // The peer's half-close, in order after its data: `false`
+            // closes, as a backend does (which was told to keep its side
+            // open until now).
+            What::Eof => {
+                if !self.user.eof() {
+                    self.close();
+                }
+            }
             What::Close => {
                 if let Some(t) = self.inner() {
                     t.close();

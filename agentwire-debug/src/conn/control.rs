@@ -25,7 +25,9 @@ impl ConnShared {
             let Some(head) = s.queues[dir].front() else {
                 continue;
             };
-            let control = !matches!(head.what, What::Frame { .. });
+            // Data and half-closes wait for a held link and a paused
+            // reader; closing and the end do not.
+            let control = !matches!(head.what, What::Frame { .. } | What::Eof);
             if head.due > now {
                 // Due at the end of time (a latency of `Duration::MAX`):
                 // it never arrives, and waiting for it must not make the
@@ -106,6 +108,72 @@ impl ConnShared {
             self.done_executing(IN);
         }
         self.wake.notify_one();
+    }
+
+    /// The backend got the peer's half-close: the user hears it after
+    /// what is still on its way in (a held link holds it too).
+    pub(super) fn eof_in(&self) {
+        let now = self.sim.now();
+        let held = self.sim.is_held(&self.from, &self.to);
+        let run_now = {
+            let mut s = self.state();
+            if s.finished || s.closing {
+                return;
+            }
+            if let Some(old) = s.stash[IN].take() {
+                let due = s.last[IN];
+                s.queues[IN].push_back(Item { due, ..old });
+            }
+            let item = Item {
+                due: now.max(s.last[IN]),
+                what: What::Eof,
+            };
+            if s.queues[IN].is_empty() && !s.executing[IN] && !held && !s.user_paused {
+                s.executing[IN] = true;
+                Some(item)
+            } else {
+                s.queues[IN].push_back(item);
+                None
+            }
+        };
+        if let Some(item) = run_now {
+            self.execute(IN, item, now, false);
+            self.done_executing(IN);
+        }
+        self.wake.notify_one();
+    }
+
+    /// The user half-closes: after what is still on its way out.
+    pub(super) fn write_eof(&self) -> agentwire::api::Result<()> {
+        let now = {
+            let mut s = self.state();
+            if s.closing || s.finished || s.eof_written {
+                return Err(Error::Closed);
+            }
+            s.eof_written = true;
+            if let Some(old) = s.stash[OUT].take() {
+                let due = s.last[OUT];
+                s.queues[OUT].push_back(Item { due, ..old });
+            }
+            if s.queues[OUT].is_empty() && !s.executing[OUT] {
+                true
+            } else {
+                let due = s.last[OUT];
+                s.queues[OUT].push_back(Item {
+                    due,
+                    what: What::Eof,
+                });
+                false
+            }
+        };
+        if now {
+            return match self.inner() {
+                Some(t) => t.write_eof(),
+                None => Err(Error::Closed),
+            };
+        }
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// This side closes or aborts: if the backend already reported the

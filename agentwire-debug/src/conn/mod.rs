@@ -67,7 +67,12 @@ impl<P: Protocol> Deliver for ProtocolHandle<P> {
 }
 
 enum What {
-    Frame { bytes: Bytes, msg: u64 },
+    Frame {
+        bytes: Bytes,
+        msg: u64,
+    },
+    /// A half-close: out, the user's `write_eof`; in, the peer's.
+    Eof,
     Close,
     Lost(Option<Error>),
 }
@@ -108,6 +113,8 @@ struct ConnState {
     user_paused: bool,
     /// The simulation paused the backend's reading (too much on its way in).
     in_paused: bool,
+    /// The user half-closed: nothing more may be written.
+    eof_written: bool,
     closing: bool,
     reset: bool,
     finished: bool,

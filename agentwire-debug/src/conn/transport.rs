@@ -51,7 +51,10 @@ impl Protocol for SimProtocol {
     }
 
     fn eof_received(&mut self) -> bool {
-        self.conn.user.eof()
+        // Kept open until the user hears it, in order after the data still
+        // on its way in; the user's answer decides then.
+        self.conn.eof_in();
+        true
     }
 
     fn connection_lost(&mut self, error: Option<Error>) {
@@ -95,7 +98,7 @@ impl std::fmt::Debug for SimTransport {
 
 impl Transport for SimTransport {
     fn write(&self, data: Bytes) -> Result<()> {
-        if self.is_closing() {
+        if self.is_closing() || self.conn.state().eof_written {
             return Err(Error::Closed);
         }
         self.conn.feed(OUT, data);
@@ -108,7 +111,7 @@ impl Transport for SimTransport {
         // high one while it is not paused, which only the backend knows).
         let held_back = {
             let s = self.conn.state();
-            if s.closing {
+            if s.closing || s.eof_written {
                 return Err(Error::Closed);
             }
             s.held.is_paused()
@@ -126,14 +129,19 @@ impl Transport for SimTransport {
         Ok(None)
     }
 
+    /// Half-closes after what the simulation still holds on its way out,
+    /// where the backend can.
     fn write_eof(&self) -> Result<()> {
-        Err(Error::Unsupported(
-            "write_eof on a simulated link (it would overtake queued data)",
-        ))
+        if !self.can_write_eof() {
+            return Err(Error::Unsupported(
+                "write_eof: the backend under the simulation cannot half-close",
+            ));
+        }
+        self.conn.write_eof()
     }
 
     fn can_write_eof(&self) -> bool {
-        false
+        self.conn.inner().is_some_and(|t| t.can_write_eof())
     }
 
     fn close(&self) {

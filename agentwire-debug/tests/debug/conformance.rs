@@ -5,25 +5,68 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use agentwire::tcp::TcpAddr;
 use agentwire_debug::{Link, Sim, SimAddress};
 use transport_api::conformance::Backend;
 use transport_api::{Address, Server};
 use transport_local::{LocalNetwork, LocalQueue};
 
-/// Fresh local queues, each served by a node of its own, through one `Sim`
-/// that carries raw chunks (the kit writes bytes, not channel frames).
+/// The backend under the simulation.
+pub trait Inner: Send + Sync + 'static {
+    type Addr: Address;
+    /// The `n`th fresh address.
+    fn fresh(&self, n: usize) -> Self::Addr;
+    /// An address where connections are refused.
+    fn refused(&self) -> Self::Addr;
+}
+
+/// Local queues of a network of their own.
+#[derive(Debug, Default)]
+pub struct Local(LocalNetwork);
+
+impl Inner for Local {
+    type Addr = LocalQueue;
+    fn fresh(&self, n: usize) -> LocalQueue {
+        self.0
+            .get_queue(&format!("sim-conformance-{n}"))
+            .expect("a valid queue id")
+    }
+    fn refused(&self) -> LocalQueue {
+        self.fresh(usize::MAX)
+    }
+}
+
+/// TCP on the loopback.
+#[derive(Debug, Default)]
+pub struct Tcp;
+
+impl Inner for Tcp {
+    type Addr = TcpAddr;
+    fn fresh(&self, _: usize) -> TcpAddr {
+        "tcp://127.0.0.1:0".parse().expect("a valid URL")
+    }
+    fn refused(&self) -> TcpAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("has an address");
+        drop(listener);
+        addr.into()
+    }
+}
+
+/// Fresh addresses of `I`, each served by a node of its own, through one
+/// `Sim` that carries raw chunks (the kit writes bytes, not channel frames).
 #[derive(Debug)]
-pub struct SimBackend {
+pub struct SimBackend<I> {
     sim: Sim,
-    net: LocalNetwork,
+    inner: I,
     next: AtomicUsize,
 }
 
-impl SimBackend {
+impl<I: Inner + Default> SimBackend<I> {
     fn new(link: Link) -> Self {
         SimBackend {
             sim: Sim::builder().framed(false).default_link(link).build(),
-            net: LocalNetwork::new(),
+            inner: I::default(),
             next: AtomicUsize::new(0),
         }
     }
@@ -43,16 +86,15 @@ impl SimBackend {
     }
 }
 
-impl Backend for SimBackend {
-    type Addr = SimAddress<LocalQueue>;
+impl<I: Inner> Backend for SimBackend<I>
+where
+    <I::Addr as Address>::Server: Server<Addr = I::Addr>,
+{
+    type Addr = SimAddress<I::Addr>;
 
     fn fresh_addr(&self) -> Self::Addr {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let queue = self
-            .net
-            .get_queue(&format!("sim-conformance-{n}"))
-            .expect("a valid queue id");
-        self.sim.node(format!("n{n}")).address(queue)
+        self.sim.node(format!("n{n}")).address(self.inner.fresh(n))
     }
 
     fn client_addr(&self, server: &<Self::Addr as Address>::Server) -> Self::Addr {
@@ -60,16 +102,21 @@ impl Backend for SimBackend {
     }
 
     fn refused_addr(&self) -> Self::Addr {
-        self.fresh_addr()
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.sim.node(format!("n{n}")).address(self.inner.refused())
     }
 }
 
 mod instant {
-    transport_api::conformance_tests!(super::SimBackend::instant());
+    transport_api::conformance_tests!(super::SimBackend::<super::Local>::instant());
 }
 
 mod slow {
-    transport_api::conformance_tests!(super::SimBackend::slow());
+    transport_api::conformance_tests!(super::SimBackend::<super::Local>::slow());
+}
+
+mod tcp_slow {
+    transport_api::conformance_tests!(super::SimBackend::<super::Tcp>::slow());
 }
 
 /// The kit's attacks for a multi-thread runtime, on slow links.
@@ -80,7 +127,7 @@ mod attacks {
     use transport_api::conformance::hostile::{self, OnData, PanicIn};
     use transport_api::conformance::{stress, Outcome};
 
-    use super::SimBackend;
+    use super::{Local, SimBackend};
 
     const HANG: Duration = Duration::from_secs(60);
 
@@ -94,7 +141,7 @@ mod attacks {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn one_transport_shared_by_eight_tasks() {
-        let b = SimBackend::slow();
+        let b = SimBackend::<Local>::slow();
         for seed in 0..4 {
             run(&format!("seed {seed}"), stress::shared_transport(&b, seed)).await;
         }
@@ -104,14 +151,14 @@ mod attacks {
     async fn many_tasks_wait_for_room() {
         run(
             "writable",
-            stress::many_tasks_wait_writable(&SimBackend::slow()),
+            stress::many_tasks_wait_writable(&SimBackend::<Local>::slow()),
         )
         .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn callbacks_that_end_their_own_connection() {
-        let b = SimBackend::slow();
+        let b = SimBackend::<Local>::slow();
         for on_data in [
             OnData::Close,
             OnData::Abort,
@@ -128,7 +175,7 @@ mod attacks {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn panicking_protocols() {
-        let b = SimBackend::instant();
+        let b = SimBackend::<Local>::instant();
         for p in [
             PanicIn::ServerMade,
             PanicIn::ServerLost,
@@ -143,7 +190,7 @@ mod attacks {
     async fn close_while_the_peer_never_reads() {
         run(
             "close",
-            hostile::close_while_peer_never_reads(&SimBackend::slow()),
+            hostile::close_while_peer_never_reads(&SimBackend::<Local>::slow()),
         )
         .await;
     }
@@ -152,13 +199,17 @@ mod attacks {
     async fn a_blocking_callback_does_not_stop_others() {
         run(
             "blocking",
-            hostile::blocking_callback(&SimBackend::instant()),
+            hostile::blocking_callback(&SimBackend::<Local>::instant()),
         )
         .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn stream_adapter_used_roughly() {
-        run("stream", hostile::stream_abuse(&SimBackend::slow())).await;
+        run(
+            "stream",
+            hostile::stream_abuse(&SimBackend::<Local>::slow()),
+        )
+        .await;
     }
 }

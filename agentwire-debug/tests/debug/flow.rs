@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentwire::api::{Address, Protocol, SharedTransport, TransportExt};
-use agentwire_debug::Sim;
+use agentwire::api::{Address, Protocol, Server, SharedTransport, Transport, TransportExt};
+use agentwire_debug::{Link, Sim};
 use bytes::Bytes;
 use transport_local::LocalNetwork;
 
@@ -22,6 +22,8 @@ struct Seen {
     data: Vec<u8>,
     flow: Vec<&'static str>,
     transport: Option<SharedTransport>,
+    /// How many bytes had arrived when the peer's half-close did.
+    eof_at: Option<usize>,
 }
 
 /// Keeps its transport and everything it receives.
@@ -67,6 +69,11 @@ impl Protocol for Sink {
     }
     fn data_received(&mut self, data: Bytes) {
         self.seen().data.extend_from_slice(&data);
+    }
+    fn eof_received(&mut self) -> bool {
+        let mut seen = self.seen();
+        seen.eof_at = Some(seen.data.len());
+        true
     }
     fn pause_writing(&mut self) {
         self.seen().flow.push("pause");
@@ -217,4 +224,52 @@ async fn the_last_handle_dropped_closes_the_connection() {
     .await
     .expect("the server's side ends");
     assert_eq!(server.seen().data, b"last words");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_peers_half_close_comes_after_its_data() {
+    let sim = Sim::builder()
+        .framed(false)
+        .default_link(Link::new().latency(Duration::from_millis(5)))
+        .build();
+    let server_side = Sink::default();
+    let factory = server_side.clone();
+    let server = sim
+        .node("b")
+        .address(
+            "tcp://127.0.0.1:0"
+                .parse::<agentwire::tcp::TcpAddr>()
+                .expect("a URL"),
+        )
+        .create_server(move || factory.clone())
+        .await
+        .expect("serves");
+    let client = Sink::default();
+    let (t, _) = sim
+        .node("a")
+        .address(server.addr().inner().clone())
+        .create_connection(client.clone())
+        .await
+        .expect("connects");
+    let peer = server_side.transport().await;
+    for i in 0..3 {
+        peer.write(chunk(i)).expect("writes");
+    }
+    peer.write_eof().expect("TCP half-closes");
+    tokio::time::timeout(WAIT, async {
+        while client.seen().eof_at.is_none() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the half-close arrives");
+    assert_eq!(
+        client.seen().eof_at,
+        Some(3 * CHUNK),
+        "the half-close overtook the data before it"
+    );
+    // Kept open: we may still answer, and the peer reads it.
+    t.write(Bytes::from_static(b"answer")).expect("still open");
+    server_side.wait_received(6).await;
+    assert_eq!(server_side.seen().data, b"answer");
 }
