@@ -10,7 +10,7 @@ use std::time::Duration;
 use agentwire::channel::MessageKind;
 use agentwire_debug::{Action, EventKind, Rule};
 
-use crate::lifecycle::{assert_well_formed, BOUND};
+use crate::lifecycle::{assert_well_formed, shut_down_checked, BOUND};
 use crate::support::{sim, world};
 
 /// Runs `body` on a thread of its own with a current-thread runtime; a
@@ -65,10 +65,7 @@ fn a_custom_rule_may_call_back_into_the_simulation() {
             .await
             .expect("connect ends");
         drop(out);
-        tokio::time::timeout(BOUND, w.shutdown())
-            .await
-            .expect("shutdown returns");
-        assert_well_formed(&sim.trace());
+        shut_down_checked(&sim, &w).await;
     });
 }
 
@@ -218,10 +215,7 @@ async fn dropping_every_validate_aid_fails_connect_within_its_timeout() {
         .await
         .expect("ends");
     assert!(out.is_err() || out.is_ok_and(|r| r.is_err()));
-    tokio::time::timeout(BOUND, w.shutdown())
-        .await
-        .expect("shutdown returns");
-    assert_well_formed(&sim.trace());
+    shut_down_checked(&sim, &w).await;
 }
 
 #[tokio::test]

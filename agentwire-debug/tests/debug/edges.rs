@@ -6,7 +6,7 @@ use std::time::Duration;
 use agentwire::clock::{Clock, ExternalClock};
 use agentwire_debug::{check_determinism, EventKind, Link, Recorder, Sim, SimError, Trace};
 
-use crate::lifecycle::assert_well_formed;
+use crate::lifecycle::{assert_well_formed, shut_down_checked};
 use crate::support::{sim, world};
 
 const BOUND: Duration = Duration::from_secs(5);
@@ -41,10 +41,7 @@ async fn a_message_that_never_arrives_does_not_move_time_to_the_end() {
     }))
     .await
     .expect("ends");
-    tokio::time::timeout(BOUND, w.shutdown())
-        .await
-        .expect("shutdown returns");
-    assert_well_formed(&sim.trace());
+    shut_down_checked(&sim, &w).await;
 }
 
 #[tokio::test]

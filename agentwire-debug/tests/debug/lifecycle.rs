@@ -8,10 +8,18 @@ use agentwire::{Container, ContainerOptions, Router};
 use agentwire_debug::{EventKind, Rule, Sim, Trace};
 use transport_local::LocalNetwork;
 
-use crate::support::{sim, world};
+use crate::support::{sim, world, World};
 
 /// Bound on every wait of these tests (a hang is a failure, not a stall).
 pub const BOUND: Duration = Duration::from_secs(5);
+
+/// Shuts the world down within [`BOUND`], then checks the trace.
+pub async fn shut_down_checked(sim: &Sim, w: &World) {
+    tokio::time::timeout(BOUND, w.shutdown())
+        .await
+        .expect("shutdown returns");
+    assert_well_formed(&sim.trace());
+}
 
 /// Sequence numbers are dense, every delivery comes after its send and
 /// every reply after its request (same connection, other direction).
@@ -240,10 +248,7 @@ async fn shutdown_during_a_held_connect_ends_the_connect() {
     .await
     .expect("ends");
     sim.release("a", "b");
-    tokio::time::timeout(BOUND, w.shutdown())
-        .await
-        .expect("shutdown returns");
-    assert_well_formed(&sim.trace());
+    shut_down_checked(&sim, &w).await;
 }
 
 #[tokio::test]
@@ -273,10 +278,7 @@ async fn a_partition_during_validate_aid_and_a_heal() {
     }))
     .await
     .expect("ends");
-    tokio::time::timeout(BOUND, w.shutdown())
-        .await
-        .expect("shutdown returns");
-    assert_well_formed(&sim.trace());
+    shut_down_checked(&sim, &w).await;
 }
 
 #[tokio::test]
@@ -318,10 +320,7 @@ async fn a_reset_during_shutdown() {
     }))
     .await
     .expect("ends");
-    tokio::time::timeout(BOUND, w.shutdown())
-        .await
-        .expect("shutdown returns");
-    assert_well_formed(&sim.trace());
+    shut_down_checked(&sim, &w).await;
 }
 
 /// Applies fault `kind` between a and b.
@@ -390,10 +389,7 @@ async fn every_fault_at_every_step_of_connect_call_and_shutdown() {
             .await
             .unwrap_or_else(|_| panic!("fault {kind} after {steps} steps: hung\n{}", sim.trace()));
             undo(&sim);
-            tokio::time::timeout(BOUND, w.shutdown())
-                .await
-                .expect("shutdown returns");
-            assert_well_formed(&sim.trace());
+            shut_down_checked(&sim, &w).await;
         }
     }
 }
