@@ -16,6 +16,8 @@ pub use backends::{run, TempDir};
 pub mod brokers;
 #[path = "../tcp/support.rs"]
 pub mod pki;
+/// The name `backends.rs` knows the certificates by.
+use pki as tcp_support;
 #[path = "../shared/wrapped.rs"]
 pub mod wrapped;
 

@@ -4,6 +4,8 @@
 
 #[path = "../shared/backends.rs"]
 mod backends;
+#[path = "../tcp/support.rs"]
+mod tcp_support;
 pub use backends::*;
 #[path = "../shared/raw_peer.rs"]
 pub mod raw_peer;

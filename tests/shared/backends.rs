@@ -1,6 +1,8 @@
 //! Addresses of every backend for the generic scenarios of the channel, RPC
 //! and container tests (included by each with `#[path]`): a scenario
-//! deadline, a fresh local queue, `tcp://127.0.0.1:0`, a temporary
+//! deadline, a fresh local queue, `tcp://127.0.0.1:0`, `tls://127.0.0.1:0`
+//! (with the TCP tests' certificates: the including crate's support module
+//! also includes `tests/tcp/support.rs` as `tcp_support`), a temporary
 //! directory for Unix sockets, and `on_every_backend!`.
 
 use std::future::Future;
@@ -9,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use transport_local::{LocalNetwork, LocalQueue};
-use transport_tcp::{TcpAddr, UnixAddr};
+use transport_tcp::{TcpAddr, TlsAddr, UnixAddr};
 
 /// Runs a scenario with a deadline, so a hang fails instead of blocking CI.
 pub async fn run(scenario: impl Future<Output = ()>) {
@@ -28,6 +30,13 @@ pub fn local() -> LocalQueue {
 /// `tcp://127.0.0.1:0`: the server picks a port.
 pub fn tcp() -> TcpAddr {
     "tcp://127.0.0.1:0".parse().expect("valid tcp address")
+}
+
+/// `tls://127.0.0.1:0`: the server presents the test CA's certificate and
+/// its clients (through `server.addr()`) trust that CA.
+pub fn tls() -> TlsAddr {
+    use super::tcp_support::{client_config, pki, server_config, tls_server_addr};
+    tls_server_addr(server_config(pki())).with_client_config(client_config(pki()))
 }
 
 /// A fresh directory for Unix sockets, removed on drop.
@@ -63,8 +72,8 @@ impl Drop for TempDir {
 }
 
 /// Generates, for each scenario `module::name` (an async fn taking an
-/// address), a module `name` with one test per backend: `local`, `tcp` and
-/// `unix`. Expects the test crate's `support` module to re-export this file.
+/// address), a module `name` with one test per backend: `local`, `tcp`,
+/// `tls` and `unix`. Expects the test crate's `support` module to re-export this file.
 #[macro_export]
 macro_rules! on_every_backend {
     ($($module:ident :: $name:ident),* $(,)?) => {$(
@@ -79,6 +88,11 @@ macro_rules! on_every_backend {
             #[tokio::test]
             async fn tcp() {
                 support::run($module::$name(support::tcp())).await;
+            }
+
+            #[tokio::test]
+            async fn tls() {
+                support::run($module::$name(support::tls())).await;
             }
 
             #[tokio::test]

@@ -7,6 +7,8 @@
 pub mod aiomas;
 #[path = "../../shared/backends.rs"]
 mod backends;
+#[path = "../../tcp/support.rs"]
+mod tcp_support;
 pub use backends::*;
 
 use std::sync::{Arc, Mutex};
