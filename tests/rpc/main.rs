@@ -34,6 +34,37 @@ on_every_backend!(
     reentrancy::panicking_on_connection,
 );
 
+/// The attacks through an MQTT broker (the embedded rumqttd): the
+/// connection's bytes cross the broker as messages of their own.
+mod mqtt {
+    use super::*;
+
+    macro_rules! on_mqtt {
+        ($($module:ident :: $name:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $name() {
+                support::run($module::$name(support::mqtt())).await;
+            }
+        )*};
+    }
+
+    on_mqtt!(
+        scenarios::routing,
+        scenarios::calls_both_ways,
+        limits::ten_thousand_concurrent_calls,
+        limits::flood_without_reading,
+        limits::dropped_calls_are_forgotten,
+        limits::panicking_handlers,
+        limits::callbacks_at_the_limit,
+        limits::hanging_handlers_end_with_the_connection,
+        hostile::deep_nesting,
+        hostile::long_unknown_paths_are_not_echoed,
+        reentrancy::server_handlers_end_their_own_connection,
+        reentrancy::client_handlers_end_their_own_connection,
+        reentrancy::recursion_over_one_connection,
+    );
+}
+
 /// A frame claiming 2^64 zero-sized elements, on a runtime of its own: a
 /// decoder that loops over them freezes one worker, and the deadline fails
 /// the test instead of hanging it (the runtime is left behind, not joined).
