@@ -83,7 +83,26 @@ impl Mosquitto {
 
     /// Starts mosquitto on `port` (to restart one on the port it had).
     pub fn start_on(port: u16) -> Option<Mosquitto> {
-        Self::launch(port, None)
+        Self::launch(port, None, "")
+    }
+
+    /// Starts mosquitto with a TLS listener on a free port, presenting
+    /// `cert` (PEM, with its `key`) and trusting `ca` (PEM) for client
+    /// certificates, which it requires with `require_certificate`. `None`
+    /// when mosquitto is not installed.
+    pub fn start_tls(
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+        require_certificate: bool,
+    ) -> Option<Mosquitto> {
+        let listener = format!(
+            "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {require_certificate}\n",
+            ca.display(),
+            cert.display(),
+            key.display()
+        );
+        Self::launch(free_port(), None, &listener)
     }
 
     /// Where mosquitto's dynamic security plugin is, if installed.
@@ -108,10 +127,11 @@ impl Mosquitto {
     /// plugin is not installed.
     pub fn start_with_dynamic_security(config: &str) -> Option<Mosquitto> {
         let plugin = Self::dynamic_security_plugin()?;
-        Self::launch(free_port(), Some((&plugin, config)))
+        Self::launch(free_port(), Some((&plugin, config)), "")
     }
 
-    fn launch(port: u16, dynsec: Option<(&Path, &str)>) -> Option<Mosquitto> {
+    /// `listener`: more settings of the listener (TLS files).
+    fn launch(port: u16, dynsec: Option<(&Path, &str)>, listener: &str) -> Option<Mosquitto> {
         let binary = Self::binary()?;
         let dir =
             std::env::temp_dir().join(format!("agentwire-mosquitto-{}-{port}", std::process::id()));
@@ -133,6 +153,7 @@ impl Mosquitto {
             &conf,
             format!(
                 "listener {port} 127.0.0.1\n\
+                 {listener}\
                  allow_anonymous true\n\
                  persistence false\n\
                  max_packet_size 1048576\n\

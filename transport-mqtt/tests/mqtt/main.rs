@@ -13,3 +13,4 @@ mod outage;
 mod rogue;
 mod storms;
 mod support;
+mod tls;
