@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(all(feature = "mqtt", feature = "tls"))]
+use transport_mqtt::MqttAddr;
 #[cfg(feature = "tls")]
 use transport_tcp::TlsAddr;
 
@@ -173,8 +175,9 @@ impl<C: Codec> Container<C> {
     }
 
     /// The address of the remote container at `base`, by its scheme; for
-    /// TLS, with the client configuration of `options`, else of the
-    /// container's options, else of its own `TlsAddr`.
+    /// TLS (`tls://`, and `mqtts://` to the broker), with the client
+    /// configuration of `options`, else of the container's options, else of
+    /// the address it serves on.
     fn remote_addr(
         &self,
         base: &str,
@@ -188,14 +191,19 @@ impl<C: Codec> Container<C> {
                 .get_tls_client_config()
                 .or(tls.client_config())
                 .or(own.and_then(TlsAddr::client_config));
-            let Some(config) = config else {
-                return Err(ContainerError::invalid(
-                    base,
-                    "no TLS client configuration to connect with: set \
-                     ContainerOptions::tls_client_config or ConnectOptions::tls_client_config",
-                ));
-            };
+            let config = config.ok_or_else(|| no_tls_config(base))?;
             let with = tls.clone().with_client_config(Arc::clone(config));
+            return Ok(ContainerAddr::new(with));
+        }
+        #[cfg(all(feature = "mqtt", feature = "tls"))]
+        if let Some(mqtt) = addr.downcast_ref::<MqttAddr>().filter(|a| a.is_tls()) {
+            let own = self.inner.addr.downcast_ref::<MqttAddr>();
+            let config = options
+                .get_tls_client_config()
+                .or(mqtt.tls_config())
+                .or(own.and_then(MqttAddr::tls_config))
+                .ok_or_else(|| no_tls_config(base))?;
+            let with = mqtt.clone().with_tls_config(Arc::clone(config));
             return Ok(ContainerAddr::new(with));
         }
         #[cfg(not(feature = "tls"))]
@@ -301,4 +309,14 @@ impl<C: Codec> Drop for EmptySlotCleanup<'_, C> {
     fn drop(&mut self) {
         self.container.drop_empty_slot(self.key, self.entry);
     }
+}
+
+/// Connecting to `base` needs a TLS client configuration nobody gave.
+#[cfg(feature = "tls")]
+fn no_tls_config(base: &str) -> ContainerError {
+    ContainerError::invalid(
+        base,
+        "no TLS client configuration to connect with: set \
+         ContainerOptions::tls_client_config or ConnectOptions::tls_client_config",
+    )
 }

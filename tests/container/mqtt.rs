@@ -6,9 +6,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use agentwire::Container;
+use agentwire::container::ConnectOptions;
+use agentwire::mqtt::MqttAddr;
+use agentwire::{Container, ContainerOptions};
 
-use crate::support::{brokers, calc};
+use crate::support::{brokers, calc, error_chain, mqtt_pki::Pki};
 
 /// Set in the environment of the helper process: the container URL it
 /// serves on, and the agent URL in the parent it calls.
@@ -122,4 +124,88 @@ fn mqtt_peer_process() {
         .expect("stdin");
         c.shutdown().await;
     });
+}
+
+/// Containers on a TLS broker (`mqtts://`): the TLS client configuration
+/// reaches the broker wherever it was given, as for `tls://` containers:
+/// the container's options, the address it was created on, or one connect's
+/// options.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_on_a_tls_broker() {
+    let pki = Pki::new("containers");
+    let Some(broker) = pki.broker(false) else {
+        eprintln!("mqtts containers: NOT RUN, the mosquitto binary is not installed");
+        return;
+    };
+    let base = format!(
+        "mqtts://127.0.0.1:{}/tls-containers/{}",
+        broker.port,
+        std::process::id()
+    );
+    // Configured through its options.
+    let a = Container::create_with(
+        format!("{base}/a").as_str(),
+        ContainerOptions::new().tls_client_config(pki.client(false)),
+    )
+    .await
+    .expect("a container on mqtts");
+    let a_agent = a.register("Calc", calc()).expect("register");
+    // Configured through the address it serves on.
+    let b_addr = format!("{base}/b")
+        .parse::<MqttAddr>()
+        .expect("a URL")
+        .with_tls_config(pki.client(false));
+    let b = Container::create(b_addr)
+        .await
+        .expect("b container on mqtts");
+    let b_agent = b.register("Calc", calc()).expect("register");
+
+    let sum: i64 = a
+        .connect(b_agent.url())
+        .await
+        .expect("a connects to b")
+        .call("add", (1, 2))
+        .await
+        .expect("a calls b");
+    assert_eq!(sum, 3);
+    let sum: i64 = b
+        .connect(a_agent.url())
+        .await
+        .expect("b connects to a with its own address's configuration")
+        .call("add", (3, 4))
+        .await
+        .expect("b calls a");
+    assert_eq!(sum, 7);
+
+    // A container with no TLS configuration: one connect's options give it.
+    let plain = Container::create_with(
+        "local://plain",
+        ContainerOptions::new().local_network(agentwire::local::LocalNetwork::new()),
+    )
+    .await
+    .expect("a local container");
+    let err = plain
+        .connect(a_agent.url())
+        .await
+        .expect_err("no TLS client configuration");
+    let text = error_chain(&err);
+    assert!(
+        text.contains(a_agent.url()) || text.contains(&base),
+        "{text}"
+    );
+    assert!(text.contains("TLS client configuration"), "{text}");
+    let sum: i64 = plain
+        .connect_with(
+            a_agent.url(),
+            &ConnectOptions::new().tls_client_config(pki.client(false)),
+        )
+        .await
+        .expect("the connect's own configuration")
+        .call("add", (5, 6))
+        .await
+        .expect("calls a");
+    assert_eq!(sum, 11);
+    for c in [&a, &b, &plain] {
+        c.shutdown().await;
+    }
 }

@@ -14,6 +14,10 @@ pub mod raw_peer;
 pub use backends::{run, TempDir};
 #[path = "../../transport-mqtt/tests/mqtt/brokers.rs"]
 pub mod brokers;
+#[path = "../../transport-mqtt/tests/mqtt/tls_pki.rs"]
+pub mod mqtt_pki;
+/// For `mqtt_pki`.
+use transport_tcp::tls::rustls;
 #[path = "../tcp/support.rs"]
 pub mod pki;
 /// The name `backends.rs` knows the certificates by.

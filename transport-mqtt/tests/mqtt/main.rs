@@ -14,3 +14,7 @@ mod rogue;
 mod storms;
 mod support;
 mod tls;
+mod tls_pki;
+
+/// For `tls_pki`, which the root crate's tests share.
+use ::rustls;

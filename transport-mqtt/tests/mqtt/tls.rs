@@ -2,16 +2,10 @@
 //! is installed). The kit over it; a broker we do not trust and a broker
 //! that wants a client certificate we lack fail at once, saying so.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 use std::io::ErrorKind;
 use transport_api::conformance::{run_all, Backend};
 
@@ -19,103 +13,8 @@ use bytes::Bytes;
 use transport_api::{Address, Protocol, Server, SharedTransport};
 use transport_mqtt::{MqttAddr, MqttServer};
 
-use crate::brokers::Mosquitto;
 use crate::support::{addr, say};
-
-/// A CA of its own, with a server certificate (for 127.0.0.1) and a client
-/// one, written as PEM files for the broker.
-struct Pki {
-    dir: PathBuf,
-    ca: CertificateDer<'static>,
-    client_chain: Vec<CertificateDer<'static>>,
-    client_key: Vec<u8>,
-}
-
-fn ca(name: &str) -> (CertificateParams, KeyPair, CertificateDer<'static>, String) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("self-signed CA");
-    (params, key, cert.der().clone(), cert.pem())
-}
-
-impl Pki {
-    fn new(tag: &str) -> Pki {
-        let dir =
-            std::env::temp_dir().join(format!("agentwire-mqtts-{}-{tag}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let (params, key, ca_der, ca_pem) = ca(&format!("agentwire mqtts {tag} CA"));
-        let issuer = Issuer::new(params, key);
-        let issue = |names: &[&str], usage| {
-            let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-            let mut params = CertificateParams::new(names).expect("params");
-            params.extended_key_usages = vec![usage];
-            let key = KeyPair::generate().expect("key");
-            let cert = params.signed_by(&key, &issuer).expect("signed");
-            (cert, key)
-        };
-        let (server, server_key) = issue(
-            &["127.0.0.1", "localhost"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client, client_key) = issue(&["client.test"], ExtendedKeyUsagePurpose::ClientAuth);
-        std::fs::write(dir.join("ca.pem"), ca_pem).expect("write");
-        std::fs::write(dir.join("server.pem"), server.pem()).expect("write");
-        std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write");
-        Pki {
-            dir,
-            ca: ca_der,
-            client_chain: vec![client.der().clone()],
-            client_key: client_key.serialize_der(),
-        }
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn broker(&self, require_certificate: bool) -> Option<Mosquitto> {
-        Mosquitto::start_tls(
-            &self.file("ca.pem"),
-            &self.file("server.pem"),
-            &self.file("server.key"),
-            require_certificate,
-        )
-    }
-
-    /// A client configuration trusting this CA, presenting our client
-    /// certificate with `with_cert`.
-    fn client(&self, with_cert: bool) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca.clone()).expect("a CA certificate");
-        let builder =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("TLS versions")
-                .with_root_certificates(roots);
-        Arc::new(if with_cert {
-            let key: PrivateKeyDer<'static> =
-                PrivatePkcs8KeyDer::from(self.client_key.clone()).into();
-            builder
-                .with_client_auth_cert(self.client_chain.clone(), key)
-                .expect("a client certificate")
-        } else {
-            builder.with_no_client_auth()
-        })
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use crate::tls_pki::Pki;
 
 /// The kit's view of a TLS broker.
 struct OnTlsBroker {
