@@ -224,10 +224,11 @@ impl ConnShared {
             let queued = {
                 let mut s = self.state();
                 s.executing[dir] = false;
-                !s.queues[dir].is_empty()
+                !s.queues[dir].is_empty() || Self::flow_due(&s)
             };
-            // Queued behind us meanwhile (another thread): the driver
-            // skipped them while we executed.
+            // Queued behind us meanwhile (another thread), or a pause or
+            // resume waiting for our turn: the driver skipped them while we
+            // executed.
             if queued {
                 self.wake.notify_one();
             }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use std::task::Waker;
 
-use agentwire::api::Error;
+use agentwire::api::{Error, Result};
 
 use super::flow::FlowWake;
-use super::{ConnShared, Item, What, IN, OUT};
+use super::{ConnShared, ConnState, Item, What, IN, OUT};
 
 impl ConnShared {
     /// The next item to execute, or when to look again.
@@ -52,7 +52,15 @@ impl ConnShared {
     }
 
     fn done_executing(&self, dir: usize) {
-        self.state().executing[dir] = false;
+        let flow_due = {
+            let mut s = self.state();
+            s.executing[dir] = false;
+            Self::flow_due(&s)
+        };
+        // A pause or resume waited for this item's turn.
+        if flow_due {
+            self.wake.notify_one();
+        }
     }
 
     /// The backend lost the connection: deliver that after what is still
@@ -82,24 +90,12 @@ impl ConnShared {
             } else {
                 FlowWake::default()
             };
-            for dir in [OUT, IN] {
-                if let Some(old) = s.stash[dir].take() {
-                    let due = s.last[dir];
-                    s.queues[dir].push_back(Item { due, ..old });
-                }
-            }
+            s.unstash(OUT);
             let due = now.max(s.last[IN]);
-            let item = Item {
-                due,
-                what: What::Lost(error),
-            };
-            let run_now = if s.queues[IN].is_empty() && !s.executing[IN] {
+            let run_now = s.line_up(IN, due, What::Lost(error), true);
+            if run_now.is_some() {
                 s.executing[IN] = true;
-                Some(item)
-            } else {
-                s.queues[IN].push_back(item);
-                None
-            };
+            }
             (run_now, flow)
         };
         flow.run(self);
@@ -120,21 +116,13 @@ impl ConnShared {
             if s.finished || s.closing {
                 return;
             }
-            if let Some(old) = s.stash[IN].take() {
-                let due = s.last[IN];
-                s.queues[IN].push_back(Item { due, ..old });
-            }
-            let item = Item {
-                due: now.max(s.last[IN]),
-                what: What::Eof,
-            };
-            if s.queues[IN].is_empty() && !s.executing[IN] && !held && !s.user_paused {
+            let due = now.max(s.last[IN]);
+            let may_run = !held && !s.user_paused;
+            let run_now = s.line_up(IN, due, What::Eof, may_run);
+            if run_now.is_some() {
                 s.executing[IN] = true;
-                Some(item)
-            } else {
-                s.queues[IN].push_back(item);
-                None
             }
+            run_now
         };
         if let Some(item) = run_now {
             self.execute(IN, item, now, false);
@@ -144,36 +132,58 @@ impl ConnShared {
     }
 
     /// The user half-closes: after what is still on its way out.
-    pub(super) fn write_eof(&self) -> agentwire::api::Result<()> {
-        let now = {
+    pub(super) fn write_eof(&self) -> Result<()> {
+        {
             let mut s = self.state();
             if s.closing || s.finished || s.eof_written {
                 return Err(Error::Closed);
             }
             s.eof_written = true;
-            if let Some(old) = s.stash[OUT].take() {
-                let due = s.last[OUT];
-                s.queues[OUT].push_back(Item { due, ..old });
+            if s.writes_in_flight > 0 {
+                s.ends_waiting.push(What::Eof);
+                return Ok(());
             }
-            if s.queues[OUT].is_empty() && !s.executing[OUT] {
-                true
-            } else {
-                let due = s.last[OUT];
-                s.queues[OUT].push_back(Item {
-                    due,
-                    what: What::Eof,
-                });
-                false
-            }
+        }
+        self.end_out(What::Eof)
+    }
+
+    /// A `write` begins: refused once this side closes or half-closes;
+    /// otherwise counted until its frames are in line (when the guard
+    /// drops), so that a close or half-close made meanwhile goes after
+    /// them, as the write came first.
+    pub(super) fn begin_write(&self) -> Result<Writing<'_>> {
+        let mut s = self.state();
+        if s.closing || s.eof_written || s.finished {
+            return Err(Error::Closed);
+        }
+        s.writes_in_flight += 1;
+        Ok(Writing(self))
+    }
+
+    /// `what` (a half-close or the close) ends the outgoing direction,
+    /// after what is in line.
+    fn end_out(&self, what: What) -> Result<()> {
+        let now = {
+            let mut s = self.state();
+            let due = s.last[OUT];
+            s.line_up(OUT, due, what, true)
         };
-        if now {
-            return match self.inner() {
+        match now.map(|item| item.what) {
+            None => {
+                self.wake.notify_one();
+                Ok(())
+            }
+            Some(What::Eof) => match self.inner() {
                 Some(t) => t.write_eof(),
                 None => Err(Error::Closed),
-            };
+            },
+            Some(_) => {
+                if let Some(t) = self.inner() {
+                    t.close();
+                }
+                Ok(())
+            }
         }
-        self.wake.notify_one();
-        Ok(())
     }
 
     /// This side closes or aborts: if the backend already reported the
@@ -220,34 +230,22 @@ impl ConnShared {
     }
 
     pub(super) fn close(&self) {
-        let (close_now, writers) = {
+        let (deferred, writers) = {
             let mut s = self.state();
             if std::mem::replace(&mut s.closing, true) {
                 return;
             }
             // Writers waiting for held bytes to drain: writing is over.
             let writers = s.write_waiters.take();
-            if let Some(old) = s.stash[OUT].take() {
-                let due = s.last[OUT];
-                s.queues[OUT].push_back(Item { due, ..old });
+            let deferred = s.writes_in_flight > 0;
+            if deferred {
+                s.ends_waiting.push(What::Close);
             }
-            let close_now = if s.queues[OUT].is_empty() && !s.executing[OUT] {
-                true
-            } else {
-                let due = s.last[OUT];
-                s.queues[OUT].push_back(Item {
-                    due,
-                    what: What::Close,
-                });
-                false
-            };
-            (close_now, writers)
+            (deferred, writers)
         };
         writers.into_iter().for_each(Waker::wake);
-        if close_now {
-            if let Some(t) = self.inner() {
-                t.close();
-            }
+        if !deferred {
+            let _ = self.end_out(What::Close);
         }
         self.deliver_queued_loss();
         self.wake.notify_one();
@@ -259,6 +257,7 @@ impl ConnShared {
             s.closing = true;
             s.queues[OUT].clear();
             s.stash[OUT] = None;
+            s.ends_waiting.clear();
             s.end_writes()
         };
         flow.run(self);
@@ -266,6 +265,51 @@ impl ConnShared {
             t.abort();
         }
         self.deliver_queued_loss();
+    }
+}
+
+/// A `write` in flight (see [`ConnShared::begin_write`]).
+pub(super) struct Writing<'a>(&'a ConnShared);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        let ends = {
+            let mut s = self.0.state();
+            s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
+            if s.writes_in_flight == 0 {
+                std::mem::take(&mut s.ends_waiting)
+            } else {
+                Vec::new()
+            }
+        };
+        for end in ends {
+            let _ = self.0.end_out(end);
+        }
+    }
+}
+
+impl ConnState {
+    /// A frame a reorder rule holds back in `dir` goes back in line (what
+    /// ends the direction comes after it).
+    fn unstash(&mut self, dir: usize) {
+        if let Some(old) = self.stash[dir].take() {
+            let due = self.last[dir];
+            self.queues[dir].push_back(Item { due, ..old });
+        }
+    }
+
+    /// Puts `what` last in `dir`'s line, after a frame a reorder rule
+    /// holds back; gives it back instead when nothing is ahead of it and
+    /// `may_run` (the caller carries it out now).
+    fn line_up(&mut self, dir: usize, due: Duration, what: What, may_run: bool) -> Option<Item> {
+        self.unstash(dir);
+        let item = Item { due, what };
+        if may_run && self.queues[dir].is_empty() && !self.executing[dir] {
+            Some(item)
+        } else {
+            self.queues[dir].push_back(item);
+            None
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use std::task::Waker;
 
 use agentwire::api::{FlowEvent, SharedTransport};
 
-use super::{ConnShared, ConnState};
+use super::{ConnShared, ConnState, IN};
 
 /// Wake-ups a change of flow asks for, done once the state's lock is
 /// released.
@@ -104,15 +104,32 @@ impl ConnState {
 
 impl ConnShared {
     /// Delivers the user's next pause or resume, if one is due; returns
-    /// whether it did (from the driver only, so they alternate).
+    /// whether it did (from the driver only, so they alternate). It takes
+    /// the incoming direction's turn, as data and the end do, so nothing
+    /// reaches the user after `connection_lost`; while another item has
+    /// that turn it waits (its end wakes the driver).
     pub(super) fn deliver_flow(&self) -> bool {
-        let next = self.state().next_flow();
+        let next = {
+            let mut s = self.state();
+            if s.executing[IN] {
+                return false;
+            }
+            let next = s.next_flow();
+            s.executing[IN] = next.is_some();
+            next
+        };
         match next {
             Some(true) => self.user.pause(),
             Some(false) => self.user.resume(),
             None => return false,
         }
+        self.state().executing[IN] = false;
         true
+    }
+
+    /// Whether the user is to hear a pause or resume.
+    pub(super) fn flow_due(s: &ConnState) -> bool {
+        !s.finished && (s.held.is_paused() || s.backend_paused) != s.told_paused
     }
 
     /// The backend paused or resumed our writing.

@@ -115,6 +115,11 @@ struct ConnState {
     in_paused: bool,
     /// The user half-closed: nothing more may be written.
     eof_written: bool,
+    /// `write`s past their check whose frames are not in line yet.
+    writes_in_flight: usize,
+    /// What ends the outgoing direction (a half-close, the close), waiting
+    /// for the writes in flight: they came first.
+    ends_waiting: Vec<What>,
     closing: bool,
     reset: bool,
     finished: bool,

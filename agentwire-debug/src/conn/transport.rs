@@ -98,10 +98,24 @@ impl std::fmt::Debug for SimTransport {
 
 impl Transport for SimTransport {
     fn write(&self, data: Bytes) -> Result<()> {
-        if self.is_closing() || self.conn.state().eof_written {
+        if self.is_closing() {
             return Err(Error::Closed);
         }
+        let _writing = self.conn.begin_write()?;
         self.conn.feed(OUT, data);
+        Ok(())
+    }
+
+    /// All of it, or (once closing) none: one write in flight for the
+    /// batch, so a close made meanwhile comes after every chunk.
+    fn writelines(&self, data: &[Bytes]) -> Result<()> {
+        if self.is_closing() {
+            return Err(Error::Closed);
+        }
+        let _writing = self.conn.begin_write()?;
+        for chunk in data {
+            self.conn.feed(OUT, chunk.clone());
+        }
         Ok(())
     }
 
@@ -109,19 +123,14 @@ impl Transport for SimTransport {
         // The backend's flow control, as `poll_write_ready` asks it: writable
         // while its buffer is at or below the low-water mark (or below the
         // high one while it is not paused, which only the backend knows).
-        let held_back = {
-            let s = self.conn.state();
-            if s.closing || s.eof_written {
-                return Err(Error::Closed);
-            }
-            s.held.is_paused()
-        };
         let Some(inner) = self.conn.inner() else {
             return Err(Error::Closed);
         };
         if inner.is_closing() {
             return Err(Error::Closed);
         }
+        let _writing = self.conn.begin_write()?;
+        let held_back = self.conn.state().held.is_paused();
         if held_back || self.write_buffer_size() > inner.write_buffer_limits().low() {
             return Ok(Some(data));
         }
