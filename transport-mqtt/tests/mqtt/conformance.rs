@@ -87,3 +87,35 @@ async fn a_transport_shared_by_eight_tasks() {
         run_one("shared transport", stress::shared_transport(&broker, seed)).await;
     }
 }
+
+/// The kit's misbehaving protocols (ending their own connection from a
+/// callback, writing 64 MiB and closing, panicking, blocking a worker, the
+/// stream adapter used roughly) on the embedded rumqttd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn misbehaving_protocols() {
+    use transport_api::conformance::hostile::{self, OnData, PanicIn};
+    let broker = OnBroker { port: rumqttd() };
+    for on_data in [
+        OnData::Close,
+        OnData::Abort,
+        OnData::DropTransport,
+        OnData::Write64MiB,
+    ] {
+        run_one(
+            &format!("{on_data:?}"),
+            hostile::end_from_data_received(&broker, on_data),
+        )
+        .await;
+    }
+    run_one("paused", hostile::close_while_peer_never_reads(&broker)).await;
+    for p in [
+        PanicIn::ServerMade,
+        PanicIn::ServerLost,
+        PanicIn::Factory,
+        PanicIn::ClientMade,
+    ] {
+        run_one(&format!("{p:?}"), hostile::panicking_protocol(&broker, p)).await;
+    }
+    run_one("blocking", hostile::blocking_callback(&broker)).await;
+    run_one("stream", hostile::stream_abuse(&broker)).await;
+}
