@@ -8,8 +8,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use bytes::Bytes;
-use transport_api::conformance::hostile::{self, OnData, PanicIn};
-use transport_api::conformance::{stress, Backend, Log, Recorder};
+use transport_api::conformance::{Backend, Log, Recorder};
 use transport_api::{Address, Error, Protocol, Server, SharedTransport, Transport};
 use transport_local::{LocalNetwork, LocalQueue, LocalQueueServer};
 
@@ -20,6 +19,12 @@ const HANG: Duration = Duration::from_secs(10);
 struct Local {
     net: LocalNetwork,
     next: AtomicUsize,
+}
+
+/// The kit's attacks (one transport shared by eight tasks, protocols that
+/// end, panic or block in their callbacks, the stream adapter used roughly).
+mod kit {
+    transport_api::attack_tests!(super::Local::default());
 }
 
 impl Backend for Local {
@@ -36,19 +41,6 @@ impl Backend for Local {
 
     fn refused_addr(&self) -> LocalQueue {
         self.fresh_addr()
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_transport_shared_by_eight_tasks() {
-    let backend = Local::default();
-    for seed in 0..8 {
-        let run = stress::shared_transport(&backend, seed);
-        match tokio::time::timeout(HANG, run).await {
-            Ok(Ok(())) => {}
-            Ok(Err(failure)) => panic!("seed {seed}: {failure}"),
-            Err(_) => panic!("seed {seed}: hung"),
-        }
     }
 }
 
@@ -124,57 +116,6 @@ async fn wait_closed_covers_a_connection_accepted_during_close() {
         0,
         "a connection was accepted after wait_closed returned"
     );
-}
-
-async fn run(
-    name: &str,
-    scenario: impl std::future::Future<Output = transport_api::conformance::Outcome>,
-) {
-    match tokio::time::timeout(HANG, scenario).await {
-        Ok(Ok(())) => {}
-        Ok(Err(failure)) => panic!("{name}: {failure}"),
-        Err(_) => panic!("{name}: hung"),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn callbacks_that_end_their_own_connection() {
-    let b = Local::default();
-    for on_data in [
-        OnData::Close,
-        OnData::Abort,
-        OnData::DropTransport,
-        OnData::Write64MiB,
-    ] {
-        run(
-            &format!("{on_data:?}"),
-            hostile::end_from_data_received(&b, on_data),
-        )
-        .await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn panicking_protocols() {
-    let b = Local::default();
-    for p in [
-        PanicIn::ServerMade,
-        PanicIn::ServerLost,
-        PanicIn::Factory,
-        PanicIn::ClientMade,
-    ] {
-        run(&format!("{p:?}"), hostile::panicking_protocol(&b, p)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_blocking_callback_does_not_stop_others() {
-    run("blocking", hostile::blocking_callback(&Local::default())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn stream_adapter_used_roughly() {
-    run("stream", hostile::stream_abuse(&Local::default())).await;
 }
 
 /// Ids are text: any non-empty id without `/` names a queue (NUL, unicode,
@@ -294,13 +235,4 @@ async fn two_servers_and_a_dropped_server() {
         .await
         .unwrap();
     assert!(lq.server().is_none());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn many_tasks_wait_for_room() {
-    run(
-        "writable",
-        stress::many_tasks_wait_writable(&Local::default()),
-    )
-    .await;
 }

@@ -1,6 +1,6 @@
-//! Hostile use of TCP and Unix sockets on a multi-thread runtime: one
-//! transport shared by many tasks, servers closed while clients connect,
-//! two servers on one address.
+//! Hostile use of TCP, Unix sockets and TLS on a multi-thread runtime: the
+//! kit's attacks, servers closed while clients connect, two servers on one
+//! address.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use transport_api::conformance::hostile::{self, OnData, PanicIn};
-use transport_api::conformance::{stress, Accepted, Backend, Log, Recorder};
+use transport_api::conformance::{Accepted, Backend, Log, Recorder};
 use transport_api::{Address, Error, Protocol, Server, SharedTransport, Transport};
 use transport_tcp::{TcpAddr, TcpServer, UnixAddr, UnixServer};
 
@@ -57,25 +56,15 @@ impl Backend for Unix {
     }
 }
 
-async fn stress_seeds<B: Backend>(backend: &B) {
-    for seed in 0..8 {
-        let run = stress::shared_transport(backend, seed);
-        match tokio::time::timeout(HANG, run).await {
-            Ok(Ok(())) => {}
-            Ok(Err(failure)) => panic!("seed {seed}: {failure}"),
-            Err(_) => panic!("seed {seed}: hung"),
-        }
-    }
+/// The kit's attacks (one transport shared by eight tasks, protocols that
+/// end, panic or block in their callbacks, the stream adapter used
+/// roughly), on each socket.
+mod tcp_kit {
+    transport_api::attack_tests!(super::Tcp);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tcp_transport_shared_by_eight_tasks() {
-    stress_seeds(&Tcp).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn unix_transport_shared_by_eight_tasks() {
-    stress_seeds(&Unix).await;
+mod unix_kit {
+    transport_api::attack_tests!(super::Unix);
 }
 
 /// Notes whether `connection_made` ran after `wait_closed` returned, and
@@ -226,54 +215,6 @@ async fn a_dropped_server_keeps_serving() {
     log.wait_lost().await.unwrap();
 }
 
-async fn run(
-    name: &str,
-    scenario: impl std::future::Future<Output = transport_api::conformance::Outcome>,
-) {
-    match tokio::time::timeout(HANG, scenario).await {
-        Ok(Ok(())) => {}
-        Ok(Err(failure)) => panic!("{name}: {failure}"),
-        Err(_) => panic!("{name}: hung"),
-    }
-}
-
-async fn misbehaving<B: Backend>(b: &B) {
-    for on_data in [
-        OnData::Close,
-        OnData::Abort,
-        OnData::DropTransport,
-        OnData::Write64MiB,
-    ] {
-        run(
-            &format!("{on_data:?}"),
-            hostile::end_from_data_received(b, on_data),
-        )
-        .await;
-    }
-    run("paused", hostile::close_while_peer_never_reads(b)).await;
-    for p in [
-        PanicIn::ServerMade,
-        PanicIn::ServerLost,
-        PanicIn::Factory,
-        PanicIn::ClientMade,
-    ] {
-        run(&format!("{p:?}"), hostile::panicking_protocol(b, p)).await;
-    }
-    run("blocking", hostile::blocking_callback(b)).await;
-    run("stream", hostile::stream_abuse(b)).await;
-    run("writable", stress::many_tasks_wait_writable(b)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tcp_misbehaving_protocols() {
-    misbehaving(&Tcp).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn unix_misbehaving_protocols() {
-    misbehaving(&Unix).await;
-}
-
 /// The same attacks over TLS (feature `tls`).
 #[cfg(feature = "tls")]
 mod tls {
@@ -283,7 +224,7 @@ mod tls {
     use transport_api::Server;
     use transport_tcp::{TlsAddr, TlsServer};
 
-    use super::{misbehaving, stress_seeds, tcp0};
+    use super::tcp0;
 
     /// TLS: a CA and a server certificate it signed, made once.
     struct Tls {
@@ -326,13 +267,5 @@ mod tls {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn tls_transport_shared_by_eight_tasks() {
-        stress_seeds(&Tls::new()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn tls_misbehaving_protocols() {
-        misbehaving(&Tls::new()).await;
-    }
+    transport_api::attack_tests!(Tls::new());
 }

@@ -17,11 +17,17 @@
 //! tokio runtime with time enabled (`#[tokio::test]` has it).
 //!
 //! Beyond [`SCENARIOS`], two modules hold attacks for a multi-thread runtime
-//! (`#[tokio::test(flavor = "multi_thread")]`), called one by one:
-//! [`stress`] (one transport shared by many tasks) and [`hostile`]
-//! (protocols that misbehave in their callbacks, the stream adapter used
-//! roughly).
+//! (`#[tokio::test(flavor = "multi_thread")]`): [`stress`] (one transport
+//! shared by many tasks) and [`hostile`] (protocols that misbehave in their
+//! callbacks, the stream adapter used roughly). [`ATTACKS`] names them all;
+//! [`run_attacks`] or [`attack_tests!`](crate::attack_tests) runs them,
+//! each under a deadline:
+//!
+//! ```ignore
+//! transport_api::attack_tests!(MyBackend);
+//! ```
 
+mod attacks;
 mod basic;
 mod closing;
 mod flow;
@@ -34,6 +40,7 @@ use std::future::Future;
 
 use crate::{Address, Server};
 
+pub use attacks::{run_attack, run_attacks, ATTACKS, ATTACK_DEADLINE};
 pub use recorder::{Accepted, Event, Log, Recorder};
 
 /// What the kit needs to know about a backend.
@@ -155,7 +162,7 @@ pub async fn run_scenario<B: Backend>(backend: &B, name: &'static str) -> Outcom
 }
 
 /// Boxes a scenario future, so the match above stays small on the stack.
-fn boxed<'a>(
+pub(crate) fn boxed<'a>(
     f: impl Future<Output = Outcome> + Send + 'a,
 ) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
     Box::pin(f)
