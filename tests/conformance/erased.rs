@@ -47,6 +47,10 @@ mod tcp {
 mod wrapped {
     transport_api::conformance_tests!(super::Erased::<super::WrappedBackend>::default());
 }
+/// The attacks too, through the erased type.
+mod local_attacks {
+    transport_api::attack_tests!(super::Erased::<super::LocalBackend>::default());
+}
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_inner_types_are_reachable() {

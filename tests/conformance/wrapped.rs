@@ -38,6 +38,11 @@ impl Backend for WrappedBackend {
 
 transport_api::conformance_tests!(WrappedBackend::default());
 
+/// The attacks, on a backend built from the public API alone.
+mod attacks {
+    transport_api::attack_tests!(super::WrappedBackend::default());
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn run_all_reports_every_scenario_green() {
     let backend = WrappedBackend::default();
