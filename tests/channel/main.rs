@@ -42,6 +42,34 @@ async fn dropped_with_a_peer_that_does_not_read() {
     .await;
 }
 
+/// The same scenarios through an MQTT broker (the embedded rumqttd): the
+/// connection's bytes cross the broker as messages of their own, and bad
+/// frames come through it as they are.
+mod mqtt {
+    use super::*;
+
+    on_mqtt!(
+        scenarios::round_trip,
+        scenarios::both_directions,
+        scenarios::thousand_concurrent,
+        scenarios::connection_loss,
+        scenarios::client_close,
+        scenarios::connect_retry,
+        flow::bounded_queue,
+        flow::write_backpressure,
+        flow::refusal_flood,
+        flow::close_with_a_peer_that_does_not_read,
+        scenarios::cancelled_request,
+        bad_input::truncated_frame,
+        bad_input::oversized_header,
+        bad_input::undecodable_payload,
+        bad_input::unknown_message_type,
+        bad_input::reply_for_unknown_id,
+        bad_input::duplicate_reply,
+        bad_input::second_concurrent_recv,
+    );
+}
+
 /// The same 1,000 requests on a multi-thread runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_multi_thread() {

@@ -39,15 +39,6 @@ on_every_backend!(
 mod mqtt {
     use super::*;
 
-    macro_rules! on_mqtt {
-        ($($module:ident :: $name:ident),* $(,)?) => {$(
-            #[tokio::test]
-            async fn $name() {
-                support::run($module::$name(support::mqtt())).await;
-            }
-        )*};
-    }
-
     on_mqtt!(
         scenarios::routing,
         scenarios::calls_both_ways,

@@ -9,18 +9,6 @@ mod brokers;
 #[path = "../tcp/support.rs"]
 mod tcp_support;
 
-/// A fresh server name on this test process's embedded MQTT broker.
-pub fn mqtt() -> agentwire::mqtt::MqttAddr {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "rpc-tests/{}/{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    agentwire::mqtt::MqttAddr::new("127.0.0.1", brokers::rumqttd(), &name)
-        .expect("a valid MQTT address")
-}
 pub use backends::*;
 #[path = "../shared/raw_peer.rs"]
 pub mod raw_peer;

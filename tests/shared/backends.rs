@@ -2,7 +2,9 @@
 //! and container tests (included by each with `#[path]`): a scenario
 //! deadline, a fresh local queue, `tcp://127.0.0.1:0`, `tls://127.0.0.1:0`
 //! (with the TCP tests' certificates: the including crate's support module
-//! also includes `tests/tcp/support.rs` as `tcp_support`), a temporary
+//! also includes `tests/tcp/support.rs` as `tcp_support`), a server name on
+//! the embedded MQTT broker (the support module includes
+//! `transport-mqtt/tests/mqtt/brokers.rs` as `brokers`), a temporary
 //! directory for Unix sockets, and `on_every_backend!`.
 
 use std::future::Future;
@@ -37,6 +39,23 @@ pub fn tcp() -> TcpAddr {
 pub fn tls() -> TlsAddr {
     use super::tcp_support::{client_config, pki, server_config, tls_server_addr};
     tls_server_addr(server_config(pki())).with_client_config(client_config(pki()))
+}
+
+/// A fresh server name on this test process's embedded MQTT broker
+/// (rumqttd, which does not set TCP_NODELAY: a round trip through it can
+/// take 40 ms, a delayed ACK).
+pub fn mqtt() -> agentwire::mqtt::MqttAddr {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "shared-tests/{}/{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    agentwire::mqtt::MqttAddr::new("127.0.0.1", super::brokers::rumqttd(), &name)
+        .expect("a valid MQTT address")
+        // Nobody serving a name is known only once nobody answers.
+        .with_connect_timeout(Duration::from_millis(1500))
 }
 
 /// A fresh directory for Unix sockets, removed on drop.
@@ -100,6 +119,19 @@ macro_rules! on_every_backend {
                 let dir = support::TempDir::new();
                 support::run($module::$name(dir.sock())).await;
             }
+        }
+    )*};
+}
+
+/// Generates, for each scenario `module::name`, a test `name` through the
+/// embedded MQTT broker (`support::mqtt()`); expand it in a module of its
+/// own (`mod mqtt { use super::*; on_mqtt!(...); }`).
+#[macro_export]
+macro_rules! on_mqtt {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            support::run($module::$name(support::mqtt())).await;
         }
     )*};
 }

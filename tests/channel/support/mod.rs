@@ -7,6 +7,8 @@
 pub mod aiomas;
 #[path = "../../shared/backends.rs"]
 mod backends;
+#[path = "../../../transport-mqtt/tests/mqtt/brokers.rs"]
+mod brokers;
 #[path = "../../tcp/support.rs"]
 mod tcp_support;
 pub use backends::*;
