@@ -35,7 +35,10 @@ pub trait Transport: AsAny + fmt::Debug + Send + Sync + 'static {
     /// `writelines`): either all of it is queued or, once the transport is
     /// closing, none. Backends take their lock once for the whole batch, so
     /// many small messages cost about as much as one write each of a
-    /// `BufWriter`; the default calls [`write`](Transport::write) per chunk.
+    /// `BufWriter`; the default joins the chunks into one
+    /// [`write`](Transport::write) (a copy, where there is more than one),
+    /// which keeps the promise even when another task closes or aborts the
+    /// transport meanwhile: a write per chunk could queue half a batch.
     ///
     /// # Errors
     ///
@@ -45,7 +48,17 @@ pub trait Transport: AsAny + fmt::Debug + Send + Sync + 'static {
         if self.is_closing() {
             return Err(crate::Error::Closed);
         }
-        data.iter().try_for_each(|chunk| self.write(chunk.clone()))
+        match data {
+            [] => Ok(()),
+            [one] => self.write(one.clone()),
+            many => {
+                let len = many.iter().map(Bytes::len).sum();
+                let mut joined = bytes::BytesMut::with_capacity(len);
+                many.iter()
+                    .for_each(|chunk| joined.extend_from_slice(chunk));
+                self.write(joined.freeze())
+            }
+        }
     }
 
     /// Queues `data` if a write is welcome now (what
@@ -235,5 +248,80 @@ impl<T: Transport> Drop for AbortGuard<T> {
         if let Some(transport) = self.0.take() {
             transport.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+
+    use super::Transport;
+    use crate::{Endpoint, Result, WriteBufferLimits};
+
+    /// Records every `write`, and nothing else: the trait's defaults on top.
+    #[derive(Debug, Default)]
+    struct Writes(Mutex<Vec<Bytes>>);
+
+    impl Transport for Writes {
+        fn write(&self, data: Bytes) -> Result<()> {
+            self.0.lock().expect("not poisoned").push(data);
+            Ok(())
+        }
+        fn write_eof(&self) -> Result<()> {
+            Ok(())
+        }
+        fn can_write_eof(&self) -> bool {
+            false
+        }
+        fn close(&self) {}
+        fn abort(&self) {}
+        fn is_closing(&self) -> bool {
+            false
+        }
+        fn peer_addr(&self) -> Option<Endpoint> {
+            None
+        }
+        fn local_addr(&self) -> Option<Endpoint> {
+            None
+        }
+        fn write_buffer_size(&self) -> usize {
+            0
+        }
+        fn write_buffer_limits(&self) -> WriteBufferLimits {
+            WriteBufferLimits::default()
+        }
+        fn set_write_buffer_limits(&self, _: WriteBufferLimits) {}
+        fn poll_write_ready(&self, _: &mut Context<'_>) -> Poll<Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn pause_reading(&self) {}
+        fn resume_reading(&self) {}
+        fn is_reading(&self) -> bool {
+            true
+        }
+    }
+
+    /// One write for the whole batch, so that no close or abort from
+    /// another task can fall between its chunks.
+    #[test]
+    fn default_writelines_is_one_write() {
+        let t = Writes::default();
+        t.writelines(&[
+            Bytes::from_static(b"ab"),
+            Bytes::from_static(b"c"),
+            Bytes::new(),
+        ])
+        .expect("writes");
+        t.writelines(&[Bytes::from_static(b"single")])
+            .expect("writes");
+        t.writelines(&[]).expect("nothing to write");
+        let writes = t.0.lock().expect("not poisoned").clone();
+        assert_eq!(
+            writes,
+            [Bytes::from_static(b"abc"), Bytes::from_static(b"single")]
+        );
     }
 }
