@@ -51,6 +51,9 @@ mod wrapped {
 mod local_attacks {
     transport_api::attack_tests!(super::Erased::<super::LocalBackend>::default());
 }
+mod tcp_attacks {
+    transport_api::attack_tests!(super::Erased(super::Tcp));
+}
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_inner_types_are_reachable() {
