@@ -36,6 +36,26 @@ impl Inner for Local {
     }
 }
 
+/// Server names on the embedded MQTT broker.
+#[derive(Debug, Default)]
+pub struct Mqtt;
+
+impl Inner for Mqtt {
+    type Addr = agentwire::mqtt::MqttAddr;
+    fn fresh(&self, _: usize) -> Self::Addr {
+        // Unique in the process: every test's backend counts from 0.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("sim-kit/{}/{n}", std::process::id());
+        agentwire::mqtt::MqttAddr::new("127.0.0.1", crate::brokers::rumqttd(), &name)
+            .expect("a valid address")
+            .with_connect_timeout(Duration::from_millis(1500))
+    }
+    fn refused(&self) -> Self::Addr {
+        self.fresh(usize::MAX)
+    }
+}
+
 /// TCP on the loopback.
 #[derive(Debug, Default)]
 pub struct Tcp;
@@ -113,6 +133,10 @@ mod instant {
 
 mod slow {
     transport_api::conformance_tests!(super::SimBackend::<super::Local>::slow());
+}
+
+mod mqtt_slow {
+    transport_api::conformance_tests!(super::SimBackend::<super::Mqtt>::slow());
 }
 
 mod tcp_slow {

@@ -4,6 +4,9 @@
 
 mod abuse;
 mod bad_params;
+#[path = "../../../transport-mqtt/tests/mqtt/brokers.rs"]
+#[allow(dead_code)]
+mod brokers;
 mod check;
 mod conformance;
 mod edges;
