@@ -11,26 +11,34 @@ mod support;
 
 use agentwire::channel::{Channel, ChannelError, Request};
 
-on_every_backend!(
-    scenarios::round_trip,
-    scenarios::both_directions,
-    scenarios::thousand_concurrent,
-    scenarios::connection_loss,
-    scenarios::client_close,
-    scenarios::connect_retry,
-    flow::bounded_queue,
-    flow::write_backpressure,
-    flow::refusal_flood,
-    flow::close_with_a_peer_that_does_not_read,
-    scenarios::cancelled_request,
-    bad_input::truncated_frame,
-    bad_input::oversized_header,
-    bad_input::undecodable_payload,
-    bad_input::unknown_message_type,
-    bad_input::reply_for_unknown_id,
-    bad_input::duplicate_reply,
-    bad_input::second_concurrent_recv,
-);
+/// The scenarios of every backend, MQTT included (`$on`: `on_every_backend`
+/// or `on_mqtt`).
+macro_rules! everywhere {
+    ($on:ident) => {
+        $on!(
+            scenarios::round_trip,
+            scenarios::both_directions,
+            scenarios::thousand_concurrent,
+            scenarios::connection_loss,
+            scenarios::client_close,
+            scenarios::connect_retry,
+            flow::bounded_queue,
+            flow::write_backpressure,
+            flow::refusal_flood,
+            flow::close_with_a_peer_that_does_not_read,
+            scenarios::cancelled_request,
+            bad_input::truncated_frame,
+            bad_input::oversized_header,
+            bad_input::undecodable_payload,
+            bad_input::unknown_message_type,
+            bad_input::reply_for_unknown_id,
+            bad_input::duplicate_reply,
+            bad_input::second_concurrent_recv,
+        );
+    };
+}
+
+everywhere!(on_every_backend);
 
 /// On local queues, where a reset reaches even a peer that does not read
 /// (a socket peer would only see it once it reads again).
@@ -48,26 +56,7 @@ async fn dropped_with_a_peer_that_does_not_read() {
 mod mqtt {
     use super::*;
 
-    on_mqtt!(
-        scenarios::round_trip,
-        scenarios::both_directions,
-        scenarios::thousand_concurrent,
-        scenarios::connection_loss,
-        scenarios::client_close,
-        scenarios::connect_retry,
-        flow::bounded_queue,
-        flow::write_backpressure,
-        flow::refusal_flood,
-        flow::close_with_a_peer_that_does_not_read,
-        scenarios::cancelled_request,
-        bad_input::truncated_frame,
-        bad_input::oversized_header,
-        bad_input::undecodable_payload,
-        bad_input::unknown_message_type,
-        bad_input::reply_for_unknown_id,
-        bad_input::duplicate_reply,
-        bad_input::second_concurrent_recv,
-    );
+    everywhere!(on_mqtt);
 }
 
 /// The same 1,000 requests on a multi-thread runtime.

@@ -9,51 +9,47 @@ mod scenarios;
 mod support;
 mod wire;
 
-on_every_backend!(
-    scenarios::routing,
-    scenarios::remote_errors_keep_the_connection,
-    scenarios::keyword_arguments,
-    scenarios::many_concurrent_calls,
-    scenarios::calls_both_ways,
-    scenarios::bincode_codec,
-    limits::ten_thousand_concurrent_calls,
-    limits::flood_without_reading,
-    limits::dropped_calls_are_forgotten,
-    limits::panicking_handlers,
-    limits::callbacks_at_the_limit,
-    limits::hanging_handlers_end_with_the_connection,
-    limits::oversized_error_text_is_shortened,
-    hostile::readable_bincode_errors,
-    hostile::deep_nesting,
-    hostile::deep_bincode_recursion,
-    hostile::long_unknown_paths_are_not_echoed,
-    reentrancy::server_handlers_end_their_own_connection,
-    reentrancy::client_handlers_end_their_own_connection,
-    reentrancy::recursion_over_one_connection,
-    reentrancy::recursion_deeper_than_the_default_window,
-    reentrancy::panicking_on_connection,
-);
+/// The scenarios of every backend, MQTT included (`$on`: `on_every_backend`
+/// or `on_mqtt`).
+macro_rules! everywhere {
+    ($on:ident) => {
+        $on!(
+            scenarios::routing,
+            scenarios::remote_errors_keep_the_connection,
+            scenarios::keyword_arguments,
+            scenarios::many_concurrent_calls,
+            scenarios::calls_both_ways,
+            scenarios::bincode_codec,
+            limits::ten_thousand_concurrent_calls,
+            limits::flood_without_reading,
+            limits::dropped_calls_are_forgotten,
+            limits::panicking_handlers,
+            limits::callbacks_at_the_limit,
+            limits::hanging_handlers_end_with_the_connection,
+            limits::oversized_error_text_is_shortened,
+            hostile::readable_bincode_errors,
+            hostile::deep_nesting,
+            hostile::deep_bincode_recursion,
+            hostile::long_unknown_paths_are_not_echoed,
+            reentrancy::server_handlers_end_their_own_connection,
+            reentrancy::client_handlers_end_their_own_connection,
+            reentrancy::recursion_over_one_connection,
+            reentrancy::panicking_on_connection,
+        );
+    };
+}
 
-/// The attacks through an MQTT broker (the embedded rumqttd): the
-/// connection's bytes cross the broker as messages of their own.
+everywhere!(on_every_backend);
+// Not through the broker: 3,000 nested round trips, each of which can wait
+// for one of rumqttd's delayed ACKs.
+on_every_backend!(reentrancy::recursion_deeper_than_the_default_window);
+
+/// The same through an MQTT broker (the embedded rumqttd): the connection's
+/// bytes cross the broker as messages of their own.
 mod mqtt {
     use super::*;
 
-    on_mqtt!(
-        scenarios::routing,
-        scenarios::calls_both_ways,
-        limits::ten_thousand_concurrent_calls,
-        limits::flood_without_reading,
-        limits::dropped_calls_are_forgotten,
-        limits::panicking_handlers,
-        limits::callbacks_at_the_limit,
-        limits::hanging_handlers_end_with_the_connection,
-        hostile::deep_nesting,
-        hostile::long_unknown_paths_are_not_echoed,
-        reentrancy::server_handlers_end_their_own_connection,
-        reentrancy::client_handlers_end_their_own_connection,
-        reentrancy::recursion_over_one_connection,
-    );
+    everywhere!(on_mqtt);
 }
 
 /// A frame claiming 2^64 zero-sized elements, on a runtime of its own: a
