@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::{ExtendedKeyUsagePurpose, KeyPair};
 use transport_tcp::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use transport_tcp::tls::rustls::{ClientConfig, ServerConfig};
 use transport_tcp::{tls, TcpAddr, TlsAddr, UnixAddr};
+
+#[path = "../shared/ca.rs"]
+mod ca;
+use ca::{ca, issue};
 
 /// How long any single wait in these tests may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -94,26 +95,7 @@ pub struct Pki {
     pub client: Identity,
 }
 
-fn ca(name: &str) -> (CertificateDer<'static>, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("self-signed CA");
-    (cert.der().clone(), Issuer::new(params, key))
-}
-
-fn issue(issuer: &Issuer<'_, KeyPair>, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Identity {
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let mut params = CertificateParams::new(names).expect("params");
-    params.extended_key_usages = vec![usage];
-    let key = KeyPair::generate().expect("key");
-    let cert = params.signed_by(&key, issuer).expect("signed");
+fn identity((cert, key): (rcgen::Certificate, KeyPair)) -> Identity {
     Identity {
         chain: vec![cert.der().clone()],
         key: key.serialize_der(),
@@ -123,17 +105,17 @@ fn issue(issuer: &Issuer<'_, KeyPair>, names: &[&str], usage: ExtendedKeyUsagePu
 fn make_pki(name: &str) -> Pki {
     let (ca, issuer) = ca(name);
     Pki {
-        ca,
-        server: issue(
+        ca: ca.der().clone(),
+        server: identity(issue(
             &issuer,
             &["localhost", "127.0.0.1"],
             ExtendedKeyUsagePurpose::ServerAuth,
-        ),
-        client: issue(
+        )),
+        client: identity(issue(
             &issuer,
             &["client.test"],
             ExtendedKeyUsagePurpose::ClientAuth,
-        ),
+        )),
     }
 }
 

@@ -6,12 +6,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ClientConfig, RootCertStore};
+
+// The root crate's container tests load it through `tests/tcp/support.rs`
+// too: two copies of a few test helpers, on purpose.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../../tests/shared/ca.rs"]
+mod ca;
+use ca::{ca, issue};
 
 use super::brokers::Mosquitto;
 // rustls as the including crate names it (a dependency of its own, or
@@ -27,46 +31,28 @@ pub struct Pki {
     client_key: Vec<u8>,
 }
 
-fn ca(name: &str) -> (CertificateParams, KeyPair, CertificateDer<'static>, String) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("self-signed CA");
-    (params, key, cert.der().clone(), cert.pem())
-}
-
 impl Pki {
     pub fn new(tag: &str) -> Pki {
         let dir =
             std::env::temp_dir().join(format!("agentwire-mqtts-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temp dir");
-        let (params, key, ca_der, ca_pem) = ca(&format!("agentwire mqtts {tag} CA"));
-        let issuer = Issuer::new(params, key);
-        let issue = |names: &[&str], usage| {
-            let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-            let mut params = CertificateParams::new(names).expect("params");
-            params.extended_key_usages = vec![usage];
-            let key = KeyPair::generate().expect("key");
-            let cert = params.signed_by(&key, &issuer).expect("signed");
-            (cert, key)
-        };
+        let (ca, issuer) = ca(&format!("agentwire mqtts {tag} CA"));
         let (server, server_key) = issue(
+            &issuer,
             &["127.0.0.1", "localhost"],
             ExtendedKeyUsagePurpose::ServerAuth,
         );
-        let (client, client_key) = issue(&["client.test"], ExtendedKeyUsagePurpose::ClientAuth);
-        std::fs::write(dir.join("ca.pem"), ca_pem).expect("write");
+        let (client, client_key) = issue(
+            &issuer,
+            &["client.test"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
         std::fs::write(dir.join("server.pem"), server.pem()).expect("write");
         std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write");
         Pki {
             dir,
-            ca: ca_der,
+            ca: ca.der().clone(),
             client_chain: vec![client.der().clone()],
             client_key: client_key.serialize_der(),
         }
