@@ -133,11 +133,6 @@ impl ConnShared {
         let mut run_now = Vec::new();
         let mut run_one = None;
         let mut flow = FlowWake::default();
-        let inner_size = if dir == OUT {
-            self.inner().map_or(0, |t| t.write_buffer_size())
-        } else {
-            0
-        };
         {
             let mut s = self.state();
             if s.finished || (dir == OUT && s.closing && s.reset) {
@@ -205,6 +200,9 @@ impl ConnShared {
                     s.queues[dir].extend(items);
                     if dir == OUT {
                         s.out_bytes += bytes;
+                        // Under our lock: a backend calls back into nothing
+                        // from `write_buffer_size`.
+                        let inner_size = self.inner().map_or(0, |t| t.write_buffer_size());
                         flow = s.update_held(inner_size);
                     } else {
                         s.in_bytes += bytes;

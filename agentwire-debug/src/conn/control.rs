@@ -151,13 +151,20 @@ impl ConnShared {
     /// otherwise counted until its frames are in line (when the guard
     /// drops), so that a close or half-close made meanwhile goes after
     /// them, as the write came first.
-    pub(super) fn begin_write(&self) -> Result<Writing<'_>> {
+    ///
+    /// With `when_ready` (for `write_if_ready`), none begins while held
+    /// bytes keep writers back. The guard carries the held bytes as they
+    /// were.
+    pub(super) fn begin_write(&self, when_ready: bool) -> Result<Option<Writing<'_>>> {
         let mut s = self.state();
         if s.closing || s.eof_written || s.finished {
             return Err(Error::Closed);
         }
+        if when_ready && s.held.is_paused() {
+            return Ok(None);
+        }
         s.writes_in_flight += 1;
-        Ok(Writing(self))
+        Ok(Some(Writing(self, s.out_bytes)))
     }
 
     /// `what` (a half-close or the close) ends the outgoing direction,
@@ -268,8 +275,9 @@ impl ConnShared {
     }
 }
 
-/// A `write` in flight (see [`ConnShared::begin_write`]).
-pub(super) struct Writing<'a>(&'a ConnShared);
+/// A `write` in flight (see [`ConnShared::begin_write`]), and the bytes
+/// held on their way out when it began.
+pub(super) struct Writing<'a>(&'a ConnShared, pub(super) usize);
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {

@@ -101,7 +101,7 @@ impl Transport for SimTransport {
         if self.is_closing() {
             return Err(Error::Closed);
         }
-        let _writing = self.conn.begin_write()?;
+        let _writing = self.conn.begin_write(false)?;
         self.conn.feed(OUT, data);
         Ok(())
     }
@@ -112,7 +112,7 @@ impl Transport for SimTransport {
         if self.is_closing() {
             return Err(Error::Closed);
         }
-        let _writing = self.conn.begin_write()?;
+        let _writing = self.conn.begin_write(false)?;
         for chunk in data {
             self.conn.feed(OUT, chunk.clone());
         }
@@ -129,9 +129,11 @@ impl Transport for SimTransport {
         if inner.is_closing() {
             return Err(Error::Closed);
         }
-        let _writing = self.conn.begin_write()?;
-        let held_back = self.conn.state().held.is_paused();
-        if held_back || self.write_buffer_size() > inner.write_buffer_limits().low() {
+        let Some(writing) = self.conn.begin_write(true)? else {
+            return Ok(Some(data));
+        };
+        let held = writing.1;
+        if held.saturating_add(inner.write_buffer_size()) > inner.write_buffer_limits().low() {
             return Ok(Some(data));
         }
         self.conn.feed(OUT, data);
