@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::task::Waker;
 
 use agentwire::api::{Error, Result};
@@ -139,7 +140,8 @@ impl ConnShared {
                 return Err(Error::Closed);
             }
             s.eof_written = true;
-            if s.writes_in_flight > 0 {
+            self.ending.store(true, SeqCst);
+            if self.in_flight.load(SeqCst) > 0 {
                 s.ends_waiting.push(What::Eof);
                 return Ok(());
             }
@@ -155,16 +157,25 @@ impl ConnShared {
     /// With `when_ready` (for `write_if_ready`), none begins while held
     /// bytes keep writers back. The guard carries the held bytes as they
     /// were.
+    ///
+    /// Without locks where no close is under way: the writer counts itself
+    /// in, then looks for an end; an end marks itself, then looks for
+    /// writers (both sequentially consistent, so one sees the other).
     pub(super) fn begin_write(&self, when_ready: bool) -> Result<Option<Writing<'_>>> {
-        let mut s = self.state();
-        if s.closing || s.eof_written || s.finished {
+        self.in_flight.fetch_add(1, SeqCst);
+        // Counted out again when dropped, on every way out.
+        let mut writing = Writing(self, 0);
+        if self.ending.load(SeqCst) {
             return Err(Error::Closed);
         }
-        if when_ready && s.held.is_paused() {
-            return Ok(None);
+        if when_ready {
+            let s = self.state();
+            if s.held.is_paused() {
+                return Ok(None);
+            }
+            writing.1 = s.out_bytes;
         }
-        s.writes_in_flight += 1;
-        Ok(Some(Writing(self, s.out_bytes)))
+        Ok(Some(writing))
     }
 
     /// `what` (a half-close or the close) ends the outgoing direction,
@@ -228,6 +239,7 @@ impl ConnShared {
             let mut s = self.state();
             s.reset = true;
             s.closing = true;
+            self.ending.store(true, SeqCst);
             s.write_waiters.take()
         };
         writers.into_iter().for_each(Waker::wake);
@@ -244,7 +256,8 @@ impl ConnShared {
             }
             // Writers waiting for held bytes to drain: writing is over.
             let writers = s.write_waiters.take();
-            let deferred = s.writes_in_flight > 0;
+            self.ending.store(true, SeqCst);
+            let deferred = self.in_flight.load(SeqCst) > 0;
             if deferred {
                 s.ends_waiting.push(What::Close);
             }
@@ -262,6 +275,7 @@ impl ConnShared {
         let flow = {
             let mut s = self.state();
             s.closing = true;
+            self.ending.store(true, SeqCst);
             s.queues[OUT].clear();
             s.stash[OUT] = None;
             s.ends_waiting.clear();
@@ -281,17 +295,22 @@ pub(super) struct Writing<'a>(&'a ConnShared, pub(super) usize);
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
+        let conn = self.0;
+        // The last writer out while an end may be waiting for it: under the
+        // lock the end took to line itself up, so it is there by now.
+        if conn.in_flight.fetch_sub(1, SeqCst) != 1 || !conn.ending.load(SeqCst) {
+            return;
+        }
         let ends = {
-            let mut s = self.0.state();
-            s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
-            if s.writes_in_flight == 0 {
+            let mut s = conn.state();
+            if conn.in_flight.load(SeqCst) == 0 {
                 std::mem::take(&mut s.ends_waiting)
             } else {
                 Vec::new()
             }
         };
         for end in ends {
-            let _ = self.0.end_out(end);
+            let _ = conn.end_out(end);
         }
     }
 }

@@ -15,6 +15,7 @@
 //! [`SimTransport`] and the protocol wrapper.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -115,8 +116,6 @@ struct ConnState {
     in_paused: bool,
     /// The user half-closed: nothing more may be written.
     eof_written: bool,
-    /// `write`s past their check whose frames are not in line yet.
-    writes_in_flight: usize,
     /// What ends the outgoing direction (a half-close, the close), waiting
     /// for the writes in flight: they came first.
     ends_waiting: Vec<What>,
@@ -136,6 +135,10 @@ pub(crate) struct ConnShared {
     rx: [Mutex<Reassembler>; 2],
     state: Mutex<ConnState>,
     wake: Notify,
+    /// `write`s past their check whose frames are not in line yet.
+    in_flight: AtomicUsize,
+    /// A close, half-close or abort began: no more writes begin.
+    ending: AtomicBool,
 }
 
 /// Connects `protocol` to `addr` from `node` through `sim`.
@@ -177,6 +180,8 @@ pub(crate) async fn connect<A: Address, P: Protocol>(
         ],
         state: Mutex::new(ConnState::default()),
         wake: Notify::new(),
+        in_flight: AtomicUsize::new(0),
+        ending: AtomicBool::new(false),
     });
     let owner = Arc::new(Owner(Arc::clone(&conn)));
     let wrapper = SimProtocol {
