@@ -48,7 +48,12 @@ fn split(data: &[u8]) -> Option<(usize, Vec<usize>, u8, &[u8])> {
         200..=254 => 1 << (m - 200).min(24),
         255 => u32::MAX as usize,
     };
-    Some((max, sizes.iter().map(|&s| usize::from(s)).collect(), pauses, stream))
+    Some((
+        max,
+        sizes.iter().map(|&s| usize::from(s)).collect(),
+        pauses,
+        stream,
+    ))
 }
 
 fn chunks<'a>(stream: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
@@ -168,5 +173,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(h.lost_calls, 1);
     assert_eq!(h.frames, want, "framed protocol frames differ");
     let cause = h.lost.clone().expect("lost");
-    assert_eq!(cause.is_none(), end.is_ok(), "cause {cause:?} for end {end:?}");
+    assert_eq!(
+        cause.is_none(),
+        end.is_ok(),
+        "cause {cause:?} for end {end:?}"
+    );
 });

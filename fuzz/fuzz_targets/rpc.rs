@@ -2,7 +2,8 @@
 //! with typed methods (positional and keyword parameters, optional ones,
 //! dates, custom types, agent references, a router with keyword arguments),
 //! on local queues. Each input is a byte stream from a raw peer, sent in
-//! chunks: either raw bytes, or payloads that the target frames. The
+//! chunks: either raw bytes, or payloads that the target frames; the peer
+//! may never read (so the server's writes back up) and may abort. The
 //! server must not panic or hang, may only answer with well-formed replies
 //! to ids that were asked, and must keep serving other connections.
 #![no_main]
@@ -94,7 +95,11 @@ impl Protocol for Raw {
     fn connection_made(&mut self, _transport: SharedTransport) {}
 
     fn data_received(&mut self, data: Bytes) {
-        self.0.lock().expect("not poisoned").data.extend_from_slice(&data);
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .data
+            .extend_from_slice(&data);
     }
 
     fn connection_lost(&mut self, _error: Option<transport_api::Error>) {
@@ -210,7 +215,16 @@ fn replies(data: &[u8]) -> usize {
     n
 }
 
-async fn attack<C: Codec>(server: &Server<C>, chunks: Vec<Bytes>, stream: &[u8]) {
+/// How the raw peer behaves besides sending.
+#[derive(Clone, Copy)]
+struct Peer {
+    /// Never reads the replies (the server's writes back up).
+    paused: bool,
+    /// Ends with an abort instead of a close.
+    abort: bool,
+}
+
+async fn attack<C: Codec>(server: &Server<C>, chunks: Vec<Bytes>, stream: &[u8], peer: Peer) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let notify = Arc::new(tokio::sync::Notify::new());
     let raw = Raw(Arc::clone(&seen), Arc::clone(&notify));
@@ -219,6 +233,9 @@ async fn attack<C: Codec>(server: &Server<C>, chunks: Vec<Bytes>, stream: &[u8])
         .create_connection(raw)
         .await
         .expect("raw connection");
+    if peer.paused {
+        transport.pause_reading();
+    }
     for chunk in chunks {
         if transport.write(chunk).is_err() {
             break;
@@ -231,19 +248,26 @@ async fn attack<C: Codec>(server: &Server<C>, chunks: Vec<Bytes>, stream: &[u8])
     let asked = request_ids(codec, stream);
     for _ in 0..256 {
         let s = seen.lock().expect("not poisoned");
-        if s.lost || replies(&s.data) >= asked.len() {
+        if s.lost || peer.paused || replies(&s.data) >= asked.len() {
             break;
         }
         drop(s);
         tokio::task::yield_now().await;
     }
-    transport.close();
+    if peer.abort {
+        transport.abort();
+    } else {
+        transport.close();
+    }
     let wait = async {
         while !seen.lock().expect("not poisoned").lost {
             notify.notified().await;
         }
     };
-    if tokio::time::timeout(Duration::from_secs(20), wait).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .is_err()
+    {
         panic!("the server did not end a closed connection within 20 s");
     }
     // Whatever came back is replies to ids that were asked.
@@ -258,9 +282,17 @@ async fn attack<C: Codec>(server: &Server<C>, chunks: Vec<Bytes>, stream: &[u8])
             .decode_message(frame.clone())
             .unwrap_or_else(|e| panic!("the server sent a bad message {frame:?}: {e}"));
         assert_ne!(msg.kind, MessageKind::Request, "the server sent a request");
-        assert!(asked.contains(&msg.id), "a reply to {} never asked ({asked:?})", msg.id);
+        assert!(
+            asked.contains(&msg.id),
+            "a reply to {} never asked ({asked:?})",
+            msg.id
+        );
     }
-    dec.finish().expect("whole frames");
+    if !peer.abort && !peer.paused {
+        // (Our own abort, or a close while we did not read, may leave a
+        // partial frame unread.)
+        dec.finish().expect("whole frames");
+    }
     // Still serving.
     let sum = tokio::time::timeout(Duration::from_secs(20), server.proxy.add(2, 3))
         .await
@@ -279,7 +311,11 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         let mut rest = body;
         while let [len, tail @ ..] = rest {
-            let n = if *len == 255 { tail.len() } else { usize::from(*len).min(tail.len()) };
+            let n = if *len == 255 {
+                tail.len()
+            } else {
+                usize::from(*len).min(tail.len())
+            };
             let (payload, after) = tail.split_at(n);
             out.extend_from_slice(&(n as u32).to_be_bytes());
             out.extend_from_slice(payload);
@@ -291,12 +327,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let size = usize::from(*chunking).max(1);
     let chunks: Vec<Bytes> = stream.chunks(size).map(Bytes::copy_from_slice).collect();
+    let peer = Peer {
+        paused: which & 8 != 0,
+        abort: which & 16 != 0,
+    };
     world(|w| {
         w.rt.block_on(async {
             match (which & 3) % 3 {
-                0 => attack(&w.json, chunks, &stream).await,
-                1 => attack(&w.msgpack, chunks, &stream).await,
-                _ => attack(&w.bincode, chunks, &stream).await,
+                0 => attack(&w.json, chunks, &stream, peer).await,
+                1 => attack(&w.msgpack, chunks, &stream, peer).await,
+                _ => attack(&w.bincode, chunks, &stream, peer).await,
             }
         })
     });

@@ -455,6 +455,9 @@ mod tests {
         assert!(err.to_string().contains("bad broker host"), "{err}");
         assert!(MqttAddr::new("[a", 1, "x").is_err());
         assert!(MqttAddr::new("a]", 1, "x").is_err());
-        assert_eq!(MqttAddr::new("[::1]", 1, "x").expect("bracketed").host(), "::1");
+        assert_eq!(
+            MqttAddr::new("[::1]", 1, "x").expect("bracketed").host(),
+            "::1"
+        );
     }
 }

@@ -26,7 +26,11 @@ pub fn wire_and_conn(messages: &[&[u8]], accepted: bool, consume: usize) {
         let Ok(msg) = Msg::decode(Bytes::copy_from_slice(raw)) else {
             continue;
         };
-        assert_eq!(&msg.encode()[..], *raw, "decode then encode changed {raw:?}");
+        assert_eq!(
+            &msg.encode()[..],
+            *raw,
+            "decode then encode changed {raw:?}"
+        );
         let _ = conn.receive(msg);
         let mut st = conn.lock();
         if consume > 0 && i % consume == 0 {
@@ -38,7 +42,10 @@ pub fn wire_and_conn(messages: &[&[u8]], accepted: bool, consume: usize) {
         assert_eq!(total, st.inbound_bytes, "inbound bytes miscounted");
         assert!(st.inbound_bytes <= WINDOW, "past the receive window");
         assert!(
-            st.inbound.iter().zip(st.inbound.iter().skip(1)).all(|(a, b)| a.n + 1 == b.n),
+            st.inbound
+                .iter()
+                .zip(st.inbound.iter().skip(1))
+                .all(|(a, b)| a.n + 1 == b.n),
             "stream out of sequence"
         );
         assert!(st.inbound.back().is_none_or(|m| m.n + 1 == st.next_seq));
