@@ -65,11 +65,11 @@ impl MqttAddr {
     /// [`Error::InvalidAddress`] for an empty host or a bad name.
     pub fn new(host: &str, port: u16, name: &str) -> Result<Self> {
         let url = format!("mqtt://{host}:{port}/{name}");
-        check_host(&url, host)?;
+        let host = check_host(&url, host)?;
         check_name(&url, name)?;
         Ok(MqttAddr {
             tls: false,
-            host: host.trim_start_matches('[').trim_end_matches(']').into(),
+            host: host.into(),
             port,
             name: name.into(),
             credentials: None,
@@ -203,21 +203,28 @@ impl MqttAddr {
     }
 }
 
-fn check_host(url: &str, host: &str) -> Result<()> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+/// Checks a broker host (an IPv6 address may come in one pair of
+/// brackets) and returns it without the brackets.
+fn check_host<'a>(url: &str, host: &'a str) -> Result<&'a str> {
+    let bare = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').ok_or_else(|| {
+            Error::invalid_address(url, format!("unbalanced brackets in broker host {host:?}"))
+        })?,
+        None => host,
+    };
     if bare.is_empty() {
         return Err(Error::invalid_address(url, "empty broker host"));
     }
     if bare
         .chars()
-        .any(|c| c.is_whitespace() || "/?#@".contains(c))
+        .any(|c| c.is_whitespace() || c.is_control() || "/?#@[]".contains(c))
     {
         return Err(Error::invalid_address(
             url,
             format!("bad broker host {host:?}"),
         ));
     }
-    Ok(())
+    Ok(bare)
 }
 
 /// Checks a server name: non-empty topic levels, no wildcards, bounded.
@@ -432,9 +439,25 @@ mod tests {
             "mqtt://a/x?keep_alive_s=soon",
             "mqtt://a/x?keep_alive_s=65536",
             "mqtt://a/x?keep_alive_s=18446744073709551615",
+            // Stray or doubled brackets around the host (found by fuzzing:
+            // they were trimmed away and the rest taken as the host).
+            "mqtt://a]:1/x",
+            "mqtt://a:b]:1/x",
+            "mqtt://[[::1]]:1/x",
+            "mqtt://[a]b]:1/x",
         ] {
             let err = bad.parse::<MqttAddr>().expect_err(bad);
             assert!(err.to_string().contains(bad), "{err}");
         }
+        let err = "mqtt://a\u{0}b:1/x"
+            .parse::<MqttAddr>()
+            .expect_err("a control character in the host");
+        assert!(err.to_string().contains("bad broker host"), "{err}");
+        assert!(MqttAddr::new("[a", 1, "x").is_err());
+        assert!(MqttAddr::new("a]", 1, "x").is_err());
+        assert_eq!(
+            MqttAddr::new("[::1]", 1, "x").expect("bracketed").host(),
+            "::1"
+        );
     }
 }

@@ -69,6 +69,9 @@
 
 pub mod addr;
 mod conn;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod server;
 mod session;
 pub mod transport;

@@ -10,7 +10,7 @@
 //! once → the connection leaves its session and the server's tracker.
 
 mod driver;
-mod state;
+pub(crate) mod state;
 
 use std::sync::Arc;
 
