@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::hostile::{self, OnData, PanicIn};
-use super::{boxed, stress, Backend, Failure, Outcome};
+use super::{boxed, run_each, stress, Backend, Failure, Outcome};
 
 /// The names of all attacks, in the order [`run_attacks`] runs them.
 pub const ATTACKS: &[&str] = &[
@@ -105,17 +105,7 @@ pub async fn run_attack<B: Backend>(backend: &B, name: &'static str) -> Outcome 
 ///
 /// The failures, one per failed attack.
 pub async fn run_attacks<B: Backend>(backend: &B) -> Result<(), Vec<Failure>> {
-    let mut failures = Vec::new();
-    for name in ATTACKS {
-        if let Err(f) = run_attack(backend, name).await {
-            failures.push(f);
-        }
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures)
-    }
+    run_each(ATTACKS, |name| run_attack(backend, name)).await
 }
 
 /// Expands to one multi-thread `#[tokio::test]` (four workers) per attack

@@ -174,9 +174,22 @@ pub(crate) fn boxed<'a>(
 ///
 /// The failures, one per failed scenario.
 pub async fn run_all<B: Backend>(backend: &B) -> Result<(), Vec<Failure>> {
+    run_each(SCENARIOS, |name| run_scenario(backend, name)).await
+}
+
+/// Runs `run` for each of `names`, one after another, and returns all
+/// failures.
+pub(crate) async fn run_each<F, Fut>(
+    names: &'static [&'static str],
+    mut run: F,
+) -> Result<(), Vec<Failure>>
+where
+    F: FnMut(&'static str) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
     let mut failures = Vec::new();
-    for name in SCENARIOS {
-        if let Err(f) = run_scenario(backend, name).await {
+    for name in names {
+        if let Err(f) = run(name).await {
             failures.push(f);
         }
     }
