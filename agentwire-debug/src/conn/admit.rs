@@ -236,11 +236,12 @@ impl ConnShared {
     /// A queued frame of `len` bytes leaves its queue: held writers may
     /// go on, or the backend may read again.
     fn dequeued(&self, dir: usize, len: usize) {
-        let inner_size = self.inner().map_or(0, |t| t.write_buffer_size());
         let flow = {
             let mut s = self.state();
             if dir == OUT {
                 s.out_bytes = s.out_bytes.saturating_sub(len);
+                // Under our lock, as in `admit`.
+                let inner_size = self.inner().map_or(0, |t| t.write_buffer_size());
                 s.update_held(inner_size)
             } else {
                 s.in_bytes = s.in_bytes.saturating_sub(len);

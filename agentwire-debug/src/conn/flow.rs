@@ -15,7 +15,7 @@
 
 use std::task::Waker;
 
-use agentwire::api::{FlowEvent, SharedTransport};
+use agentwire::api::{FlowEvent, SharedTransport, WriteBufferLimits};
 
 use super::{ConnShared, ConnState, IN};
 
@@ -41,12 +41,30 @@ impl ConnState {
     /// Re-evaluates the flow of held outgoing bytes after `out_bytes`
     /// changed; `inner` is the backend's buffer behind them.
     pub(super) fn update_held(&mut self, inner: usize) -> FlowWake {
-        let buffered = if self.out_bytes == 0 {
+        let event = self.held.update(self.held_buffered(inner));
+        self.held_changed(event)
+    }
+
+    /// Installs new limits for the held bytes (the backend's), re-evaluated
+    /// as after any change.
+    pub(super) fn set_held_limits(&mut self, limits: WriteBufferLimits, inner: usize) -> FlowWake {
+        let event = self.held.set_limits(limits, self.held_buffered(inner));
+        self.held_changed(event)
+    }
+
+    /// What counts against the held bytes' limits: nothing once none is
+    /// held (the backend's own flow control then decides alone).
+    fn held_buffered(&self, inner: usize) -> usize {
+        if self.out_bytes == 0 {
             0
         } else {
             self.out_bytes.saturating_add(inner)
-        };
-        match self.held.update(buffered) {
+        }
+    }
+
+    /// The wake-ups a transition of the held bytes' flow asks for.
+    fn held_changed(&mut self, event: Option<FlowEvent>) -> FlowWake {
+        match event {
             None => FlowWake::default(),
             Some(FlowEvent::Pause) => FlowWake {
                 writers: Vec::new(),
@@ -72,13 +90,9 @@ impl ConnState {
     /// if its state changed: paused while the simulation holds too much or
     /// the backend paused us.
     pub(super) fn next_flow(&mut self) -> Option<bool> {
-        if self.finished {
-            return None;
-        }
-        let paused = self.held.is_paused() || self.backend_paused;
-        (paused != self.told_paused).then(|| {
-            self.told_paused = paused;
-            paused
+        ConnShared::flow_due(self).then(|| {
+            self.told_paused = !self.told_paused;
+            self.told_paused
         })
     }
 

@@ -194,20 +194,8 @@ impl Transport for SimTransport {
         t.set_write_buffer_limits(limits);
         let limits = t.write_buffer_limits();
         let inner_size = t.write_buffer_size();
-        let flow = {
-            let mut s = self.conn.state();
-            let out_bytes = s.out_bytes;
-            let buffered = if out_bytes == 0 {
-                0
-            } else {
-                out_bytes.saturating_add(inner_size)
-            };
-            let _ = s.held.set_limits(limits, buffered);
-            // Re-evaluated as after any change (wakes writers on a resume).
-            s.update_held(inner_size)
-        };
+        let flow = self.conn.state().set_held_limits(limits, inner_size);
         flow.run(&self.conn);
-        self.conn.wake.notify_one();
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {

@@ -273,3 +273,27 @@ async fn the_peers_half_close_comes_after_its_data() {
     server_side.wait_received(6).await;
     assert_eq!(server_side.seen().data, b"answer");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn raising_the_limits_releases_a_held_writer() {
+    let (_sim, client, _server, _keep) = held_pair().await;
+    let t = client.transport().await;
+    let high = t.write_buffer_limits().high();
+    let sent = write_until_blocked(&t, high).await;
+    assert!(sent > 0, "the first write was refused");
+
+    let waiting = t.clone();
+    let blocked = tokio::spawn(async move { waiting.writable().await });
+    tokio::task::yield_now().await;
+    assert!(!blocked.is_finished(), "writable() did not wait");
+    // Room for everything written and more: the waiting writer goes on,
+    // though the link is still held.
+    t.set_write_buffer_limits(
+        agentwire::api::WriteBufferLimits::new(64 * high, 32 * high).expect("valid limits"),
+    );
+    tokio::time::timeout(WAIT, blocked)
+        .await
+        .expect("the writer is released")
+        .expect("the task ran")
+        .expect("still writable");
+}
