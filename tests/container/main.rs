@@ -9,7 +9,8 @@
 //! (`aiomas_tls`), dates at their edges both ways (`aiomas_dates`) and
 //! proxies among three parties (`aiomas_three`); handlers that turn on
 //! their own container (`reentrancy`), races on a multi-thread runtime
-//! (`threads`) and options and URLs at their extremes (`misuse`).
+//! (`threads`), options and URLs at their extremes (`misuse`), and the
+//! README's snippets (`readme`).
 
 mod addresses;
 mod aiomas;
@@ -23,6 +24,7 @@ mod misuse;
 mod mixed;
 mod mqtt;
 mod races;
+mod readme;
 mod reentrancy;
 mod robust;
 mod scenarios;

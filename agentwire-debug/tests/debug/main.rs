@@ -18,6 +18,7 @@ mod latency;
 mod lifecycle;
 mod merged;
 mod pictures;
+mod readme;
 mod replay;
 mod rules;
 mod seeds;
