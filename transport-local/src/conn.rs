@@ -414,7 +414,23 @@ impl Conn {
         // the side is finished, abandoning it does nothing).
         let _abandon = AbandonGuard::new(self, side);
         loop {
-            match poll_fn(|cx| self.poll_next_event(side, cx)).await {
+            // Data is delivered as it is taken, under one lock of the
+            // protocol for a run of chunks (each chunk is still taken on its
+            // own, so a pause, close or abort from `data_received` stops the
+            // run); other events end the run.
+            let next = poll_fn(|cx| {
+                let mut guard = None;
+                loop {
+                    match self.poll_next_event(side, cx) {
+                        Poll::Ready(Some(Event::Data(data))) => guard
+                            .get_or_insert_with(|| protocol.lock())
+                            .data_received(data),
+                        other => return other,
+                    }
+                }
+            })
+            .await;
+            match next {
                 Some(Event::Data(data)) => protocol.with(|p| p.data_received(data)),
                 Some(Event::Flow(FlowEvent::Pause)) => protocol.with(|p| p.pause_writing()),
                 Some(Event::Flow(FlowEvent::Resume)) => protocol.with(|p| p.resume_writing()),
