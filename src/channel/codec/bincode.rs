@@ -3,7 +3,7 @@
 use ::bincode::config::{self, Config};
 use ::bincode::enc::write::Writer;
 use ::bincode::error::{DecodeError, EncodeError};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 
@@ -72,12 +72,19 @@ impl Codec for Bincode {
         Ok(())
     }
 
-    fn decode_message(&self, payload: Bytes) -> Result<Message> {
+    fn decode_message(&self, mut payload: Bytes) -> Result<Message> {
         let (code, id, used) = read_header(&payload)
             .map_err(|e| ChannelError::codec(NAME, "decode a message header", Decode(e)))?;
         let kind = MessageKind::from_code(u64::from(code), id)?;
-        let content = payload.slice(used.min(payload.len())..);
-        Ok(Message { kind, id, content })
+        // The payload itself becomes the content: advancing it costs no
+        // reference count (a slice would take one, and dropping the
+        // payload give it back).
+        payload.advance(used.min(payload.len()));
+        Ok(Message {
+            kind,
+            id,
+            content: payload,
+        })
     }
 
     fn decode_content<T: DeserializeOwned>(&self, content: &[u8]) -> Result<T> {

@@ -1,6 +1,6 @@
 //! [`MsgPack`]: aiomas's MessagePack codec (feature `msgpack`).
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use rmp::Marker;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
@@ -126,11 +126,10 @@ impl Codec for MsgPack {
             ));
         }
         let kind = MessageKind::from_code(code, id)?;
-        Ok(Message {
-            kind,
-            id,
-            content: payload.slice(start..),
-        })
+        // The payload itself becomes the content (no reference count taken).
+        let mut content = payload;
+        content.advance(start.min(content.len()));
+        Ok(Message { kind, id, content })
     }
 
     fn decode_content<T: DeserializeOwned>(&self, content: &[u8]) -> Result<T> {

@@ -12,7 +12,7 @@ mod write;
 
 use std::cell::Cell;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -107,13 +107,17 @@ impl Codec for Json {
             .map_err(|e| ChannelError::codec(NAME, "encode a message", e))
     }
 
-    fn decode_message(&self, payload: Bytes) -> Result<Message> {
+    fn decode_message(&self, mut payload: Bytes) -> Result<Message> {
         if let Some((code, id, range)) = envelope::read(&payload) {
             let kind = MessageKind::from_code(code, id)?;
+            // The payload cut down to the content: no reference count
+            // taken and given back, as a slice would.
+            payload.truncate(range.end);
+            payload.advance(range.start.min(payload.len()));
             return Ok(Message {
                 kind,
                 id,
-                content: payload.slice(range),
+                content: payload,
             });
         }
         let (code, id, content) = match serde_json::from_slice::<(u64, u64, &RawValue)>(&payload) {
