@@ -98,8 +98,9 @@ pub enum ChannelError {
     /// this, and so does every later call.
     #[error("connection lost{}", match .cause { Some(c) => format!(": {c}"), None => String::new() })]
     ConnectionLost {
-        /// Why, when known: a transport error, a protocol error, or
-        /// [`ChannelError::Closed`] when this end closed the channel.
+        /// Why, when known: a transport error, a protocol error,
+        /// [`ChannelError::Closed`] when this end closed (or aborted) the
+        /// channel, [`ChannelError::ClosedByPeer`] when the peer closed it.
         #[source]
         cause: Option<Arc<ChannelError>>,
     },
@@ -108,6 +109,12 @@ pub enum ChannelError {
     /// [`Channel::close`](super::Channel::close)).
     #[error("the channel was closed by this end")]
     Closed,
+    /// The peer closed the connection (the cause of a
+    /// [`ConnectionLost`](ChannelError::ConnectionLost) that neither a
+    /// transport error nor this end caused). A peer that cannot decode what
+    /// it receives (another codec, say) closes the connection too.
+    #[error("the peer closed the connection")]
+    ClosedByPeer,
     /// A transport error, e.g. a refused connection.
     #[error(transparent)]
     Transport(Arc<transport_api::Error>),
@@ -146,6 +153,7 @@ impl ChannelError {
             ChannelError::Remote { .. } | ChannelError::RecvBusy => io::ErrorKind::Other,
             ChannelError::ConnectionLost { .. } => io::ErrorKind::ConnectionReset,
             ChannelError::Closed => io::ErrorKind::BrokenPipe,
+            ChannelError::ClosedByPeer => io::ErrorKind::ConnectionReset,
             ChannelError::Transport(e) => e.kind(),
             ChannelError::ConnectTimeout { source, .. } => source.kind(),
         }

@@ -108,8 +108,16 @@ impl<H: FrameHandler> FramedProtocol<H> {
     }
 
     fn fail(&mut self, error: ChannelError) {
+        let transport = self.transport.as_ref().and_then(Weak::upgrade);
+        // The peer only sees the connection close (and a server's user
+        // nothing at all): say why where an operator looks.
+        let peer = transport.as_ref().and_then(|t| t.peer_addr());
+        tracing::warn!(
+            peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
+            "closing a connection after a protocol error: {error}"
+        );
         self.error = Some(error);
-        if let Some(t) = self.transport.as_ref().and_then(Weak::upgrade) {
+        if let Some(t) = transport {
             t.close();
         }
     }

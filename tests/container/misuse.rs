@@ -270,3 +270,54 @@ async fn overflowing_agent_paths_are_remote_errors() {
     );
     a.shutdown().await;
 }
+
+/// Containers whose codecs differ cannot talk: the side that cannot decode
+/// a frame closes the connection, and the other learns it at once as a
+/// connection error saying the peer closed it (not a bare "connection
+/// lost", and never a hang), both ways, on local queues and TCP.
+#[tokio::test(flavor = "current_thread")]
+async fn containers_with_different_codecs_fail_clearly() {
+    use agentwire::channel::Bincode;
+
+    let network = LocalNetwork::new();
+    let json = ContainerOptions::new().local_network(network.clone());
+    let bincode = ContainerOptions::new()
+        .local_network(network)
+        .codec(Bincode);
+    let urls = [
+        ("local://j", "local://b"),
+        ("tcp://127.0.0.1:0", "tcp://127.0.0.1:0"),
+    ];
+    for (j, b) in urls {
+        let j = Container::create_with(j, json.clone())
+            .await
+            .expect("JSON container");
+        let b = Container::create_with(b, bincode.clone())
+            .await
+            .expect("bincode container");
+        let in_j = j.register("Calc", calc()).expect("register");
+        let in_b = b
+            .register("Calc", agentwire::Router::<Bincode>::new())
+            .expect("register");
+        let from_j = ends("connect", j.connect(in_b.url())).await;
+        let from_b = ends("connect", b.connect(in_j.url())).await;
+        for (what, result) in [
+            ("JSON to bincode", from_j.err()),
+            ("bincode to JSON", from_b.err()),
+        ] {
+            let err = result.unwrap_or_else(|| panic!("{what}: connected"));
+            let text = crate::support::error_chain(&err);
+            let connection_error = matches!(
+                &err,
+                ContainerError::Connect { source, .. } if source.is_connection()
+            );
+            assert!(connection_error, "{what}: {text}");
+            assert!(
+                text.contains("the peer closed the connection"),
+                "{what}: {text}"
+            );
+        }
+        j.shutdown().await;
+        b.shutdown().await;
+    }
+}

@@ -47,6 +47,8 @@ struct State {
     dispatcher: Option<Arc<dyn Dispatch>>,
     /// `close()` was called here.
     closing: bool,
+    /// `abort()` was called here.
+    aborting: bool,
     /// We paused reading because the request queue is full.
     paused_for_queue: bool,
     /// Set once the connection is lost: the error every call now gets.
@@ -335,7 +337,9 @@ impl<C: Codec> Shared<C> {
             return;
         }
         let cause = match cause {
-            None if state.closing => Some(ChannelError::Closed),
+            None if state.closing || state.aborting => Some(ChannelError::Closed),
+            // A clean end that this end did not ask for.
+            None => Some(ChannelError::ClosedByPeer),
             other => other,
         };
         state.lost = Some(ChannelError::lost(cause));
@@ -364,7 +368,11 @@ impl<C: Codec> Shared<C> {
 
     /// Aborts the transport (dropping what was not sent yet).
     pub(crate) fn abort(&self) {
-        let transport = self.lock().transport.clone();
+        let transport = {
+            let mut state = self.lock();
+            state.aborting = true;
+            state.transport.clone()
+        };
         if let Some(t) = transport {
             t.abort();
         }
