@@ -75,34 +75,19 @@ async fn run_it_and_look(sim: Sim, scenario: fn() -> std::future::Ready<()>) -> 
 /// A scenario for "4. Prove it replays": one call between two simulated
 /// containers.
 async fn run_election(seed: u64) -> Trace {
-    let sim = Sim::builder()
-        .seed(seed)
-        .external_clock(ExternalClock::new())
-        .build();
-    let base = ContainerOptions::new().local_network(LocalNetwork::new());
-    let a = Container::create_with("local://a", sim.node("a").container_options(base.clone()))
-        .await
-        .expect("a starts");
-    let b = Container::create_with("local://b", sim.node("b").container_options(base))
-        .await
-        .expect("b starts");
-    let elect = b
-        .register(
-            "Peer",
-            Router::new().method("elect", |(c,): (u64,)| async move {
-                Ok::<_, std::convert::Infallible>(c)
-            }),
-        )
-        .expect("registers");
-    let answer: u64 = sim
+    let sim = crate::support::sim(seed, 1);
+    let world = crate::support::world(&sim, &["a", "b"]).await;
+    let sum: i64 = sim
         .run(async {
-            let proxy = a.connect(elect.url()).await.expect("connects");
-            proxy.call("elect", (seed,)).await.expect("answers")
+            let proxy = world.containers[0]
+                .connect(world.agent(1))
+                .await
+                .expect("connects");
+            proxy.call("add", (7, 1)).await.expect("answers")
         })
         .await;
-    assert_eq!(answer, seed);
-    a.shutdown().await;
-    b.shutdown().await;
+    assert_eq!(sum, 8);
+    world.shutdown().await;
     sim.trace()
 }
 
