@@ -17,6 +17,7 @@ mod aiomas_dates;
 mod aiomas_hostile;
 mod aiomas_three;
 mod aiomas_tls;
+mod chaos;
 mod clock;
 mod codecs;
 mod misuse;
