@@ -30,7 +30,9 @@
 //! runs seed 17 alone.
 
 mod agents;
+mod end;
 mod plan;
+mod steps;
 mod world;
 
 use std::sync::{Arc, Mutex, PoisonError};
