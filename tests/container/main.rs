@@ -9,7 +9,8 @@
 //! (`aiomas_tls`), dates at their edges both ways (`aiomas_dates`) and
 //! proxies among three parties (`aiomas_three`); handlers that turn on
 //! their own container (`reentrancy`), races on a multi-thread runtime
-//! (`threads`) and options and URLs at their extremes (`misuse`).
+//! (`threads`), options and URLs at their extremes (`misuse`), and many
+//! interleavings of lifecycle steps drawn from seeds (`chaos`).
 
 mod addresses;
 mod aiomas;
