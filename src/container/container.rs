@@ -35,13 +35,18 @@ impl<C: Codec> Drop for Inner<C> {
     /// connection without waiting, so that the dropped container's agents
     /// are no longer served (nor reached by a `connect` to a container
     /// started again on the same address).
+    ///
+    /// The connections start closing before the address is given up: once
+    /// a container can start there again (on another thread, at once), no
+    /// call through the dropped one's connections is answered any more.
+    /// (One accepted meanwhile is refused: the registry is shut down.)
     fn drop(&mut self) {
         self.registry.shut_down();
-        if let Some(server) = lock(&self.server).take() {
-            server.close();
-        }
         for conn in self.take_connections() {
             conn.close_now();
+        }
+        if let Some(server) = lock(&self.server).take() {
+            server.close();
         }
     }
 }
@@ -250,10 +255,6 @@ impl<C: Codec> Container<C> {
             registry.wait_shut_down_done().await;
             return;
         }
-        let server = lock(&self.inner.server).take();
-        if let Some(server) = &server {
-            server.close();
-        }
         let mut conns = self.inner.take_connections();
         // Called by a handler of one of them: that one is closed last,
         // after this call returns (closing it here would drop the handler,
@@ -261,6 +262,16 @@ impl<C: Codec> Container<C> {
         let own = Connection::<C>::serving_now()
             .and_then(|me| conns.iter().position(|c| c.ptr_eq(&me)))
             .map(|i| conns.swap_remove(i));
+        // The others start closing before the address is given up, as when
+        // a container is dropped: a container started there again never
+        // finds this one still answering on them.
+        for conn in &conns {
+            conn.close_now();
+        }
+        let server = lock(&self.inner.server).take();
+        if let Some(server) = &server {
+            server.close();
+        }
         let in_handler = own.is_some();
         let grace = self.inner.options.get_shutdown_grace();
         let mut rest = Unfinished {

@@ -9,7 +9,8 @@
 //! (`aiomas_tls`), dates at their edges both ways (`aiomas_dates`) and
 //! proxies among three parties (`aiomas_three`); handlers that turn on
 //! their own container (`reentrancy`), races on a multi-thread runtime
-//! (`threads`), options and URLs at their extremes (`misuse`), and the
+//! (`threads`), options and URLs at their extremes (`misuse`), many
+//! interleavings of lifecycle steps drawn from seeds (`chaos`), and the
 //! README's snippets (`readme`).
 
 mod addresses;
@@ -18,6 +19,7 @@ mod aiomas_dates;
 mod aiomas_hostile;
 mod aiomas_three;
 mod aiomas_tls;
+mod chaos;
 mod clock;
 mod codecs;
 mod misuse;

@@ -1,0 +1,352 @@
+//! A seed's world: its containers (at nodes that keep their URL across
+//! restarts), the proxies it holds, the agents and connections it checks
+//! at the end, and the helpers of the steps (`steps.rs`) and of those
+//! checks (`end.rs`). Every wait on the library is bounded.
+
+use std::collections::BTreeMap;
+use std::future::{poll_fn, Future};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use agentwire::rpc::Connection;
+use agentwire::{AgentContext, AgentHandle, Container, ContainerError, ContainerOptions, Proxy};
+use serde_json::Value;
+use transport_local::LocalNetwork;
+
+use super::agents::Worker;
+use super::plan::{Plan, NODES, PROBE};
+use crate::support::calc;
+
+/// The bound on anything that must end: a hang detector, not a timing
+/// claim.
+pub const BOUND: Duration = Duration::from_secs(10);
+
+/// The most proxies the pool holds (more replace the oldest), and the most
+/// connections kept for the checks at the end.
+const POOL: usize = 16;
+const CONNS: usize = 64;
+
+/// `fut`, or an error saying that `what` hangs.
+pub async fn within<T>(
+    what: impl FnOnce() -> String,
+    fut: impl Future<Output = T>,
+) -> Result<T, String> {
+    tokio::time::timeout(BOUND, fut)
+        .await
+        .map_err(|_| format!("{} hangs (more than {BOUND:?})", what()))
+}
+
+/// Waits (bounded) until `idle` says nothing is left; its last complaint
+/// otherwise.
+pub(super) async fn eventually(mut idle: impl FnMut() -> Option<String>) -> Result<(), String> {
+    let waited = tokio::time::timeout(BOUND, async {
+        while idle().is_some() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    match waited {
+        Ok(()) => Ok(()),
+        Err(_) => Err(idle().unwrap_or_default() + &format!(" (still, after {BOUND:?})")),
+    }
+}
+
+/// Polls `fut` once.
+pub(super) async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A container's place: its URL (the same across restarts), the container
+/// there now (a shut-down one is kept until it is replaced), its
+/// generation (one more per container started there) and its agents'
+/// class names by id.
+pub(super) struct Node {
+    pub(super) url: String,
+    pub(super) container: Option<Container>,
+    pub(super) generation: u64,
+    pub(super) classes: Vec<&'static str>,
+    /// The context of agent 0, a `Worker`: references to it are sent.
+    pub(super) worker: Option<AgentContext>,
+}
+
+/// Node and generation.
+pub(super) type Origin = (usize, u64);
+
+/// A proxy of the pool, with the containers it was made from and to.
+#[derive(Clone)]
+pub(super) struct Held {
+    pub(super) proxy: Proxy,
+    pub(super) from: Origin,
+    pub(super) to: Origin,
+}
+
+pub struct World {
+    pub(super) options: ContainerOptions,
+    /// `NODES` nodes, then the probe.
+    pub(super) nodes: Vec<Mutex<Node>>,
+    pub(super) pool: Mutex<Vec<Held>>,
+    /// Connections of the proxies made, for the idle checks at the end.
+    pub(super) conns: Mutex<Vec<Connection>>,
+    /// The typed agents' contexts: their containers must be freed at the
+    /// end, and so must the agents.
+    pub(super) contexts: Mutex<Vec<AgentContext>>,
+    pub(super) workers: Mutex<Vec<Weak<Worker>>>,
+    /// Connections closed by a step (not by a container's end).
+    pub(super) hand_closed: Mutex<Vec<Connection>>,
+    /// Handlers running now.
+    pub(super) alive: Arc<AtomicUsize>,
+    /// Whether floods call `relay` (see `Plan::relays`).
+    pub(super) relays: bool,
+    /// How often each outcome was seen (for the summary of a run).
+    pub stats: Stats,
+}
+
+/// Outcomes by name, counted.
+#[derive(Default)]
+pub struct Stats(Mutex<BTreeMap<&'static str, usize>>);
+
+impl Stats {
+    pub fn count(&self, what: &'static str) {
+        *lock(&self.0).entry(what).or_default() += 1;
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&self, other: &Stats) {
+        let theirs = lock(&other.0).clone();
+        let mut ours = lock(&self.0);
+        for (what, n) in theirs {
+            *ours.entry(what).or_default() += n;
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let counts: Vec<String> = lock(&self.0)
+            .iter()
+            .map(|(w, n)| format!("{w} {n}"))
+            .collect();
+        counts.join(", ")
+    }
+}
+
+impl World {
+    /// The containers of `plan`: `NODES` and the probe, on local queues of
+    /// a network of their own or on TCP.
+    pub async fn new(tcp: bool, plan: &Plan) -> Result<Self, String> {
+        let channel = agentwire::ChannelOptions::new()
+            .codec(agentwire::channel::Json)
+            .max_concurrent_requests(plan.max_concurrent)
+            .max_pending_requests(plan.max_pending)
+            .max_queued_requests(plan.max_queued);
+        let options = ContainerOptions::new()
+            .channel_options(channel)
+            .shutdown_grace(plan.grace)
+            .handshake_timeout(Some(BOUND / 2));
+        let options = if tcp {
+            options
+        } else {
+            options.local_network(LocalNetwork::new())
+        };
+        let mut world = World {
+            options,
+            nodes: Vec::new(),
+            pool: Mutex::new(Vec::new()),
+            conns: Mutex::new(Vec::new()),
+            contexts: Mutex::new(Vec::new()),
+            workers: Mutex::new(Vec::new()),
+            hand_closed: Mutex::new(Vec::new()),
+            alive: Arc::new(AtomicUsize::new(0)),
+            relays: plan.relays,
+            stats: Stats::default(),
+        };
+        for i in 0..=NODES {
+            // On TCP a port below the ephemeral range: one picked with port
+            // 0 may be taken by another test's connection while the node
+            // is down. Re-creation reuses the port of `container.url()`.
+            let url = if tcp {
+                format!("tcp://127.0.0.1:{}", crate::support::aiomas::free_port())
+            } else {
+                format!("local://chaos-{i}")
+            };
+            let container = world.create(&url).await?;
+            let (classes, worker) = world.populate(&container)?;
+            world.nodes.push(Mutex::new(Node {
+                url: container.url().to_owned(),
+                container: Some(container),
+                generation: 0,
+                classes,
+                worker: Some(worker),
+            }));
+        }
+        Ok(world)
+    }
+
+    pub(super) fn node(&self, i: usize) -> MutexGuard<'_, Node> {
+        lock(&self.nodes[i])
+    }
+
+    /// The container at node `i` now, and its generation.
+    pub(super) fn container(&self, i: usize) -> Option<(Container, u64)> {
+        let node = self.node(i);
+        node.container.clone().map(|c| (c, node.generation))
+    }
+
+    /// A container at `url`; the address may still be in use for a while
+    /// (a dropped container whose last handle a step still holds, a TCP
+    /// listener closing), so `AddrInUse` is retried, bounded.
+    pub(super) async fn create(&self, url: &str) -> Result<Container, String> {
+        let attempts = async {
+            loop {
+                match Container::create_with(url, self.options.clone()).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    other => return other,
+                }
+            }
+        };
+        within(|| format!("creating {url}"), attempts)
+            .await?
+            .map_err(|e| format!("creating {url}: {e}"))
+    }
+
+    /// Registers a `Worker`, noting it for the checks at the end.
+    pub(super) fn add_worker(
+        &self,
+        container: &Container,
+    ) -> Result<AgentHandle<Worker>, ContainerError> {
+        let alive = Arc::clone(&self.alive);
+        let worker = container.register_agent_with(|ctx| Worker::new(ctx, alive))?;
+        lock(&self.contexts).push(worker.context().clone());
+        lock(&self.workers).push(Arc::downgrade(worker.agent()));
+        Ok(worker)
+    }
+
+    /// Registers a `Worker` (id 0) and a `Calc` (id 1); the classes and
+    /// the worker's context.
+    pub(super) fn populate(
+        &self,
+        container: &Container,
+    ) -> Result<(Vec<&'static str>, AgentContext), String> {
+        let worker = self
+            .add_worker(container)
+            .map_err(|e| format!("registering a Worker in {}: {e}", container.url()))?;
+        container
+            .register("Calc", calc())
+            .map_err(|e| format!("registering a Calc in {}: {e}", container.url()))?;
+        Ok((vec!["Worker", "Calc"], worker.context().clone()))
+    }
+
+    /// Keeps `proxy` in the pool (dropping the oldest if full) and its
+    /// connection for the checks at the end.
+    pub(super) fn keep(&self, proxy: Proxy, from: Origin, to: Origin) {
+        {
+            let mut conns = lock(&self.conns);
+            let conn = proxy.connection();
+            if conns.len() < CONNS && !conns.iter().any(|c| c.ptr_eq(conn)) {
+                conns.push(conn.clone());
+            }
+        }
+        let mut pool = lock(&self.pool);
+        if pool.len() >= POOL {
+            pool.remove(0);
+        }
+        pool.push(Held { proxy, from, to });
+    }
+
+    /// The pool's proxy number `pick`: three times in four among those
+    /// whose connection is open (if any), else among all.
+    pub(super) fn pick(&self, pick: usize) -> Option<Held> {
+        let pool = lock(&self.pool);
+        let open: Vec<&Held> = pool
+            .iter()
+            .filter(|h| !h.proxy.connection().is_closed())
+            .collect();
+        if pick % 4 != 0 && !open.is_empty() {
+            return Some(open[pick / 4 % open.len()].clone());
+        }
+        (!pool.is_empty()).then(|| pool[pick % pool.len()].clone())
+    }
+
+    /// The pool's proxies from or to `origin`.
+    pub(super) fn held_with(&self, origin: Origin) -> Vec<(Proxy, Origin, Origin)> {
+        lock(&self.pool)
+            .iter()
+            .filter(|h| h.from == origin || h.to == origin)
+            .map(|h| (h.proxy.clone(), h.from, h.to))
+            .collect()
+    }
+
+    /// Calls through `proxies`, whose container (one end) is gone: each
+    /// fails with a connection error.
+    pub(super) async fn calls_fail(
+        &self,
+        proxies: Vec<(Proxy, Origin, Origin)>,
+    ) -> Result<(), String> {
+        for (proxy, from, to) in proxies {
+            let what =
+                || format!("a call through {proxy:?} ({from:?} to {to:?}) after one end is gone");
+            match within(what, proxy.call::<_, Value>("add", (1, 2))).await? {
+                Err(e) if e.is_connection() => {}
+                other => return Err(format!("{}: {other:?}", what())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a container at node `node`'s URL with its two agents, and
+    /// checks that the probe reaches it.
+    pub(super) async fn recreate(&self, node: usize) -> Result<(), String> {
+        let url = self.node(node).url.clone();
+        let container = self.create(&url).await?;
+        self.stats.count("containers re-created");
+        let (classes, worker) = self.populate(&container)?;
+        let gen = {
+            let mut n = self.node(node);
+            n.generation += 1;
+            n.container = Some(container);
+            n.classes = classes;
+            n.worker = Some(worker);
+            n.generation
+        };
+        self.probe_reaches(node, gen).await
+    }
+
+    /// The probe connects to node `node`'s agent 0 and calls it (again,
+    /// if a step closed that connection by hand meanwhile).
+    pub(super) async fn probe_reaches(&self, node: usize, gen: u64) -> Result<(), String> {
+        let Some((probe, _)) = self.container(PROBE) else {
+            return Err("the probe is gone".to_owned());
+        };
+        let url = format!("{}/0", self.node(node).url);
+        for _ in 0..3 {
+            let proxy = within(
+                || format!("the probe's connect to {url}"),
+                probe.connect(&url),
+            )
+            .await?
+            .map_err(|e| format!("the probe's connect to live {url}: {e} ({e:?})"))?;
+            let call = proxy.call::<_, i64>("add", (2, 3));
+            match within(|| format!("the probe's call to {url}"), call).await? {
+                Ok(5) => {
+                    self.keep(proxy, (PROBE, 0), (node, gen));
+                    return Ok(());
+                }
+                Err(e) if e.is_connection() && self.closed_by_hand(proxy.connection()) => {}
+                other => return Err(format!("the probe's call (2 + 3) to live {url}: {other:?}")),
+            }
+        }
+        Err(format!(
+            "the probe's connections to {url} closed by hand again and again"
+        ))
+    }
+
+    pub(super) fn closed_by_hand(&self, conn: &Connection) -> bool {
+        lock(&self.hand_closed).iter().any(|c| c.ptr_eq(conn))
+    }
+}
