@@ -431,6 +431,7 @@ impl Conn {
             })
             .await;
             match next {
+                // (The run above takes every chunk; kept for completeness.)
                 Some(Event::Data(data)) => protocol.with(|p| p.data_received(data)),
                 Some(Event::Flow(FlowEvent::Pause)) => protocol.with(|p| p.pause_writing()),
                 Some(Event::Flow(FlowEvent::Resume)) => protocol.with(|p| p.resume_writing()),
