@@ -138,7 +138,9 @@ impl<C: Codec> ChannelOptions<C> {
     /// handler calls us back, and so on) hold a slot per level until the
     /// chain unwinds: a chain nested more than `count` levels deep on our
     /// side of one connection waits forever. Raise the limit for deeper
-    /// recursion (aiomas has no such limit).
+    /// recursion (aiomas has no such limit). A container's connection to
+    /// itself is the exception: its handlers' calls over it take no slot
+    /// (see [`Container`](crate::Container)).
     pub fn max_pending_requests(mut self, count: usize) -> Self {
         self.max_pending_requests = count.max(1);
         self
@@ -152,7 +154,9 @@ impl<C: Codec> ChannelOptions<C> {
     /// is waiting for the reply to an RPC call of its own does not count,
     /// so that two containers whose handlers call each other back cannot
     /// deadlock; all handlers together, waiting or not, are bounded by this
-    /// limit plus [`max_pending_requests`](Self::max_pending_requests).
+    /// limit plus [`max_pending_requests`](Self::max_pending_requests)
+    /// (except on a container's connection to itself, where only the
+    /// handlers that do not wait are bounded).
     pub fn max_concurrent_requests(mut self, count: usize) -> Self {
         self.max_concurrent_requests = count.max(1);
         self

@@ -96,6 +96,17 @@ impl Slots {
         self.try_acquire()
     }
 
+    /// A slot now, even past `max` (the holders of such slots count against
+    /// `max` like any other, so they delay other `acquire`s); `None` once
+    /// [`close`](Self::close)d.
+    pub(crate) fn acquire_past_max(&self) -> Option<Slot<'_>> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.used.fetch_add(1, Ordering::SeqCst);
+        Some(Slot(self))
+    }
+
     /// Waits for a free slot; `None` once [`close`](Self::close)d.
     ///
     /// Cancel safe: a task dropped after it was woken passes the wake-up
@@ -149,6 +160,20 @@ mod tests {
         drop(b);
         slots.close();
         assert!(slots.acquire().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn past_max_slots_never_wait_and_count() {
+        let slots = Slots::new(1);
+        let held = slots.acquire().await.expect("open");
+        let past = slots.acquire_past_max().expect("open");
+        assert!(slots.try_acquire_open().is_none());
+        drop(held);
+        assert!(slots.try_acquire_open().is_none(), "the extra slot counts");
+        drop(past);
+        assert!(slots.try_acquire_open().is_some());
+        slots.close();
+        assert!(slots.acquire_past_max().is_none());
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use super::loopback::{self, Tokens};
 use crate::channel::Codec;
 use crate::rpc::{Connection, Handler, Service};
 
@@ -73,6 +74,8 @@ pub(crate) struct Registry<C: Codec> {
     shut_down: watch::Sender<bool>,
     /// Turns true once the shutdown's work is done (or abandoned).
     shut_down_done: watch::Sender<bool>,
+    /// The token of the container's next connection to itself.
+    pub(crate) loopback: Arc<Tokens>,
 }
 
 impl<C: Codec> Registry<C> {
@@ -85,6 +88,7 @@ impl<C: Codec> Registry<C> {
             }),
             shut_down: watch::Sender::new(false),
             shut_down_done: watch::Sender::new(false),
+            loopback: Arc::default(),
         }
     }
 
@@ -215,10 +219,13 @@ async fn turned_true(flag: &watch::Sender<bool>) {
 }
 
 /// The container's service: the root method `validate_aid(aid)` (the
-/// agent's class name or null, as aiomas) and `agents/<id>/<path>`.
+/// agent's class name or null, as aiomas), `agents/<id>/<path>`, and the
+/// root method by which the container marks its connection to itself
+/// ([`loopback::METHOD`]).
 pub(crate) struct RootService<C: Codec> {
     registry: Arc<Registry<C>>,
     validate_aid: Handler<C>,
+    loopback: Handler<C>,
 }
 
 impl<C: Codec> RootService<C> {
@@ -228,9 +235,11 @@ impl<C: Codec> RootService<C> {
             let class = reg.class_name(&aid);
             async move { Ok::<_, Infallible>(class) }
         });
+        let loopback = loopback::handler(Arc::clone(&registry.loopback));
         RootService {
             registry,
             validate_aid,
+            loopback,
         }
     }
 }
@@ -239,6 +248,9 @@ impl<C: Codec> Service<C> for RootService<C> {
     fn resolve(&self, path: &str) -> Option<Handler<C>> {
         if path == "validate_aid" {
             return Some(self.validate_aid.clone());
+        }
+        if path == loopback::METHOD {
+            return Some(self.loopback.clone());
         }
         let (aid, rest) = path.strip_prefix("agents/")?.split_once('/')?;
         self.registry.agent(aid)?.1.resolve(rest)

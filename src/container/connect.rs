@@ -11,6 +11,7 @@ use transport_tcp::TlsAddr;
 
 use super::addr::split_agent_url;
 use super::container::lock;
+use super::loopback;
 use super::{ConnectOptions, Container, ContainerAddr, ContainerError};
 use crate::channel::Codec;
 use crate::rpc::{Connection, Proxy, RpcError};
@@ -259,6 +260,16 @@ impl<C: Codec> Container<C> {
             conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn,
         };
         let conn = opened?;
+        if key == self.inner.url {
+            // Our own address: the connection is marked as ours (or a
+            // shutdown begins, and `track` below closes it).
+            let patience = self.inner.options.get_handshake_timeout();
+            tokio::select! {
+                biased;
+                () = self.inner.registry.wait_shut_down() => {}
+                () = loopback::prove(&conn, &self.inner.registry.loopback, patience) => {}
+            }
+        }
         // Kept for shutdown, unless it began: then closed here. (The
         // cache alone would not do: a shutdown skips the entries that a
         // `connect` holds, as this one is held.)

@@ -75,6 +75,15 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// aiomas does: a Python aiomas container can connect to it and the other
 /// way round (with the default [`Json`] codec, over TCP).
 ///
+/// Its agents reach each other through the container's connection to its
+/// own address, as in aiomas. That connection carries only the
+/// container's own calls, so the bounds that protect it from peers do not
+/// hold up the calls its handlers make over it: agents of one container
+/// may call each other nested as deep and as wide as their code does.
+/// (The container shows both ends that they are its own with a one-time
+/// random token, root method `agentwire_loopback`; a peer that calls it
+/// gets `false`.)
+///
 /// Cheap to clone. Call [`shutdown`](Self::shutdown) when done: it closes
 /// the server and every connection, and waits for them. (Dropping the
 /// last handle closes them too, without waiting.)

@@ -35,8 +35,9 @@
 //! connections), `addr`
 //! ([`ContainerAddr`], [`IntoContainerAddr`] and its [`marker`]s),
 //! `schemes` ([`Schemes`]: URLs to addresses), `agents` ([`AgentInfo`],
-//! the root service), `options` ([`ContainerOptions`],
-//! [`ConnectOptions`]), `error` ([`ContainerError`]).
+//! the root service), `loopback` (the container's connection to itself),
+//! `options` ([`ContainerOptions`], [`ConnectOptions`]), `error`
+//! ([`ContainerError`]).
 
 mod addr;
 mod agent;
@@ -45,6 +46,7 @@ mod connect;
 #[allow(clippy::module_inception)]
 mod container;
 mod error;
+mod loopback;
 mod options;
 mod schemes;
 

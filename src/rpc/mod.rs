@@ -48,6 +48,6 @@ pub use handler::Handler;
 pub use params::{Optional, Param, Params, Required};
 pub use proxy::Proxy;
 pub use router::{Router, Service};
-pub(crate) use serve::AwaitingReply;
+pub(crate) use serve::{mark_serving_loopback, serving_loopback, AwaitingReply};
 pub(crate) use wire::serialize_reference;
 pub use wire::{deserialize_typed, serialize_typed, Serializable, Serializers};

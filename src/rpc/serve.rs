@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -33,16 +33,37 @@ struct Slots {
     /// The connection's wire, for the values its handlers decode and
     /// encode.
     wire: Arc<Wire>,
+    /// The channel's flag: both ends are one container's.
+    loopback: Arc<AtomicBool>,
+}
+
+/// Runs `f` on the slots of the connection whose handler is running on
+/// this thread, if any.
+fn with_serving<T>(f: impl FnOnce(&Slots) -> T) -> Option<T> {
+    SERVING.with(|current| {
+        let slots = current.take();
+        let out = slots.as_deref().map(f);
+        current.set(slots);
+        out
+    })
+}
+
+/// Whether the handler running on this thread (if any) serves a connection
+/// whose ends are both its container's.
+pub(crate) fn serving_loopback() -> bool {
+    with_serving(|s| s.loopback.load(Ordering::Relaxed)).unwrap_or(false)
+}
+
+/// Marks the connection whose handler is running on this thread as one
+/// whose ends are both its container's (the container checked that);
+/// false outside a handler.
+pub(crate) fn mark_serving_loopback() -> bool {
+    with_serving(|s| s.loopback.store(true, Ordering::Relaxed)).is_some()
 }
 
 /// The wire of the connection whose handler is running on this thread.
 pub(crate) fn serving_wire() -> Option<Arc<Wire>> {
-    SERVING.with(|current| {
-        let slots = current.take();
-        let wire = slots.as_ref().map(|s| Arc::clone(&s.wire));
-        current.set(slots);
-        wire
-    })
+    with_serving(|s| Arc::clone(&s.wire))
 }
 
 /// Marks the current handler (if the current future is one) as waiting for
@@ -173,7 +194,12 @@ impl<C: Codec> Serving<C> {
         let mut live = self.live.load(Ordering::Acquire);
         loop {
             let waiting = self.slots.waiting.load(Ordering::Relaxed);
-            if live.saturating_sub(waiting) >= self.limit || live >= self.cap {
+            // On a container's connection to itself every request comes
+            // from the container's own code (a handler's calls nest there
+            // as deep as its agents call each other): only the handlers
+            // that do not wait are bounded.
+            let capped = live >= self.cap && !self.slots.loopback.load(Ordering::Relaxed);
+            if live.saturating_sub(waiting) >= self.limit || capped {
                 return false;
             }
             match self.live.compare_exchange_weak(
@@ -296,7 +322,8 @@ impl<C: Codec> Drop for Installed<'_, C> {
 /// At most `max_concurrent_requests` handlers wait at once, not counting
 /// those waiting for replies to calls of their own (each of which holds a
 /// slot of a connection's window of pending requests); in all at most that
-/// limit plus `max_pending_requests`. At the limit requests stay in the
+/// limit plus `max_pending_requests`, except on a container's connection
+/// to itself (see `container::loopback`). At the limit requests stay in the
 /// channel's queue, which fills and pauses reading: backpressure reaches
 /// the peer.
 pub(crate) async fn serve<C: Codec>(
@@ -316,6 +343,7 @@ pub(crate) async fn serve<C: Codec>(
         slots: Arc::new(Slots {
             waiting: AtomicUsize::new(0),
             wire,
+            loopback: Arc::clone(&shared.loopback),
         }),
         limit,
         cap: limit.saturating_add(shared.max_pending()),

@@ -27,6 +27,7 @@ mod mixed;
 mod mqtt;
 mod races;
 mod readme;
+mod recursion;
 mod reentrancy;
 mod robust;
 mod scenarios;
@@ -113,6 +114,7 @@ on_both_runtimes!(
     reentrancy::handlers_register_agents_while_called,
     reentrancy::recursion_deeper_than_the_limit,
     reentrancy::callback_shuts_down_the_caller,
+    recursion::nested_deeper_and_wider_than_the_window,
     threads::shutdown_races_a_thousand_connects,
     threads::concurrent_first_connects_share_one_connection,
     threads::create_where_the_previous_container_shuts_down,
@@ -157,8 +159,15 @@ mod a_shutdown_given_up_on_is_finished_by_the_next {
     }
 }
 
+use recursion::{a_peer_cannot_pass_for_the_container_itself, nested_beyond_the_window_elsewhere};
 use robust::*;
 use scenarios::*;
+
+scenario_on!(nested_beyond_the_window_elsewhere:
+    unix => Backend::unix(),
+    tls => Backend::Tls,
+    wrapped => Backend::wrapped(),
+    mqtt => Backend::mqtt());
 
 on_local_and_sockets!(
     shutdown_with_a_peer_that_does_not_read,
@@ -179,6 +188,7 @@ on_every_backend!(
     shutdown_fails_calls_in_flight,
     shutdown_of_the_caller,
     connect_retries_until_the_container_exists,
+    a_peer_cannot_pass_for_the_container_itself,
 );
 
 #[test]

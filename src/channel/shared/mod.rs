@@ -86,6 +86,10 @@ pub(crate) struct Shared<C> {
     /// Handlers the RPC serving loop runs now, and the most it ever ran.
     running: AtomicUsize,
     peak_running: AtomicUsize,
+    /// Both ends of the connection are one container's (its connection to
+    /// itself): set once the container has shown it, never cleared. Shared
+    /// with the RPC serving loop (see `rpc::serve`).
+    pub(crate) loopback: Arc<AtomicBool>,
 }
 
 impl<C: Codec> Shared<C> {
@@ -105,6 +109,7 @@ impl<C: Codec> Shared<C> {
             refusals_paused: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             peak_running: AtomicUsize::new(0),
+            loopback: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -243,6 +248,19 @@ impl<C: Codec> Shared<C> {
     /// How many of our requests may wait for replies at once.
     pub(crate) fn max_pending(&self) -> usize {
         self.window.capacity()
+    }
+
+    /// Whether both ends of the connection are one container's.
+    pub(crate) fn is_loopback(&self) -> bool {
+        self.loopback.load(Ordering::Relaxed)
+    }
+
+    /// A slot for one more request waiting for its reply, now, even past
+    /// the window (see [`Channel::request_raw`](super::Channel::request_raw)).
+    pub(crate) fn reserve_now(&self) -> Result<Slot<'_>> {
+        self.window
+            .acquire_past_max()
+            .ok_or_else(|| Self::unusable(&self.lock(), None))
     }
 
     /// Waits for a slot for one more request waiting for its reply.
