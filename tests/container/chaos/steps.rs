@@ -57,7 +57,9 @@ impl<C: Wire> World<C> {
             Op::Start { node } => {
                 let down = {
                     let n = self.node(node);
-                    n.container.as_ref().is_none_or(Container::<C>::is_shut_down)
+                    n.container
+                        .as_ref()
+                        .is_none_or(Container::<C>::is_shut_down)
                 };
                 if down {
                     self.recreate(node).await?;
