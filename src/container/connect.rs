@@ -75,6 +75,10 @@ impl<C: Codec> Container<C> {
     /// There is one connection per remote container: proxies to agents of
     /// the same container share it, and it is made again if it was lost.
     /// The remote container can call this one's agents over it too.
+    /// Concurrent connects to one remote container wait while one of them
+    /// connects; an attempt that began while a connect waited and retried
+    /// at least as long as it would have, and failed, fails it too (a
+    /// connect waiting behind one that retries longer waits that long).
     ///
     /// # Errors
     ///
