@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use agents::{watch_panics, PanicSink, Wire};
 use agentwire::channel::{Bincode, Json, MsgPack};
-use world::{within, Stats, World, BOUND};
+use world::{bound, within, Stats, World, BOUND, MQTT_BOUND, SEED_BOUND};
 
 use crate::support::Backend;
 
@@ -109,7 +109,14 @@ fn run<C: Wire>(variant: &str, backend: fn() -> Backend, workers: usize, default
         let sink: PanicSink = Arc::new(Mutex::new(Vec::new()));
         let rt = runtime(workers, &sink);
         watch_panics(Some(Arc::clone(&sink)));
-        let mut failures = rt.block_on(run_seed::<C>(seed, backend, &stats));
+        let made = backend();
+        let bound = if matches!(made, Backend::Mqtt(..)) {
+            MQTT_BOUND
+        } else {
+            BOUND
+        };
+        let seed_run = SEED_BOUND.scope(bound, run_seed::<C>(seed, made, &stats));
+        let mut failures = rt.block_on(seed_run);
         watch_panics(None);
         drop(rt);
         failures.extend(
@@ -151,10 +158,9 @@ fn run<C: Wire>(variant: &str, backend: fn() -> Backend, workers: usize, default
 }
 
 /// One seed: its plan's waves, then the checks at the end. The failures.
-async fn run_seed<C: Wire>(seed: u64, backend: fn() -> Backend, stats: &Stats) -> Vec<String> {
+async fn run_seed<C: Wire>(seed: u64, backend: Backend, stats: &Stats) -> Vec<String> {
     let plan = plan::plan(seed);
-    // Made on the runtime: the MQTT broker starts on first use.
-    let world = match World::<C>::new(backend(), &plan).await {
+    let world = match World::<C>::new(backend, &plan).await {
         Ok(world) => Arc::new(world),
         Err(e) => return vec![e],
     };
@@ -164,7 +170,7 @@ async fn run_seed<C: Wire>(seed: u64, backend: fn() -> Backend, stats: &Stats) -
         let mut now = Vec::new();
         for (i, step) in wave.iter().enumerate() {
             let what = format!("wave {w} step {i} ({:?})", step.op);
-            let task = tokio::spawn(Arc::clone(&world).step(step.op));
+            let task = tokio::spawn(SEED_BOUND.scope(bound(), Arc::clone(&world).step(step.op)));
             if step.background {
                 background.push((what, task));
             } else {
@@ -196,8 +202,9 @@ async fn run_seed<C: Wire>(seed: u64, backend: fn() -> Backend, stats: &Stats) -
         .is_err()
     {
         failures.push(format!(
-            "{} tasks still alive after {BOUND:?} at the end",
-            metrics.num_alive_tasks()
+            "{} tasks still alive after {:?} at the end",
+            metrics.num_alive_tasks(),
+            bound()
         ));
     }
     failures
@@ -211,7 +218,7 @@ async fn join(
     task: tokio::task::JoinHandle<Result<(), String>>,
 ) {
     let abort = task.abort_handle();
-    match tokio::time::timeout(BOUND * 6, task).await {
+    match tokio::time::timeout(bound() * 6, task).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => failures.push(format!("{what}: {e}")),
         Ok(Err(e)) => failures.push(format!("{what}: panicked: {e}")),
