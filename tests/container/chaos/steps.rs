@@ -318,6 +318,14 @@ impl<C: Wire> World<C> {
                 let gone = self.held_with((node, gen));
                 let _ = poll_once(&mut pin!(container.shutdown())).await;
                 let taken = self.node(node).container.take();
+                if !self.exclusive {
+                    // The shutdown closes the server last, and nothing
+                    // keeps a second container from starting under the
+                    // name meanwhile: both would answer handshakes (the
+                    // probe's connect reached the dying one: seed 38 on
+                    // MQTT). The shutdown is finished first here.
+                    within(what, container.shutdown()).await?;
+                }
                 drop((taken, container));
                 self.stats.count("shutdowns dropped midway");
                 self.recreate(node).await?;
