@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 #[cfg(all(feature = "mqtt", feature = "tls"))]
 use transport_mqtt::MqttAddr;
 #[cfg(feature = "tls")]
@@ -17,7 +19,52 @@ use crate::channel::Codec;
 use crate::rpc::{Connection, Proxy, RpcError};
 
 /// One cached connection per remote container, by its URL.
-pub(super) type Slot<C> = Arc<tokio::sync::Mutex<Option<Connection<C>>>>;
+pub(super) type Slot<C> = Arc<Entry<C>>;
+
+/// A cache entry: the connection (locked by the `connect` that makes it,
+/// so that concurrent connects share one), and the last attempt that
+/// failed under that lock, so that a `connect` that waited for the lock
+/// meanwhile can share its failure instead of repeating it (see
+/// [`Container::connection`]).
+pub(super) struct Entry<C: Codec> {
+    slot: tokio::sync::Mutex<EntryState<C>>,
+}
+
+impl<C: Codec> Default for Entry<C> {
+    fn default() -> Self {
+        Entry {
+            slot: tokio::sync::Mutex::new(EntryState {
+                conn: None,
+                failed: None,
+            }),
+        }
+    }
+}
+
+/// What an entry's lock guards.
+struct EntryState<C: Codec> {
+    conn: Option<Connection<C>>,
+    /// The last attempt, if it failed: when it began, its retry timeout
+    /// and its error.
+    failed: Option<Failed>,
+}
+
+/// An attempt to connect that failed.
+struct Failed {
+    began: Instant,
+    timeout: Option<Duration>,
+    error: RpcError,
+}
+
+/// Whether an attempt that retried for `theirs` (`None`: without end)
+/// tried at least as long as one retrying for `ours` would.
+fn as_patient(theirs: Option<Duration>, ours: Option<Duration>) -> bool {
+    match (theirs, ours) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(theirs), Some(ours)) => theirs >= ours,
+    }
+}
 
 impl<C: Codec> Container<C> {
     /// Connects to the agent at `url` (`tcp://127.0.0.1:5555/0`, …) and
@@ -29,6 +76,10 @@ impl<C: Codec> Container<C> {
     /// There is one connection per remote container: proxies to agents of
     /// the same container share it, and it is made again if it was lost.
     /// The remote container can call this one's agents over it too.
+    /// Concurrent connects to one remote container wait while one of them
+    /// connects; an attempt that began while a connect waited and retried
+    /// at least as long as it would have, and failed, fails it too (a
+    /// connect waiting behind one that retries longer waits that long).
     ///
     /// # Errors
     ///
@@ -236,14 +287,28 @@ impl<C: Codec> Container<C> {
             key: &key,
             entry: &entry,
         };
-        let mut slot = entry.lock().await;
+        let asked = Instant::now();
+        let mut slot = entry.slot.lock().await;
         if self.inner.registry.is_shut_down() {
             // What the entry holds is tracked: the shutdown closes it.
             return Err(shut());
         }
-        if let Some(conn) = &*slot {
+        if let Some(conn) = &slot.conn {
             if !conn.is_closed() {
                 return Ok((conn.clone(), false));
+            }
+        }
+        // An attempt that began while this one waited for the lock failed,
+        // and it tried at least as long as this one would: it is the
+        // attempt this one would make, and its failure this one's. (Making
+        // it again, each waiter in turn, made N concurrent connects to a
+        // container that is down take N times the connect timeout: N times
+        // the two-second handshake on MQTT. An attempt that began before
+        // this connect was called may have been refused before the remote
+        // container came up: that one is made again.)
+        if let Some(failed) = &slot.failed {
+            if failed.began >= asked && as_patient(failed.timeout, timeout) {
+                return Err(failed.error.clone());
             }
         }
         let options = self
@@ -253,13 +318,25 @@ impl<C: Codec> Container<C> {
             .clone()
             .connect_timeout(timeout);
         let service = Arc::clone(&self.inner.service);
+        let began = Instant::now();
+        slot.failed = None;
         // A shutdown ends the attempts (which may retry without end).
         let opened = tokio::select! {
             biased;
             () = self.inner.registry.wait_shut_down() => Err(shut()),
             conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn,
         };
-        let conn = opened?;
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(error) => {
+                slot.failed = Some(Failed {
+                    began,
+                    timeout,
+                    error: error.clone(),
+                });
+                return Err(error);
+            }
+        };
         if key == self.inner.url {
             // Our own address: the connection is marked as ours (or a
             // shutdown begins, and `track` below closes it).
@@ -277,7 +354,7 @@ impl<C: Codec> Container<C> {
             conn.close().await;
             return Err(shut());
         }
-        *slot = Some(conn.clone());
+        slot.conn = Some(conn.clone());
         Ok((conn, true))
     }
 
@@ -288,7 +365,7 @@ impl<C: Codec> Container<C> {
         let ours = outgoing.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
         if ours
             && Arc::strong_count(entry) == 2
-            && entry.try_lock().is_ok_and(|conn| conn.is_none())
+            && entry.slot.try_lock().is_ok_and(|slot| slot.conn.is_none())
         {
             outgoing.remove(key);
         }
@@ -299,9 +376,9 @@ impl<C: Codec> Container<C> {
     fn forget(&self, addr: &ContainerAddr, conn: &Connection<C>) {
         let slot = lock(&self.inner.outgoing).get(&addr.to_string()).cloned();
         if let Some(slot) = slot {
-            if let Ok(mut slot) = slot.try_lock() {
-                if slot.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
-                    *slot = None;
+            if let Ok(mut slot) = slot.slot.try_lock() {
+                if slot.conn.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
+                    slot.conn = None;
                 }
             }
         }

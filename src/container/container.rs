@@ -378,10 +378,14 @@ async fn bind<C: Codec>(
     let reg = Arc::clone(registry);
     let on_connection = move |conn: Connection<C>| {
         if !reg.track(conn.clone()) {
-            // Accepted while shutting down.
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { conn.close().await });
-            }
+            // Accepted while shutting down, or after the container was
+            // dropped (a TLS handshake that ended after the listener
+            // closed): closed before it serves anything, as `Drop` closes
+            // the others. (A close in a task of its own let it answer
+            // `validate_aid` meanwhile, also once a container had started
+            // again at the address: a connect to that one got a proxy over
+            // the dropped one's dying connection.)
+            conn.close_now();
         }
     };
     let server = rpc::start_server_with(

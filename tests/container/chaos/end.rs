@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 
 use agentwire::Container;
 
+use super::agents::Wire;
 use super::plan::NODES;
 use super::world::{eventually, lock, within, World};
 
-impl World {
+impl<C: Wire> World<C> {
     /// The seed's end: every handler has ended and every connection is
     /// idle; each live container has its agents and is reached from the
     /// probe; then everything is shut down and freed.
@@ -46,7 +47,7 @@ impl World {
             note(self.probe_reaches(i, gen).await);
         }
         // Everything is shut down, at once.
-        let containers: Vec<Container> = (0..=NODES)
+        let containers: Vec<Container<C>> = (0..=NODES)
             .filter_map(|i| self.node(i).container.take())
             .collect();
         let shutdowns: Vec<_> = containers

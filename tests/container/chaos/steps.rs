@@ -10,14 +10,12 @@ use agentwire::{
     AgentContext, AgentRef, ConnectOptions, Container, ContainerError, Proxy, RpcError,
 };
 use futures_util::future::join_all;
-use serde_json::{json, Value};
 
-use super::agents::PLANNED;
+use super::agents::{calc, Wire, PLANNED};
 use super::plan::{self, How, Method, Mode, Op, Retry, Rng, Then, PROBE};
 use super::world::{lock, poll_once, within, Held, World};
-use crate::support::calc;
 
-impl World {
+impl<C: Wire> World<C> {
     /// Runs one step.
     pub async fn step(self: Arc<Self>, op: Op) -> Result<(), String> {
         match op {
@@ -59,7 +57,9 @@ impl World {
             Op::Start { node } => {
                 let down = {
                     let n = self.node(node);
-                    n.container.as_ref().is_none_or(Container::is_shut_down)
+                    n.container
+                        .as_ref()
+                        .is_none_or(Container::<C>::is_shut_down)
                 };
                 if down {
                     self.recreate(node).await?;
@@ -129,7 +129,7 @@ impl World {
     /// a connect may end with here.
     fn connect_failed(
         &self,
-        source: &Container,
+        source: &Container<C>,
         url: &str,
         e: ContainerError,
         agent_may_be_missing: bool,
@@ -154,7 +154,7 @@ impl World {
 
     /// One call through `proxy`, its future awaited, dropped after one
     /// poll or given up on; what it returns is checked.
-    async fn call(&self, held: &Held, method: Method, mode: Mode) -> Result<(), String> {
+    async fn call(&self, held: &Held<C>, method: Method, mode: Mode) -> Result<(), String> {
         let proxy = &held.proxy;
         let mut method = fit(method, proxy.class_name().unwrap_or("?"));
         // A reference to the caller's agent 0, if the container that made
@@ -165,7 +165,7 @@ impl World {
                 n.worker
                     .as_ref()
                     .filter(|_| n.generation == held.from.1)
-                    .map(AgentContext::me)
+                    .map(AgentContext::<C>::me)
             }
             _ => None,
         };
@@ -202,24 +202,33 @@ impl World {
         check(method, result).map_err(|e| what() + &e)
     }
 
+    /// Calls `method` through `proxy`: its answer (each method answers a
+    /// number, or nothing: `None`), decoded as the type the method
+    /// answers (bincode cannot decode into any other).
     async fn invoke(
         &self,
-        proxy: &Proxy,
+        proxy: &Proxy<C>,
         method: Method,
         me: Option<AgentRef>,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Option<i64>, RpcError> {
+        let unsigned = |r: Result<u64, RpcError>| r.map(|v| i64::try_from(v).ok());
         match method {
-            Method::Add(a, b) => proxy.call("add", (a, b)).await,
-            Method::Nap(ms) => proxy.call("nap", (ms,)).await,
-            Method::Boom => proxy.call("boom", ()).await,
+            Method::Add(a, b) => proxy.call("add", (a, b)).await.map(Some),
+            Method::Nap(ms) => unsigned(proxy.call("nap", (ms,)).await),
+            Method::Boom => proxy.call("boom", ()).await.map(Some),
             Method::Relay { to, ms } => {
                 let url = format!("{}/0", self.node(to).url);
-                proxy.call("relay", (url, ms)).await
+                unsigned(proxy.call("relay", (url, ms)).await)
             }
-            Method::Echo(v) => proxy.call("echo", (v,)).await,
-            Method::Fail => proxy.call("fail", ("chaos",)).await,
-            Method::CallBack(ms) => proxy.call("call_back", (me, ms)).await,
-            Method::Missing => proxy.call("missing", ()).await,
+            Method::Echo(v) => proxy.call("echo", (v,)).await.map(Some),
+            Method::Fail => proxy.call("fail", ("chaos",)).await.map(|()| None),
+            // (`call` makes it an `add` where there is no reference to
+            // send; bincode would not read an `Option` as the reference.)
+            Method::CallBack(ms) => match me {
+                Some(me) => unsigned(proxy.call("call_back", (me, ms)).await),
+                None => Ok(None),
+            },
+            Method::Missing => proxy.call("missing", ()).await.map(|()| None),
         }
     }
 
@@ -258,7 +267,7 @@ impl World {
     /// fail.
     async fn after_shutdown(
         &self,
-        container: &Container,
+        container: &Container<C>,
         node: usize,
         gen: u64,
     ) -> Result<(), String> {
@@ -309,6 +318,14 @@ impl World {
                 let gone = self.held_with((node, gen));
                 let _ = poll_once(&mut pin!(container.shutdown())).await;
                 let taken = self.node(node).container.take();
+                if !self.exclusive {
+                    // The shutdown closes the server last, and nothing
+                    // keeps a second container from starting under the
+                    // name meanwhile: both would answer handshakes (the
+                    // probe's connect reached the dying one: seed 38 on
+                    // MQTT). The shutdown is finished first here.
+                    within(what, container.shutdown()).await?;
+                }
                 drop((taken, container));
                 self.stats.count("shutdowns dropped midway");
                 self.recreate(node).await?;
@@ -375,7 +392,7 @@ impl World {
                 self.stats.count("connects during a shutdown made");
                 // Shut down since: the proxy is dead.
                 let what = || format!("a call to shut-down {url}");
-                match within(what, proxy.call::<_, Value>("add", (1, 2))).await? {
+                match within(what, proxy.call::<_, i64>("add", (1, 2))).await? {
                     Err(e) if e.is_connection() => {}
                     other => return Err(format!("{}: {other:?}", what())),
                 }
@@ -408,8 +425,8 @@ impl World {
         .await?
         .map_err(|e| format!("the probe's connect to live {url}: {e} ({e:?})"))?;
         let what = || format!("quit of {url}");
-        match within(what, proxy.call::<_, Value>("quit", ())).await? {
-            Ok(Value::Bool(true)) if target.is_shut_down() => self.stats.count("quits answered"),
+        match within(what, proxy.call::<_, bool>("quit", ())).await? {
+            Ok(true) if target.is_shut_down() => self.stats.count("quits answered"),
             // (Perhaps closed by hand before the handler ran.)
             Err(e) if e.is_connection() => self.stats.count("quits unanswered"),
             other => {
@@ -430,7 +447,7 @@ impl World {
     /// Closes or aborts a proxy's connection by hand: calls through it
     /// fail, and a connect made now from the same container does not hand
     /// it out again.
-    async fn close_connection(&self, held: Held, abort: bool) -> Result<(), String> {
+    async fn close_connection(&self, held: Held<C>, abort: bool) -> Result<(), String> {
         let conn = held.proxy.connection().clone();
         if abort {
             within(|| format!("aborting {conn:?}"), conn.abort()).await?;
@@ -485,12 +502,11 @@ fn fit(method: Method, class: &str) -> Method {
 /// Whether `result` is what `method` may answer: its value, or a
 /// connection error; a remote error only where the method fails (or may:
 /// a relay).
-fn check(method: Method, result: Result<Value, RpcError>) -> Result<(), String> {
+fn check(method: Method, result: Result<Option<i64>, RpcError>) -> Result<(), String> {
     let expected = match method {
-        Method::Add(a, b) => Some(json!(a + b)),
-        Method::Nap(ms) => Some(json!(ms)),
-        Method::Echo(v) => Some(json!(v)),
-        Method::Relay { ms, .. } | Method::CallBack(ms) => Some(json!(ms)),
+        Method::Add(a, b) => Some(a + b),
+        Method::Echo(v) => Some(v),
+        Method::Nap(ms) | Method::Relay { ms, .. } | Method::CallBack(ms) => i64::try_from(ms).ok(),
         Method::Boom | Method::Fail | Method::Missing => None,
     };
     let may_fail_remotely = matches!(
@@ -498,7 +514,7 @@ fn check(method: Method, result: Result<Value, RpcError>) -> Result<(), String> 
         Method::Boom | Method::Fail | Method::Missing | Method::Relay { .. } | Method::CallBack(_)
     );
     match result {
-        Ok(value) if Some(&value) == expected.as_ref() => Ok(()),
+        Ok(value) if value == expected && expected.is_some() => Ok(()),
         Err(e) if e.is_connection() => Ok(()),
         // A panic's reply names it.
         Err(e)

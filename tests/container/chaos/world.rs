@@ -12,16 +12,30 @@ use std::time::Duration;
 
 use agentwire::rpc::Connection;
 use agentwire::{AgentContext, AgentHandle, Container, ContainerError, ContainerOptions, Proxy};
-use serde_json::Value;
-use transport_local::LocalNetwork;
 
-use super::agents::Worker;
+use super::agents::{calc, Wire};
 use super::plan::{Plan, NODES, PROBE};
-use crate::support::calc;
+use crate::support::Backend;
 
 /// The bound on anything that must end: a hang detector, not a timing
 /// claim.
 pub const BOUND: Duration = Duration::from_secs(10);
+
+/// The bound on MQTT, where a connect to a container that is down waits
+/// out the two-second handshake, and a relay to one holds a handler that
+/// long: with one handler per connection, a flood's calls queue behind
+/// several such relays.
+pub const MQTT_BOUND: Duration = Duration::from_secs(60);
+
+tokio::task_local! {
+    /// The bound of the seed that runs (`BOUND` outside one).
+    pub static SEED_BOUND: Duration;
+}
+
+/// The bound in force: the seed's, else `BOUND`.
+pub fn bound() -> Duration {
+    SEED_BOUND.try_with(|b| *b).unwrap_or(BOUND)
+}
 
 /// The most proxies the pool holds (more replace the oldest), and the most
 /// connections kept for the checks at the end.
@@ -33,15 +47,17 @@ pub async fn within<T>(
     what: impl FnOnce() -> String,
     fut: impl Future<Output = T>,
 ) -> Result<T, String> {
-    tokio::time::timeout(BOUND, fut)
+    let bound = bound();
+    tokio::time::timeout(bound, fut)
         .await
-        .map_err(|_| format!("{} hangs (more than {BOUND:?})", what()))
+        .map_err(|_| format!("{} hangs (more than {bound:?})", what()))
 }
 
 /// Waits (bounded) until `idle` says nothing is left; its last complaint
 /// otherwise.
 pub(super) async fn eventually(mut idle: impl FnMut() -> Option<String>) -> Result<(), String> {
-    let waited = tokio::time::timeout(BOUND, async {
+    let bound = bound();
+    let waited = tokio::time::timeout(bound, async {
         while idle().is_some() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -49,7 +65,7 @@ pub(super) async fn eventually(mut idle: impl FnMut() -> Option<String>) -> Resu
     .await;
     match waited {
         Ok(()) => Ok(()),
-        Err(_) => Err(idle().unwrap_or_default() + &format!(" (still, after {BOUND:?})")),
+        Err(_) => Err(idle().unwrap_or_default() + &format!(" (still, after {bound:?})")),
     }
 }
 
@@ -66,43 +82,49 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// there now (a shut-down one is kept until it is replaced), its
 /// generation (one more per container started there) and its agents'
 /// class names by id.
-pub(super) struct Node {
+pub(super) struct Node<C: Wire> {
     pub(super) url: String,
-    pub(super) container: Option<Container>,
+    pub(super) container: Option<Container<C>>,
     pub(super) generation: u64,
     pub(super) classes: Vec<&'static str>,
     /// The context of agent 0, a `Worker`: references to it are sent.
-    pub(super) worker: Option<AgentContext>,
+    pub(super) worker: Option<AgentContext<C>>,
 }
 
 /// Node and generation.
 pub(super) type Origin = (usize, u64);
 
 /// A proxy of the pool, with the containers it was made from and to.
-#[derive(Clone)]
-pub(super) struct Held {
-    pub(super) proxy: Proxy,
+pub(super) struct Held<C: Wire> {
+    pub(super) proxy: Proxy<C>,
     pub(super) from: Origin,
     pub(super) to: Origin,
 }
 
-pub struct World {
-    pub(super) options: ContainerOptions,
+/// A seed's containers, proxies and the checks' records, with codec `C`.
+pub struct World<C: Wire> {
+    /// Where the containers live (kept for its temporary directory).
+    _backend: Backend,
+    pub(super) options: ContainerOptions<C>,
     /// `NODES` nodes, then the probe.
-    pub(super) nodes: Vec<Mutex<Node>>,
-    pub(super) pool: Mutex<Vec<Held>>,
+    pub(super) nodes: Vec<Mutex<Node<C>>>,
+    pub(super) pool: Mutex<Vec<Held<C>>>,
     /// Connections of the proxies made, for the idle checks at the end.
-    pub(super) conns: Mutex<Vec<Connection>>,
+    pub(super) conns: Mutex<Vec<Connection<C>>>,
     /// The typed agents' contexts: their containers must be freed at the
     /// end, and so must the agents.
-    pub(super) contexts: Mutex<Vec<AgentContext>>,
-    pub(super) workers: Mutex<Vec<Weak<Worker>>>,
+    pub(super) contexts: Mutex<Vec<AgentContext<C>>>,
+    pub(super) workers: Mutex<Vec<Weak<C::Worker>>>,
     /// Connections closed by a step (not by a container's end).
-    pub(super) hand_closed: Mutex<Vec<Connection>>,
+    pub(super) hand_closed: Mutex<Vec<Connection<C>>>,
     /// Handlers running now.
     pub(super) alive: Arc<AtomicUsize>,
     /// Whether floods call `relay` (see `Plan::relays`).
     pub(super) relays: bool,
+    /// Whether a container's address is its own until its server is
+    /// closed (a second container there fails with `AddrInUse`): not on
+    /// MQTT, where two servers under one name both answer handshakes.
+    pub(super) exclusive: bool,
     /// How often each outcome was seen (for the summary of a run).
     pub stats: Stats,
 }
@@ -134,25 +156,28 @@ impl Stats {
     }
 }
 
-impl World {
-    /// The containers of `plan`: `NODES` and the probe, on local queues of
-    /// a network of their own or on TCP.
-    pub async fn new(tcp: bool, plan: &Plan) -> Result<Self, String> {
+impl<C: Wire> World<C> {
+    /// The containers of `plan`: `NODES` and the probe, on `backend`, with
+    /// the codec `C`.
+    pub async fn new(backend: Backend, plan: &Plan) -> Result<Self, String> {
         let channel = agentwire::ChannelOptions::new()
-            .codec(agentwire::channel::Json)
+            .codec(C::CODEC)
             .max_concurrent_requests(plan.max_concurrent)
             .max_pending_requests(plan.max_pending)
             .max_queued_requests(plan.max_queued);
-        let options = ContainerOptions::new()
+        let options = backend
+            .options()
+            .codec(C::CODEC)
             .channel_options(channel)
             .shutdown_grace(plan.grace)
-            .handshake_timeout(Some(BOUND / 2));
-        let options = if tcp {
-            options
-        } else {
-            options.local_network(LocalNetwork::new())
-        };
+            .handshake_timeout(Some(bound() / 2));
+        let urls: Vec<String> = (0..=NODES)
+            .map(|i| backend.restartable_url(&format!("chaos-{i}")))
+            .collect();
+        let exclusive = !matches!(backend, Backend::Mqtt(..));
         let mut world = World {
+            _backend: backend,
+            exclusive,
             options,
             nodes: Vec::new(),
             pool: Mutex::new(Vec::new()),
@@ -164,15 +189,10 @@ impl World {
             relays: plan.relays,
             stats: Stats::default(),
         };
-        for i in 0..=NODES {
-            // On TCP a port below the ephemeral range: one picked with port
-            // 0 may be taken by another test's connection while the node
-            // is down. Re-creation reuses the port of `container.url()`.
-            let url = if tcp {
-                format!("tcp://127.0.0.1:{}", crate::support::aiomas::free_port())
-            } else {
-                format!("local://chaos-{i}")
-            };
+        // On TCP and TLS a port below the ephemeral range: one picked with
+        // port 0 may be taken by another test's connection while the node
+        // is down. Re-creation reuses the address of `container.url()`.
+        for url in urls {
             let container = world.create(&url).await?;
             let (classes, worker) = world.populate(&container)?;
             world.nodes.push(Mutex::new(Node {
@@ -186,12 +206,12 @@ impl World {
         Ok(world)
     }
 
-    pub(super) fn node(&self, i: usize) -> MutexGuard<'_, Node> {
+    pub(super) fn node(&self, i: usize) -> MutexGuard<'_, Node<C>> {
         lock(&self.nodes[i])
     }
 
     /// The container at node `i` now, and its generation.
-    pub(super) fn container(&self, i: usize) -> Option<(Container, u64)> {
+    pub(super) fn container(&self, i: usize) -> Option<(Container<C>, u64)> {
         let node = self.node(i);
         node.container.clone().map(|c| (c, node.generation))
     }
@@ -199,7 +219,7 @@ impl World {
     /// A container at `url`; the address may still be in use for a while
     /// (a dropped container whose last handle a step still holds, a TCP
     /// listener closing), so `AddrInUse` is retried, bounded.
-    pub(super) async fn create(&self, url: &str) -> Result<Container, String> {
+    pub(super) async fn create(&self, url: &str) -> Result<Container<C>, String> {
         let attempts = async {
             loop {
                 match Container::create_with(url, self.options.clone()).await {
@@ -218,10 +238,10 @@ impl World {
     /// Registers a `Worker`, noting it for the checks at the end.
     pub(super) fn add_worker(
         &self,
-        container: &Container,
-    ) -> Result<AgentHandle<Worker>, ContainerError> {
+        container: &Container<C>,
+    ) -> Result<AgentHandle<C::Worker, C>, ContainerError> {
         let alive = Arc::clone(&self.alive);
-        let worker = container.register_agent_with(|ctx| Worker::new(ctx, alive))?;
+        let worker = container.register_agent_with(|ctx| C::worker(ctx, alive))?;
         lock(&self.contexts).push(worker.context().clone());
         lock(&self.workers).push(Arc::downgrade(worker.agent()));
         Ok(worker)
@@ -231,8 +251,8 @@ impl World {
     /// the worker's context.
     pub(super) fn populate(
         &self,
-        container: &Container,
-    ) -> Result<(Vec<&'static str>, AgentContext), String> {
+        container: &Container<C>,
+    ) -> Result<(Vec<&'static str>, AgentContext<C>), String> {
         let worker = self
             .add_worker(container)
             .map_err(|e| format!("registering a Worker in {}: {e}", container.url()))?;
@@ -244,7 +264,7 @@ impl World {
 
     /// Keeps `proxy` in the pool (dropping the oldest if full) and its
     /// connection for the checks at the end.
-    pub(super) fn keep(&self, proxy: Proxy, from: Origin, to: Origin) {
+    pub(super) fn keep(&self, proxy: Proxy<C>, from: Origin, to: Origin) {
         {
             let mut conns = lock(&self.conns);
             let conn = proxy.connection();
@@ -261,9 +281,9 @@ impl World {
 
     /// The pool's proxy number `pick`: three times in four among those
     /// whose connection is open (if any), else among all.
-    pub(super) fn pick(&self, pick: usize) -> Option<Held> {
+    pub(super) fn pick(&self, pick: usize) -> Option<Held<C>> {
         let pool = lock(&self.pool);
-        let open: Vec<&Held> = pool
+        let open: Vec<&Held<C>> = pool
             .iter()
             .filter(|h| !h.proxy.connection().is_closed())
             .collect();
@@ -274,7 +294,7 @@ impl World {
     }
 
     /// The pool's proxies from or to `origin`.
-    pub(super) fn held_with(&self, origin: Origin) -> Vec<(Proxy, Origin, Origin)> {
+    pub(super) fn held_with(&self, origin: Origin) -> Vec<(Proxy<C>, Origin, Origin)> {
         lock(&self.pool)
             .iter()
             .filter(|h| h.from == origin || h.to == origin)
@@ -286,12 +306,12 @@ impl World {
     /// fails with a connection error.
     pub(super) async fn calls_fail(
         &self,
-        proxies: Vec<(Proxy, Origin, Origin)>,
+        proxies: Vec<(Proxy<C>, Origin, Origin)>,
     ) -> Result<(), String> {
         for (proxy, from, to) in proxies {
             let what =
                 || format!("a call through {proxy:?} ({from:?} to {to:?}) after one end is gone");
-            match within(what, proxy.call::<_, Value>("add", (1, 2))).await? {
+            match within(what, proxy.call::<_, i64>("add", (1, 2))).await? {
                 Err(e) if e.is_connection() => {}
                 other => return Err(format!("{}: {other:?}", what())),
             }
@@ -302,7 +322,24 @@ impl World {
     /// Starts a container at node `node`'s URL with its two agents, and
     /// checks that the probe reaches it.
     pub(super) async fn recreate(&self, node: usize) -> Result<(), String> {
-        let url = self.node(node).url.clone();
+        let (url, dropped) = {
+            let n = self.node(node);
+            let dropped = n.container.is_none().then(|| n.worker.clone()).flatten();
+            (n.url.clone(), dropped)
+        };
+        if let Some(worker) = dropped.filter(|_| !self.exclusive) {
+            // Another step may still hold a handle of the dropped container
+            // (a relay's, say): it lives on, and nothing keeps a second
+            // container from starting under its name meanwhile; both would
+            // answer handshakes (a call through the old one's connection
+            // was answered: seed 38 on MQTT). It is gone first here.
+            eventually(|| {
+                worker
+                    .container()
+                    .map(|_| format!("the dropped container at {url} still lives"))
+            })
+            .await?;
+        }
         let container = self.create(&url).await?;
         self.stats.count("containers re-created");
         let (classes, worker) = self.populate(&container)?;
@@ -346,7 +383,17 @@ impl World {
         ))
     }
 
-    pub(super) fn closed_by_hand(&self, conn: &Connection) -> bool {
+    pub(super) fn closed_by_hand(&self, conn: &Connection<C>) -> bool {
         lock(&self.hand_closed).iter().any(|c| c.ptr_eq(conn))
+    }
+}
+
+impl<C: Wire> Clone for Held<C> {
+    fn clone(&self) -> Self {
+        Held {
+            proxy: self.proxy.clone(),
+            from: self.from,
+            to: self.to,
+        }
     }
 }
