@@ -14,6 +14,10 @@ use transport_local::LocalNetwork;
 
 use crate::support::{calc, local_pair};
 
+mod hooked;
+
+use hooked::Hooked;
+
 /// Polls `fut` once.
 async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
@@ -101,72 +105,6 @@ async fn connect_in_flight_during_shutdown() {
     b.shutdown().await;
 }
 
-/// A local queue whose server, once closed (its address free for another
-/// container), tells `on_close`.
-#[derive(Clone)]
-struct Watched {
-    queue: transport_local::LocalQueue,
-    on_close: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl std::fmt::Debug for Watched {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Watched").field(&self.queue).finish()
-    }
-}
-
-impl std::fmt::Display for Watched {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "local://{}", self.queue.queue_id())
-    }
-}
-
-#[derive(Debug)]
-struct WatchedServer(transport_local::LocalQueueServer, Watched);
-
-#[async_trait::async_trait]
-impl transport_api::Server for WatchedServer {
-    type Addr = Watched;
-    fn addr(&self) -> Watched {
-        self.1.clone()
-    }
-    fn close(&self) {
-        self.0.close();
-        (self.1.on_close)();
-    }
-    async fn wait_closed(&self) {
-        self.0.wait_closed().await
-    }
-    fn is_serving(&self) -> bool {
-        self.0.is_serving()
-    }
-}
-
-#[async_trait::async_trait]
-impl transport_api::Address for Watched {
-    type Transport = transport_local::LocalQueueTransport;
-    type Server = WatchedServer;
-    fn scheme(&self) -> &'static str {
-        "local"
-    }
-    async fn create_server<P, F>(&self, factory: F) -> transport_api::Result<WatchedServer>
-    where
-        P: transport_api::Protocol,
-        F: Fn() -> P + Send + Sync + 'static,
-    {
-        Ok(WatchedServer(
-            self.queue.create_server(factory).await?,
-            self.clone(),
-        ))
-    }
-    async fn create_connection<P: transport_api::Protocol>(
-        &self,
-        protocol: P,
-    ) -> transport_api::Result<(Self::Transport, transport_api::ProtocolHandle<P>)> {
-        self.queue.create_connection(protocol).await
-    }
-}
-
 /// A container dropped (its last handle) or shut down gives its address
 /// up only once every connection of its own is closing: a container may
 /// start there at once (on another thread), and a call through the old
@@ -189,10 +127,7 @@ async fn connections_close_before_the_address_is_free() {
                 *seen.lock().expect("unpoisoned") = closing;
             }
         };
-        let addr = Watched {
-            queue: net.get_queue("a").expect("queue"),
-            on_close: Arc::new(on_close),
-        };
+        let addr = Hooked::new(net.get_queue("a").expect("queue")).on_close(on_close);
         let a = Container::create_with(addr, options.clone())
             .await
             .expect("a starts");
@@ -285,119 +220,6 @@ async fn a_connect_behind_one_that_retries_for_ever_ends() {
     a.shutdown().await;
 }
 
-/// A local queue whose server sees a connection (its protocol's
-/// `connection_made`) only at the first bytes that arrive once `open` is
-/// set: as a TLS server sees one only once its handshake is done, which
-/// may be after the container was dropped.
-#[derive(Clone)]
-struct Gated {
-    queue: transport_local::LocalQueue,
-    open: Arc<AtomicBool>,
-}
-
-impl std::fmt::Debug for Gated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Gated").field(&self.queue).finish()
-    }
-}
-
-impl std::fmt::Display for Gated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "local://{}", self.queue.queue_id())
-    }
-}
-
-#[derive(Debug)]
-struct GatedServer(transport_local::LocalQueueServer, Gated);
-
-#[async_trait::async_trait]
-impl transport_api::Server for GatedServer {
-    type Addr = Gated;
-    fn addr(&self) -> Gated {
-        self.1.clone()
-    }
-    fn close(&self) {
-        self.0.close();
-    }
-    async fn wait_closed(&self) {
-        self.0.wait_closed().await
-    }
-    fn is_serving(&self) -> bool {
-        self.0.is_serving()
-    }
-}
-
-/// The server side of a `Gated` connection: holds the transport and the
-/// bytes back until the gate is open.
-struct Late<P> {
-    inner: P,
-    open: Arc<AtomicBool>,
-    transport: Option<transport_api::SharedTransport>,
-    held: Vec<bytes::Bytes>,
-}
-
-impl<P: transport_api::Protocol> transport_api::Protocol for Late<P> {
-    fn connection_made(&mut self, transport: transport_api::SharedTransport) {
-        self.transport = Some(transport);
-    }
-    fn data_received(&mut self, data: bytes::Bytes) {
-        self.held.push(data);
-        if !self.open.load(Ordering::SeqCst) {
-            return;
-        }
-        if let Some(transport) = self.transport.take() {
-            self.inner.connection_made(transport);
-        }
-        for data in self.held.drain(..) {
-            self.inner.data_received(data);
-        }
-    }
-    fn eof_received(&mut self) -> bool {
-        self.inner.eof_received()
-    }
-    fn connection_lost(&mut self, error: Option<transport_api::Error>) {
-        self.inner.connection_lost(error);
-    }
-    fn pause_writing(&mut self) {
-        self.inner.pause_writing();
-    }
-    fn resume_writing(&mut self) {
-        self.inner.resume_writing();
-    }
-}
-
-#[async_trait::async_trait]
-impl transport_api::Address for Gated {
-    type Transport = transport_local::LocalQueueTransport;
-    type Server = GatedServer;
-    fn scheme(&self) -> &'static str {
-        "local"
-    }
-    async fn create_server<P, F>(&self, factory: F) -> transport_api::Result<GatedServer>
-    where
-        P: transport_api::Protocol,
-        F: Fn() -> P + Send + Sync + 'static,
-    {
-        let open = Arc::clone(&self.open);
-        let late = move || Late {
-            inner: factory(),
-            open: Arc::clone(&open),
-            transport: None,
-            held: Vec::new(),
-        };
-        Ok(GatedServer(
-            self.queue.create_server(late).await?,
-            self.clone(),
-        ))
-    }
-    async fn create_connection<P: transport_api::Protocol>(
-        &self,
-        protocol: P,
-    ) -> transport_api::Result<(Self::Transport, transport_api::ProtocolHandle<P>)> {
-        self.queue.create_connection(protocol).await
-    }
-}
-
 /// A connection that a dropped container's server sees only after the
 /// drop (a TLS handshake that ends after the listener closed) was closed in
 /// a task of its own, and served meanwhile: it answered `validate_aid`,
@@ -420,10 +242,7 @@ async fn seen_after_the_drop(round: usize) {
     let net = LocalNetwork::new();
     let options = ContainerOptions::new().local_network(net.clone());
     let open = Arc::new(AtomicBool::new(false));
-    let gated = Gated {
-        queue: net.get_queue("b").expect("queue"),
-        open: Arc::clone(&open),
-    };
+    let gated = Hooked::new(net.get_queue("b").expect("queue")).gated(Arc::clone(&open));
     let a = Container::create_with("local://a", options.clone())
         .await
         .expect("a starts");
