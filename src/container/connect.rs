@@ -19,34 +19,27 @@ use crate::channel::Codec;
 use crate::rpc::{Connection, Proxy, RpcError};
 
 /// One cached connection per remote container, by its URL.
-pub(super) type Slot<C> = Arc<Entry<C>>;
+pub(super) type Slot<C> = Arc<tokio::sync::Mutex<Entry<C>>>;
 
-/// A cache entry: the connection (locked by the `connect` that makes it,
-/// so that concurrent connects share one), and the last attempt that
-/// failed under that lock, so that a `connect` that waited for the lock
-/// meanwhile can share its failure instead of repeating it (see
-/// [`Container::connection`]).
+/// A cache entry, under the lock that the `connect` making its connection
+/// holds (so that concurrent connects share one): the connection, and the
+/// last attempt that failed under that lock, so that a `connect` that
+/// waited for the lock meanwhile can share its failure instead of
+/// repeating it (see [`Container::connection`]).
 pub(super) struct Entry<C: Codec> {
-    slot: tokio::sync::Mutex<EntryState<C>>,
+    conn: Option<Connection<C>>,
+    /// The last attempt, if it failed: when it began, its retry timeout
+    /// and its error.
+    failed: Option<Failed>,
 }
 
 impl<C: Codec> Default for Entry<C> {
     fn default() -> Self {
         Entry {
-            slot: tokio::sync::Mutex::new(EntryState {
-                conn: None,
-                failed: None,
-            }),
+            conn: None,
+            failed: None,
         }
     }
-}
-
-/// What an entry's lock guards.
-struct EntryState<C: Codec> {
-    conn: Option<Connection<C>>,
-    /// The last attempt, if it failed: when it began, its retry timeout
-    /// and its error.
-    failed: Option<Failed>,
 }
 
 /// An attempt to connect that failed.
@@ -288,7 +281,7 @@ impl<C: Codec> Container<C> {
             entry: &entry,
         };
         let asked = Instant::now();
-        let mut slot = entry.slot.lock().await;
+        let mut slot = entry.lock().await;
         if self.inner.registry.is_shut_down() {
             // What the entry holds is tracked: the shutdown closes it.
             return Err(shut());
@@ -365,7 +358,7 @@ impl<C: Codec> Container<C> {
         let ours = outgoing.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
         if ours
             && Arc::strong_count(entry) == 2
-            && entry.slot.try_lock().is_ok_and(|slot| slot.conn.is_none())
+            && entry.try_lock().is_ok_and(|slot| slot.conn.is_none())
         {
             outgoing.remove(key);
         }
@@ -376,7 +369,7 @@ impl<C: Codec> Container<C> {
     fn forget(&self, addr: &ContainerAddr, conn: &Connection<C>) {
         let slot = lock(&self.inner.outgoing).get(&addr.to_string()).cloned();
         if let Some(slot) = slot {
-            if let Ok(mut slot) = slot.slot.try_lock() {
+            if let Ok(mut slot) = slot.try_lock() {
                 if slot.conn.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
                     slot.conn = None;
                 }
