@@ -11,7 +11,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use agentwire::rpc::Router;
+use agentwire::rpc::{Proxy, Router};
 use agentwire::{Container, ContainerOptions};
 
 use crate::support::Backend;
@@ -38,33 +38,47 @@ async fn ends<F: std::future::Future>(what: &str, fut: F) -> F::Output {
         .unwrap_or_else(|_| panic!("{what} hangs"))
 }
 
-/// Methods that call the agent at `me` (this agent, by URL, through its
-/// container `home`): `down(n)` is 0 at the bottom, else one more than
-/// `down(n - 1)`; `tree(n)` is 1 at the bottom, else `tree(n - 1)` twice,
-/// both calls at once, added.
-fn recursive(home: Arc<OnceLock<Container>>, me: Arc<OnceLock<String>>) -> Router {
-    let (home2, me2) = (Arc::clone(&home), Arc::clone(&me));
+/// Where an agent is: its container (to connect through) and its URL,
+/// both set once the agent is registered.
+#[derive(Clone, Default)]
+struct Me {
+    home: Arc<OnceLock<Container>>,
+    url: Arc<OnceLock<String>>,
+}
+
+impl Me {
+    /// A proxy to the agent itself, through its container.
+    async fn proxy(&self) -> Result<Proxy, String> {
+        let home = self.home.get().ok_or("no home")?;
+        let url = self.url.get().ok_or("no url")?;
+        home.connect(url).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Methods that call the agent `me` (this agent, through its container):
+/// `down(n)` is 0 at the bottom, else one more than `down(n - 1)`;
+/// `tree(n)` is 1 at the bottom, else `tree(n - 1)` twice, both calls at
+/// once, added.
+fn recursive(me: &Me) -> Router {
+    let (me, me2) = (me.clone(), me.clone());
     Router::new()
         .method("down", move |(n,): (u32,)| {
-            let (home, me) = (home.get().cloned(), me.get().cloned());
+            let me = me.clone();
             async move {
                 if n == 0 {
                     return Ok(0);
                 }
-                let (home, me) = (home.ok_or("no home")?, me.ok_or("no url")?);
-                let proxy = home.connect(&me).await.map_err(|e| e.to_string())?;
-                let below = proxy.call::<_, u32>("down", (n - 1,)).await;
+                let below = me.proxy().await?.call::<_, u32>("down", (n - 1,)).await;
                 Ok::<_, String>(below.map_err(|e| e.to_string())? + 1)
             }
         })
         .method("tree", move |(n,): (u32,)| {
-            let (home, me) = (home2.get().cloned(), me2.get().cloned());
+            let me = me2.clone();
             async move {
                 if n == 0 {
                     return Ok(1);
                 }
-                let (home, me) = (home.ok_or("no home")?, me.ok_or("no url")?);
-                let proxy = home.connect(&me).await.map_err(|e| e.to_string())?;
+                let proxy = me.proxy().await?;
                 let (left, right) = tokio::join!(
                     proxy.call::<_, u64>("tree", (n - 1,)),
                     proxy.call::<_, u64>("tree", (n - 1,)),
@@ -91,10 +105,9 @@ pub async fn nested_deeper_and_wider_than_the_window(backend: Backend) {
         let a = a.await.expect("a starts");
         let b = Container::create_with(url_b.as_str(), options);
         let b = b.await.expect("b starts");
-        let (home, me) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
-        let agent = a.register("Rec", recursive(Arc::clone(&home), Arc::clone(&me)));
-        let agent = agent.expect("register");
-        let _ = (home.set(a.clone()), me.set(agent.url().to_owned()));
+        let me = Me::default();
+        let agent = a.register("Rec", recursive(&me)).expect("register");
+        let _ = (me.home.set(a.clone()), me.url.set(agent.url().to_owned()));
         for (from, caller) in [("a itself", &a), ("b", &b)] {
             let proxy = caller.connect(agent.url()).await.expect("connect");
             let chains: Vec<_> = (0..CHAINS)
