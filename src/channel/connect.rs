@@ -1,5 +1,6 @@
 //! Connecting with aiomas's retry semantics.
 
+use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +19,66 @@ fn retryable(err: &transport_api::Error) -> bool {
     )
 }
 
-/// Connects a protocol made by `make` to `addr`, retrying refused attempts
-/// until `options`' connect timeout runs out (0: one attempt; `None`:
-/// forever), with pauses growing by 1.5x from the first retry interval up to
-/// the longest. Returns the connected channel state.
+/// The retry schedule of one connect: refused attempts are retried until
+/// the connect timeout runs out (0: one attempt; `None`: forever), with
+/// pauses growing by 1.5x from the first retry interval up to the longest,
+/// and one last attempt right at the deadline.
+///
+/// The attempts themselves are the caller's, so that a caller can make
+/// each one under a lock and pause outside it (the container's connect
+/// cache does).
+pub(crate) struct Retry {
+    start: Instant,
+    timeout: Option<Duration>,
+    interval: Duration,
+    max_interval: Duration,
+}
+
+impl Retry {
+    /// The schedule of a connect beginning now, with `options`' connect
+    /// timeout and retry intervals.
+    pub(crate) fn new<C: Codec>(options: &ChannelOptions<C>) -> Self {
+        let (interval, max_interval) = options.get_retry_interval();
+        Retry {
+            start: Instant::now(),
+            timeout: options.get_connect_timeout(),
+            interval,
+            max_interval,
+        }
+    }
+
+    /// After an attempt to connect to `addr` failed with `err`: how long to
+    /// pause before the next one, or the error to give up with (`err` if it
+    /// is not worth retrying or no retry was asked for, else
+    /// [`ChannelError::ConnectTimeout`] once the timeout ran out).
+    pub(crate) fn pause(
+        &mut self,
+        addr: &dyn Display,
+        err: Arc<transport_api::Error>,
+    ) -> Result<Duration> {
+        if !retryable(&err) {
+            return Err(ChannelError::Transport(err));
+        }
+        let elapsed = self.start.elapsed();
+        let pause = match self.timeout {
+            None => self.interval,
+            Some(t) if t.is_zero() => return Err(ChannelError::Transport(err)),
+            Some(t) if elapsed >= t => {
+                return Err(ChannelError::ConnectTimeout {
+                    addr: addr.to_string(),
+                    timeout: t,
+                    source: err,
+                })
+            }
+            Some(t) => self.interval.min(t - elapsed),
+        };
+        self.interval = next_interval(self.interval, self.max_interval);
+        Ok(pause)
+    }
+}
+
+/// Connects a protocol made by `make` to `addr`, retrying as `options`
+/// say (see [`Retry`]). Returns the connected channel state.
 pub(crate) async fn connect_with_retry<A, C, P>(
     addr: &A,
     options: &ChannelOptions<C>,
@@ -32,9 +89,7 @@ where
     C: Codec,
     P: Protocol,
 {
-    let timeout = options.get_connect_timeout();
-    let start = Instant::now();
-    let (mut interval, max_interval) = options.get_retry_interval();
+    let mut retry = Retry::new(options);
     loop {
         let shared = Arc::new(Shared::new(options));
         match addr.create_connection(make(Arc::clone(&shared))).await {
@@ -46,28 +101,10 @@ where
                 }
                 return Ok(shared);
             }
-            Err(err) if retryable(&err) => {
-                let elapsed = start.elapsed();
-                let pause = match timeout {
-                    None => interval,
-                    Some(t) if elapsed >= t => {
-                        return Err(if t.is_zero() {
-                            ChannelError::from(err)
-                        } else {
-                            ChannelError::ConnectTimeout {
-                                addr: addr.to_string(),
-                                timeout: t,
-                                source: Arc::new(err),
-                            }
-                        });
-                    }
-                    // One last attempt right at the deadline.
-                    Some(t) => interval.min(t - elapsed),
-                };
+            Err(err) => {
+                let pause = retry.pause(addr, Arc::new(err))?;
                 tokio::time::sleep(pause).await;
-                interval = next_interval(interval, max_interval);
             }
-            Err(err) => return Err(err.into()),
         }
     }
 }

@@ -89,6 +89,7 @@ mod slots;
 
 pub use self::channel::Channel;
 pub(crate) use self::channel::WeakChannel;
+pub(crate) use self::connect::Retry;
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPack;
 pub use codec::{Bincode, Codec, Json};

@@ -15,21 +15,20 @@ use super::addr::split_agent_url;
 use super::container::lock;
 use super::loopback;
 use super::{ConnectOptions, Container, ContainerAddr, ContainerError};
-use crate::channel::Codec;
+use crate::channel::{ChannelError, ChannelOptions, Codec, Retry};
 use crate::rpc::{Connection, Proxy, RpcError};
 
 /// One cached connection per remote container, by its URL.
 pub(super) type Slot<C> = Arc<tokio::sync::Mutex<Entry<C>>>;
 
-/// A cache entry, under the lock that the `connect` making its connection
-/// holds (so that concurrent connects share one): the connection, and the
-/// last attempt that failed under that lock, so that a `connect` that
+/// A cache entry, under the lock that a `connect` holds while it makes an
+/// attempt (so that concurrent connects share one connection): the
+/// connection, and the last attempt if it failed, so that a `connect` that
 /// waited for the lock meanwhile can share its failure instead of
 /// repeating it (see [`Container::connection`]).
 pub(super) struct Entry<C: Codec> {
     conn: Option<Connection<C>>,
-    /// The last attempt, if it failed: when it began, its retry timeout
-    /// and its error.
+    /// The last attempt, if it failed.
     failed: Option<Failed>,
 }
 
@@ -42,21 +41,10 @@ impl<C: Codec> Default for Entry<C> {
     }
 }
 
-/// An attempt to connect that failed.
+/// An attempt to connect that failed: when it began, and its error.
 struct Failed {
     began: Instant,
-    timeout: Option<Duration>,
     error: RpcError,
-}
-
-/// Whether an attempt that retried for `theirs` (`None`: without end)
-/// tried at least as long as one retrying for `ours` would.
-fn as_patient(theirs: Option<Duration>, ours: Option<Duration>) -> bool {
-    match (theirs, ours) {
-        (None, _) => true,
-        (Some(_), None) => false,
-        (Some(theirs), Some(ours)) => theirs >= ours,
-    }
 }
 
 impl<C: Codec> Container<C> {
@@ -69,10 +57,12 @@ impl<C: Codec> Container<C> {
     /// There is one connection per remote container: proxies to agents of
     /// the same container share it, and it is made again if it was lost.
     /// The remote container can call this one's agents over it too.
-    /// Concurrent connects to one remote container wait while one of them
-    /// connects; an attempt that began while a connect waited and retried
-    /// at least as long as it would have, and failed, fails it too (a
-    /// connect waiting behind one that retries longer waits that long).
+    /// Concurrent connects to one remote container make one attempt at a
+    /// time, and share it: a connect that waited while another made an
+    /// attempt takes that attempt's connection, or its failure as the
+    /// failure of its own attempt (and retries after its own pause, or
+    /// gives up, as its own timeout says). A connect waits for at most one
+    /// attempt of others, however long they go on retrying.
     ///
     /// # Errors
     ///
@@ -263,9 +253,6 @@ impl<C: Codec> Container<C> {
         addr: &ContainerAddr,
         timeout: Option<Duration>,
     ) -> Result<(Connection<C>, bool), RpcError> {
-        let shut = || RpcError::Connection {
-            source: crate::channel::ChannelError::lost(Some(crate::channel::ChannelError::Closed)),
-        };
         if self.inner.registry.is_shut_down() {
             return Err(shut());
         }
@@ -280,56 +267,88 @@ impl<C: Codec> Container<C> {
             key: &key,
             entry: &entry,
         };
-        let asked = Instant::now();
-        let mut slot = entry.lock().await;
-        if self.inner.registry.is_shut_down() {
-            // What the entry holds is tracked: the shutdown closes it.
-            return Err(shut());
-        }
-        if let Some(conn) = &slot.conn {
-            if !conn.is_closed() {
-                return Ok((conn.clone(), false));
-            }
-        }
-        // An attempt that began while this one waited for the lock failed,
-        // and it tried at least as long as this one would: it is the
-        // attempt this one would make, and its failure this one's. (Making
-        // it again, each waiter in turn, made N concurrent connects to a
-        // container that is down take N times the connect timeout: N times
-        // the two-second handshake on MQTT. An attempt that began before
-        // this connect was called may have been refused before the remote
-        // container came up: that one is made again.)
-        if let Some(failed) = &slot.failed {
-            if failed.began >= asked && as_patient(failed.timeout, timeout) {
-                return Err(failed.error.clone());
-            }
-        }
         let options = self
             .inner
             .options
             .get_channel_options()
             .clone()
             .connect_timeout(timeout);
+        // One attempt at a time under the entry's lock, the pauses between
+        // them outside it: a connect that waits for the entry waits for one
+        // attempt, not for all the retries of a connect ahead of it (which
+        // may retry without end).
+        let mut retry = Retry::new(&options);
+        let options = options.connect_timeout(Some(Duration::ZERO));
+        loop {
+            let asked = Instant::now();
+            let mut slot = entry.lock().await;
+            if self.inner.registry.is_shut_down() {
+                // What the entry holds is tracked: the shutdown closes it.
+                return Err(shut());
+            }
+            if let Some(conn) = &slot.conn {
+                if !conn.is_closed() {
+                    return Ok((conn.clone(), false));
+                }
+            }
+            // An attempt that began while this connect waited for the lock
+            // failed: it is the attempt this one would make, and its
+            // failure this one's. (Making it again, each waiter in turn,
+            // made N concurrent connects to a container that is down take
+            // N times as long: N times the two-second handshake on MQTT.
+            // An attempt that began before this one asked may have been
+            // refused before the remote container came up: that one is
+            // made again.)
+            let error = match &slot.failed {
+                Some(failed) if failed.began >= asked => failed.error.clone(),
+                _ => match self.attempt(addr, &key, &options, &mut slot).await {
+                    Ok(conn) => return Ok((conn, true)),
+                    Err(error) => error,
+                },
+            };
+            drop(slot);
+            let pause = match error {
+                RpcError::Connection {
+                    source: ChannelError::Transport(error),
+                } => retry
+                    .pause(addr, error)
+                    .map_err(|source| RpcError::Connection { source })?,
+                other => return Err(other),
+            };
+            // A shutdown ends the retries (which may go on without end).
+            tokio::select! {
+                biased;
+                () = self.inner.registry.wait_shut_down() => return Err(shut()),
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// One attempt to connect to `addr` (`key`), under its cache entry's
+    /// lock (`slot`): the connection, cached and tracked, or the error, kept
+    /// in `slot` for the connects waiting for the entry.
+    async fn attempt(
+        &self,
+        addr: &ContainerAddr,
+        key: &str,
+        options: &ChannelOptions<C>,
+        slot: &mut Entry<C>,
+    ) -> Result<Connection<C>, RpcError> {
         let service = Arc::clone(&self.inner.service);
         let began = Instant::now();
         slot.failed = None;
-        // A shutdown ends the attempts (which may retry without end).
+        // A shutdown ends the attempt.
         let opened = tokio::select! {
             biased;
             () = self.inner.registry.wait_shut_down() => Err(shut()),
-            conn = Connection::open_with(addr, service, options, &self.inner.wire) => conn,
+            conn = Connection::open_with(addr, service, options.clone(), &self.inner.wire) => conn,
         };
-        let conn = match opened {
-            Ok(conn) => conn,
-            Err(error) => {
-                slot.failed = Some(Failed {
-                    began,
-                    timeout,
-                    error: error.clone(),
-                });
-                return Err(error);
-            }
-        };
+        let conn = opened.inspect_err(|error| {
+            slot.failed = Some(Failed {
+                began,
+                error: error.clone(),
+            });
+        })?;
         if key == self.inner.url {
             // Our own address: the connection is marked as ours (or a
             // shutdown begins, and `track` below closes it).
@@ -348,7 +367,7 @@ impl<C: Codec> Container<C> {
             return Err(shut());
         }
         slot.conn = Some(conn.clone());
-        Ok((conn, true))
+        Ok(conn)
     }
 
     /// Removes the cache entry `entry` of `key` if it holds no connection
@@ -389,6 +408,14 @@ struct EmptySlotCleanup<'a, C: Codec> {
 impl<C: Codec> Drop for EmptySlotCleanup<'_, C> {
     fn drop(&mut self) {
         self.container.drop_empty_slot(self.key, self.entry);
+    }
+}
+
+/// The error of a connect that a shutdown ended: the connection is lost
+/// because this end closed it.
+fn shut() -> RpcError {
+    RpcError::Connection {
+        source: ChannelError::lost(Some(ChannelError::Closed)),
     }
 }
 
