@@ -2,6 +2,7 @@
 //! queues, TCP and Unix sockets; aiomas's wire format; handlers that end
 //! their own connection and recursion over one connection (`reentrancy`).
 
+mod departed;
 mod hostile;
 mod limits;
 mod reentrancy;
@@ -27,6 +28,7 @@ macro_rules! everywhere {
             limits::callbacks_at_the_limit,
             limits::hanging_handlers_end_with_the_connection,
             limits::oversized_error_text_is_shortened,
+            departed::a_flooder_that_leaves_is_noticed,
             hostile::readable_bincode_errors,
             hostile::deep_nesting,
             hostile::deep_bincode_recursion,

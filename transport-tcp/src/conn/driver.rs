@@ -13,7 +13,10 @@
 //! 5. once everything is sent: on `close`, shuts the socket down and ends;
 //!    on `write_eof`, shuts down the writing half;
 //! 6. receives: one read into the read buffer, delivered as one
-//!    `data_received` chunk (discarded after `close`), or the peer's EOF.
+//!    `data_received` chunk (discarded after `close`), or the peer's EOF;
+//!    while reading is paused, looks every [`PEER_CHECK`] at the socket's
+//!    readiness instead, so that a peer that reset or hung up is noticed
+//!    although what it sent before is never read.
 //!
 //! Buffers follow the load: the read buffer grows while reads fill it and
 //! shrinks when they do not (see `read_buf`), and when a round finds
@@ -27,13 +30,16 @@
 //! run of busy rounds yields to the runtime every [`MAX_ROUNDS`] rounds.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncRead;
+use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use transport_api::{Error, Protocol, ProtocolHandle};
 
@@ -45,6 +51,12 @@ use super::stream::Stream;
 const MAX_ROUNDS: usize = 64;
 /// Chunks handed to one vectored write.
 const MAX_IOV: usize = 64;
+/// How often a connection whose reading is paused looks whether its peer
+/// is gone. Its reset or hang-up waits behind what it sent and we do not
+/// read, and nothing else may ever wake the driver (handlers that wait for
+/// ever write nothing): without a look, the connection and its handlers
+/// would outlive the peer.
+pub(crate) const PEER_CHECK: Duration = Duration::from_millis(250);
 
 /// How a connection ended.
 #[derive(Debug)]
@@ -94,6 +106,8 @@ pub(crate) struct Driver<S, P> {
     eof_sent: bool,
     /// What the protocol was last told: paused or not.
     reported_paused: bool,
+    /// The next look at the peer while reading is paused.
+    peer_check: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S: Stream, P: Protocol> Driver<S, P> {
@@ -108,6 +122,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
             read_eof: false,
             eof_sent: false,
             reported_paused: false,
+            peer_check: None,
         }
     }
 
@@ -169,6 +184,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
         }
 
         if !self.read_eof && (ctl.closing || !ctl.reading_paused) {
+            self.peer_check = None;
             match self.poll_receive(cx, ctl.closing) {
                 Ok(received) => progress |= received,
                 Err(ending) => return Round::End(ending),
@@ -176,6 +192,11 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
         } else {
             // Not reading (paused, or after EOF): no need for a large buffer.
             self.rbuf.idle();
+            if !self.read_eof {
+                if let Some(ending) = self.watch_peer(cx) {
+                    return Round::End(ending);
+                }
+            }
         }
 
         if progress {
@@ -234,6 +255,27 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
             }
         }
         Ok(())
+    }
+
+    /// While reading is paused: every [`PEER_CHECK`], how the connection
+    /// ended if the socket says the peer is gone (see
+    /// [`Stream::peer_gone`]); the next look is registered with `cx`.
+    fn watch_peer(&mut self, cx: &mut Context<'_>) -> Option<Ending> {
+        let check = self
+            .peer_check
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(PEER_CHECK)));
+        if check.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        match self.stream.peer_gone() {
+            Some(Err(err)) => return Some(Ending::failed(err)),
+            Some(Ok(())) => return Some(Ending::clean(false)),
+            None => {}
+        }
+        check.as_mut().reset(Instant::now() + PEER_CHECK);
+        // Registers the wake-up for the next look.
+        let _ = check.as_mut().poll(cx);
+        None
     }
 
     /// One read. Returns whether anything happened, or how the connection

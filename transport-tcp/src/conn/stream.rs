@@ -1,6 +1,11 @@
 //! The byte streams a driver can run on: TCP, Unix and TLS sockets.
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest, Ready};
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
@@ -11,12 +16,53 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// zero: buffered data is discarded and the peer gets a reset) where the
     /// socket type supports it; a no-op elsewhere.
     fn prepare_abort(&self);
+
+    /// Whether the peer is gone for good, as the socket's readiness says
+    /// without a read (requests may wait unread before the news): the
+    /// connection was reset (`Some(Err)`, the socket's error) or hung up
+    /// both ways (`Some(Ok(()))`). `None` while it may still be alive, or
+    /// when the peer only ended its writing half (it may still read our
+    /// replies).
+    fn peer_gone(&self) -> Option<io::Result<()>>;
 }
+
+/// What `readiness` (a socket's `ready` future) says at once, without
+/// waiting: the readiness events seen so far, if any of its interest.
+fn ready_now(readiness: impl Future<Output = io::Result<Ready>>) -> Option<Ready> {
+    match pin!(readiness).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(ready)) => Some(ready),
+        Poll::Ready(Err(_)) | Poll::Pending => None,
+    }
+}
+
+/// [`Stream::peer_gone`] from a socket's readiness and its pending error.
+fn gone(
+    ready: Option<Ready>,
+    take_error: impl FnOnce() -> io::Result<Option<io::Error>>,
+) -> Option<io::Result<()>> {
+    let ready = ready?;
+    if ready.is_error() {
+        let error = take_error().ok().flatten();
+        return Some(Err(
+            error.unwrap_or_else(|| io::ErrorKind::ConnectionReset.into())
+        ));
+    }
+    ready.is_write_closed().then_some(Ok(()))
+}
+
+/// Every readiness a socket reports.
+const ANY: Interest = Interest::READABLE
+    .add(Interest::WRITABLE)
+    .add(Interest::ERROR);
 
 impl Stream for TcpStream {
     fn prepare_abort(&self) {
         // If this fails the close is graceful instead: still a close.
         let _ = self.set_zero_linger();
+    }
+
+    fn peer_gone(&self) -> Option<io::Result<()>> {
+        gone(ready_now(self.ready(ANY)), || self.take_error())
     }
 }
 
@@ -24,6 +70,10 @@ impl Stream for TcpStream {
 impl Stream for UnixStream {
     /// Unix sockets have no reset: the peer sees the connection end.
     fn prepare_abort(&self) {}
+
+    fn peer_gone(&self) -> Option<io::Result<()>> {
+        gone(ready_now(self.ready(ANY)), || self.take_error())
+    }
 }
 
 #[cfg(feature = "tls")]
@@ -31,5 +81,9 @@ impl Stream for tokio_rustls::TlsStream<TcpStream> {
     fn prepare_abort(&self) {
         // No close_notify is sent: the TCP connection is reset under TLS.
         self.get_ref().0.prepare_abort();
+    }
+
+    fn peer_gone(&self) -> Option<io::Result<()>> {
+        self.get_ref().0.peer_gone()
     }
 }
