@@ -272,3 +272,23 @@ pub(crate) async fn dropped_transport<B: Backend>(backend: &B) -> Outcome {
     lost_once_last("client", &log, Some(None))?;
     shut(&server).await
 }
+
+/// The server pauses reading before the client writes; the client writes,
+/// then aborts: the server learns that the connection is lost although it
+/// reads nothing more (a TCP reset waits behind the unread data: a backend
+/// must look for it while paused, or a peer that floods and leaves keeps
+/// the server's connection and its work alive). `connection_lost` comes
+/// once, last, with or without an error.
+pub(crate) async fn abort_while_peer_paused<B: Backend>(backend: &B) -> Outcome {
+    let accepted = Accepted::default();
+    let (server, addr) = serve(backend, &accepted).await?;
+    let (t, log) = connect(&addr).await?;
+    let server_log = accepted.wait_log(0).await?;
+    server_log.require_transport("server")?.pause_reading();
+    step("write", t.write(Bytes::from(pattern(64 * 1024, 7))))?;
+    t.abort();
+    log.wait_lost().await?;
+    server_log.wait_lost().await?;
+    lost_once_last("server", &server_log, None)?;
+    shut(&server).await
+}

@@ -127,6 +127,7 @@ pub const SCENARIOS: &[&str] = &[
     "stream_adapter",
     "panic_in_connection_made",
     "close_while_peer_paused",
+    "abort_while_peer_paused",
 ];
 
 /// Runs the scenario called `name` (one of [`SCENARIOS`]).
@@ -153,6 +154,7 @@ pub async fn run_scenario<B: Backend>(backend: &B, name: &'static str) -> Outcom
         "stream_adapter" => boxed(flow::stream_adapter(backend)).await,
         "panic_in_connection_made" => boxed(hostile::panic_in_connection_made(backend)).await,
         "close_while_peer_paused" => boxed(hostile::close_while_peer_never_reads(backend)).await,
+        "abort_while_peer_paused" => boxed(closing::abort_while_peer_paused(backend)).await,
         _ => Err(Failure::new(format!("no scenario called {name:?}"))),
     };
     outcome.map_err(|mut f| {
@@ -252,7 +254,7 @@ macro_rules! conformance_tests {
             close_flushes_then_lost_once, abort, eof, write_after_close,
             server_close_and_wait_closed, dropped_transport_ends_peer,
             pause_resume_bounded, write_if_ready, blocked_writer_released, stream_adapter,
-            panic_in_connection_made, close_while_peer_paused);
+            panic_in_connection_made, close_while_peer_paused, abort_while_peer_paused);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(
