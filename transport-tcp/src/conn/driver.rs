@@ -269,8 +269,10 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
         }
         match self.stream.peer_gone() {
             Some(Err(err)) => return Some(Ending::failed(err)),
-            Some(Ok(())) => return Some(Ending::clean(false)),
-            None => {}
+            // A hang-up both ways after our own `write_eof` is the peer's
+            // EOF meeting ours: what it sent before is still to be read.
+            Some(Ok(())) if !self.eof_sent => return Some(Ending::clean(false)),
+            Some(Ok(())) | None => {}
         }
         check.as_mut().reset(Instant::now() + PEER_CHECK);
         // Registers the wake-up for the next look.
