@@ -1,6 +1,7 @@
 //! [`Container::connect`]: proxies to other containers' agents, over one
 //! cached connection per remote container.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +13,68 @@ use transport_mqtt::MqttAddr;
 use transport_tcp::TlsAddr;
 
 use super::addr::split_agent_url;
+use super::agents::MIN_PRUNE_AT;
 use super::container::lock;
 use super::loopback;
 use super::{ConnectOptions, Container, ContainerAddr, ContainerError};
 use crate::channel::{ChannelError, ChannelOptions, Codec, Retry};
 use crate::rpc::{Connection, Proxy, RpcError};
 
-/// One cached connection per remote container, by its URL.
+/// One cached connection per remote container.
 pub(super) type Slot<C> = Arc<tokio::sync::Mutex<Entry<C>>>;
+
+/// The cache of connections to remote containers, by their URLs.
+///
+/// Entries whose connection was lost (the remote container went away, or
+/// never answered `validate_aid`) are forgotten from time to time: URLs to
+/// connect to may come from peers, and each entry keeps a dead connection.
+pub(super) struct Cache<C: Codec> {
+    slots: BTreeMap<String, Slot<C>>,
+    /// `slots`' length at which dead entries are next forgotten: twice
+    /// what was left the last time, so that an entry costs O(1) amortised,
+    /// not a look at every other one.
+    prune_at: usize,
+}
+
+impl<C: Codec> Default for Cache<C> {
+    fn default() -> Self {
+        Cache {
+            slots: BTreeMap::new(),
+            prune_at: MIN_PRUNE_AT,
+        }
+    }
+}
+
+impl<C: Codec> Cache<C> {
+    /// The entry of `key`, made if there is none (and then, now and then,
+    /// dead entries forgotten first).
+    fn slot(&mut self, key: &str) -> Slot<C> {
+        if let Some(slot) = self.slots.get(key) {
+            return Arc::clone(slot);
+        }
+        if self.slots.len() >= self.prune_at {
+            self.slots.retain(|_, slot| !is_dead(slot));
+            self.prune_at = (2 * self.slots.len()).max(MIN_PRUNE_AT);
+        }
+        Arc::clone(self.slots.entry(key.to_owned()).or_default())
+    }
+
+    /// How many entries there are.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// Whether the cache entry `slot` is of no use: nobody but the cache holds
+/// it (others take it only under the cache's lock, as the caller holds
+/// it), and it has no live connection.
+fn is_dead<C: Codec>(slot: &Slot<C>) -> bool {
+    Arc::strong_count(slot) == 1
+        && slot
+            .try_lock()
+            .is_ok_and(|entry| entry.conn.as_ref().is_none_or(Connection::is_closed))
+}
 
 /// A cache entry, under the lock that a `connect` holds while it makes an
 /// attempt (so that concurrent connects share one connection): the
@@ -257,7 +312,7 @@ impl<C: Codec> Container<C> {
             return Err(shut());
         }
         let key = addr.to_string();
-        let entry = Arc::clone(lock(&self.inner.outgoing).entry(key.clone()).or_default());
+        let entry = lock(&self.inner.outgoing).slot(&key);
         // However this ends without a connection (an error, or the caller
         // giving up), no entry stays behind for an address that was never
         // reached: URLs to connect to may come from peers. Declared before
@@ -374,19 +429,25 @@ impl<C: Codec> Container<C> {
     /// and nobody else holds it (others take it only under the map's lock).
     fn drop_empty_slot(&self, key: &str, entry: &Slot<C>) {
         let mut outgoing = lock(&self.inner.outgoing);
-        let ours = outgoing.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
+        let ours = outgoing
+            .slots
+            .get(key)
+            .is_some_and(|e| Arc::ptr_eq(e, entry));
         if ours
             && Arc::strong_count(entry) == 2
             && entry.try_lock().is_ok_and(|slot| slot.conn.is_none())
         {
-            outgoing.remove(key);
+            outgoing.slots.remove(key);
         }
     }
 
     /// Forgets the cached connection `conn` to the container at `addr`
     /// (if it is still the cached one).
     fn forget(&self, addr: &ContainerAddr, conn: &Connection<C>) {
-        let slot = lock(&self.inner.outgoing).get(&addr.to_string()).cloned();
+        let slot = lock(&self.inner.outgoing)
+            .slots
+            .get(&addr.to_string())
+            .cloned();
         if let Some(slot) = slot {
             if let Ok(mut slot) = slot.try_lock() {
                 if slot.conn.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
@@ -428,3 +489,6 @@ fn no_tls_config(base: &str) -> ContainerError {
          ContainerOptions::tls_client_config or ConnectOptions::tls_client_config",
     )
 }
+
+#[cfg(test)]
+mod tests;
