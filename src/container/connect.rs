@@ -192,9 +192,17 @@ impl<C: Codec> Container<C> {
             ContainerError::InvalidAddress { reason, .. } => ContainerError::invalid(url, reason),
             other => other,
         })?;
-        let failed = |source| ContainerError::Connect {
-            url: url.to_owned(),
-            source,
+        // A shutdown that began meanwhile ended the attempts (or closed
+        // the connection under the `validate_aid` call): that is the error,
+        // not the connection it cost.
+        let failed = |source| {
+            if self.is_shut_down() {
+                return ContainerError::ShutDown;
+            }
+            ContainerError::Connect {
+                url: url.to_owned(),
+                source,
+            }
         };
         let (mut conn, fresh) = self.connection(&addr, timeout).await.map_err(failed)?;
         let checked = self.validate(&addr, &conn, fresh, url, aid).await?;

@@ -105,6 +105,49 @@ async fn connect_in_flight_during_shutdown() {
     b.shutdown().await;
 }
 
+/// `connect`s under way when `shutdown` begins: one pausing between
+/// retries (nobody is at its address), one proving the connection to the
+/// container's own address, one waiting for `validate_aid` from another
+/// container, one waiting for the cache entry behind it. They failed with
+/// `Connect` and a lost connection ("closed") where the docs promise
+/// `ShutDown`, also for a shutdown that began during the call (found by
+/// attack pass 8); every one fails with `ShutDown` now.
+#[tokio::test(flavor = "current_thread")]
+async fn connects_under_way_fail_with_shut_down() {
+    let options = ContainerOptions::new().local_network(LocalNetwork::new());
+    let (a, b) = local_pair(options).await;
+    let own = a.register("Calc", calc()).expect("register");
+    let other = b.register("Calc", calc()).expect("register");
+    let mut retrying = pin!(a.connect_with_timeout("local://nobody/0", None));
+    let once = Some(Duration::ZERO);
+    let mut proving = pin!(a.connect_with_timeout(own.url(), once));
+    let mut validating = pin!(a.connect_with_timeout(other.url(), once));
+    let mut waiting = pin!(a.connect_with_timeout(other.url(), once));
+    assert!(poll_once(&mut retrying).await.is_pending(), "pauses");
+    assert!(poll_once(&mut proving).await.is_pending(), "proves");
+    assert!(poll_once(&mut validating).await.is_pending(), "validates");
+    assert!(poll_once(&mut waiting).await.is_pending(), "waits");
+    tokio::time::timeout(Duration::from_secs(10), a.shutdown())
+        .await
+        .expect("shutdown returns");
+    for (what, connect) in [
+        ("retrying", retrying.as_mut()),
+        ("proving", proving.as_mut()),
+        ("validating", validating.as_mut()),
+        ("waiting", waiting.as_mut()),
+    ] {
+        let result = tokio::time::timeout(Duration::from_secs(10), connect)
+            .await
+            .unwrap_or_else(|_| panic!("the {what} connect ends"));
+        assert!(
+            matches!(result, Err(agentwire::ContainerError::ShutDown)),
+            "{what}: {:?}",
+            result.map(|p| p.connection().is_closed())
+        );
+    }
+    b.shutdown().await;
+}
+
 /// A container dropped (its last handle) or shut down gives its address
 /// up only once every connection of its own is closing: a container may
 /// start there at once (on another thread), and a call through the old
