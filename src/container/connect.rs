@@ -1,7 +1,6 @@
 //! [`Container::connect`]: proxies to other containers' agents, over one
 //! cached connection per remote container.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,94 +12,16 @@ use transport_mqtt::MqttAddr;
 use transport_tcp::TlsAddr;
 
 use super::addr::split_agent_url;
-use super::agents::MIN_PRUNE_AT;
 use super::container::lock;
 use super::loopback;
 use super::{ConnectOptions, Container, ContainerAddr, ContainerError};
 use crate::channel::{ChannelError, ChannelOptions, Codec, Retry};
 use crate::rpc::{Connection, Proxy, RpcError};
 
-/// One cached connection per remote container.
-pub(super) type Slot<C> = Arc<tokio::sync::Mutex<Entry<C>>>;
+mod cache;
 
-/// The cache of connections to remote containers, by their URLs.
-///
-/// Entries whose connection was lost (the remote container went away, or
-/// never answered `validate_aid`) are forgotten from time to time: URLs to
-/// connect to may come from peers, and each entry keeps a dead connection.
-pub(super) struct Cache<C: Codec> {
-    slots: BTreeMap<String, Slot<C>>,
-    /// `slots`' length at which dead entries are next forgotten: twice
-    /// what was left the last time, so that an entry costs O(1) amortised,
-    /// not a look at every other one.
-    prune_at: usize,
-}
-
-impl<C: Codec> Default for Cache<C> {
-    fn default() -> Self {
-        Cache {
-            slots: BTreeMap::new(),
-            prune_at: MIN_PRUNE_AT,
-        }
-    }
-}
-
-impl<C: Codec> Cache<C> {
-    /// The entry of `key`, made if there is none (and then, now and then,
-    /// dead entries forgotten first).
-    fn slot(&mut self, key: &str) -> Slot<C> {
-        if let Some(slot) = self.slots.get(key) {
-            return Arc::clone(slot);
-        }
-        if self.slots.len() >= self.prune_at {
-            self.slots.retain(|_, slot| !is_dead(slot));
-            self.prune_at = (2 * self.slots.len()).max(MIN_PRUNE_AT);
-        }
-        Arc::clone(self.slots.entry(key.to_owned()).or_default())
-    }
-
-    /// How many entries there are.
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.slots.len()
-    }
-}
-
-/// Whether the cache entry `slot` is of no use: nobody but the cache holds
-/// it (others take it only under the cache's lock, as the caller holds
-/// it), and it has no live connection.
-fn is_dead<C: Codec>(slot: &Slot<C>) -> bool {
-    Arc::strong_count(slot) == 1
-        && slot
-            .try_lock()
-            .is_ok_and(|entry| entry.conn.as_ref().is_none_or(Connection::is_closed))
-}
-
-/// A cache entry, under the lock that a `connect` holds while it makes an
-/// attempt (so that concurrent connects share one connection): the
-/// connection, and the last attempt if it failed, so that a `connect` that
-/// waited for the lock meanwhile can share its failure instead of
-/// repeating it (see [`Container::connection`]).
-pub(super) struct Entry<C: Codec> {
-    conn: Option<Connection<C>>,
-    /// The last attempt, if it failed.
-    failed: Option<Failed>,
-}
-
-impl<C: Codec> Default for Entry<C> {
-    fn default() -> Self {
-        Entry {
-            conn: None,
-            failed: None,
-        }
-    }
-}
-
-/// An attempt to connect that failed: when it began, and its error.
-struct Failed {
-    began: Instant,
-    error: RpcError,
-}
+pub(super) use cache::Cache;
+use cache::{Entry, Failed, Slot};
 
 impl<C: Codec> Container<C> {
     /// Connects to the agent at `url` (`tcp://127.0.0.1:5555/0`, …) and
