@@ -21,7 +21,7 @@ use crate::rpc::{Connection, Proxy, RpcError};
 mod cache;
 
 pub(super) use cache::Cache;
-use cache::{Entry, Failed, Slot};
+use cache::{Entry, Failed, Settings, Slot};
 
 impl<C: Codec> Container<C> {
     /// Connects to the agent at `url` (`tcp://127.0.0.1:5555/0`, …) and
@@ -37,8 +37,10 @@ impl<C: Codec> Container<C> {
     /// time, and share it: a connect that waited while another made an
     /// attempt takes that attempt's connection, or its failure as the
     /// failure of its own attempt (and retries after its own pause, or
-    /// gives up, as its own timeout says). A connect waits for at most one
-    /// attempt of others, however long they go on retrying.
+    /// gives up, as its own timeout says); a failure other than a refusal
+    /// only if the attempt had its own settings (URL and TLS client
+    /// configuration). A connect waits for at most one attempt of others,
+    /// however long they go on retrying.
     ///
     /// # Errors
     ///
@@ -113,6 +115,7 @@ impl<C: Codec> Container<C> {
             ContainerError::InvalidAddress { reason, .. } => ContainerError::invalid(url, reason),
             other => other,
         })?;
+        let settings = Settings::new(base, &addr);
         // A shutdown that began meanwhile ended the attempts (or closed
         // the connection under the `validate_aid` call): that is the error,
         // not the connection it cost.
@@ -125,7 +128,10 @@ impl<C: Codec> Container<C> {
                 source,
             }
         };
-        let (mut conn, fresh) = self.connection(&addr, timeout).await.map_err(failed)?;
+        let (mut conn, fresh) = self
+            .connection(&addr, &settings, timeout)
+            .await
+            .map_err(failed)?;
         let checked = self.validate(&addr, &conn, fresh, url, aid).await?;
         // A shutdown that began meanwhile closed the connection (or is
         // closing it): no proxy that is dead on arrival, no reconnecting.
@@ -138,7 +144,10 @@ impl<C: Codec> Container<C> {
             Err(e) if e.is_connection() => {
                 self.forget(&addr, &conn);
                 let fresh;
-                (conn, fresh) = self.connection(&addr, timeout).await.map_err(failed)?;
+                (conn, fresh) = self
+                    .connection(&addr, &settings, timeout)
+                    .await
+                    .map_err(failed)?;
                 self.validate(&addr, &conn, fresh, url, aid)
                     .await?
                     .map_err(failed)?
@@ -235,6 +244,7 @@ impl<C: Codec> Container<C> {
     async fn connection(
         &self,
         addr: &ContainerAddr,
+        settings: &Settings,
         timeout: Option<Duration>,
     ) -> Result<(Connection<C>, bool), RpcError> {
         if self.inner.registry.is_shut_down() {
@@ -282,10 +292,15 @@ impl<C: Codec> Container<C> {
             // N times as long: N times the two-second handshake on MQTT.
             // An attempt that began before this one asked may have been
             // refused before the remote container came up: that one is
-            // made again.)
+            // made again. So is one that failed with other settings, unless
+            // it was refused: another connect's TLS configuration may not
+            // be trusted where this one's is.)
             let error = match &slot.failed {
-                Some(failed) if failed.began >= asked => failed.error.clone(),
-                _ => match self.attempt(addr, &key, &options, &mut slot).await {
+                Some(failed) if failed.is_shared_with(asked, settings) => failed.error.clone(),
+                _ => match self
+                    .attempt(addr, settings, &key, &options, &mut slot)
+                    .await
+                {
                     Ok(conn) => return Ok((conn, true)),
                     Err(error) => error,
                 },
@@ -314,6 +329,7 @@ impl<C: Codec> Container<C> {
     async fn attempt(
         &self,
         addr: &ContainerAddr,
+        settings: &Settings,
         key: &str,
         options: &ChannelOptions<C>,
         slot: &mut Entry<C>,
@@ -330,6 +346,7 @@ impl<C: Codec> Container<C> {
         let conn = opened.inspect_err(|error| {
             slot.failed = Some(Failed {
                 began,
+                settings: settings.clone(),
                 error: error.clone(),
             });
         })?;

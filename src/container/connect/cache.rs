@@ -7,10 +7,16 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::channel::Codec;
+#[cfg(all(feature = "mqtt", feature = "tls"))]
+use transport_mqtt::MqttAddr;
+#[cfg(feature = "tls")]
+use transport_tcp::{tls::rustls::ClientConfig, TlsAddr};
+
+use crate::channel::{retryable, ChannelError, Codec};
 use crate::container::agents::MIN_PRUNE_AT;
 #[cfg(doc)]
 use crate::container::Container;
+use crate::container::ContainerAddr;
 use crate::rpc::{Connection, RpcError};
 
 /// One cached connection per remote container.
@@ -89,8 +95,78 @@ impl<C: Codec> Default for Entry<C> {
     }
 }
 
-/// An attempt to connect that failed: when it began, and its error.
+/// An attempt to connect that failed: when it began, with what settings,
+/// and its error.
 pub(super) struct Failed {
     pub(super) began: Instant,
+    pub(super) settings: Settings,
     pub(super) error: RpcError,
+}
+
+impl Failed {
+    /// Whether a connect with `settings` that asked for the entry at
+    /// `asked` takes this failure as that of its own attempt: the attempt
+    /// began since, and it is the one this connect would make (or it was
+    /// refused, which says the remote container is not up, whatever the
+    /// settings).
+    pub(super) fn is_shared_with(&self, asked: Instant, settings: &Settings) -> bool {
+        let refused = matches!(
+            &self.error,
+            RpcError::Connection {
+                source: ChannelError::Transport(error),
+            } if retryable(error)
+        );
+        self.began >= asked && (refused || self.settings.same(settings))
+    }
+}
+
+/// What an attempt to connect depends on besides whether the remote
+/// container is up: the URL of the container as given (credentials and
+/// options included, which its cache key leaves out) and the TLS client
+/// configuration.
+#[derive(Clone)]
+pub(super) struct Settings {
+    url: String,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<ClientConfig>>,
+}
+
+impl Settings {
+    /// The settings of an attempt to connect to the container at `url`
+    /// (without the agent id), resolved to `addr`.
+    pub(super) fn new(url: &str, addr: &ContainerAddr) -> Self {
+        #[cfg(not(feature = "tls"))]
+        let _ = addr; // only TLS has settings beyond the URL
+        Settings {
+            url: url.to_owned(),
+            #[cfg(feature = "tls")]
+            tls: tls_config(addr).cloned(),
+        }
+    }
+
+    /// Whether an attempt with these settings is one with `other`.
+    fn same(&self, other: &Settings) -> bool {
+        #[cfg(feature = "tls")]
+        let same_tls = match (&self.tls, &other.tls) {
+            (None, None) => true,
+            (Some(ours), Some(theirs)) => Arc::ptr_eq(ours, theirs),
+            _ => false,
+        };
+        #[cfg(not(feature = "tls"))]
+        let same_tls = true;
+        same_tls && self.url == other.url
+    }
+}
+
+/// The TLS client configuration that connecting to `addr` uses, if any.
+#[cfg(feature = "tls")]
+fn tls_config(addr: &ContainerAddr) -> Option<&Arc<ClientConfig>> {
+    if let Some(tls) = addr.downcast_ref::<TlsAddr>() {
+        return tls.client_config();
+    }
+    #[cfg(feature = "mqtt")]
+    if let Some(mqtt) = addr.downcast_ref::<MqttAddr>() {
+        return mqtt.tls_config();
+    }
+    None
 }
