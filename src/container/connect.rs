@@ -116,6 +116,18 @@ impl<C: Codec> Container<C> {
             other => other,
         })?;
         let settings = Settings::new(base, &addr);
+        // One schedule for the whole call: a connect that has to make the
+        // connection again (the cached one, or the one it made, was lost
+        // before `validate_aid` was answered) does not start its timeout
+        // over.
+        let mut retry = Retry::new(
+            &self
+                .inner
+                .options
+                .get_channel_options()
+                .clone()
+                .connect_timeout(timeout),
+        );
         // A shutdown that began meanwhile ended the attempts (or closed
         // the connection under the `validate_aid` call): that is the error,
         // not the connection it cost.
@@ -129,7 +141,7 @@ impl<C: Codec> Container<C> {
             }
         };
         let (mut conn, fresh) = self
-            .connection(&addr, &settings, timeout)
+            .connection(&addr, &settings, &mut retry)
             .await
             .map_err(failed)?;
         let checked = self.validate(&addr, &conn, fresh, url, aid).await?;
@@ -145,7 +157,7 @@ impl<C: Codec> Container<C> {
                 self.forget(&addr, &conn);
                 let fresh;
                 (conn, fresh) = self
-                    .connection(&addr, &settings, timeout)
+                    .connection(&addr, &settings, &mut retry)
                     .await
                     .map_err(failed)?;
                 self.validate(&addr, &conn, fresh, url, aid)
@@ -239,13 +251,13 @@ impl<C: Codec> Container<C> {
         Ok(addr)
     }
 
-    /// The cached connection to the container at `addr`, made if needed;
-    /// whether it was made now.
+    /// The cached connection to the container at `addr`, made if needed
+    /// (retrying as `retry` says); whether it was made now.
     async fn connection(
         &self,
         addr: &ContainerAddr,
         settings: &Settings,
-        timeout: Option<Duration>,
+        retry: &mut Retry,
     ) -> Result<(Connection<C>, bool), RpcError> {
         if self.inner.registry.is_shut_down() {
             return Err(shut());
@@ -261,18 +273,16 @@ impl<C: Codec> Container<C> {
             key: &key,
             entry: &entry,
         };
+        // One attempt at a time under the entry's lock, the pauses between
+        // them outside it: a connect that waits for the entry waits for one
+        // attempt, not for all the retries of a connect ahead of it (which
+        // may retry without end).
         let options = self
             .inner
             .options
             .get_channel_options()
             .clone()
-            .connect_timeout(timeout);
-        // One attempt at a time under the entry's lock, the pauses between
-        // them outside it: a connect that waits for the entry waits for one
-        // attempt, not for all the retries of a connect ahead of it (which
-        // may retry without end).
-        let mut retry = Retry::new(&options);
-        let options = options.connect_timeout(Some(Duration::ZERO));
+            .connect_timeout(Some(Duration::ZERO));
         loop {
             let asked = Instant::now();
             let mut slot = entry.lock().await;
