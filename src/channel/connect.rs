@@ -12,7 +12,7 @@ use super::{ChannelError, ChannelOptions, Codec, Result};
 
 /// Whether an attempt that failed with `err` may be retried: the server is
 /// not up yet (refused) or its socket file does not exist yet.
-fn retryable(err: &transport_api::Error) -> bool {
+pub(crate) fn retryable(err: &transport_api::Error) -> bool {
     matches!(
         err.kind(),
         std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound

@@ -89,7 +89,7 @@ mod slots;
 
 pub use self::channel::Channel;
 pub(crate) use self::channel::WeakChannel;
-pub(crate) use self::connect::Retry;
+pub(crate) use self::connect::{retryable, Retry};
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPack;
 pub use codec::{Bincode, Codec, Json};

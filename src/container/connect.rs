@@ -18,34 +18,10 @@ use super::{ConnectOptions, Container, ContainerAddr, ContainerError};
 use crate::channel::{ChannelError, ChannelOptions, Codec, Retry};
 use crate::rpc::{Connection, Proxy, RpcError};
 
-/// One cached connection per remote container, by its URL.
-pub(super) type Slot<C> = Arc<tokio::sync::Mutex<Entry<C>>>;
+mod cache;
 
-/// A cache entry, under the lock that a `connect` holds while it makes an
-/// attempt (so that concurrent connects share one connection): the
-/// connection, and the last attempt if it failed, so that a `connect` that
-/// waited for the lock meanwhile can share its failure instead of
-/// repeating it (see [`Container::connection`]).
-pub(super) struct Entry<C: Codec> {
-    conn: Option<Connection<C>>,
-    /// The last attempt, if it failed.
-    failed: Option<Failed>,
-}
-
-impl<C: Codec> Default for Entry<C> {
-    fn default() -> Self {
-        Entry {
-            conn: None,
-            failed: None,
-        }
-    }
-}
-
-/// An attempt to connect that failed: when it began, and its error.
-struct Failed {
-    began: Instant,
-    error: RpcError,
-}
+pub(super) use cache::Cache;
+use cache::{Entry, Failed, Settings, Slot};
 
 impl<C: Codec> Container<C> {
     /// Connects to the agent at `url` (`tcp://127.0.0.1:5555/0`, …) and
@@ -61,8 +37,10 @@ impl<C: Codec> Container<C> {
     /// time, and share it: a connect that waited while another made an
     /// attempt takes that attempt's connection, or its failure as the
     /// failure of its own attempt (and retries after its own pause, or
-    /// gives up, as its own timeout says). A connect waits for at most one
-    /// attempt of others, however long they go on retrying.
+    /// gives up, as its own timeout says); a failure other than a refusal
+    /// only if the attempt had its own settings (URL and TLS client
+    /// configuration). A connect waits for at most one attempt of others,
+    /// however long they go on retrying.
     ///
     /// # Errors
     ///
@@ -137,11 +115,35 @@ impl<C: Codec> Container<C> {
             ContainerError::InvalidAddress { reason, .. } => ContainerError::invalid(url, reason),
             other => other,
         })?;
-        let failed = |source| ContainerError::Connect {
-            url: url.to_owned(),
-            source,
+        let settings = Settings::new(base, &addr);
+        // One schedule for the whole call: a connect that has to make the
+        // connection again (the cached one, or the one it made, was lost
+        // before `validate_aid` was answered) does not start its timeout
+        // over.
+        let mut retry = Retry::new(
+            &self
+                .inner
+                .options
+                .get_channel_options()
+                .clone()
+                .connect_timeout(timeout),
+        );
+        // A shutdown that began meanwhile ended the attempts (or closed
+        // the connection under the `validate_aid` call): that is the error,
+        // not the connection it cost.
+        let failed = |source| {
+            if self.is_shut_down() {
+                return ContainerError::ShutDown;
+            }
+            ContainerError::Connect {
+                url: url.to_owned(),
+                source,
+            }
         };
-        let (mut conn, fresh) = self.connection(&addr, timeout).await.map_err(failed)?;
+        let (mut conn, fresh) = self
+            .connection(&addr, &settings, &mut retry)
+            .await
+            .map_err(failed)?;
         let checked = self.validate(&addr, &conn, fresh, url, aid).await?;
         // A shutdown that began meanwhile closed the connection (or is
         // closing it): no proxy that is dead on arrival, no reconnecting.
@@ -154,7 +156,10 @@ impl<C: Codec> Container<C> {
             Err(e) if e.is_connection() => {
                 self.forget(&addr, &conn);
                 let fresh;
-                (conn, fresh) = self.connection(&addr, timeout).await.map_err(failed)?;
+                (conn, fresh) = self
+                    .connection(&addr, &settings, &mut retry)
+                    .await
+                    .map_err(failed)?;
                 self.validate(&addr, &conn, fresh, url, aid)
                     .await?
                     .map_err(failed)?
@@ -246,18 +251,19 @@ impl<C: Codec> Container<C> {
         Ok(addr)
     }
 
-    /// The cached connection to the container at `addr`, made if needed;
-    /// whether it was made now.
+    /// The cached connection to the container at `addr`, made if needed
+    /// (retrying as `retry` says); whether it was made now.
     async fn connection(
         &self,
         addr: &ContainerAddr,
-        timeout: Option<Duration>,
+        settings: &Settings,
+        retry: &mut Retry,
     ) -> Result<(Connection<C>, bool), RpcError> {
         if self.inner.registry.is_shut_down() {
             return Err(shut());
         }
         let key = addr.to_string();
-        let entry = Arc::clone(lock(&self.inner.outgoing).entry(key.clone()).or_default());
+        let entry = lock(&self.inner.outgoing).slot(&key);
         // However this ends without a connection (an error, or the caller
         // giving up), no entry stays behind for an address that was never
         // reached: URLs to connect to may come from peers. Declared before
@@ -267,18 +273,16 @@ impl<C: Codec> Container<C> {
             key: &key,
             entry: &entry,
         };
+        // One attempt at a time under the entry's lock, the pauses between
+        // them outside it: a connect that waits for the entry waits for one
+        // attempt, not for all the retries of a connect ahead of it (which
+        // may retry without end).
         let options = self
             .inner
             .options
             .get_channel_options()
             .clone()
-            .connect_timeout(timeout);
-        // One attempt at a time under the entry's lock, the pauses between
-        // them outside it: a connect that waits for the entry waits for one
-        // attempt, not for all the retries of a connect ahead of it (which
-        // may retry without end).
-        let mut retry = Retry::new(&options);
-        let options = options.connect_timeout(Some(Duration::ZERO));
+            .connect_timeout(Some(Duration::ZERO));
         loop {
             let asked = Instant::now();
             let mut slot = entry.lock().await;
@@ -298,10 +302,15 @@ impl<C: Codec> Container<C> {
             // N times as long: N times the two-second handshake on MQTT.
             // An attempt that began before this one asked may have been
             // refused before the remote container came up: that one is
-            // made again.)
+            // made again. So is one that failed with other settings, unless
+            // it was refused: another connect's TLS configuration may not
+            // be trusted where this one's is.)
             let error = match &slot.failed {
-                Some(failed) if failed.began >= asked => failed.error.clone(),
-                _ => match self.attempt(addr, &key, &options, &mut slot).await {
+                Some(failed) if failed.is_shared_with(asked, settings) => failed.error.clone(),
+                _ => match self
+                    .attempt(addr, settings, &key, &options, &mut slot)
+                    .await
+                {
                     Ok(conn) => return Ok((conn, true)),
                     Err(error) => error,
                 },
@@ -330,6 +339,7 @@ impl<C: Codec> Container<C> {
     async fn attempt(
         &self,
         addr: &ContainerAddr,
+        settings: &Settings,
         key: &str,
         options: &ChannelOptions<C>,
         slot: &mut Entry<C>,
@@ -346,6 +356,7 @@ impl<C: Codec> Container<C> {
         let conn = opened.inspect_err(|error| {
             slot.failed = Some(Failed {
                 began,
+                settings: settings.clone(),
                 error: error.clone(),
             });
         })?;
@@ -374,19 +385,25 @@ impl<C: Codec> Container<C> {
     /// and nobody else holds it (others take it only under the map's lock).
     fn drop_empty_slot(&self, key: &str, entry: &Slot<C>) {
         let mut outgoing = lock(&self.inner.outgoing);
-        let ours = outgoing.get(key).is_some_and(|e| Arc::ptr_eq(e, entry));
+        let ours = outgoing
+            .slots
+            .get(key)
+            .is_some_and(|e| Arc::ptr_eq(e, entry));
         if ours
             && Arc::strong_count(entry) == 2
             && entry.try_lock().is_ok_and(|slot| slot.conn.is_none())
         {
-            outgoing.remove(key);
+            outgoing.slots.remove(key);
         }
     }
 
     /// Forgets the cached connection `conn` to the container at `addr`
     /// (if it is still the cached one).
     fn forget(&self, addr: &ContainerAddr, conn: &Connection<C>) {
-        let slot = lock(&self.inner.outgoing).get(&addr.to_string()).cloned();
+        let slot = lock(&self.inner.outgoing)
+            .slots
+            .get(&addr.to_string())
+            .cloned();
         if let Some(slot) = slot {
             if let Ok(mut slot) = slot.try_lock() {
                 if slot.conn.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
@@ -428,3 +445,6 @@ fn no_tls_config(base: &str) -> ContainerError {
          ContainerOptions::tls_client_config or ConnectOptions::tls_client_config",
     )
 }
+
+#[cfg(test)]
+mod tests;

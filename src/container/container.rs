@@ -1,7 +1,6 @@
 //! [`Container`]: agents behind one server, and connections to other
 //! containers' agents.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +11,7 @@ use transport_api::{AnyServer, Server};
 use transport_tcp::TlsAddr;
 
 use super::agents::{Registry, RootService};
-use super::connect::Slot;
+use super::connect::Cache;
 use super::{AgentInfo, ContainerAddr, ContainerError, ContainerOptions, IntoContainerAddr};
 use crate::channel::{Codec, Json};
 use crate::clock::Clock;
@@ -25,7 +24,7 @@ pub(crate) struct Inner<C: Codec> {
     pub(super) registry: Arc<Registry<C>>,
     pub(super) service: Arc<dyn Service<C>>,
     server: Mutex<Option<AnyServer>>,
-    pub(super) outgoing: Mutex<BTreeMap<String, Slot<C>>>,
+    pub(super) outgoing: Mutex<Cache<C>>,
     /// Serializers and identity of this container's connections.
     pub(super) wire: WireConfig,
 }
@@ -168,7 +167,7 @@ impl<C: Codec> Container<C> {
                 registry,
                 service,
                 server: Mutex::new(Some(server)),
-                outgoing: Mutex::new(BTreeMap::new()),
+                outgoing: Mutex::default(),
                 wire,
             }),
         })

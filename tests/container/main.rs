@@ -177,6 +177,7 @@ on_local_and_sockets!(
 on_every_backend!(
     shutdown_storm,
     a_second_shutdown_waits_for_the_first,
+    connects_under_way_end_with_shut_down,
     connect_after_restarts,
     dropped_container_stops_serving,
     agents_calling_back_at_the_limit,

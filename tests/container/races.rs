@@ -105,6 +105,49 @@ async fn connect_in_flight_during_shutdown() {
     b.shutdown().await;
 }
 
+/// `connect`s under way when `shutdown` begins: one pausing between
+/// retries (nobody is at its address), one proving the connection to the
+/// container's own address, one waiting for `validate_aid` from another
+/// container, one waiting for the cache entry behind it. They failed with
+/// `Connect` and a lost connection ("closed") where the docs promise
+/// `ShutDown`, also for a shutdown that began during the call (found by
+/// attack pass 8); every one fails with `ShutDown` now.
+#[tokio::test(flavor = "current_thread")]
+async fn connects_under_way_fail_with_shut_down() {
+    let options = ContainerOptions::new().local_network(LocalNetwork::new());
+    let (a, b) = local_pair(options).await;
+    let own = a.register("Calc", calc()).expect("register");
+    let other = b.register("Calc", calc()).expect("register");
+    let mut retrying = pin!(a.connect_with_timeout("local://nobody/0", None));
+    let once = Some(Duration::ZERO);
+    let mut proving = pin!(a.connect_with_timeout(own.url(), once));
+    let mut validating = pin!(a.connect_with_timeout(other.url(), once));
+    let mut waiting = pin!(a.connect_with_timeout(other.url(), once));
+    assert!(poll_once(&mut retrying).await.is_pending(), "pauses");
+    assert!(poll_once(&mut proving).await.is_pending(), "proves");
+    assert!(poll_once(&mut validating).await.is_pending(), "validates");
+    assert!(poll_once(&mut waiting).await.is_pending(), "waits");
+    tokio::time::timeout(Duration::from_secs(10), a.shutdown())
+        .await
+        .expect("shutdown returns");
+    for (what, connect) in [
+        ("retrying", retrying.as_mut()),
+        ("proving", proving.as_mut()),
+        ("validating", validating.as_mut()),
+        ("waiting", waiting.as_mut()),
+    ] {
+        let result = tokio::time::timeout(Duration::from_secs(10), connect)
+            .await
+            .unwrap_or_else(|_| panic!("the {what} connect ends"));
+        assert!(
+            matches!(result, Err(agentwire::ContainerError::ShutDown)),
+            "{what}: {:?}",
+            result.map(|p| p.connection().is_closed())
+        );
+    }
+    b.shutdown().await;
+}
+
 /// A container dropped (its last handle) or shut down gives its address
 /// up only once every connection of its own is closing: a container may
 /// start there at once (on another thread), and a call through the old
@@ -271,6 +314,60 @@ async fn seen_after_the_drop(round: usize) {
     assert!(
         first.is_err() && second.is_err(),
         "round {round}: the dropped container answered: {first:?}, {second:?}"
+    );
+    a.shutdown().await;
+}
+
+/// A `connect` (timeout ten seconds) to a container that is not up
+/// retries for nine seconds; the container comes up, the connect's
+/// `validate_aid` is held back at the container's side, and the container
+/// goes away before answering: the connection is lost, so the connect
+/// makes it again. It started its timeout over for that, and retried ten
+/// more seconds past its own timeout (found by attack pass 8). The second
+/// round has what is left of the timeout now: none, so after one attempt
+/// the connect gives up. (The clock is paused: the times are the
+/// runtime's.)
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_connect_that_connects_again_keeps_its_timeout() {
+    let net = LocalNetwork::new();
+    let options = ContainerOptions::new().local_network(net.clone());
+    let a = Container::create_with("local://a", options.clone())
+        .await
+        .expect("a starts");
+    let start = tokio::time::Instant::now();
+    let timeout = Duration::from_secs(10);
+    let first = tokio::spawn({
+        let a = a.clone();
+        async move {
+            let result = a.connect_with_timeout("local://b/0", Some(timeout)).await;
+            (result.map(|_| ()), start.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let open = Arc::new(AtomicBool::new(false));
+    let gated = Hooked::new(net.get_queue("b").expect("queue")).gated(Arc::clone(&open));
+    let b = Container::create_with(gated, options)
+        .await
+        .expect("b starts");
+    b.register("Calc", calc()).expect("register");
+    // The first connect's next attempt (within its longest pause) connects,
+    // and its `validate_aid` waits at b's gate.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!first.is_finished(), "waits for validate_aid");
+    // b goes away; a second connect's `validate_aid` over the same
+    // connection gets b's side to see it, and close it.
+    drop(b);
+    open.store(true, Ordering::SeqCst);
+    let second = a
+        .connect_with_timeout("local://b/0", Some(Duration::ZERO))
+        .await;
+    assert!(second.is_err(), "b is gone: {second:?}");
+    let (result, took) = first.await.expect("task");
+    let err = result.expect_err("b is gone");
+    assert!(err.to_string().contains("local://b"), "{err}");
+    assert!(
+        took < timeout * 2,
+        "the connect gave up only after {took:?}, its timeout being {timeout:?}"
     );
     a.shutdown().await;
 }

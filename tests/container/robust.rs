@@ -319,3 +319,79 @@ pub async fn a_second_shutdown_waits_for_the_first(backend: Backend) {
     );
     a.shutdown().await;
 }
+
+/// Twenty-four `connect`s under way when their container shuts down: to
+/// the container's own address, to another container, and to an address
+/// nobody serves, with one attempt, short and long retries, and retries
+/// without end; the shutdown begins after a different number of trips
+/// through the runtime each round. Each ends: with a proxy (made before
+/// the shutdown, dead after it), with the error it had before the
+/// shutdown began, or with `ShutDown`. (They ended with a lost connection
+/// instead, on every backend; attack pass 8.)
+pub async fn connects_under_way_end_with_shut_down(backend: Backend) {
+    let timeouts = [
+        Some(Duration::ZERO),
+        Some(Duration::from_millis(100)),
+        Some(Duration::from_secs(60)),
+        None,
+    ];
+    let nobody = match &backend {
+        // A free port: take one, then let it go.
+        Backend::Tcp | Backend::Tls => {
+            let probe = backend.container("probe").await;
+            let url = probe.url().to_owned();
+            probe.shutdown().await;
+            url
+        }
+        _ => backend.url("nobody"),
+    };
+    for round in 0..6 {
+        let a = backend.container("a").await;
+        let b = backend.container("b").await;
+        let own = a.register("Calc", calc()).expect("register");
+        let other = b.register("Calc", calc()).expect("register");
+        let connects: Vec<_> = (0..24)
+            .map(|i| {
+                let a = a.clone();
+                let url = match i % 3 {
+                    0 => own.url().to_owned(),
+                    1 => other.url().to_owned(),
+                    _ => format!("{nobody}/0"),
+                };
+                let timeout = timeouts[i % timeouts.len()];
+                tokio::spawn(async move {
+                    let result = a.connect_with_timeout(&url, timeout).await;
+                    // On this thread nothing runs between the end of the
+                    // connect and this look.
+                    (result, a.is_shut_down(), url)
+                })
+            })
+            .collect();
+        for _ in 0..round * 3 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::timeout(Duration::from_secs(20), a.shutdown())
+            .await
+            .expect("shutdown returns");
+        for connect in connects {
+            let ended = tokio::time::timeout(Duration::from_secs(20), connect);
+            let (result, shut, url) = ended.await.expect("the connect ends").expect("task");
+            match result {
+                Ok(proxy) => {
+                    let call = proxy.call::<_, i64>("add", (1, 2));
+                    let after = tokio::time::timeout(Duration::from_secs(20), call).await;
+                    assert!(
+                        after.expect("the call ends").is_err(),
+                        "round {round}: {url}: a call after the shutdown"
+                    );
+                }
+                Err(agentwire::ContainerError::ShutDown) => assert!(shut),
+                Err(e) => assert!(
+                    !shut,
+                    "round {round}: {url}: {e:?} once the shutdown had begun"
+                ),
+            }
+        }
+        b.shutdown().await;
+    }
+}

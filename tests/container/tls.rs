@@ -194,3 +194,48 @@ async fn a_refused_client_certificate_is_a_clear_error() {
     })
     .await;
 }
+
+/// Three connects at once to one TLS container: the first two with a
+/// client configuration that does not trust the server, the third with
+/// one that does, each waiting for the cache entry behind the one before.
+/// The second's attempt failed (the server is not trusted) while the third
+/// waited, and the third took that failure as its own, though its own
+/// configuration would have connected (found by attack pass 8). Only a
+/// refusal, which says nothing about the attempt's settings, is shared
+/// with a connect of other settings now; the third connects.
+#[tokio::test]
+async fn a_connect_does_not_share_the_failure_of_other_settings() {
+    use std::future::{poll_fn, Future};
+    use std::pin::pin;
+    use std::task::Poll;
+
+    support::run(async {
+        let b = tls_container().await;
+        let agent = b.register("Calc", calc()).expect("register");
+        let t = Container::create("tcp://127.0.0.1:0").await.expect("tcp");
+        let stranger = ConnectOptions::new().tls_client_config(client_config(other_pki()));
+        let trusting = ConnectOptions::new().tls_client_config(client_config(pki()));
+        let mut first = pin!(t.connect_with(agent.url(), &stranger));
+        let mut second = pin!(t.connect_with(agent.url(), &stranger));
+        let mut third = pin!(t.connect_with(agent.url(), &trusting));
+        for (what, connect) in [
+            ("first", first.as_mut()),
+            ("second", second.as_mut()),
+            ("third", third.as_mut()),
+        ] {
+            let mut connect = connect;
+            let polled = poll_fn(|cx| Poll::Ready(connect.as_mut().poll(cx).is_pending()));
+            assert!(polled.await, "the {what} connect waits");
+        }
+        let (first, second, third) = tokio::join!(first, second, third);
+        for (what, result) in [("first", first), ("second", second)] {
+            let err = result.expect_err(what);
+            assert_eq!(err.kind(), ErrorKind::InvalidData, "{what}: {err:?}");
+        }
+        let proxy = third.expect("the third connect's own configuration trusts the server");
+        assert_eq!(proxy.call::<_, i64>("add", (1, 2)).await.expect("add"), 3);
+        t.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
