@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use transport_api::{Endpoint, Error, FlowControl, Result, WriteBufferLimits, WriteWaiters};
 
-use crate::wire::{Kind, Msg, HEADER, WINDOW};
+use crate::wire::{Kind, Msg, HEADER, MAX_DATA, WINDOW};
 
 /// What a stream message (DATA, EOF, FIN) counts against the receive
 /// window: its payload and its header, so that many tiny messages are as
@@ -96,8 +96,20 @@ impl ConnState {
     /// high-water mark therefore stays paused while the peer does not read,
     /// however far behind the driver is.
     fn buffered(&self) -> usize {
-        let window = usize::try_from(self.window_left()).unwrap_or(usize::MAX);
-        self.queued.saturating_sub(window)
+        self.queued.saturating_sub(self.payload_room())
+    }
+
+    /// The payload the window takes now: as the driver publishes it, in
+    /// messages of [`MAX_DATA`] with a [`HEADER`] each. (Counting the
+    /// window's bytes as payload, each message published made the buffer
+    /// look a header larger: a writer could find it past its high-water
+    /// mark by more than its write although it only wrote while allowed.)
+    fn payload_room(&self) -> usize {
+        let left = self.window_left();
+        let per_message = (MAX_DATA + HEADER) as u64;
+        let full = left / per_message;
+        let rest = (left % per_message).saturating_sub(HEADER as u64);
+        usize::try_from(full * MAX_DATA as u64 + rest).unwrap_or(usize::MAX)
     }
 
     pub(crate) fn accepts_writes(&self) -> bool {
@@ -494,5 +506,31 @@ mod tests {
         conn.receive(stream(Kind::Data, 1)).expect("data");
         conn.receive(Msg::new(Kind::Rst, 1, 7, 0)).expect("RST");
         assert!(matches!(conn.lock().failed, Some(Error::ConnectionReset)));
+    }
+
+    /// Publishing what the window takes does not change the write buffer
+    /// as flow control sees it: the buffer counted each published message
+    /// a header larger (the window's bytes taken as payload), so a writer
+    /// that wrote only while allowed found the buffer past its high-water
+    /// mark by more than one write (the MQTT conformance run, once in a
+    /// full test run under load).
+    #[test]
+    fn publishing_does_not_grow_the_buffer() {
+        // However much of the window the peer has not consumed yet.
+        for unconsumed in [0, 1, HEADER as u64, 12_345, WINDOW / 3] {
+            let conn = accepted();
+            conn.write_all(&[Bytes::from(vec![7; 40 * MAX_DATA])])
+                .expect("write");
+            let mut st = conn.lock();
+            st.sent_total = unconsumed;
+            let before = st.buffered();
+            // The driver publishing full messages while the window takes
+            // them.
+            while st.window_left() >= (MAX_DATA + HEADER) as u64 {
+                st.queued -= MAX_DATA;
+                st.sent_total += (MAX_DATA + HEADER) as u64;
+                assert_eq!(st.buffered(), before, "{unconsumed} unconsumed");
+            }
+        }
     }
 }
