@@ -154,7 +154,7 @@ impl<C: Codec> Container<C> {
             // The cached connection turned out dead (the remote container
             // restarted, say): once more on a fresh one.
             Err(e) if e.is_connection() => {
-                self.forget(&addr, &conn);
+                self.forget(&addr, &conn).await;
                 let fresh;
                 (conn, fresh) = self
                     .connection(&addr, &settings, &mut retry)
@@ -202,7 +202,7 @@ impl<C: Codec> Container<C> {
         match tokio::time::timeout(waited, call).await {
             Ok(answer) => Ok(answer),
             Err(_) => {
-                self.forget(addr, conn);
+                self.forget(addr, conn).await;
                 if fresh {
                     conn.abort().await;
                 }
@@ -398,17 +398,19 @@ impl<C: Codec> Container<C> {
     }
 
     /// Forgets the cached connection `conn` to the container at `addr`
-    /// (if it is still the cached one).
-    fn forget(&self, addr: &ContainerAddr, conn: &Connection<C>) {
+    /// (if it is still the cached one). Waits for the entry if another
+    /// `connect` holds it (for one attempt at most): a connection that did
+    /// not answer, left cached, would make the next `connect` wait out the
+    /// handshake timeout again.
+    async fn forget(&self, addr: &ContainerAddr, conn: &Connection<C>) {
         let slot = lock(&self.inner.outgoing)
             .slots
             .get(&addr.to_string())
             .cloned();
         if let Some(slot) = slot {
-            if let Ok(mut slot) = slot.try_lock() {
-                if slot.conn.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
-                    slot.conn = None;
-                }
+            let mut slot = slot.lock().await;
+            if slot.conn.as_ref().is_some_and(|c| c.ptr_eq(conn)) {
+                slot.conn = None;
             }
         }
     }
