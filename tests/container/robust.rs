@@ -272,11 +272,9 @@ pub async fn shutdown_storm(backend: Backend) {
     assert!(a.connect(&url).await.is_err());
 }
 
-/// A `connect` that retries without end (the remote container is not up)
-/// ends with an error when its container is shut down meanwhile.
-pub async fn shutdown_ends_a_connect_that_retries(backend: Backend) {
-    let a = backend.container("a").await;
-    let nobody = match &backend {
+/// The URL of a container nobody serves on `backend`.
+async fn unserved_url(backend: &Backend) -> String {
+    match backend {
         // A free port: take one, then let it go.
         Backend::Tcp | Backend::Tls => {
             let probe = backend.container("probe").await;
@@ -285,7 +283,14 @@ pub async fn shutdown_ends_a_connect_that_retries(backend: Backend) {
             url
         }
         _ => backend.url("nobody"),
-    };
+    }
+}
+
+/// A `connect` that retries without end (the remote container is not up)
+/// ends with an error when its container is shut down meanwhile.
+pub async fn shutdown_ends_a_connect_that_retries(backend: Backend) {
+    let a = backend.container("a").await;
+    let nobody = unserved_url(&backend).await;
     let connecting = tokio::spawn({
         let a = a.clone();
         async move { a.connect_with_timeout(&format!("{nobody}/0"), None).await }
@@ -335,16 +340,7 @@ pub async fn connects_under_way_end_with_shut_down(backend: Backend) {
         Some(Duration::from_secs(60)),
         None,
     ];
-    let nobody = match &backend {
-        // A free port: take one, then let it go.
-        Backend::Tcp | Backend::Tls => {
-            let probe = backend.container("probe").await;
-            let url = probe.url().to_owned();
-            probe.shutdown().await;
-            url
-        }
-        _ => backend.url("nobody"),
-    };
+    let nobody = unserved_url(&backend).await;
     for round in 0..6 {
         let a = backend.container("a").await;
         let b = backend.container("b").await;

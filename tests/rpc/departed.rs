@@ -4,25 +4,16 @@
 //! leaves. The server must notice (and drop the handlers) although it reads
 //! nothing from that peer any more and writes nothing to it.
 
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use agentwire::channel::{ChannelOptions, Json};
-use agentwire::rpc::{self, Connection, Router};
+use agentwire::rpc::{self, Connection};
 use tokio::sync::mpsc;
 use transport_api::{Address, Server, Transport};
 
 use crate::support::raw_peer::{request_frame, Deaf};
-
-/// Counts the handlers whose future was dropped.
-struct DropCount(Arc<AtomicUsize>);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+use crate::support::{hang_router, Hangs};
 
 /// A flood of 100,000 calls to a handler that never finishes, from a peer
 /// that then aborts its end: the server's end of the connection is lost
@@ -34,27 +25,20 @@ where
 {
     const LIMIT: usize = 4;
     const FLOOD: u64 = 100_000;
-    let started = Arc::new(AtomicUsize::new(0));
-    let dropped = Arc::new(AtomicUsize::new(0));
-    let router: Router<Json> = {
-        let (started, dropped) = (Arc::clone(&started), Arc::clone(&dropped));
-        Router::new().method("hang", move |(_pad,): (String,)| {
-            started.fetch_add(1, Ordering::SeqCst);
-            let guard = DropCount(Arc::clone(&dropped));
-            async move {
-                let _guard = guard;
-                std::future::pending::<Result<(), Infallible>>().await
-            }
-        })
-    };
+    let hangs = Arc::new(Hangs::default());
     let options = ChannelOptions::new()
         .codec(Json)
         .max_concurrent_requests(LIMIT)
         .max_queued_requests(LIMIT);
     let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
-    let server = rpc::start_server(&addr, Arc::new(router), options, move |c: Connection| {
-        let _ = conn_tx.send(c);
-    })
+    let server = rpc::start_server(
+        &addr,
+        Arc::new(hang_router(&hangs)),
+        options,
+        move |c: Connection| {
+            let _ = conn_tx.send(c);
+        },
+    )
     .await
     .expect("server starts");
     let (deaf_tx, mut deaf_rx) = mpsc::unbounded_channel();
@@ -65,8 +49,8 @@ where
         .expect("flooder connects");
     let _flooder_transport = deaf_rx.recv().await.expect("connected");
     let flooded = conn_rx.recv().await.expect("server side of the flood");
-    // 100,000 x ~90 B: far more than the held-back budget (1 MiB).
-    let args = serde_json::json!(["x".repeat(64)]);
+    // 100,000 x ~30 B: more than the held-back budget (1 MiB).
+    let args = serde_json::json!([]);
     for id in 0..FLOOD {
         flooder
             .write(request_frame(id, "hang", &args))
@@ -76,17 +60,17 @@ where
         }
     }
     // The server takes what its limits allow, then pauses reading.
-    while started.load(Ordering::SeqCst) < LIMIT {
+    while hangs.started.load(Ordering::SeqCst) < LIMIT {
         tokio::task::yield_now().await;
     }
     let held = flooded.channel().held_requests();
     assert!(held > 0, "reading paused with requests held back");
     flooder.abort();
     flooded.channel().closed().await;
-    while dropped.load(Ordering::SeqCst) < LIMIT {
+    while hangs.dropped.load(Ordering::SeqCst) < LIMIT {
         tokio::task::yield_now().await;
     }
-    assert_eq!(started.load(Ordering::SeqCst), LIMIT);
+    assert_eq!(hangs.started.load(Ordering::SeqCst), LIMIT);
     assert_eq!(flooded.running_handlers(), 0);
     server.close();
 }

@@ -6,6 +6,7 @@
 //! deadlock.
 
 use std::convert::Infallible;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use agentwire::channel::{ChannelOptions, Json};
@@ -15,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use transport_api::{Address, Server, Transport};
 
 use crate::support::raw_peer::{request_frame, Deaf};
-use crate::support::{calc, BothWays};
+use crate::support::{calc, hang_router, BothWays, Hangs};
 
 fn json() -> ChannelOptions<Json> {
     ChannelOptions::new().codec(Json)
@@ -341,15 +342,6 @@ where
     server.close();
 }
 
-/// Counts its drops.
-struct DropCount(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// Handlers that never finish fill every slot of a connection (its limit
 /// reached, more requests queued); the peer then goes away: the handlers
 /// are dropped with the connection, not kept forever.
@@ -359,22 +351,10 @@ where
     A::Server: Server<Addr = A>,
 {
     const LIMIT: usize = 2;
-    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let router: Router<Json> = {
-        let (started, dropped) = (Arc::clone(&started), Arc::clone(&dropped));
-        Router::new().method("hang", move |(): ()| {
-            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let guard = DropCount(Arc::clone(&dropped));
-            async move {
-                let _guard = guard;
-                std::future::pending::<Result<(), Infallible>>().await
-            }
-        })
-    };
+    let hangs = Arc::new(Hangs::default());
     let server = rpc::start_server(
         &addr,
-        Arc::new(router),
+        Arc::new(hang_router(&hangs)),
         json().max_concurrent_requests(LIMIT),
         |_| {},
     )
@@ -389,17 +369,17 @@ where
             tokio::spawn(async move { conn.call::<_, ()>("hang", ()).await })
         })
         .collect();
-    while started.load(std::sync::atomic::Ordering::SeqCst) < LIMIT {
+    while hangs.started.load(Ordering::SeqCst) < LIMIT {
         tokio::task::yield_now().await;
     }
     conn.abort().await;
     for call in calls {
         assert!(call.await.expect("joins").is_err());
     }
-    while dropped.load(std::sync::atomic::Ordering::SeqCst) < LIMIT {
+    while hangs.dropped.load(Ordering::SeqCst) < LIMIT {
         tokio::task::yield_now().await;
     }
-    assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), LIMIT);
+    assert_eq!(hangs.started.load(Ordering::SeqCst), LIMIT);
     server.close();
 }
 

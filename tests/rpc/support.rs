@@ -14,8 +14,10 @@ pub use backends::*;
 pub mod raw_peer;
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use agentwire::channel::Codec;
+use agentwire::channel::{Codec, Json};
 use agentwire::rpc::Router;
 use serde::Deserialize;
 
@@ -114,4 +116,33 @@ where
             server_conn,
         }
     }
+}
+
+/// How many `hang` handlers started, and how many of them were dropped.
+#[derive(Default)]
+pub struct Hangs {
+    pub started: AtomicUsize,
+    pub dropped: AtomicUsize,
+}
+
+/// Counts a handler's drop in [`Hangs::dropped`].
+struct DropCount(Arc<Hangs>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// `hang()`, a handler that never finishes, counted in `hangs`.
+pub fn hang_router(hangs: &Arc<Hangs>) -> Router<Json> {
+    let hangs = Arc::clone(hangs);
+    Router::new().method("hang", move |(): ()| {
+        hangs.started.fetch_add(1, Ordering::SeqCst);
+        let guard = DropCount(Arc::clone(&hangs));
+        async move {
+            let _guard = guard;
+            std::future::pending::<Result<(), Infallible>>().await
+        }
+    })
 }
