@@ -106,7 +106,11 @@ pub(crate) struct Driver<S, P> {
     eof_sent: bool,
     /// What the protocol was last told: paused or not.
     reported_paused: bool,
-    /// The next look at the peer while reading is paused.
+    /// The next look at the peer while reading is paused; made at the
+    /// first pause and kept (clearing it on every round that reads cost
+    /// the request/reply path about 0.6% of its instructions). After a
+    /// resume it may fire once for nothing; at the next pause, the first
+    /// look is at once.
     peer_check: Option<Pin<Box<Sleep>>>,
 }
 
@@ -184,7 +188,6 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
         }
 
         if !self.read_eof && (ctl.closing || !ctl.reading_paused) {
-            self.peer_check = None;
             match self.poll_receive(cx, ctl.closing) {
                 Ok(received) => progress |= received,
                 Err(ending) => return Round::End(ending),
