@@ -35,13 +35,14 @@ pub(crate) struct Retry {
 }
 
 impl Retry {
-    /// The schedule of a connect beginning now, with `options`' connect
-    /// timeout and retry intervals.
-    pub(crate) fn new<C: Codec>(options: &ChannelOptions<C>) -> Self {
+    /// The schedule of a connect beginning now, retrying for `timeout`
+    /// with `options`' retry intervals (`connect_timeout` is not read: a
+    /// caller may give its own).
+    pub(crate) fn new<C: Codec>(timeout: Option<Duration>, options: &ChannelOptions<C>) -> Self {
         let (interval, max_interval) = options.get_retry_interval();
         Retry {
             start: Instant::now(),
-            timeout: options.get_connect_timeout(),
+            timeout,
             interval,
             max_interval,
         }
@@ -89,7 +90,7 @@ where
     C: Codec,
     P: Protocol,
 {
-    let mut retry = Retry::new(options);
+    let mut retry = Retry::new(options.get_connect_timeout(), options);
     loop {
         let shared = Arc::new(Shared::new(options));
         match addr.create_connection(make(Arc::clone(&shared))).await {

@@ -120,14 +120,7 @@ impl<C: Codec> Container<C> {
         // connection again (the cached one, or the one it made, was lost
         // before `validate_aid` was answered) does not start its timeout
         // over.
-        let mut retry = Retry::new(
-            &self
-                .inner
-                .options
-                .get_channel_options()
-                .clone()
-                .connect_timeout(timeout),
-        );
+        let mut retry = Retry::new(timeout, self.inner.options.get_channel_options());
         // A shutdown that began meanwhile ended the attempts (or closed
         // the connection under the `validate_aid` call): that is the error,
         // not the connection it cost.
