@@ -36,6 +36,8 @@ impl<B: Backend> Backend for Erased<B> {
     fn refused_addr(&self) -> AnyAddress {
         AnyAddress::new(self.0.refused_addr())
     }
+
+    const ABORT_IS_SIGNALLED: bool = B::ABORT_IS_SIGNALLED;
 }
 
 mod local {

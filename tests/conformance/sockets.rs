@@ -36,6 +36,8 @@ impl Backend for Unix {
     fn refused_addr(&self) -> UnixAddr {
         stale_socket()
     }
+    /// A Unix socket's abort is a close: the peer cannot tell.
+    const ABORT_IS_SIGNALLED: bool = false;
 }
 
 pub struct Tls;

@@ -28,7 +28,6 @@ macro_rules! everywhere {
             limits::callbacks_at_the_limit,
             limits::hanging_handlers_end_with_the_connection,
             limits::oversized_error_text_is_shortened,
-            departed::a_flooder_that_leaves_is_noticed,
             hostile::readable_bincode_errors,
             hostile::deep_nesting,
             hostile::deep_bincode_recursion,
@@ -45,6 +44,33 @@ everywhere!(on_every_backend);
 // Not through the broker: 3,000 nested round trips, each of which can wait
 // for one of rumqttd's delayed ACKs.
 on_every_backend!(reentrancy::recursion_deeper_than_the_default_window);
+
+/// A flooder that aborts, where a peer that reads nothing can see an
+/// abort: not on Unix sockets, whose abort is a close, and a close keeps
+/// what was sent for when reading resumes (`tests/tcp/paused.rs`).
+mod a_flooder_that_leaves_is_noticed {
+    use super::*;
+
+    #[tokio::test]
+    async fn local() {
+        support::run(departed::a_flooder_that_leaves_is_noticed(support::local())).await;
+    }
+
+    #[tokio::test]
+    async fn tcp() {
+        support::run(departed::a_flooder_that_leaves_is_noticed(support::tcp())).await;
+    }
+
+    #[tokio::test]
+    async fn tls() {
+        support::run(departed::a_flooder_that_leaves_is_noticed(support::tls())).await;
+    }
+
+    #[tokio::test]
+    async fn mqtt() {
+        support::run(departed::a_flooder_that_leaves_is_noticed(support::mqtt())).await;
+    }
+}
 
 /// The same through an MQTT broker (the embedded rumqttd): the connection's
 /// bytes cross the broker as messages of their own.

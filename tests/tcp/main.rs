@@ -6,6 +6,7 @@ mod addr;
 mod cancel;
 mod data;
 mod errors;
+mod paused;
 mod support;
 mod tls;
 

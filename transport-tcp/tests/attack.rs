@@ -54,6 +54,8 @@ impl Backend for Unix {
     fn refused_addr(&self) -> UnixAddr {
         self.fresh_addr()
     }
+    /// A Unix socket's abort is a close: the peer cannot tell.
+    const ABORT_IS_SIGNALLED: bool = false;
 }
 
 /// The kit's attacks (one transport shared by eight tasks, protocols that

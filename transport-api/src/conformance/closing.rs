@@ -279,16 +279,39 @@ pub(crate) async fn dropped_transport<B: Backend>(backend: &B) -> Outcome {
 /// must look for it while paused, or a peer that floods and leaves keeps
 /// the server's connection and its work alive). `connection_lost` comes
 /// once, last, with or without an error.
+///
+/// Where an abort cannot be told from a close ([`Backend::ABORT_IS_SIGNALLED`]
+/// is false), the server stays paused a while without losing anything, and
+/// on reading again gets a prefix of what was written (the rest was
+/// dropped unsent), then the end.
 pub(crate) async fn abort_while_peer_paused<B: Backend>(backend: &B) -> Outcome {
     let accepted = Accepted::default();
     let (server, addr) = serve(backend, &accepted).await?;
     let (t, log) = connect(&addr).await?;
     let server_log = accepted.wait_log(0).await?;
-    server_log.require_transport("server")?.pause_reading();
-    step("write", t.write(Bytes::from(pattern(64 * 1024, 7))))?;
+    let st = server_log.require_transport("server")?;
+    st.pause_reading();
+    let written = pattern(64 * 1024, 7);
+    step("write", t.write(Bytes::from(written.clone())))?;
     t.abort();
     log.wait_lost().await?;
+    if !B::ABORT_IS_SIGNALLED {
+        tokio::time::sleep(super::PAUSED_LONG).await;
+        ensure!(
+            server_log.lost_count() == 0,
+            "an abort that looks like a close ended the paused server: {:?}",
+            server_log.events()
+        );
+        st.resume_reading();
+    }
+    drop(st);
     server_log.wait_lost().await?;
+    let got = server_log.data();
+    ensure!(
+        written.starts_with(&got),
+        "the server got {} bytes that are not a prefix of what was written",
+        got.len()
+    );
     lost_once_last("server", &server_log, None)?;
     shut(&server).await
 }

@@ -115,8 +115,8 @@ pub async fn end_from_data_received<B: Backend>(backend: &B, on_data: OnData) ->
 /// `wait_closed` returns although the client reads nothing, as asyncio's
 /// `close` completes once the data is handed off (to the kernel's buffers
 /// on sockets, to the peer's inbox on local queues: up to the closing
-/// side's high-water mark). Once the client reads again, it gets what was
-/// sent, then `connection_lost(None)`.
+/// side's high-water mark). Once the client reads again, however long it
+/// waited, it gets what was sent, then `connection_lost(None)`.
 ///
 /// In [`SCENARIOS`](super::SCENARIOS) as `close_while_peer_paused`.
 pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
@@ -138,6 +138,14 @@ pub async fn close_while_peer_never_reads<B: Backend>(backend: &B) -> Outcome {
         server_log.events()
     );
     shut(&server).await?;
+    // A close is not a departure: however long the client stays paused
+    // (longer than a backend's look at a paused peer), what was sent waits.
+    tokio::time::sleep(super::PAUSED_LONG).await;
+    ensure!(
+        log.lost_count() == 0,
+        "the paused client's connection ended before it read again: {:?}",
+        log.events()
+    );
     // Reading again, the client gets what was sent and the end.
     t.resume_reading();
     log.wait_lost().await?;

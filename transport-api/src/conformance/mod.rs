@@ -57,7 +57,19 @@ pub trait Backend: Send + Sync + 'static {
 
     /// An address where a connection is refused (`ConnectionRefused`).
     fn refused_addr(&self) -> Self::Addr;
+
+    /// Whether the peer of an aborted connection can tell the abort from a
+    /// close while it reads nothing (a TCP reset does; see
+    /// [`Transport::abort`](crate::Transport::abort)). Unix sockets cannot:
+    /// their abort is a close, and the scenarios expect a close's
+    /// behaviour there (the peer gets what was handed off, then the end).
+    const ABORT_IS_SIGNALLED: bool = true;
 }
+
+/// How long a scenario keeps a connection paused to show that nothing is
+/// lost meanwhile: longer than a backend's periodic look at a paused peer
+/// (transport-tcp looks every 250 ms).
+pub(crate) const PAUSED_LONG: std::time::Duration = std::time::Duration::from_millis(600);
 
 /// A scenario that did not go as the traits promise.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,9 @@
 //! 6. receives: one read into the read buffer, delivered as one
 //!    `data_received` chunk (discarded after `close`), or the peer's EOF;
 //!    while reading is paused, looks every [`PEER_CHECK`] at the socket's
-//!    readiness instead, so that a peer that reset or hung up is noticed
-//!    although what it sent before is never read.
+//!    readiness instead, so that a peer that reset the connection is
+//!    noticed although what it sent before is never read (a graceful
+//!    close is not a departure: what was sent before it is read first).
 //!
 //! Buffers follow the load: the read buffer grows while reads fill it and
 //! shrinks when they do not (see `read_buf`), and when a round finds
@@ -52,7 +53,7 @@ const MAX_ROUNDS: usize = 64;
 /// Chunks handed to one vectored write.
 const MAX_IOV: usize = 64;
 /// How often a connection whose reading is paused looks whether its peer
-/// is gone. Its reset or hang-up waits behind what it sent and we do not
+/// is gone. Its reset waits behind what it sent and we do not
 /// read, and nothing else may ever wake the driver (handlers that wait for
 /// ever write nothing): without a look, the connection and its handlers
 /// would outlive the peer.

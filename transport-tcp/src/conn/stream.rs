@@ -19,10 +19,16 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 
     /// Whether the peer is gone for good, as the socket's readiness says
     /// without a read (requests may wait unread before the news): the
-    /// connection was reset (`Some(Err)`, the socket's error) or hung up
-    /// both ways (`Some(Ok(()))`). `None` while it may still be alive, or
-    /// when the peer only ended its writing half (it may still read our
-    /// replies).
+    /// connection was reset (`Some(Err)`, the socket's error) or, on TCP,
+    /// hung up both ways (`Some(Ok(()))`). `None` while it may still be
+    /// alive, or when the peer only ended its writing half (it may still
+    /// read our replies).
+    ///
+    /// A Unix socket whose peer closed also says "hung up", at once, with
+    /// what the peer sent still unread: that is a close, not a departure,
+    /// and what was sent must reach the protocol when it reads again (as
+    /// `Transport::close` promises). Only an error (the peer closed with
+    /// our data unread: `ECONNRESET`) is a departure there.
     fn peer_gone(&self) -> Option<io::Result<()>>;
 }
 
@@ -35,10 +41,20 @@ fn ready_now(readiness: impl Future<Output = io::Result<Ready>>) -> Option<Ready
     }
 }
 
+/// What a socket's hang-up both ways means while its data is unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HangUp {
+    /// The peer is gone (TCP: no hang-up without a reset or our own EOF).
+    Departure,
+    /// The peer closed; what it sent comes first (Unix sockets).
+    Close,
+}
+
 /// [`Stream::peer_gone`] from a socket's readiness and its pending error.
 fn gone(
     ready: Option<Ready>,
     take_error: impl FnOnce() -> io::Result<Option<io::Error>>,
+    hang_up: HangUp,
 ) -> Option<io::Result<()>> {
     let ready = ready?;
     if ready.is_error() {
@@ -47,7 +63,7 @@ fn gone(
             error.unwrap_or_else(|| io::ErrorKind::ConnectionReset.into())
         ));
     }
-    ready.is_write_closed().then_some(Ok(()))
+    (hang_up == HangUp::Departure && ready.is_write_closed()).then_some(Ok(()))
 }
 
 /// Every readiness a socket reports.
@@ -62,7 +78,11 @@ impl Stream for TcpStream {
     }
 
     fn peer_gone(&self) -> Option<io::Result<()>> {
-        gone(ready_now(self.ready(ANY)), || self.take_error())
+        gone(
+            ready_now(self.ready(ANY)),
+            || self.take_error(),
+            HangUp::Departure,
+        )
     }
 }
 
@@ -72,7 +92,11 @@ impl Stream for UnixStream {
     fn prepare_abort(&self) {}
 
     fn peer_gone(&self) -> Option<io::Result<()>> {
-        gone(ready_now(self.ready(ANY)), || self.take_error())
+        gone(
+            ready_now(self.ready(ANY)),
+            || self.take_error(),
+            HangUp::Close,
+        )
     }
 }
 
