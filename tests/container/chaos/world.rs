@@ -123,7 +123,9 @@ pub struct World<C: Wire> {
     pub(super) relays: bool,
     /// Whether a container's address is its own until its server is
     /// closed (a second container there fails with `AddrInUse`): not on
-    /// MQTT, where two servers under one name both answer handshakes.
+    /// MQTT, where the name is free at `close` while the broker still
+    /// delivers the old subscription's handshakes for a moment (and two
+    /// servers under one name in two processes both answer).
     pub(super) exclusive: bool,
     /// How often each outcome was seen (for the summary of a run).
     pub stats: Stats,

@@ -248,10 +248,13 @@ async fn a_runtime_dropped_with_live_sessions() {
         .expect("wait_closed");
 }
 
-/// Two servers under one name (a mistake MQTT cannot refuse: both take
-/// every handshake). Each client gets one working connection; the other
-/// server's half of each handshake ends with an error (the client resets
-/// it, or it is never confirmed), and both servers close.
+/// Two servers under one name (a mistake MQTT cannot refuse across
+/// processes: both take every handshake; the second here names the broker
+/// `localhost`, as another process could, which this process's check of
+/// names in use does not see through). Each client gets one working
+/// connection; the other server's half of each handshake ends with an
+/// error (the client resets it, or it is never confirmed), and both
+/// servers close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_under_one_name() {
     let _storm = ONE_STORM_AT_A_TIME.lock().await;
@@ -266,7 +269,10 @@ async fn two_servers_under_one_name() {
     let (first, second) = (echo(), echo());
     let name = addr(port, "twins");
     let a = name.create_server(first.factory()).await.expect("server a");
-    let b = name
+    let elsewhere = MqttAddr::new("localhost", port, name.name())
+        .expect("valid address")
+        .with_connect_timeout(Duration::from_millis(1500));
+    let b = elsewhere
         .create_server(second.factory())
         .await
         .expect("server b");
@@ -294,6 +300,55 @@ async fn two_servers_under_one_name() {
     }
     assert_eq!(clean, CLIENTS);
     for server in [&a, &b] {
+        server.close();
+        tokio::time::timeout(WAIT, server.wait_closed())
+            .await
+            .expect("wait_closed");
+    }
+}
+
+/// Within one process, a second server under a name that a live server
+/// has on the same broker fails with `AddrInUse` (whatever its client id);
+/// the name is free again once the first is closed, or dropped, and other
+/// names are not affected.
+#[tokio::test]
+async fn a_name_in_use_is_refused_in_one_process() {
+    let port = rumqttd_of_its_own();
+    let name = addr(port, "in-use");
+    let first = name
+        .create_server(Accepted::default().factory())
+        .await
+        .expect("first server");
+    let again = MqttAddr::new("127.0.0.1", port, name.name())
+        .expect("valid address")
+        .with_client_id("another-id");
+    for taken in [&name, &again] {
+        let err = taken
+            .create_server(Accepted::default().factory())
+            .await
+            .expect_err("a second server under the name");
+        assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
+        assert!(err.to_string().contains(name.name()), "{err}");
+    }
+    let other = name.with_name("in-use-other").expect("valid name");
+    let beside = other
+        .create_server(Accepted::default().factory())
+        .await
+        .expect("another name on the broker");
+    // Closed: the name is free, and the new server answers.
+    first.close();
+    let second = name
+        .create_server(Accepted::default().factory())
+        .await
+        .expect("the name after close");
+    connect(&name).await.expect("the new server answers");
+    // Dropped: free as well.
+    drop(second);
+    let third = name
+        .create_server(Accepted::default().factory())
+        .await
+        .expect("the name after drop");
+    for server in [&first, &third, &beside] {
         server.close();
         tokio::time::timeout(WAIT, server.wait_closed())
             .await
