@@ -70,6 +70,14 @@ mod a_flooder_that_leaves_is_noticed {
     async fn mqtt() {
         support::run(departed::a_flooder_that_leaves_is_noticed(support::mqtt())).await;
     }
+
+    /// On a Unix socket the flooder's abort is a close.
+    #[tokio::test]
+    async fn unix_closes() {
+        let dir = support::TempDir::new();
+        support::run(departed::a_flooder_that_closes_keeps_its_handlers_until_closed(dir.sock()))
+            .await;
+    }
 }
 
 /// The same through an MQTT broker (the embedded rumqttd): the connection's
