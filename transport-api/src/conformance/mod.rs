@@ -12,6 +12,10 @@
 //! transport_api::conformance_tests!(MyBackend);
 //! ```
 //!
+//! The last scenario, `integrity`, runs seeded random interleavings of
+//! writes, pauses, half-closes, closes, aborts and dropped handles on both
+//! ends of one connection ([`integrity::interleaving`] runs any one seed).
+//!
 //! Every scenario bounds its waits (see [`recorder::WAIT`]), so a backend that
 //! misbehaves fails with a message instead of hanging. The scenarios need a
 //! tokio runtime with time enabled (`#[tokio::test]` has it).
@@ -32,6 +36,7 @@ mod basic;
 mod closing;
 mod flow;
 pub mod hostile;
+pub mod integrity;
 pub mod recorder;
 pub mod stress;
 
@@ -140,6 +145,7 @@ pub const SCENARIOS: &[&str] = &[
     "panic_in_connection_made",
     "close_while_peer_paused",
     "abort_while_peer_paused",
+    "integrity",
 ];
 
 /// Runs the scenario called `name` (one of [`SCENARIOS`]).
@@ -167,6 +173,7 @@ pub async fn run_scenario<B: Backend>(backend: &B, name: &'static str) -> Outcom
         "panic_in_connection_made" => boxed(hostile::panic_in_connection_made(backend)).await,
         "close_while_peer_paused" => boxed(hostile::close_while_peer_never_reads(backend)).await,
         "abort_while_peer_paused" => boxed(closing::abort_while_peer_paused(backend)).await,
+        "integrity" => boxed(integrity::interleavings(backend)).await,
         _ => Err(Failure::new(format!("no scenario called {name:?}"))),
     };
     outcome.map_err(|mut f| {
@@ -266,7 +273,8 @@ macro_rules! conformance_tests {
             close_flushes_then_lost_once, abort, eof, write_after_close,
             server_close_and_wait_closed, dropped_transport_ends_peer,
             pause_resume_bounded, write_if_ready, blocked_writer_released, stream_adapter,
-            panic_in_connection_made, close_while_peer_paused, abort_while_peer_paused);
+            panic_in_connection_made, close_while_peer_paused, abort_while_peer_paused,
+            integrity);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(
