@@ -324,65 +324,6 @@ async fn a_unix_peer_that_closes_with_our_data_unread() {
     peer_closes_with_our_data_unread(unix_addr("raw-unread-p"), unix_peer, true).await;
 }
 
-/// The peer writes 50 KB and closes without reading what we sent: a
-/// reset. Whatever arrives is a prefix of what it sent, then exactly one
-/// `connection_lost`, last; nothing hangs; while paused, the reset is
-/// noticed without a resume.
-async fn peer_closes_with_our_data_unread<A>(addr: A, connect: Connect<A>, paused: bool)
-where
-    A: Address,
-    A::Server: Server<Addr = A>,
-{
-    let (server, mut peer, log) = accept(
-        addr,
-        Recorder {
-            start_paused: paused,
-            ..Recorder::default()
-        },
-        connect,
-    )
-    .await;
-    let t = log.transport().expect("the server keeps its transport");
-    t.write(Bytes::from(payload(100_000, 5))).expect("writes");
-    let sent = payload(50_000, 6);
-    peer.write_all(&sent).await.expect("the peer writes");
-    // Our data reaches the peer's socket before it leaves.
-    let mut one = [0u8; 1];
-    within("our data at the peer", peer.read_exact(&mut one))
-        .await
-        .expect("the peer has our data");
-    drop(peer);
-    if paused {
-        // A reset is a departure: noticed while we read nothing.
-        within("the end while paused", log.wait_lost())
-            .await
-            .expect("lost");
-        assert!(log.lost_error().is_some(), "a reset: {log:?}");
-        t.resume_reading();
-    }
-    drop(t);
-    within("the end", log.wait_lost()).await.expect("lost");
-    well_ordered(&log);
-    assert!(
-        sent.starts_with(&log.data()),
-        "got {} bytes that are not a prefix of what was sent",
-        log.data_len()
-    );
-    shut(server).await;
-}
-
-#[tokio::test]
-async fn a_tcp_peer_that_closes_with_our_data_unread() {
-    peer_closes_with_our_data_unread(tcp0(), tcp_peer, false).await;
-    peer_closes_with_our_data_unread(tcp0(), tcp_peer, true).await;
-}
-
-#[tokio::test]
-async fn a_unix_peer_that_closes_with_our_data_unread() {
-    peer_closes_with_our_data_unread(unix_addr("raw-unread"), unix_peer, false).await;
-    peer_closes_with_our_data_unread(unix_addr("raw-unread-p"), unix_peer, true).await;
-}
-
 /// The peer sends 20 KB (its FIN follows at once: it fits in our socket)
 /// and closes gracefully while we are paused; we then write to it. On TCP
 /// its socket answers with a reset, which our socket reports as `EPIPE`
