@@ -4,7 +4,7 @@
 //!
 //! Whatever the order, what a peer wrote before a graceful close or
 //! `write_eof` arrives, all of it, in order, however long the reader stays
-//! paused; then (at most one) `eof_received`, then exactly one
+//! paused (by the scenario, or by its own protocol from `data_received`); then (at most one) `eof_received`, then exactly one
 //! `connection_lost`, last. An abort drops only what was not yet handed
 //! off, so the other end receives a prefix. Nothing is delivered while
 //! reading is paused, nor after our own `close`.
@@ -14,15 +14,15 @@
 //! fixed set of seeds.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::recorder::WAIT;
 use super::{ensure, shut, step, Backend, Event, Failure, Log, Outcome, PAUSED_LONG};
-use crate::{Address, Error, Protocol, SharedTransport, WriteBufferLimits};
+use crate::{Address, Error, Protocol, SharedTransport, Transport, WriteBufferLimits};
 
 /// The seeds the `integrity` scenario runs.
 pub const SEEDS: std::ops::Range<u64> = 0..12;
@@ -65,6 +65,10 @@ struct Watch {
     /// Check the flags (only on a current-thread runtime, where no
     /// callback runs while the scenario calls the transport).
     strict: bool,
+    /// The protocol pauses its own reading every this many chunks, from
+    /// `data_received` (0: never; the scenario turns it off before it
+    /// waits for data).
+    self_pause: AtomicUsize,
     /// What the callbacks found wrong.
     violations: Mutex<Vec<String>>,
 }
@@ -96,10 +100,14 @@ struct End {
     slot: Arc<Mutex<Option<SharedTransport>>>,
     watch: Arc<Watch>,
     keep_open_on_eof: bool,
+    /// Our transport, without keeping it open, to pause it from a callback.
+    me: Option<Weak<dyn Transport>>,
+    chunks: usize,
 }
 
 impl Protocol for End {
     fn connection_made(&mut self, transport: SharedTransport) {
+        self.me = Some(Arc::downgrade(&transport));
         *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(transport);
         self.log.push(Event::Made);
     }
@@ -107,6 +115,16 @@ impl Protocol for End {
     fn data_received(&mut self, data: Bytes) {
         self.watch.check("data_received");
         self.log.push(Event::Data(data));
+        self.chunks += 1;
+        let every = self.watch.self_pause.load(Ordering::SeqCst);
+        if every > 0 && self.chunks % every == 0 {
+            // asyncio's flow control from inside the callback: no more
+            // data until someone resumes.
+            if let Some(t) = self.me.as_ref().and_then(Weak::upgrade) {
+                t.pause_reading();
+                self.watch.paused.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     fn eof_received(&mut self) -> bool {
@@ -339,6 +357,7 @@ async fn run<B: Backend>(backend: &B, seed: u64, trace: &mut Vec<String>) -> Out
     let watches = [(); 2].map(|()| {
         Arc::new(Watch {
             strict,
+            self_pause: AtomicUsize::new([0, 0, 1, 3][rng.below(4)]),
             ..Watch::default()
         })
     });
@@ -354,6 +373,8 @@ async fn run<B: Backend>(backend: &B, seed: u64, trace: &mut Vec<String>) -> Out
             slot: slot.clone(),
             watch: watch.clone(),
             keep_open_on_eof,
+            me: None,
+            chunks: 0,
         }
     };
     let server = step(
@@ -366,6 +387,8 @@ async fn run<B: Backend>(backend: &B, seed: u64, trace: &mut Vec<String>) -> Out
         slot: slots[0].clone(),
         watch: watches[0].clone(),
         keep_open_on_eof: keep_open[0],
+        me: None,
+        chunks: 0,
     };
     let (returned, _) = step(
         &format!("create_connection to {addr}"),
@@ -381,7 +404,12 @@ async fn run<B: Backend>(backend: &B, seed: u64, trace: &mut Vec<String>) -> Out
         Side::new("client", l0, w0, client),
         Side::new("server", l1, w1, server_t),
     ];
-    trace.push(format!("keep_open_on_eof {keep_open:?}"));
+    trace.push(format!(
+        "keep_open_on_eof {keep_open:?}, self-pause every {:?} chunks",
+        sides
+            .each_ref()
+            .map(|s| s.watch.self_pause.load(Ordering::SeqCst))
+    ));
     for side in &sides {
         if rng.below(2) == 0 {
             // Small water marks: writers pause, closes wait for the reader.
@@ -451,6 +479,7 @@ async fn run<B: Backend>(backend: &B, seed: u64, trace: &mut Vec<String>) -> Out
                 // Mostly read what the peer sent first: closing with data
                 // unread may reset the connection, which proves nothing.
                 if how != Ended::Aborted && rng.below(4) != 0 && sides[1 - me].exact {
+                    sides[me].watch.self_pause.store(0, Ordering::SeqCst);
                     resume(&sides[me], trace);
                     let want = sides[1 - me].sent;
                     received(&sides[me], want, sides[1 - me].name).await?;
@@ -482,6 +511,7 @@ async fn run<B: Backend>(backend: &B, seed: u64, trace: &mut Vec<String>) -> Out
     }
     // Resume late, let what must arrive arrive, then close what is left.
     for side in &sides {
+        side.watch.self_pause.store(0, Ordering::SeqCst);
         resume(side, trace);
     }
     for me in 0..2 {
