@@ -3,8 +3,9 @@
 //!
 //! Implement [`Backend`] for your address type (how to get a fresh address, a
 //! refused one, and the address clients use to reach a server), then either
-//! call [`run_all`] from one test or expand [`conformance_tests!`] for one
-//! `#[tokio::test]` per scenario:
+//! call [`run_all`] from one test or expand
+//! [`conformance_tests!`](crate::conformance_tests) for one `#[tokio::test]`
+//! per scenario:
 //!
 //! ```ignore
 //! struct MyBackend;
