@@ -13,7 +13,7 @@ use crate::wrapped::WrappedBackend;
 
 /// A backend `B`, seen only through [`AnyAddress`].
 #[derive(Default)]
-pub struct Erased<B>(B);
+pub struct Erased<B>(pub B);
 
 impl<B: Backend> Backend for Erased<B> {
     type Addr = AnyAddress;

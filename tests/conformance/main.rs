@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod erased;
+mod integrity;
 mod local;
 mod sockets;
 #[path = "../tcp/support.rs"]

@@ -7,6 +7,7 @@ mod cancel;
 mod data;
 mod errors;
 mod paused;
+mod raw;
 mod support;
 mod tls;
 

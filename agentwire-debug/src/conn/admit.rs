@@ -308,6 +308,20 @@ impl ConnShared {
                             },
                         );
                     }
+                } else if self.state().closing {
+                    // This side closed (or dropped its last handle): a
+                    // closed socket reads nothing more, and what was on
+                    // its way in when it closed is lost, as the trace says.
+                    sim.record_at(
+                        now,
+                        EventKind::Drop {
+                            conn,
+                            msg,
+                            from: sender,
+                            to: receiver,
+                            reason: "the receiving side closed".to_owned(),
+                        },
+                    );
                 } else {
                     sim.record_deliver(now, hop);
                     self.user.data(bytes);
@@ -322,6 +336,10 @@ impl ConnShared {
             // closes, as a backend does (which was told to keep its side
             // open until now).
             What::Eof => {
+                // Nothing is received after our own close.
+                if self.state().closing {
+                    return;
+                }
                 if !self.user.eof() {
                     self.close();
                 }

@@ -147,3 +147,49 @@ mod tcp_slow {
 mod attacks {
     transport_api::attack_tests!(super::SimBackend::<super::Local>::slow());
 }
+
+/// A side that closes reads nothing more: what a slow link still carries
+/// toward it when it closes is dropped, not delivered after the close.
+/// (The kit's `integrity` scenario found it: a client that wrote, then
+/// dropped its handle, got `data_received` and `eof_received` afterwards.)
+#[tokio::test(flavor = "current_thread")]
+async fn nothing_is_delivered_after_our_own_close() {
+    use bytes::Bytes;
+    use transport_api::conformance::{connect, Accepted, Event};
+    use transport_api::Transport;
+
+    // Real sleeps order the steps; the latency leaves wide margins.
+    let latency = Duration::from_millis(300);
+    let backend = SimBackend::<Local>::new(Link::new().latency(latency));
+    let accepted = Accepted::default();
+    let server = backend
+        .fresh_addr()
+        .create_server(accepted.factory())
+        .await
+        .expect("serves");
+    let (client, log) = connect(&backend.client_addr(&server))
+        .await
+        .expect("connects");
+    let server_log = accepted.wait_log(0).await.expect("accepted");
+    server_log
+        .wait_for("connection_made", |ev| !ev.is_empty())
+        .await
+        .expect("made");
+    let server_t = server_log.require_transport("server").expect("kept");
+    // On its way to the client for `latency`.
+    server_t
+        .write(Bytes::from_static(b"on its way"))
+        .expect("writes");
+    tokio::time::sleep(latency / 3).await;
+    // The client's own write holds its close back behind it (past the
+    // reply's arrival), and the client closes before the reply arrives.
+    client.write(Bytes::from_static(b"bye")).expect("writes");
+    client.close();
+    let at_close = log.events().len();
+    log.wait_lost().await.expect("the client's end");
+    let after: Vec<Event> = log.events()[at_close..].to_vec();
+    assert_eq!(after, [Event::Lost(None)], "after close: {log:?}");
+    drop(server_t);
+    server.close();
+    server.wait_closed().await;
+}

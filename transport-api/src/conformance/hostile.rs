@@ -289,7 +289,7 @@ fn client_panic_reported(e: &Error) -> Outcome {
 }
 
 /// The contract of a panic in `connection_made` (see
-/// [`Protocol`](crate::Protocol)), on one server: with connection A
+/// [`Protocol`]), on one server: with connection A
 /// established, a client B whose `connection_made` panics gets
 /// [`Error::ProtocolPanicked`] naming the panic from `create_connection`
 /// (not the panic itself), and the server's side of B ends; a connection C

@@ -3,14 +3,19 @@
 //!
 //! Implement [`Backend`] for your address type (how to get a fresh address, a
 //! refused one, and the address clients use to reach a server), then either
-//! call [`run_all`] from one test or expand [`conformance_tests!`] for one
-//! `#[tokio::test]` per scenario:
+//! call [`run_all`] from one test or expand
+//! [`conformance_tests!`](crate::conformance_tests) for one `#[tokio::test]`
+//! per scenario:
 //!
 //! ```ignore
 //! struct MyBackend;
 //! impl transport_api::conformance::Backend for MyBackend { /* … */ }
 //! transport_api::conformance_tests!(MyBackend);
 //! ```
+//!
+//! The last scenario, `integrity`, runs seeded random interleavings of
+//! writes, pauses, half-closes, closes, aborts and dropped handles on both
+//! ends of one connection ([`integrity::interleaving`] runs any one seed).
 //!
 //! Every scenario bounds its waits (see [`recorder::WAIT`]), so a backend that
 //! misbehaves fails with a message instead of hanging. The scenarios need a
@@ -32,6 +37,7 @@ mod basic;
 mod closing;
 mod flow;
 pub mod hostile;
+pub mod integrity;
 pub mod recorder;
 pub mod stress;
 
@@ -140,6 +146,7 @@ pub const SCENARIOS: &[&str] = &[
     "panic_in_connection_made",
     "close_while_peer_paused",
     "abort_while_peer_paused",
+    "integrity",
 ];
 
 /// Runs the scenario called `name` (one of [`SCENARIOS`]).
@@ -167,6 +174,7 @@ pub async fn run_scenario<B: Backend>(backend: &B, name: &'static str) -> Outcom
         "panic_in_connection_made" => boxed(hostile::panic_in_connection_made(backend)).await,
         "close_while_peer_paused" => boxed(hostile::close_while_peer_never_reads(backend)).await,
         "abort_while_peer_paused" => boxed(closing::abort_while_peer_paused(backend)).await,
+        "integrity" => boxed(integrity::interleavings(backend)).await,
         _ => Err(Failure::new(format!("no scenario called {name:?}"))),
     };
     outcome.map_err(|mut f| {
@@ -266,7 +274,8 @@ macro_rules! conformance_tests {
             close_flushes_then_lost_once, abort, eof, write_after_close,
             server_close_and_wait_closed, dropped_transport_ends_peer,
             pause_resume_bounded, write_if_ready, blocked_writer_released, stream_adapter,
-            panic_in_connection_made, close_while_peer_paused, abort_while_peer_paused);
+            panic_in_connection_made, close_while_peer_paused, abort_while_peer_paused,
+            integrity);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(

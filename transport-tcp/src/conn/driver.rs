@@ -113,6 +113,10 @@ pub(crate) struct Driver<S, P> {
     /// resume it may fire once for nothing; at the next pause, the first
     /// look is at once.
     peer_check: Option<Pin<Box<Sleep>>>,
+    /// The peer closed gracefully (its FIN came before a reset our write
+    /// provoked): what it sent is still to be read, and there is nothing
+    /// more to look for while paused.
+    peer_closed: bool,
 }
 
 impl<S: Stream, P: Protocol> Driver<S, P> {
@@ -128,6 +132,7 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
             eof_sent: false,
             reported_paused: false,
             peer_check: None,
+            peer_closed: false,
         }
     }
 
@@ -265,6 +270,9 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
     /// ended if the socket says the peer is gone (see
     /// [`Stream::peer_gone`]); the next look is registered with `cx`.
     fn watch_peer(&mut self, cx: &mut Context<'_>) -> Option<Ending> {
+        if self.peer_closed {
+            return None;
+        }
         let check = self
             .peer_check
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(PEER_CHECK)));
@@ -272,6 +280,14 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
             return None;
         }
         match self.stream.peer_gone() {
+            // TCP reports a reset as `EPIPE` when the peer's FIN came
+            // first: it closed gracefully, and our write met its closed
+            // socket. What it sent before is read when reading resumes
+            // (then its EOF), as for any graceful close.
+            Some(Err(err)) if err.kind() == io::ErrorKind::BrokenPipe => {
+                self.peer_closed = true;
+                return None;
+            }
             Some(Err(err)) => return Some(Ending::failed(err)),
             // A hang-up both ways after our own `write_eof` is the peer's
             // EOF meeting ours: what it sent before is still to be read.
