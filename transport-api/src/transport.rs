@@ -146,6 +146,12 @@ pub trait Transport: AsAny + fmt::Debug + Send + Sync + 'static {
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>>;
 
     /// Stops delivering `data_received` until [`resume_reading`](Transport::resume_reading).
+    ///
+    /// Called from the protocol's callbacks or on a current-thread runtime,
+    /// nothing more arrives once it returns. Called from another thread of
+    /// a multi-thread runtime while the connection's driver is delivering,
+    /// it takes effect at the driver's next round: one `data_received`
+    /// under way may still come (the same holds for [`close`](Transport::close)).
     fn pause_reading(&self);
 
     /// Resumes delivering `data_received`.
