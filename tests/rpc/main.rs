@@ -47,7 +47,7 @@ on_every_backend!(reentrancy::recursion_deeper_than_the_default_window);
 
 /// A flooder that aborts, where a peer that reads nothing can see an
 /// abort: not on Unix sockets, whose abort is a close, and a close keeps
-/// what was sent for when reading resumes (`tests/tcp/paused.rs`).
+/// what was sent for when reading resumes (`tests/tcp/raw.rs`).
 mod a_flooder_that_leaves_is_noticed {
     use super::*;
 

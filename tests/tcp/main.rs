@@ -6,7 +6,6 @@ mod addr;
 mod cancel;
 mod data;
 mod errors;
-mod paused;
 mod raw;
 mod support;
 mod tls;

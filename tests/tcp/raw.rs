@@ -1,6 +1,6 @@
 //! Our connections against raw OS sockets (tokio's `TcpStream` and
-//! `UnixStream`) that half-close, close with data unread, read late, and
-//! write after our `write_eof`, while our side pauses past the driver's
+//! `UnixStream`) that half-close, close, close with data unread, read late,
+//! and write after our `write_eof`, while our side pauses past the driver's
 //! look at a paused peer. What was sent before a graceful end arrives, all
 //! of it and in order, then EOF, then one `connection_lost`.
 
@@ -98,6 +98,37 @@ async fn shut<S: Server>(server: S) {
     within("wait_closed", server.wait_closed()).await;
 }
 
+/// Our side received exactly `sent`.
+fn got_all(log: &Log, sent: &[u8]) {
+    assert!(
+        log.data() == sent,
+        "got {} of {} bytes: {log:?}",
+        log.data_len(),
+        sent.len()
+    );
+}
+
+/// Our side's connection ends, well ordered and clean.
+async fn ends_cleanly(log: &Log) {
+    within("the end", log.wait_lost()).await.expect("lost");
+    well_ordered(log);
+    assert_eq!(log.events().last(), Some(&Event::Lost(None)), "{log:?}");
+}
+
+/// The peer reads until our end of the stream: exactly `expected`.
+async fn peer_reads_all(peer: &mut Box<dyn Raw>, what: &str, expected: &[u8]) {
+    let mut got = Vec::new();
+    within(what, peer.read_to_end(&mut got))
+        .await
+        .expect("the peer reads");
+    assert!(
+        got == expected,
+        "the peer got {} of {} bytes",
+        got.len(),
+        expected.len()
+    );
+}
+
 /// The peer sends 200 KB and half-closes while we are paused past a look;
 /// we resume, get it all and the EOF, keep our side open, reply with
 /// 300 KB and close: the peer reads every byte of the reply, then EOF.
@@ -127,30 +158,14 @@ where
     within("EOF", log.wait_for("eof", |ev| ev.contains(&Event::Eof)))
         .await
         .expect("EOF");
-    assert!(
-        log.data() == sent,
-        "got {} of {} bytes",
-        log.data_len(),
-        sent.len()
-    );
+    got_all(&log, &sent);
     let reply = payload(300_000, 2);
     t.write(Bytes::from(reply.clone()))
         .expect("writes after the peer's EOF");
     t.close();
     drop(t);
-    let mut got = Vec::new();
-    within("the reply", peer.read_to_end(&mut got))
-        .await
-        .expect("the peer reads");
-    assert!(
-        got == reply,
-        "the peer got {} of {} bytes",
-        got.len(),
-        reply.len()
-    );
-    within("the end", log.wait_lost()).await.expect("lost");
-    well_ordered(&log);
-    assert_eq!(log.events().last(), Some(&Event::Lost(None)), "{log:?}");
+    peer_reads_all(&mut peer, "the reply", &reply).await;
+    ends_cleanly(&log).await;
     shut(server).await;
 }
 
@@ -186,11 +201,7 @@ where
     let t = log.transport().expect("the server keeps its transport");
     t.write(Bytes::from_static(b"last words")).expect("writes");
     t.write_eof().expect("half-closes");
-    let mut got = Vec::new();
-    within("our EOF", peer.read_to_end(&mut got))
-        .await
-        .expect("the peer reads");
-    assert_eq!(got, b"last words");
+    peer_reads_all(&mut peer, "our EOF", b"last words").await;
     let sent = payload(200_000, 3);
     peer.write_all(&sent)
         .await
@@ -200,16 +211,9 @@ where
     assert_eq!(log.lost_count(), 0, "ended while paused: {log:?}");
     t.resume_reading();
     drop(t);
-    within("the end", log.wait_lost()).await.expect("lost");
-    assert!(
-        log.data() == sent,
-        "got {} of {} bytes",
-        log.data_len(),
-        sent.len()
-    );
-    well_ordered(&log);
+    ends_cleanly(&log).await;
+    got_all(&log, &sent);
     assert_eq!(log.count(&Event::Eof), 1, "{log:?}");
-    assert_eq!(log.events().last(), Some(&Event::Lost(None)), "{log:?}");
     shut(server).await;
 }
 
@@ -239,19 +243,8 @@ where
     t.close();
     drop(t);
     tokio::time::sleep(PAUSED_LONG).await;
-    let mut got = Vec::new();
-    within("our data", peer.read_to_end(&mut got))
-        .await
-        .expect("the peer reads");
-    assert!(
-        got == sent,
-        "the peer got {} of {} bytes",
-        got.len(),
-        sent.len()
-    );
-    within("the end", log.wait_lost()).await.expect("lost");
-    well_ordered(&log);
-    assert_eq!(log.events().last(), Some(&Event::Lost(None)), "{log:?}");
+    peer_reads_all(&mut peer, "our data", &sent).await;
+    ends_cleanly(&log).await;
     shut(server).await;
 }
 
@@ -263,6 +256,48 @@ async fn a_slow_tcp_peer_gets_our_backlog() {
 #[tokio::test]
 async fn a_slow_unix_peer_gets_our_backlog() {
     slow_peer_gets_our_backlog(unix_addr("raw-slow"), unix_peer).await;
+}
+
+/// The peer writes 200 KB and closes both ways while we are paused past a
+/// look (a Unix socket then says "hung up" at once, with the data unread):
+/// a close, not a departure. On resume we get all of it, then EOF and a
+/// clean end.
+async fn closed_peer_keeps_its_data<A>(addr: A, connect: Connect<A>)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    let (server, mut peer, log) = accept(
+        addr,
+        Recorder {
+            start_paused: true,
+            ..Recorder::default()
+        },
+        connect,
+    )
+    .await;
+    let sent = payload(200_000, 8);
+    peer.write_all(&sent).await.expect("the peer writes");
+    drop(peer);
+    tokio::time::sleep(PAUSED_LONG).await;
+    assert_eq!(log.lost_count(), 0, "ended while paused: {log:?}");
+    log.transport()
+        .expect("the server keeps its transport")
+        .resume_reading();
+    ends_cleanly(&log).await;
+    got_all(&log, &sent);
+    assert_eq!(log.count(&Event::Eof), 1, "{log:?}");
+    shut(server).await;
+}
+
+#[tokio::test]
+async fn a_tcp_peer_that_closed_keeps_its_data() {
+    closed_peer_keeps_its_data(tcp0(), tcp_peer).await;
+}
+
+#[tokio::test]
+async fn a_unix_peer_that_closed_keeps_its_data() {
+    closed_peer_keeps_its_data(unix_addr("raw-closed"), unix_peer).await;
 }
 
 /// The peer writes 50 KB and closes without reading what we sent: a
@@ -358,18 +393,13 @@ where
     }
     t.resume_reading();
     drop(t);
-    within("the end", log.wait_lost()).await.expect("lost");
-    well_ordered(&log);
     if keeps_data {
-        assert!(
-            log.data() == sent,
-            "got {} of {} bytes: {log:?}",
-            log.data_len(),
-            sent.len()
-        );
+        ends_cleanly(&log).await;
+        got_all(&log, &sent);
         assert_eq!(log.count(&Event::Eof), 1, "{log:?}");
-        assert_eq!(log.events().last(), Some(&Event::Lost(None)), "{log:?}");
     } else {
+        within("the end", log.wait_lost()).await.expect("lost");
+        well_ordered(&log);
         assert!(sent.starts_with(&log.data()), "not a prefix: {log:?}");
         assert!(
             log.data() == sent || log.lost_error().is_some(),
