@@ -264,22 +264,26 @@ impl ConnShared {
                 if !fresh {
                     self.dequeued(dir, bytes.len());
                 }
+                // The frame is lost, and the trace says why.
+                let lost = |reason: String| {
+                    sim.record_at(
+                        now,
+                        EventKind::Drop {
+                            conn,
+                            msg,
+                            from: Arc::clone(&sender),
+                            to: Arc::clone(&receiver),
+                            reason,
+                        },
+                    );
+                };
                 let partitioned = if fresh {
                     None
                 } else {
                     sim.partitioned(&sender, &receiver)
                 };
                 if let Some(reason) = partitioned {
-                    sim.record_at(
-                        now,
-                        EventKind::Drop {
-                            conn,
-                            msg,
-                            from: sender,
-                            to: receiver,
-                            reason,
-                        },
-                    );
+                    lost(reason);
                     return;
                 }
                 let hop = Hop {
@@ -297,31 +301,13 @@ impl ConnShared {
                     if written {
                         sim.record_deliver(now, hop);
                     } else {
-                        sim.record_at(
-                            now,
-                            EventKind::Drop {
-                                conn,
-                                msg,
-                                from: sender,
-                                to: receiver,
-                                reason: "the connection is closed".to_owned(),
-                            },
-                        );
+                        lost("the connection is closed".to_owned());
                     }
                 } else if self.state().closing {
                     // This side closed (or dropped its last handle): a
                     // closed socket reads nothing more, and what was on
-                    // its way in when it closed is lost, as the trace says.
-                    sim.record_at(
-                        now,
-                        EventKind::Drop {
-                            conn,
-                            msg,
-                            from: sender,
-                            to: receiver,
-                            reason: "the receiving side closed".to_owned(),
-                        },
-                    );
+                    // its way in when it closed is lost.
+                    lost("the receiving side closed".to_owned());
                 } else {
                     sim.record_deliver(now, hop);
                     self.user.data(bytes);
