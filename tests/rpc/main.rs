@@ -36,6 +36,7 @@ macro_rules! everywhere {
             reentrancy::client_handlers_end_their_own_connection,
             reentrancy::recursion_over_one_connection,
             reentrancy::panicking_on_connection,
+            reentrancy::dropping_the_last_handle_fails_the_peers_calls,
         );
     };
 }
