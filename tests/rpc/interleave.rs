@@ -103,12 +103,29 @@ fn text(tag: u64, len: usize) -> String {
 }
 
 /// `echo(tag, data)`, `sleep(tag, ms)`, `hang()`, `panic(tag)`,
-/// `fail(tag)`, `back(tag)` (calls the peer's `echo(tag + 1, …)`).
+/// `fail(tag)`, `back(tag)` (calls the peer's `echo(tag + 1, …)`),
+/// `quit(abort)` (closes or aborts its own end of the connection).
 fn router(me: &Me, handlers: &Arc<Handlers>) -> Router<Json> {
     let h = || Arc::clone(handlers);
-    let (h1, h2, h3, h4, h5, h6) = (h(), h(), h(), h(), h(), h());
+    let (h1, h2, h3, h4, h5, h6, h7) = (h(), h(), h(), h(), h(), h(), h());
+    let quitter = Arc::clone(me);
     let me = Arc::clone(me);
     Router::new()
+        .method("quit", move |(abort,): (bool,)| {
+            let g = Guard::new(&h7);
+            let me = quitter.lock().expect("unpoisoned").clone();
+            async move {
+                let _g = g;
+                if let Some(me) = me {
+                    if abort {
+                        me.abort().await;
+                    } else {
+                        me.close().await;
+                    }
+                }
+                Ok::<_, Infallible>(0u64)
+            }
+        })
         .method("echo", move |(tag, data): (u64, String)| {
             let g = Guard::new(&h1);
             async move {
@@ -421,7 +438,16 @@ where
         );
     }
 
-    let end = rng.below(5);
+    let mut end = rng.below(7);
+    if end >= 4 && may_stall {
+        // With the peer stalled (its handler slots held by hanging
+        // handlers, or its window by nested calls), a call to `quit` is
+        // never taken; and a `back` handler holds a handle of its own end
+        // while its nested call waits, which would keep the connection
+        // open after every other handle is dropped (a cycle of the
+        // handler's making: a handle cannot be weak). End from outside.
+        end %= 4;
+    }
     ended.store(true, Ordering::SeqCst);
     match end {
         0 => {
@@ -439,6 +465,31 @@ where
         3 => {
             let _ = writeln!(log, "end: server aborts");
             within("server abort", seed, &log, server_conn.abort()).await;
+        }
+        5 | 6 => {
+            // A handler ends its own end (the server's, or the client's
+            // with an abort); its caller is answered or gets a
+            // connection error.
+            let abort = end == 6;
+            let (caller, side) = if abort {
+                (&server_conn, "client")
+            } else {
+                (&conn, "server")
+            };
+            let how = if abort { "aborts" } else { "closes" };
+            let _ = writeln!(log, "end: a {side} handler {how} its end");
+            let out = within(
+                "a handler ending its connection",
+                seed,
+                &log,
+                caller.call::<_, u64>("quit", (abort,)),
+            )
+            .await;
+            match out {
+                Ok(0) => {}
+                Err(e) if e.is_connection() => {}
+                other => panic!("seed {seed}: quit gave {other:?}; operations:\n{log}"),
+            }
         }
         _ => {
             let _ = writeln!(log, "end: every client handle dropped");
