@@ -28,6 +28,11 @@ pub(crate) struct Inner<C: Codec> {
 impl<C: Codec> Drop for Inner<C> {
     fn drop(&mut self) {
         if let Some(task) = &self.serving {
+            // Close first: the aborted loop drops its handlers' requests,
+            // and on a channel still open each would answer the peer
+            // "dropped without a reply" (a remote error) instead of the
+            // connection error a close gives the peer's calls.
+            self.channel.shared().close();
             task.abort();
         }
     }

@@ -287,6 +287,11 @@ impl<C: Codec> Dispatch for Serving<C> {
             drop(handoff);
             drop(handling);
             self.release();
+            // The loop's end set the count to 0, perhaps (on another
+            // thread) before `start` counted this handler: 0 again.
+            if let Some(channel) = self.channel.upgrade() {
+                channel.shared().set_running(0);
+            }
             return None;
         }
         handoff.handlers.push(handling);

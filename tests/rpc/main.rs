@@ -1,9 +1,11 @@
 //! RPC tests: routing, errors, concurrency and calls both ways, on local
 //! queues, TCP and Unix sockets; aiomas's wire format; handlers that end
-//! their own connection and recursion over one connection (`reentrancy`).
+//! their own connection and recursion over one connection (`reentrancy`);
+//! seeded interleavings of all of these on one connection (`interleave`).
 
 mod departed;
 mod hostile;
+mod interleave;
 mod limits;
 mod reentrancy;
 mod scenarios;
@@ -36,6 +38,7 @@ macro_rules! everywhere {
             reentrancy::client_handlers_end_their_own_connection,
             reentrancy::recursion_over_one_connection,
             reentrancy::panicking_on_connection,
+            reentrancy::dropping_the_last_handle_fails_the_peers_calls,
         );
     };
 }
@@ -170,4 +173,44 @@ async fn reentrancy_on_a_multi_thread_runtime() {
     }
     support::run(reentrancy::recursion_over_one_connection(support::local())).await;
     support::run(reentrancy::recursion_over_one_connection(support::tcp())).await;
+}
+
+/// Seeded interleavings of calls both ways, dropped calls, failing and
+/// hanging handlers and the connection's end (`interleave`), per backend;
+/// `RPC_INTERLEAVE_SEEDS=a..b` runs other seeds.
+mod seeded_interleavings {
+    use super::*;
+
+    #[tokio::test]
+    async fn local() {
+        interleave::run_seeds(support::local).await;
+    }
+
+    #[tokio::test]
+    async fn tcp() {
+        interleave::run_seeds(support::tcp).await;
+    }
+
+    #[tokio::test]
+    async fn tls() {
+        interleave::run_seeds(support::tls).await;
+    }
+
+    #[tokio::test]
+    async fn unix() {
+        let dir = support::TempDir::new();
+        let mut n = 0;
+        interleave::run_seeds(|| {
+            n += 1;
+            transport_tcp::UnixAddr::new(dir.path().join(format!("s{n}.sock")))
+                .expect("valid unix address")
+        })
+        .await;
+    }
+
+    /// Callers, drivers and handlers on different threads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tcp_multi_thread() {
+        interleave::run_seeds(support::tcp).await;
+    }
 }

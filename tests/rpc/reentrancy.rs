@@ -272,3 +272,62 @@ async fn serves_on<S: Server>(server: S) {
     conn.close().await;
     server.close();
 }
+
+/// The last handle of an opened connection is dropped while the server's
+/// calls wait on its handlers: those calls fail with a connection error,
+/// as after `close`, not with a remote "dropped without a reply" (the
+/// connection used to abort its handlers, whose requests then answered on
+/// a channel still open), and the handlers are dropped.
+pub async fn dropping_the_last_handle_fails_the_peers_calls<A>(addr: A)
+where
+    A: Address,
+    A::Server: Server<Addr = A>,
+{
+    use crate::support::{hang_router, Hangs};
+    use std::sync::atomic::Ordering;
+    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = rpc::start_server(
+        &addr,
+        Arc::new(Router::<Json>::new()),
+        json(),
+        move |conn: Connection| {
+            let _ = conn_tx.send(conn);
+        },
+    )
+    .await
+    .expect("server starts");
+    let hangs = Arc::new(Hangs::default());
+    let conn = Connection::open(&server.addr(), Arc::new(hang_router(&hangs)), json())
+        .await
+        .expect("connects");
+    let server_conn = ends("the server's end", conn_rx.recv())
+        .await
+        .expect("the server's end");
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let server_conn = server_conn.clone();
+            tokio::spawn(async move { server_conn.call::<_, ()>("hang", ()).await })
+        })
+        .collect();
+    ends("the handlers starting", async {
+        while hangs.started.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    drop(conn);
+    for call in calls {
+        let err = ends("a call to a dropped connection", call)
+            .await
+            .expect("call task")
+            .expect_err("its connection was dropped");
+        assert!(err.is_connection(), "{err}");
+    }
+    ends("the handlers being dropped", async {
+        while hangs.dropped.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    server.close();
+}
