@@ -46,7 +46,7 @@ use transport_api::{Error, Protocol, ProtocolHandle};
 
 use super::read_buf::{ReadBuffer, READ_MIN};
 use super::state::{Shared, QUEUE_KEEP};
-use super::stream::Stream;
+use super::stream::{Peer, Stream};
 
 /// Rounds per poll before the driver yields to other tasks.
 const MAX_ROUNDS: usize = 64;
@@ -113,9 +113,9 @@ pub(crate) struct Driver<S, P> {
     /// resume it may fire once for nothing; at the next pause, the first
     /// look is at once.
     peer_check: Option<Pin<Box<Sleep>>>,
-    /// The peer closed gracefully (its FIN came before a reset our write
-    /// provoked): what it sent is still to be read, and there is nothing
-    /// more to look for while paused.
+    /// The peer closed gracefully ([`Peer::Closed`]): what it sent is
+    /// still to be read, and there is nothing more to look for while
+    /// paused.
     peer_closed: bool,
 }
 
@@ -280,19 +280,15 @@ impl<S: Stream, P: Protocol> Driver<S, P> {
             return None;
         }
         match self.stream.peer_gone() {
-            // TCP reports a reset as `EPIPE` when the peer's FIN came
-            // first: it closed gracefully, and our write met its closed
-            // socket. What it sent before is read when reading resumes
-            // (then its EOF), as for any graceful close.
-            Some(Err(err)) if err.kind() == io::ErrorKind::BrokenPipe => {
+            Peer::Reset(err) => return Some(Ending::failed(err)),
+            // A hang-up both ways after our own `write_eof` is the peer's
+            // EOF meeting ours: what it sent before is still to be read.
+            Peer::HungUp if !self.eof_sent => return Some(Ending::clean(false)),
+            Peer::Closed => {
                 self.peer_closed = true;
                 return None;
             }
-            Some(Err(err)) => return Some(Ending::failed(err)),
-            // A hang-up both ways after our own `write_eof` is the peer's
-            // EOF meeting ours: what it sent before is still to be read.
-            Some(Ok(())) if !self.eof_sent => return Some(Ending::clean(false)),
-            Some(Ok(())) | None => {}
+            Peer::HungUp | Peer::Alive => {}
         }
         check.as_mut().reset(Instant::now() + PEER_CHECK);
         // Registers the wake-up for the next look.

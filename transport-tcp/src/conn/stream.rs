@@ -17,19 +17,31 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// socket type supports it; a no-op elsewhere.
     fn prepare_abort(&self);
 
-    /// Whether the peer is gone for good, as the socket's readiness says
-    /// without a read (requests may wait unread before the news): the
-    /// connection was reset (`Some(Err)`, the socket's error) or, on TCP,
-    /// hung up both ways (`Some(Ok(()))`). `None` while it may still be
-    /// alive, or when the peer only ended its writing half (it may still
-    /// read our replies).
-    ///
-    /// A Unix socket whose peer closed also says "hung up", at once, with
-    /// what the peer sent still unread: that is a close, not a departure,
-    /// and what was sent must reach the protocol when it reads again (as
-    /// `Transport::close` promises). Only an error (the peer closed with
-    /// our data unread: `ECONNRESET`) is a departure there.
-    fn peer_gone(&self) -> Option<io::Result<()>>;
+    /// What the socket's readiness says of the peer, without a read
+    /// (requests may wait unread before the news); see [`Peer`].
+    fn peer_gone(&self) -> Peer;
+}
+
+/// What a paused connection's socket says of its peer.
+#[derive(Debug)]
+pub(crate) enum Peer {
+    /// It may still be alive, or only ended its writing half (it may
+    /// still read our replies), or, on a Unix socket, closed: such a
+    /// socket says "hung up" at once, with what the peer sent unread, and
+    /// that must still reach the protocol when it reads again (as
+    /// `Transport::close` promises); only an error (`ECONNRESET`: the peer
+    /// closed with our data unread) is a departure there.
+    Alive,
+    /// It reset the connection (the socket's error): gone for good.
+    Reset(io::Error),
+    /// On TCP, the connection hung up both ways: gone, unless the hang-up
+    /// is its EOF meeting our own `write_eof`.
+    HungUp,
+    /// It closed gracefully, and then our write drew a reset, which TCP
+    /// reports as `EPIPE` when the peer's FIN came first: what it sent is
+    /// read once reading resumes, then its EOF, and there is nothing more
+    /// to look for.
+    Closed,
 }
 
 /// What `readiness` (a socket's `ready` future) says at once, without
@@ -55,15 +67,22 @@ fn gone(
     ready: Option<Ready>,
     take_error: impl FnOnce() -> io::Result<Option<io::Error>>,
     hang_up: HangUp,
-) -> Option<io::Result<()>> {
-    let ready = ready?;
+) -> Peer {
+    let Some(ready) = ready else {
+        return Peer::Alive;
+    };
     if ready.is_error() {
-        let error = take_error().ok().flatten();
-        return Some(Err(
-            error.unwrap_or_else(|| io::ErrorKind::ConnectionReset.into())
-        ));
+        return match take_error().ok().flatten() {
+            Some(err) if err.kind() == io::ErrorKind::BrokenPipe => Peer::Closed,
+            Some(err) => Peer::Reset(err),
+            None => Peer::Reset(io::ErrorKind::ConnectionReset.into()),
+        };
     }
-    (hang_up == HangUp::Departure && ready.is_write_closed()).then_some(Ok(()))
+    if ready.is_write_closed() && hang_up == HangUp::Departure {
+        Peer::HungUp
+    } else {
+        Peer::Alive
+    }
 }
 
 /// Every readiness a socket reports.
@@ -77,7 +96,7 @@ impl Stream for TcpStream {
         let _ = self.set_zero_linger();
     }
 
-    fn peer_gone(&self) -> Option<io::Result<()>> {
+    fn peer_gone(&self) -> Peer {
         gone(
             ready_now(self.ready(ANY)),
             || self.take_error(),
@@ -91,7 +110,7 @@ impl Stream for UnixStream {
     /// Unix sockets have no reset: the peer sees the connection end.
     fn prepare_abort(&self) {}
 
-    fn peer_gone(&self) -> Option<io::Result<()>> {
+    fn peer_gone(&self) -> Peer {
         gone(
             ready_now(self.ready(ANY)),
             || self.take_error(),
@@ -107,7 +126,7 @@ impl Stream for tokio_rustls::TlsStream<TcpStream> {
         self.get_ref().0.prepare_abort();
     }
 
-    fn peer_gone(&self) -> Option<io::Result<()>> {
+    fn peer_gone(&self) -> Peer {
         self.get_ref().0.peer_gone()
     }
 }
