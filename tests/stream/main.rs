@@ -1,10 +1,11 @@
 //! The stream adapter: tokio-util's `Framed` with `LengthDelimitedCodec`,
-//! unchanged, over local queues, TCP and Unix sockets.
+//! unchanged, over local queues, TCP and Unix sockets; and what
+//! `shutdown` means where the transport can half-close and where not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use transport_api::{Address, Server, StreamListener, TransportStream};
 use transport_local::LocalNetwork;
@@ -100,4 +101,60 @@ async fn framed_length_delimited_over_unix_sockets() {
     let addr = transport_tcp::UnixAddr::new(dir.join("framed.sock")).unwrap();
     framed_echo(addr, |s| s.addr()).await;
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A client that writes a request, shuts down its writing and then reads
+/// the answer, against a server that reads to EOF before answering. What
+/// the client reads back.
+async fn request_then_shutdown<A: Address>(server_addr: A) -> Vec<u8> {
+    let mut listener = StreamListener::bind(&server_addr).await.unwrap();
+    let addr = listener.server().addr();
+    let mut client = TransportStream::connect(&addr).await.unwrap();
+    let mut served = listener.accept().await.unwrap();
+    let server = tokio::spawn(async move {
+        let mut request = Vec::new();
+        served.read_to_end(&mut request).await.unwrap();
+        // Where the connection is closed already, this write fails: the
+        // answer cannot arrive anyway.
+        let wrote = served.write_all(b"answer to ").await.is_ok()
+            && served.write_all(&request).await.is_ok();
+        let _ = served.shutdown().await;
+        (request, wrote)
+    });
+    client.write_all(b"request").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    client.read_to_end(&mut answer).await.unwrap();
+    let (request, wrote) = server.await.unwrap();
+    // The request arrives whole in both cases.
+    assert_eq!(request, b"request");
+    assert_eq!(wrote, !answer.is_empty());
+    listener.close();
+    answer
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn shutdown_half_closes_a_tcp_stream() {
+    let addr: transport_tcp::TcpAddr = "tcp://127.0.0.1:0".parse().unwrap();
+    assert_eq!(request_then_shutdown(addr).await, b"answer to request");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "current_thread")]
+async fn shutdown_half_closes_a_unix_stream() {
+    let dir = std::env::temp_dir().join(format!("aw-stream-half-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr = transport_tcp::UnixAddr::new(dir.join("half.sock")).unwrap();
+    assert_eq!(request_then_shutdown(addr).await, b"answer to request");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A local queue has no half-close (as in aiomas): `shutdown` closes the
+/// connection, so the request still arrives whole, but nothing is read
+/// after it, as `TransportStream` documents.
+#[tokio::test(flavor = "current_thread")]
+async fn shutdown_closes_a_local_queue_stream() {
+    let net = LocalNetwork::new();
+    let answer = request_then_shutdown(net.get_queue("half").unwrap()).await;
+    assert_eq!(answer, b"");
 }

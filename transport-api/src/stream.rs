@@ -134,8 +134,12 @@ impl Protocol for StreamProtocol {
 /// ended the connection); writes wait while the transport is above its
 /// high-water mark. `poll_flush` returns at once (the transport sends in the
 /// background); `poll_shutdown` half-closes where the transport can
-/// (`write_eof`) and closes otherwise. Dropping the stream closes the
-/// connection.
+/// (`write_eof`: TCP, TLS, Unix sockets, MQTT) and closes otherwise. A
+/// local queue cannot half-close (as in aiomas): there `shutdown` closes
+/// the connection, so what the peer sends after it is never read. Over
+/// local queues, shut a stream down once done reading (a client that
+/// writes a request, shuts down and then reads the answer reads nothing).
+/// Dropping the stream closes the connection.
 ///
 /// ```
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
