@@ -93,14 +93,32 @@ async fn framed_length_delimited_over_tcp() {
     framed_echo(addr, |s| s.addr()).await;
 }
 
+/// A Unix socket path named `name` in a directory of its own, removed
+/// when the guard is dropped.
+#[cfg(unix)]
+fn unix_socket(name: &str) -> (transport_tcp::UnixAddr, RemoveDir) {
+    let dir = std::env::temp_dir().join(format!("aw-stream-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr = transport_tcp::UnixAddr::new(dir.join("s.sock")).unwrap();
+    (addr, RemoveDir(dir))
+}
+
+/// Removes its directory when dropped.
+#[cfg(unix)]
+struct RemoveDir(std::path::PathBuf);
+
+#[cfg(unix)]
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "current_thread")]
 async fn framed_length_delimited_over_unix_sockets() {
-    let dir = std::env::temp_dir().join(format!("aw-stream-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let addr = transport_tcp::UnixAddr::new(dir.join("framed.sock")).unwrap();
+    let (addr, _dir) = unix_socket("framed");
     framed_echo(addr, |s| s.addr()).await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A client that writes a request, shuts down its writing and then reads
@@ -142,11 +160,8 @@ async fn shutdown_half_closes_a_tcp_stream() {
 #[cfg(unix)]
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_half_closes_a_unix_stream() {
-    let dir = std::env::temp_dir().join(format!("aw-stream-half-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let addr = transport_tcp::UnixAddr::new(dir.join("half.sock")).unwrap();
+    let (addr, _dir) = unix_socket("half");
     assert_eq!(request_then_shutdown(addr).await, b"answer to request");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A local queue has no half-close (as in aiomas): `shutdown` closes the
