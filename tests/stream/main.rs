@@ -3,6 +3,10 @@
 //! `shutdown` means where the transport can half-close and where not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tcp/support.rs"]
+#[allow(dead_code)]
+mod tcp_support;
+
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -93,32 +97,10 @@ async fn framed_length_delimited_over_tcp() {
     framed_echo(addr, |s| s.addr()).await;
 }
 
-/// A Unix socket path named `name` in a directory of its own, removed
-/// when the guard is dropped.
-#[cfg(unix)]
-fn unix_socket(name: &str) -> (transport_tcp::UnixAddr, RemoveDir) {
-    let dir = std::env::temp_dir().join(format!("aw-stream-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let addr = transport_tcp::UnixAddr::new(dir.join("s.sock")).unwrap();
-    (addr, RemoveDir(dir))
-}
-
-/// Removes its directory when dropped.
-#[cfg(unix)]
-struct RemoveDir(std::path::PathBuf);
-
-#[cfg(unix)]
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[cfg(unix)]
 #[tokio::test(flavor = "current_thread")]
 async fn framed_length_delimited_over_unix_sockets() {
-    let (addr, _dir) = unix_socket("framed");
-    framed_echo(addr, |s| s.addr()).await;
+    framed_echo(tcp_support::unix_addr("stream-framed"), |s| s.addr()).await;
 }
 
 /// A client that writes a request, shuts down its writing and then reads
@@ -160,7 +142,7 @@ async fn shutdown_half_closes_a_tcp_stream() {
 #[cfg(unix)]
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_half_closes_a_unix_stream() {
-    let (addr, _dir) = unix_socket("half");
+    let addr = tcp_support::unix_addr("stream-half");
     assert_eq!(request_then_shutdown(addr).await, b"answer to request");
 }
 
