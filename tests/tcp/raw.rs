@@ -115,6 +115,30 @@ async fn ends_cleanly(log: &Log) {
     assert_eq!(log.events().last(), Some(&Event::Lost(None)), "{log:?}");
 }
 
+/// Our side ends cleanly after exactly `sent` and one EOF.
+async fn ends_cleanly_with_all(log: &Log, sent: &[u8]) {
+    ends_cleanly(log).await;
+    got_all(log, sent);
+    assert_eq!(log.count(&Event::Eof), 1, "{log:?}");
+}
+
+/// A paused server (with `keep_open_on_eof`, it keeps its side open
+/// after the peer's EOF).
+fn paused(keep_open_on_eof: bool) -> Recorder {
+    Recorder {
+        start_paused: true,
+        keep_open_on_eof,
+        ..Recorder::default()
+    }
+}
+
+/// We stay paused past the driver's look at a paused peer: the
+/// connection does not end meanwhile.
+async fn stays_paused_past_a_look(log: &Log) {
+    tokio::time::sleep(PAUSED_LONG).await;
+    assert_eq!(log.lost_count(), 0, "ended while paused: {log:?}");
+}
+
 /// The peer reads until our end of the stream: exactly `expected`.
 async fn peer_reads_all(peer: &mut Box<dyn Raw>, what: &str, expected: &[u8]) {
     let mut got = Vec::new();
@@ -137,21 +161,11 @@ where
     A: Address,
     A::Server: Server<Addr = A>,
 {
-    let (server, mut peer, log) = accept(
-        addr,
-        Recorder {
-            start_paused: true,
-            keep_open_on_eof: true,
-            ..Recorder::default()
-        },
-        connect,
-    )
-    .await;
+    let (server, mut peer, log) = accept(addr, paused(true), connect).await;
     let sent = payload(200_000, 1);
     peer.write_all(&sent).await.expect("the peer writes");
     peer.shutdown().await.expect("the peer half-closes");
-    tokio::time::sleep(PAUSED_LONG).await;
-    assert_eq!(log.lost_count(), 0, "ended while paused: {log:?}");
+    stays_paused_past_a_look(&log).await;
     assert_eq!(log.data_len(), 0, "data while paused: {log:?}");
     let t = log.transport().expect("the server keeps its transport");
     t.resume_reading();
@@ -188,16 +202,7 @@ where
     A: Address,
     A::Server: Server<Addr = A>,
 {
-    let (server, mut peer, log) = accept(
-        addr,
-        Recorder {
-            start_paused: true,
-            keep_open_on_eof: true,
-            ..Recorder::default()
-        },
-        connect,
-    )
-    .await;
+    let (server, mut peer, log) = accept(addr, paused(true), connect).await;
     let t = log.transport().expect("the server keeps its transport");
     t.write(Bytes::from_static(b"last words")).expect("writes");
     t.write_eof().expect("half-closes");
@@ -207,13 +212,10 @@ where
         .await
         .expect("the peer writes after our EOF");
     drop(peer);
-    tokio::time::sleep(PAUSED_LONG).await;
-    assert_eq!(log.lost_count(), 0, "ended while paused: {log:?}");
+    stays_paused_past_a_look(&log).await;
     t.resume_reading();
     drop(t);
-    ends_cleanly(&log).await;
-    got_all(&log, &sent);
-    assert_eq!(log.count(&Event::Eof), 1, "{log:?}");
+    ends_cleanly_with_all(&log, &sent).await;
     shut(server).await;
 }
 
@@ -267,26 +269,15 @@ where
     A: Address,
     A::Server: Server<Addr = A>,
 {
-    let (server, mut peer, log) = accept(
-        addr,
-        Recorder {
-            start_paused: true,
-            ..Recorder::default()
-        },
-        connect,
-    )
-    .await;
+    let (server, mut peer, log) = accept(addr, paused(false), connect).await;
     let sent = payload(200_000, 8);
     peer.write_all(&sent).await.expect("the peer writes");
     drop(peer);
-    tokio::time::sleep(PAUSED_LONG).await;
-    assert_eq!(log.lost_count(), 0, "ended while paused: {log:?}");
+    stays_paused_past_a_look(&log).await;
     log.transport()
         .expect("the server keeps its transport")
         .resume_reading();
-    ends_cleanly(&log).await;
-    got_all(&log, &sent);
-    assert_eq!(log.count(&Event::Eof), 1, "{log:?}");
+    ends_cleanly_with_all(&log, &sent).await;
     shut(server).await;
 }
 
@@ -371,15 +362,7 @@ where
     A: Address,
     A::Server: Server<Addr = A>,
 {
-    let (server, mut peer, log) = accept(
-        addr,
-        Recorder {
-            start_paused: true,
-            ..Recorder::default()
-        },
-        connect,
-    )
-    .await;
+    let (server, mut peer, log) = accept(addr, paused(false), connect).await;
     let sent = payload(20_000, 7);
     peer.write_all(&sent).await.expect("the peer writes");
     drop(peer);
@@ -394,9 +377,7 @@ where
     t.resume_reading();
     drop(t);
     if keeps_data {
-        ends_cleanly(&log).await;
-        got_all(&log, &sent);
-        assert_eq!(log.count(&Event::Eof), 1, "{log:?}");
+        ends_cleanly_with_all(&log, &sent).await;
     } else {
         within("the end", log.wait_lost()).await.expect("lost");
         well_ordered(&log);
